@@ -1,0 +1,67 @@
+"""`factory evidence schema|validate|collect`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from factory_assets.config import resolve_repo
+from factory_assets.evidence.collect import collect_index
+from factory_assets.evidence.schema_file import check_schema_file, write_schema_file
+from factory_assets.evidence.validate import validate_repo
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    evidence = sub.add_parser("evidence", help="evidence records: schema, validate, collect")
+    ev_sub = evidence.add_subparsers(dest="evidence_command", metavar="SUBCOMMAND")
+    ev_sub.required = True
+
+    schema = ev_sub.add_parser("schema", parents=[common], help="write (or --check) the record JSON Schema")
+    schema.add_argument("--check", action="store_true", help="exit 1 when the committed schema differs from the model")
+    schema.set_defaults(func=_schema)
+
+    validate = ev_sub.add_parser(
+        "validate", parents=[common], help="check schema, content digests, the chain and parents of every record"
+    )
+    validate.set_defaults(func=_validate)
+
+    collect = ev_sub.add_parser("collect", parents=[common], help="build evidence/index.json (incremental, deterministic)")
+    collect.add_argument("--out", metavar="PATH", default=None, help="index path (default: evidence/index.json)")
+    collect.add_argument("--full", action="store_true", help="ignore the previous index and rebuild from every record")
+    collect.set_defaults(func=_collect)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    repo = resolve_repo(args.repo)
+    if args.check:
+        problem = check_schema_file(repo)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
+        print("evidence schema is up to date")
+        return 0
+    path = write_schema_file(repo)
+    print(f"wrote {path}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    repo = resolve_repo(args.repo)
+    count, problems = validate_repo(repo)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {count} record(s)", file=sys.stderr)
+        return 1
+    print(f"{count} record(s) valid")
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    repo = resolve_repo(args.repo)
+    result = collect_index(repo, out=args.out, full=args.full)
+    print(
+        f"{result.path}: {result.record_count} record(s), merkle root {result.root} "
+        f"(size {result.tree_size}; {result.new_records} new, {'incremental' if result.incremental else 'full'})"
+    )
+    return 0

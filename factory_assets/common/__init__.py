@@ -1,0 +1,1 @@
+"""Small helpers shared by every domain: file I/O, time, errors."""

@@ -1,0 +1,61 @@
+"""Atomic, bounded file I/O: state files are never half-written or unbounded."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from factory_assets.common.errors import InputError
+
+MAX_STATE_FILE_BYTES = 1024 * 1024  # 1 MiB: queue, pins and records are small by design
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+    """Write via a temp file in the same directory, fsync, then rename (or link).
+
+    With `exclusive`, an existing file is never replaced: records are write-once.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if exclusive:
+            os.link(tmp, path)  # fails with FileExistsError instead of overwriting
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str, **kwargs) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), **kwargs)
+
+
+def read_bounded(path: Path, *, limit: int = MAX_STATE_FILE_BYTES, field: str = "-") -> bytes:
+    """Read a state file, refusing anything over `limit` bytes before reading it."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise InputError(path, field, f"file is {size} bytes, over the {limit}-byte limit")
+            return fh.read(limit + 1)
+    except PermissionError as exc:
+        raise InputError(path, field, f"cannot read: {exc.strerror}") from None
+    except IsADirectoryError:
+        raise InputError(path, field, "is a directory, expected a file") from None
+
+
+def read_text_bounded(path: Path, *, limit: int = MAX_STATE_FILE_BYTES, field: str = "-") -> str:
+    data = read_bounded(path, limit=limit, field=field)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, field, f"not UTF-8 (byte {exc.start})") from None

@@ -1,0 +1,333 @@
+"""Collect the records into a deterministic, incrementally updated index.
+
+Layout for `--out evidence/index.json`:
+- `evidence/index.json`: counts, latest state per service, the Merkle checkpoint
+  (root, tree size and the frontier that makes appending cheap) and the shard list;
+- `evidence/index/NNNNNN.json`: record summaries, 4096 sequence numbers per shard;
+- `evidence/index/ids.txt`: record ids in sequence order (what is already collected).
+
+The same records always give byte-identical files, whether built in one go
+or incrementally: every aggregate is a function of the records in sequence order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory_assets.common.errors import FactoryError
+from factory_assets.common.files import atomic_write_bytes
+from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
+from factory_assets.evidence.merkle import MerkleFrontier
+from factory_assets.evidence.validate import (
+    Problem,
+    RecordSummary,
+    check_chain,
+    check_record_file,
+    list_record_files,
+)
+
+INDEX_FORMAT = "factory-evidence-index/1"
+SHARD_SIZE = 4096
+
+
+class CollectError(FactoryError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(str(p) for p in problems[:50])
+        more = f"\n... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"the records do not hold; index left unchanged:\n{lines}{more}")
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    path: Path
+    record_count: int
+    tree_size: int
+    root: str
+    new_records: int
+    incremental: bool
+
+
+def summarize(raw: dict) -> dict:
+    """The per-record line in a shard: enough for timelines, matrices and the Merkle tree."""
+    details = raw.get("details") or {}
+    links = raw.get("links") or {}
+    out = {
+        "seq": raw["integrity"]["sequence"],
+        "id": raw["id"],
+        "kind": raw["kind"],
+        "service": raw.get("service"),
+        "result": raw["result"],
+        "started_at": raw["started_at"],
+        "finished_at": raw["finished_at"],
+        "content_digest": raw["integrity"]["content_digest"],
+    }
+    for key in ("digest", "tag", "release_id", "verdict", "requested_at"):
+        if details.get(key) is not None:
+            out[key] = details[key]
+    if links.get("commit"):
+        out["commit"] = links["commit"]
+    if links.get("dagster_run_id"):
+        out["run_id"] = links["dagster_run_id"]
+    return out
+
+
+def _summarize_batch(args: tuple[str, list[str]]) -> tuple[list[tuple[RecordSummary, dict]], list[Problem]]:
+    base, names = args
+    out, problems = [], []
+    root = Path(base)
+    for name in names:
+        summary, found = check_record_file(root / name, f"{RECORDS_DIR}/{name}", keep=True)
+        problems.extend(found)
+        if summary is not None:
+            line = summarize(summary.record)
+            out.append((RecordSummary(**{**summary.__dict__, "record": {}}), line))
+    return out, problems
+
+
+def _read_records(repo: Path, names: list[str]) -> tuple[list[tuple[RecordSummary, dict]], list[Problem]]:
+    base = str(repo / RECORDS_DIR)
+    workers = min(os.cpu_count() or 1, 4)
+    if len(names) < 2000 or workers < 2:
+        return _summarize_batch((base, names))
+    chunk = max(500, len(names) // (workers * 4))
+    out: list[tuple[RecordSummary, dict]] = []
+    problems: list[Problem] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for found, found_problems in pool.map(_summarize_batch, [(base, names[i : i + chunk]) for i in range(0, len(names), chunk)]):
+            out.extend(found)
+            problems.extend(found_problems)
+    return out, problems
+
+
+class _Aggregate:
+    """Counts and per-service state, updated record by record in sequence order."""
+
+    def __init__(self, data: dict | None = None) -> None:
+        data = data or {}
+        self.kinds = Counter(data.get("kinds", {}))
+        self.results = Counter(data.get("results", {}))
+        self.kind_results = Counter(data.get("kind_results", {}))
+        self.services: dict[str, dict] = {k: dict(v) for k, v in data.get("services", {}).items()}
+
+    def add(self, line: dict) -> None:
+        self.kinds[line["kind"]] += 1
+        self.results[line["result"]] += 1
+        self.kind_results[f"{line['kind']}/{line['result']}"] += 1
+        service = line.get("service")
+        if not service:
+            return
+        state = self.services.setdefault(service, {})
+        state["last"] = line
+        state[f"last_{line['kind']}"] = line
+        if line["kind"] == "promotion" and line["result"] == "success":
+            state["pinned"] = line
+
+    def counts(self) -> dict:
+        return {
+            "kinds": dict(sorted(self.kinds.items())),
+            "results": dict(sorted(self.results.items())),
+            "kind_results": dict(sorted(self.kind_results.items())),
+        }
+
+
+def _dump(value: object) -> bytes:
+    return (json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+
+def _dump_pretty(value: object) -> bytes:
+    return (json.dumps(value, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def _shard_name(index: int) -> str:
+    return f"{index:06d}.json"
+
+
+def _write_outputs(
+    out: Path,
+    agg: _Aggregate,
+    frontier: MerkleFrontier,
+    head: dict | None,
+    shards: dict[int, list[dict]],
+    shard_meta: dict[int, dict],
+    ids_append: list[str],
+    ids_rewrite: bool,
+) -> None:
+    shard_dir = out.parent / out.stem
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    for number, lines in sorted(shards.items()):
+        data = _dump({"format": INDEX_FORMAT, "shard": number, "records": lines})
+        atomic_write_bytes(shard_dir / _shard_name(number), data)
+        shard_meta[number] = {
+            "path": f"{out.stem}/{_shard_name(number)}",
+            "first_sequence": lines[0]["seq"],
+            "last_sequence": lines[-1]["seq"],
+            "count": len(lines),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    ids_path = shard_dir / "ids.txt"
+    if ids_rewrite or not ids_path.exists():
+        atomic_write_bytes(ids_path, "".join(f"{i}\n" for i in ids_append).encode())
+    elif ids_append:
+        old = ids_path.read_bytes()
+        atomic_write_bytes(ids_path, old + "".join(f"{i}\n" for i in ids_append).encode())
+    index = {
+        "format": INDEX_FORMAT,
+        "record_count": frontier.size,
+        "checkpoint": {
+            "tree_size": frontier.size,
+            "root": frontier.root().hex(),
+            "hash": "RFC 6962 SHA-256 over integrity.content_digest in sequence order",
+            "frontier": frontier.to_hex(),
+            "head": head,
+        },
+        **agg.counts(),
+        "services": dict(sorted(agg.services.items())),
+        "shards": [shard_meta[k] for k in sorted(shard_meta)],
+    }
+    atomic_write_bytes(out, _dump_pretty(index))
+
+
+def _load_previous(out: Path) -> dict | None:
+    try:
+        data = json.loads(out.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
+        return None
+    return data
+
+
+def collect_index(repo: Path, out: str | os.PathLike | None = None, full: bool = False) -> CollectResult:
+    """Build or extend the index; raises CollectError (nothing written) when records are bad."""
+    out_path = Path(out) if out else repo / INDEX_FILE
+    if not out_path.is_absolute():
+        out_path = (Path.cwd() / out_path) if out else out_path
+    names, problems = list_record_files(repo)
+    if problems:
+        raise CollectError(problems)
+    previous = None if full else _load_previous(out_path)
+    if previous is not None:
+        result = _collect_incremental(repo, out_path, names, previous)
+        if result is not None:
+            return result
+    return _collect_full(repo, out_path, names)
+
+
+def _collect_full(repo: Path, out: Path, names: list[str]) -> CollectResult:
+    found, problems = _read_records(repo, names)
+    problems += check_chain(repo, [s for s, _ in found])
+    if problems:
+        raise CollectError(sorted(set(problems)))
+    found.sort(key=lambda pair: pair[0].sequence)
+    agg = _Aggregate()
+    frontier = MerkleFrontier()
+    shards: dict[int, list[dict]] = {}
+    for summary, line in found:
+        agg.add(line)
+        frontier.append(summary.content_digest)
+        shards.setdefault((summary.sequence - 1) // SHARD_SIZE, []).append(line)
+    head = _head_of(found[-1][0]) if found else None
+    shard_dir = out.parent / out.stem
+    if shard_dir.is_dir():  # shards beyond the new tree size belong to a discarded history
+        for stale in shard_dir.glob("[0-9]*.json"):
+            if int(stale.stem) not in shards:
+                stale.unlink()
+    _write_outputs(out, agg, frontier, head, shards, {}, [s.id for s, _ in found], ids_rewrite=True)
+    return CollectResult(out, frontier.size, frontier.size, frontier.root().hex(), len(found), False)
+
+
+def _head_of(summary: RecordSummary) -> dict:
+    return {"sequence": summary.sequence, "id": summary.id, "content_digest": summary.content_digest}
+
+
+def _collect_incremental(repo: Path, out: Path, names: list[str], previous: dict) -> CollectResult | None:
+    """Extend the previous index by the new records; None means "rebuild in full"."""
+    checkpoint = previous.get("checkpoint") or {}
+    size = checkpoint.get("tree_size", 0)
+    shard_dir = out.parent / out.stem
+    try:
+        known = (shard_dir / "ids.txt").read_text().split()
+        frontier = MerkleFrontier.from_hex(size, checkpoint.get("frontier", []))
+    except (OSError, ValueError):
+        return None
+    if len(known) != size or len(names) < size:
+        return None
+    known_set = set(known)
+    new_names = [n for n in names if n[:-5] not in known_set]
+    if len(names) - len(new_names) != size:
+        return None  # a collected record disappeared: let the full pass report it
+    found, problems = _read_records(repo, new_names)
+    if problems:
+        raise CollectError(sorted(set(problems)))
+    found.sort(key=lambda pair: pair[0].sequence)
+    head = checkpoint.get("head")
+    prev_digest = head["content_digest"] if head else None
+    for offset, (summary, _) in enumerate(found):
+        if summary.sequence != size + offset + 1 or summary.prev_digest != prev_digest:
+            return None  # not a clean extension: the full pass reports exactly what is wrong
+        prev_digest = summary.content_digest
+    if not _parents_resolve(repo, [s for s, _ in found], known_set):
+        return None
+    if not _last_shard_intact(out, previous):
+        return None
+    agg = _Aggregate(previous)
+    shard_meta = {int(Path(m["path"]).stem): m for m in previous.get("shards", [])}
+    shards: dict[int, list[dict]] = {}
+    for summary, line in found:
+        number = (summary.sequence - 1) // SHARD_SIZE
+        if number not in shards:
+            shards[number] = _read_shard(shard_dir / _shard_name(number)) if number in shard_meta else []
+        shards[number].append(line)
+        agg.add(line)
+        frontier.append(summary.content_digest)
+    new_head = _head_of(found[-1][0]) if found else head
+    if not found and _head_matches_chain(repo, head):
+        return CollectResult(out, size, size, frontier.root().hex(), 0, True)
+    _write_outputs(out, agg, frontier, new_head, shards, shard_meta, [s.id for s, _ in found], ids_rewrite=False)
+    return CollectResult(out, frontier.size, frontier.size, frontier.root().hex(), len(found), True)
+
+
+def _head_matches_chain(repo: Path, head: dict | None) -> bool:
+    return head is None or record_path(repo, head["id"]).exists()
+
+
+def _parents_resolve(repo: Path, summaries: list[RecordSummary], known: set[str]) -> bool:
+    fresh = {s.id: s.content_digest for s in summaries}
+    for summary in summaries:
+        for parent_id, parent_digest in summary.parents:
+            if parent_id in fresh:
+                if fresh[parent_id] != parent_digest:
+                    return False
+            elif parent_id in known:
+                try:
+                    stored = json.loads(record_path(repo, parent_id).read_bytes())["integrity"]["content_digest"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    return False
+                if stored != parent_digest:
+                    return False
+            else:
+                return False
+    return True
+
+
+def _last_shard_intact(out: Path, previous: dict) -> bool:
+    shards = previous.get("shards") or []
+    if not shards:
+        return True
+    last = shards[-1]
+    try:
+        data = (out.parent / last["path"]).read_bytes()
+    except (OSError, KeyError):
+        return False
+    return hashlib.sha256(data).hexdigest() == last.get("sha256")
+
+
+def _read_shard(path: Path) -> list[dict]:
+    return json.loads(path.read_bytes())["records"]

@@ -1,0 +1,217 @@
+"""The evidence record: the one format every part of the factory writes into.
+
+The pydantic models here are the source of truth; the JSON Schema in
+`evidence/schema/evidence-record.schema.json` is generated from them.
+
+Numbers in records are integers only (durations in milliseconds): with no
+floats and ASCII-only keys, sorted compact JSON is byte-identical to RFC 8785,
+which lets `validate` and `collect` canonicalize fast (see `canonical.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+SCHEMA_VERSION = 1
+
+RFC3339_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
+SHA256_DIGEST = r"^sha256:[a-f0-9]{64}$"
+RECORD_ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+SERVICE_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+Timestamp = Annotated[str, StringConstraints(pattern=RFC3339_UTC)]
+ContentDigest = Annotated[str, StringConstraints(pattern=SHA256_DIGEST)]
+RecordId = Annotated[str, StringConstraints(pattern=RECORD_ID)]
+ServiceName = Annotated[str, StringConstraints(pattern=SERVICE_NAME)]
+ShortText = Annotated[str, StringConstraints(max_length=4096)]
+LongText = Annotated[str, StringConstraints(max_length=65536)]
+Millis = Annotated[int, Field(ge=0)]
+
+Result = Literal["success", "failure", "skipped", "superseded", "refused"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SubjectDigest(_Strict):
+    """in-toto ResourceDescriptor digest: an OCI sha256 and/or a git commit."""
+
+    sha256: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{64}$")] | None = None
+    gitCommit: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{40}([a-f0-9]{24})?$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_present(self) -> SubjectDigest:
+        if self.sha256 is None and self.gitCommit is None:
+            raise ValueError("digest needs sha256 or gitCommit")
+        return self
+
+
+class Subject(_Strict):
+    name: ShortText
+    digest: SubjectDigest
+
+
+class Producer(_Strict):
+    name: ShortText
+    version: ShortText
+
+
+class Links(_Strict):
+    dagster_run_id: ShortText | None = None
+    asset_key: ShortText | None = None
+    partition: ShortText | None = None
+    commit: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{40}([a-f0-9]{24})?$")] | None = None
+    url: ShortText | None = None
+
+
+class Parent(_Strict):
+    id: RecordId
+    content_digest: ContentDigest
+
+
+class Integrity(_Strict):
+    content_digest: ContentDigest
+    sequence: Annotated[int, Field(ge=1)]
+    prev_digest: ContentDigest | None
+
+
+# --- details, one model per kind -------------------------------------------
+
+
+class RegistryVerification(_Strict):
+    """What the registry said when the digest was resolved: enough to re-check it."""
+
+    url: ShortText
+    method: Literal["HEAD", "GET"]
+    accept: ShortText
+    status: int
+    header_digest: ContentDigest | None = None
+    computed_digest: ContentDigest | None = None
+    media_type: ShortText | None = None
+    size: Millis | None = None
+
+
+class PinChange(_Strict):
+    path: ShortText
+    before: ShortText | None = None
+    after: ShortText
+
+
+class PromotionDetails(_Strict):
+    kind: Literal["promotion"] = "promotion"
+    release_id: ShortText | None = None
+    image: ShortText | None = None
+    tag: ShortText | None = None
+    requested_digest: ContentDigest | None = None
+    digest: ContentDigest | None = None
+    requested_at: Timestamp | None = None
+    requested_by: ShortText | None = None
+    attempt: Annotated[int, Field(ge=0)] = 0
+    forced: bool = False
+    reason: LongText | None = None
+    superseded_by: ShortText | None = None
+    verification: list[RegistryVerification] = []
+    pin: list[PinChange] = []
+    push: ShortText | None = None
+    error: LongText | None = None
+
+
+class SmokeObservation(_Strict):
+    at: Timestamp
+    sync_status: ShortText | None = None
+    revision: ShortText | None = None
+    operation_phase: ShortText | None = None
+    finished_at: ShortText | None = None
+    reconciled_at: ShortText | None = None
+    health: ShortText | None = None
+    http_status: int | None = None
+    images: list[ShortText] = []
+    note: ShortText | None = None
+
+
+class SmokeDetails(_Strict):
+    kind: Literal["smoke"] = "smoke"
+    method: Literal["argocd", "http", "none"]
+    target: ShortText | None = None
+    release_id: ShortText | None = None
+    digest: ContentDigest | None = None
+    pin_commit: ShortText | None = None
+    verdict: Literal["passed", "failed", "timeout", "skipped"]
+    reason: LongText | None = None
+    duration_ms: Millis = 0
+    observations: list[SmokeObservation] = []
+
+
+class RepairDetails(_Strict):
+    kind: Literal["repair"] = "repair"
+    fingerprint: ShortText | None = None
+    checks_failed: list[ShortText] = []
+    recipes: list[ShortText] = []
+    attempt: Annotated[int, Field(ge=0)] = 0
+    patch_digest: ContentDigest | None = None
+    patch_lines: Millis = 0
+    commit: ShortText | None = None
+    refused: ShortText | None = None
+    escalation: ShortText | None = None
+    log_excerpt: LongText | None = None
+
+
+class PagesDetails(_Strict):
+    kind: Literal["pages"] = "pages"
+    branch: ShortText
+    merkle_root: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{64}$")]
+    tree_size: Millis
+    site_commit: ShortText | None = None
+    pushed: bool = False
+    reason: LongText | None = None
+
+
+Details = Annotated[
+    PromotionDetails | SmokeDetails | RepairDetails | PagesDetails,
+    Field(discriminator="kind"),
+]
+Kind = Literal["promotion", "smoke", "repair", "pages"]
+KINDS: tuple[str, ...] = ("promotion", "smoke", "repair", "pages")
+
+
+class RecordBody(_Strict):
+    """A record without `integrity`: exactly the bytes the content digest covers."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: RecordId
+    kind: Kind
+    service: ServiceName | None
+    subject: list[Subject]
+    result: Result
+    started_at: Timestamp
+    finished_at: Timestamp
+    producer: Producer
+    links: Links = Links()
+    parents: list[Parent] = []
+    details: Details
+
+    @model_validator(mode="after")
+    def _details_match_kind(self) -> RecordBody:
+        if self.details.kind != self.kind:
+            raise ValueError(f"details.kind {self.details.kind!r} does not match kind {self.kind!r}")
+        if self.finished_at < self.started_at:
+            raise ValueError("finished_at is before started_at")
+        return self
+
+
+class EvidenceRecord(RecordBody):
+    """A complete record as stored in `evidence/records/<id>.json`."""
+
+    integrity: Integrity
+
+
+def record_json_schema() -> dict:
+    """The JSON Schema of a stored record, as committed under evidence/schema/."""
+    schema = EvidenceRecord.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://factory.invalid/evidence/evidence-record.schema.json"
+    schema["title"] = "factory evidence record"
+    return schema

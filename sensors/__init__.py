@@ -1,0 +1,1 @@
+"""Dagster sensors: thin wrappers that read the repo and registry and request runs."""
