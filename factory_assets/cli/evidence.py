@@ -16,18 +16,34 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ev_sub = evidence.add_subparsers(dest="evidence_command", metavar="SUBCOMMAND")
     ev_sub.required = True
 
-    schema = ev_sub.add_parser("schema", parents=[common], help="write (or --check) the record JSON Schema")
-    schema.add_argument("--check", action="store_true", help="exit 1 when the committed schema differs from the model")
+    schema = ev_sub.add_parser(
+        "schema", parents=[common], help="write (or --check) the record JSON Schema"
+    )
+    schema.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the committed schema differs from the model",
+    )
     schema.set_defaults(func=_schema)
 
     validate = ev_sub.add_parser(
-        "validate", parents=[common], help="check schema, content digests, the chain and parents of every record"
+        "validate",
+        parents=[common],
+        help="check schema, content digests, the chain and parents of every record",
     )
     validate.set_defaults(func=_validate)
 
-    collect = ev_sub.add_parser("collect", parents=[common], help="build evidence/index.json (incremental, deterministic)")
-    collect.add_argument("--out", metavar="PATH", default=None, help="index path (default: evidence/index.json)")
-    collect.add_argument("--full", action="store_true", help="ignore the previous index and rebuild from every record")
+    collect = ev_sub.add_parser(
+        "collect", parents=[common], help="build evidence/index.json (incremental, deterministic)"
+    )
+    collect.add_argument(
+        "--out", metavar="PATH", default=None, help="index path (default: evidence/index.json)"
+    )
+    collect.add_argument(
+        "--full",
+        action="store_true",
+        help="ignore the previous index and rebuild from every record",
+    )
     collect.set_defaults(func=_collect)
 
 

@@ -12,6 +12,17 @@ from factory_assets.common.errors import InputError
 MAX_STATE_FILE_BYTES = 1024 * 1024  # 1 MiB: queue, pins and records are small by design
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+_FILE_MODE = (
+    0o666 & ~_umask()
+)  # what open() would give; mkstemp's 0600 would leak into git and sites
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> None:
     """Write via a temp file in the same directory, fsync, then rename (or link).
 
@@ -20,6 +31,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> N
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

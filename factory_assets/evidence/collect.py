@@ -13,22 +13,22 @@ or incrementally: every aggregate is a function of the records in sequence order
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from factory_assets.common.errors import FactoryError
 from factory_assets.common.files import atomic_write_bytes
-from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
+from factory_assets.evidence.layout import INDEX_FILE, record_path
 from factory_assets.evidence.merkle import MerkleFrontier
 from factory_assets.evidence.validate import (
     Problem,
     RecordSummary,
     check_chain,
-    check_record_file,
+    check_records,
     list_record_files,
 )
 
@@ -54,7 +54,21 @@ class CollectResult:
     incremental: bool
 
 
-def summarize(raw: dict) -> dict:
+def summarize(raw: dict) -> tuple[str, str, str | None, bytes]:
+    """(kind, result, service, line): the line is a record's summary in a shard, already serialized.
+
+    Workers serialize lines themselves so that only bytes cross the process boundary.
+    """
+    line = summary_line(raw)
+    return (
+        line["kind"],
+        line["result"],
+        line["service"],
+        orjson.dumps(line, option=orjson.OPT_SORT_KEYS),
+    )
+
+
+def summary_line(raw: dict) -> dict:
     """The per-record line in a shard: enough for timelines, matrices and the Merkle tree."""
     details = raw.get("details") or {}
     links = raw.get("links") or {}
@@ -78,32 +92,13 @@ def summarize(raw: dict) -> dict:
     return out
 
 
-def _summarize_batch(args: tuple[str, list[str]]) -> tuple[list[tuple[RecordSummary, dict]], list[Problem]]:
-    base, names = args
-    out, problems = [], []
-    root = Path(base)
-    for name in names:
-        summary, found = check_record_file(root / name, f"{RECORDS_DIR}/{name}", keep=True)
-        problems.extend(found)
-        if summary is not None:
-            line = summarize(summary.record)
-            out.append((RecordSummary(**{**summary.__dict__, "record": {}}), line))
-    return out, problems
+def _read_records(
+    repo: Path, names: list[str]
+) -> tuple[list[tuple[RecordSummary, dict]], list[Problem]]:
+    return check_records(repo, names, line_of=summarize)
 
 
-def _read_records(repo: Path, names: list[str]) -> tuple[list[tuple[RecordSummary, dict]], list[Problem]]:
-    base = str(repo / RECORDS_DIR)
-    workers = min(os.cpu_count() or 1, 4)
-    if len(names) < 2000 or workers < 2:
-        return _summarize_batch((base, names))
-    chunk = max(500, len(names) // (workers * 4))
-    out: list[tuple[RecordSummary, dict]] = []
-    problems: list[Problem] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for found, found_problems in pool.map(_summarize_batch, [(base, names[i : i + chunk]) for i in range(0, len(names), chunk)]):
-            out.extend(found)
-            problems.extend(found_problems)
-    return out, problems
+Line = tuple[str, str, str | None, bytes]  # kind, result, service, serialized summary
 
 
 class _Aggregate:
@@ -114,35 +109,44 @@ class _Aggregate:
         self.kinds = Counter(data.get("kinds", {}))
         self.results = Counter(data.get("results", {}))
         self.kind_results = Counter(data.get("kind_results", {}))
-        self.services: dict[str, dict] = {k: dict(v) for k, v in data.get("services", {}).items()}
+        self.services: dict[str, dict[str, bytes]] = {
+            name: {slot: _dump_line(line) for slot, line in state.items()}
+            for name, state in data.get("services", {}).items()
+        }
 
-    def add(self, line: dict) -> None:
-        self.kinds[line["kind"]] += 1
-        self.results[line["result"]] += 1
-        self.kind_results[f"{line['kind']}/{line['result']}"] += 1
-        service = line.get("service")
+    def add(self, line: Line) -> None:
+        kind, result, service, data = line
+        self.kinds[kind] += 1
+        self.results[result] += 1
+        self.kind_results[f"{kind}/{result}"] += 1
         if not service:
             return
         state = self.services.setdefault(service, {})
-        state["last"] = line
-        state[f"last_{line['kind']}"] = line
-        if line["kind"] == "promotion" and line["result"] == "success":
-            state["pinned"] = line
+        state["last"] = data
+        state[f"last_{kind}"] = data
+        if kind == "promotion" and result == "success":
+            state["pinned"] = data
 
-    def counts(self) -> dict:
+    def as_dict(self) -> dict:
         return {
             "kinds": dict(sorted(self.kinds.items())),
             "results": dict(sorted(self.results.items())),
             "kind_results": dict(sorted(self.kind_results.items())),
+            "services": {
+                name: {slot: orjson.loads(data) for slot, data in sorted(state.items())}
+                for name, state in sorted(self.services.items())
+            },
         }
 
 
-def _dump(value: object) -> bytes:
-    return (json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+def _dump_line(line: dict) -> bytes:
+    return orjson.dumps(line, option=orjson.OPT_SORT_KEYS)
 
 
-def _dump_pretty(value: object) -> bytes:
-    return (json.dumps(value, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+def _shard_bytes(number: int, lines: list[bytes]) -> bytes:
+    # Keys in sorted order, as orjson would write them: format, records, shard.
+    head = b'{"format":' + orjson.dumps(INDEX_FORMAT) + b',"records":['
+    return head + b",".join(lines) + b'],"shard":' + str(number).encode() + b"}\n"
 
 
 def _shard_name(index: int) -> str:
@@ -154,29 +158,29 @@ def _write_outputs(
     agg: _Aggregate,
     frontier: MerkleFrontier,
     head: dict | None,
-    shards: dict[int, list[dict]],
+    shards: dict[int, list[tuple[int, bytes]]],
     shard_meta: dict[int, dict],
-    ids_append: list[str],
+    new_ids: list[str],
     ids_rewrite: bool,
 ) -> None:
     shard_dir = out.parent / out.stem
     shard_dir.mkdir(parents=True, exist_ok=True)
-    for number, lines in sorted(shards.items()):
-        data = _dump({"format": INDEX_FORMAT, "shard": number, "records": lines})
+    for number, entries in sorted(shards.items()):
+        data = _shard_bytes(number, [line for _, line in entries])
         atomic_write_bytes(shard_dir / _shard_name(number), data)
         shard_meta[number] = {
             "path": f"{out.stem}/{_shard_name(number)}",
-            "first_sequence": lines[0]["seq"],
-            "last_sequence": lines[-1]["seq"],
-            "count": len(lines),
+            "first_sequence": entries[0][0],
+            "last_sequence": entries[-1][0],
+            "count": len(entries),
             "sha256": hashlib.sha256(data).hexdigest(),
         }
     ids_path = shard_dir / "ids.txt"
+    added = "".join(f"{i}\n" for i in new_ids).encode()
     if ids_rewrite or not ids_path.exists():
-        atomic_write_bytes(ids_path, "".join(f"{i}\n" for i in ids_append).encode())
-    elif ids_append:
-        old = ids_path.read_bytes()
-        atomic_write_bytes(ids_path, old + "".join(f"{i}\n" for i in ids_append).encode())
+        atomic_write_bytes(ids_path, added)
+    elif added:
+        atomic_write_bytes(ids_path, ids_path.read_bytes() + added)
     index = {
         "format": INDEX_FORMAT,
         "record_count": frontier.size,
@@ -187,16 +191,17 @@ def _write_outputs(
             "frontier": frontier.to_hex(),
             "head": head,
         },
-        **agg.counts(),
-        "services": dict(sorted(agg.services.items())),
+        **agg.as_dict(),
         "shards": [shard_meta[k] for k in sorted(shard_meta)],
     }
-    atomic_write_bytes(out, _dump_pretty(index))
+    atomic_write_bytes(
+        out, orjson.dumps(index, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+    )
 
 
 def _load_previous(out: Path) -> dict | None:
     try:
-        data = json.loads(out.read_bytes())
+        data = orjson.loads(out.read_bytes())
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
@@ -204,11 +209,16 @@ def _load_previous(out: Path) -> dict | None:
     return data
 
 
-def collect_index(repo: Path, out: str | os.PathLike | None = None, full: bool = False) -> CollectResult:
+def resolve_out(repo: Path, out: str | os.PathLike | None) -> Path:
+    """`--out` relative to the current directory (as a user typed it); default inside the repo."""
+    return Path(out).resolve() if out else repo / INDEX_FILE
+
+
+def collect_index(
+    repo: Path, out: str | os.PathLike | None = None, full: bool = False
+) -> CollectResult:
     """Build or extend the index; raises CollectError (nothing written) when records are bad."""
-    out_path = Path(out) if out else repo / INDEX_FILE
-    if not out_path.is_absolute():
-        out_path = (Path.cwd() / out_path) if out else out_path
+    out_path = resolve_out(repo, out)
     names, problems = list_record_files(repo)
     if problems:
         raise CollectError(problems)
@@ -222,32 +232,42 @@ def collect_index(repo: Path, out: str | os.PathLike | None = None, full: bool =
 
 def _collect_full(repo: Path, out: Path, names: list[str]) -> CollectResult:
     found, problems = _read_records(repo, names)
-    problems += check_chain(repo, [s for s, _ in found])
+    problems += check_chain(repo, [summary for summary, _ in found])
     if problems:
         raise CollectError(sorted(set(problems)))
     found.sort(key=lambda pair: pair[0].sequence)
     agg = _Aggregate()
     frontier = MerkleFrontier()
-    shards: dict[int, list[dict]] = {}
+    shards: dict[int, list[tuple[int, bytes]]] = {}
     for summary, line in found:
         agg.add(line)
         frontier.append(summary.content_digest)
-        shards.setdefault((summary.sequence - 1) // SHARD_SIZE, []).append(line)
+        shards.setdefault((summary.sequence - 1) // SHARD_SIZE, []).append(
+            (summary.sequence, line[3])
+        )
     head = _head_of(found[-1][0]) if found else None
     shard_dir = out.parent / out.stem
     if shard_dir.is_dir():  # shards beyond the new tree size belong to a discarded history
         for stale in shard_dir.glob("[0-9]*.json"):
-            if int(stale.stem) not in shards:
+            if stale.stem.isdigit() and int(stale.stem) not in shards:
                 stale.unlink()
     _write_outputs(out, agg, frontier, head, shards, {}, [s.id for s, _ in found], ids_rewrite=True)
-    return CollectResult(out, frontier.size, frontier.size, frontier.root().hex(), len(found), False)
+    return CollectResult(
+        out, frontier.size, frontier.size, frontier.root().hex(), len(found), False
+    )
 
 
 def _head_of(summary: RecordSummary) -> dict:
-    return {"sequence": summary.sequence, "id": summary.id, "content_digest": summary.content_digest}
+    return {
+        "sequence": summary.sequence,
+        "id": summary.id,
+        "content_digest": summary.content_digest,
+    }
 
 
-def _collect_incremental(repo: Path, out: Path, names: list[str], previous: dict) -> CollectResult | None:
+def _collect_incremental(
+    repo: Path, out: Path, names: list[str], previous: dict
+) -> CollectResult | None:
     """Extend the previous index by the new records; None means "rebuild in full"."""
     checkpoint = previous.get("checkpoint") or {}
     size = checkpoint.get("tree_size", 0)
@@ -262,7 +282,7 @@ def _collect_incremental(repo: Path, out: Path, names: list[str], previous: dict
     known_set = set(known)
     new_names = [n for n in names if n[:-5] not in known_set]
     if len(names) - len(new_names) != size:
-        return None  # a collected record disappeared: let the full pass report it
+        return None  # a collected record disappeared: the full pass reports exactly what
     found, problems = _read_records(repo, new_names)
     if problems:
         raise CollectError(sorted(set(problems)))
@@ -277,25 +297,31 @@ def _collect_incremental(repo: Path, out: Path, names: list[str], previous: dict
         return None
     if not _last_shard_intact(out, previous):
         return None
+    if not found:
+        return CollectResult(out, size, size, frontier.root().hex(), 0, True)
     agg = _Aggregate(previous)
     shard_meta = {int(Path(m["path"]).stem): m for m in previous.get("shards", [])}
-    shards: dict[int, list[dict]] = {}
+    shards: dict[int, list[tuple[int, bytes]]] = {}
     for summary, line in found:
         number = (summary.sequence - 1) // SHARD_SIZE
         if number not in shards:
-            shards[number] = _read_shard(shard_dir / _shard_name(number)) if number in shard_meta else []
-        shards[number].append(line)
+            shards[number] = (
+                _read_shard(shard_dir / _shard_name(number)) if number in shard_meta else []
+            )
+        shards[number].append((summary.sequence, line[3]))
         agg.add(line)
         frontier.append(summary.content_digest)
-    new_head = _head_of(found[-1][0]) if found else head
-    if not found and _head_matches_chain(repo, head):
-        return CollectResult(out, size, size, frontier.root().hex(), 0, True)
-    _write_outputs(out, agg, frontier, new_head, shards, shard_meta, [s.id for s, _ in found], ids_rewrite=False)
+    _write_outputs(
+        out,
+        agg,
+        frontier,
+        _head_of(found[-1][0]),
+        shards,
+        shard_meta,
+        [s.id for s, _ in found],
+        False,
+    )
     return CollectResult(out, frontier.size, frontier.size, frontier.root().hex(), len(found), True)
-
-
-def _head_matches_chain(repo: Path, head: dict | None) -> bool:
-    return head is None or record_path(repo, head["id"]).exists()
 
 
 def _parents_resolve(repo: Path, summaries: list[RecordSummary], known: set[str]) -> bool:
@@ -303,16 +329,17 @@ def _parents_resolve(repo: Path, summaries: list[RecordSummary], known: set[str]
     for summary in summaries:
         for parent_id, parent_digest in summary.parents:
             if parent_id in fresh:
-                if fresh[parent_id] != parent_digest:
-                    return False
+                stored = fresh[parent_id]
             elif parent_id in known:
                 try:
-                    stored = json.loads(record_path(repo, parent_id).read_bytes())["integrity"]["content_digest"]
+                    stored = orjson.loads(record_path(repo, parent_id).read_bytes())["integrity"][
+                        "content_digest"
+                    ]
                 except (OSError, ValueError, KeyError, TypeError):
                     return False
-                if stored != parent_digest:
-                    return False
             else:
+                return False
+            if stored != parent_digest:
                 return False
     return True
 
@@ -329,5 +356,5 @@ def _last_shard_intact(out: Path, previous: dict) -> bool:
     return hashlib.sha256(data).hexdigest() == last.get("sha256")
 
 
-def _read_shard(path: Path) -> list[dict]:
-    return json.loads(path.read_bytes())["records"]
+def _read_shard(path: Path) -> list[tuple[int, bytes]]:
+    return [(line["seq"], _dump_line(line)) for line in orjson.loads(path.read_bytes())["records"]]

@@ -40,7 +40,9 @@ class SubjectDigest(_Strict):
     """in-toto ResourceDescriptor digest: an OCI sha256 and/or a git commit."""
 
     sha256: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{64}$")] | None = None
-    gitCommit: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{40}([a-f0-9]{24})?$")] | None = None
+    gitCommit: (
+        Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{40}([a-f0-9]{24})?$")] | None
+    ) = None
 
     @model_validator(mode="after")
     def _one_present(self) -> SubjectDigest:
@@ -63,7 +65,9 @@ class Links(_Strict):
     dagster_run_id: ShortText | None = None
     asset_key: ShortText | None = None
     partition: ShortText | None = None
-    commit: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{40}([a-f0-9]{24})?$")] | None = None
+    commit: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{40}([a-f0-9]{24})?$")] | None = (
+        None
+    )
     url: ShortText | None = None
 
 
@@ -124,12 +128,16 @@ class SmokeObservation(_Strict):
     sync_status: ShortText | None = None
     revision: ShortText | None = None
     operation_phase: ShortText | None = None
+    operation_revision: ShortText | None = None
     finished_at: ShortText | None = None
     reconciled_at: ShortText | None = None
     health: ShortText | None = None
     http_status: int | None = None
     images: list[ShortText] = []
     note: ShortText | None = None
+    # identical consecutive looks are folded into one: how many, and when the last was
+    count: Annotated[int, Field(ge=1)] = 1
+    last_at: Timestamp | None = None
 
 
 class SmokeDetails(_Strict):
@@ -143,6 +151,9 @@ class SmokeDetails(_Strict):
     reason: LongText | None = None
     duration_ms: Millis = 0
     observations: list[SmokeObservation] = []
+    # set when the check itself could not run (bad config, auth, unknown app, target down):
+    # such a failure says nothing about the release
+    error: Literal["config", "auth", "unknown_app", "unavailable", "protocol"] | None = None
 
 
 class RepairDetails(_Strict):
@@ -157,6 +168,9 @@ class RepairDetails(_Strict):
     refused: ShortText | None = None
     escalation: ShortText | None = None
     log_excerpt: LongText | None = None
+    fingerprints: list[ShortText] = []
+    patch_bytes: Millis = 0
+    issue_url: ShortText | None = None
 
 
 class PagesDetails(_Strict):
@@ -196,7 +210,9 @@ class RecordBody(_Strict):
     @model_validator(mode="after")
     def _details_match_kind(self) -> RecordBody:
         if self.details.kind != self.kind:
-            raise ValueError(f"details.kind {self.details.kind!r} does not match kind {self.kind!r}")
+            raise ValueError(
+                f"details.kind {self.details.kind!r} does not match kind {self.kind!r}"
+            )
         if self.finished_at < self.started_at:
             raise ValueError("finished_at is before started_at")
         return self

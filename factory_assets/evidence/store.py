@@ -59,9 +59,15 @@ def read_chain_head(repo: Path) -> ChainHead | None:
 
 def _head_bytes(head: ChainHead, previous: ChainHead | None) -> bytes:
     def as_dict(h: ChainHead | None) -> dict | None:
-        return None if h is None else {"sequence": h.sequence, "content_digest": h.content_digest, "id": h.id}
+        return (
+            None
+            if h is None
+            else {"sequence": h.sequence, "content_digest": h.content_digest, "id": h.id}
+        )
 
-    return (json.dumps({"head": as_dict(head), "previous": as_dict(previous)}, indent=2) + "\n").encode()
+    return (
+        json.dumps({"head": as_dict(head), "previous": as_dict(previous)}, indent=2) + "\n"
+    ).encode()
 
 
 def record_bytes(record: EvidenceRecord) -> bytes:

@@ -1,0 +1,35 @@
+# Two commands do all set-up: `make demo` and `make test`. Both create or refresh .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench system-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+demo: $(STAMP)
+	@scripts/install-system-deps.sh demo
+	$(BIN)/python scripts/demo.py
+
+test: $(STAMP) system-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
