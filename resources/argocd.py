@@ -1,0 +1,213 @@
+"""Argo CD API client: read one Application, with precise, token-free errors.
+
+Configured by `ARGOCD_URL` and `ARGOCD_TOKEN` (a Bearer token; an Argo CD
+account or project token with `applications, get`), optionally
+`ARGOCD_APP_NAMESPACE` for apps outside the control-plane namespace.
+The token only ever goes into the Authorization header: it is not in any
+repr, message or log line this module produces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from factory_assets.common.errors import FactoryError
+
+Refresh = Literal["normal", "hard"]
+
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # an Application with its resource tree stays far below this
+
+
+class ArgoCDError(FactoryError):
+    """Base of every Argo CD failure; `retryable` says whether asking again may help."""
+
+    retryable = False
+
+
+class ArgoCDConfigError(ArgoCDError):
+    """ARGOCD_URL or ARGOCD_TOKEN absent or malformed: nothing was sent."""
+
+
+class ArgoCDAuthError(ArgoCDError):
+    """401: the token is missing, expired or invalid (`invalid session`, gRPC code 16)."""
+
+
+class ArgoCDPermissionDenied(ArgoCDError):
+    """403 (gRPC code 7): the app does not exist, or the token may not read it.
+
+    Argo CD answers both cases alike on purpose (GHSA-2q5c-qw9c-fmvq); pass
+    `project` to get a 404 for an app that does not exist.
+    """
+
+
+class ArgoCDAppNotFound(ArgoCDError):
+    """404 (gRPC code 5): no such app in the given project/namespace."""
+
+
+class ArgoCDUnavailable(ArgoCDError):
+    """5xx, 429, a timeout or a connection failure: worth retrying later."""
+
+    retryable = True
+
+
+class ArgoCDProtocolError(ArgoCDError):
+    """An answer that is not an Application (another 4xx, not JSON, too large)."""
+
+
+@dataclass(frozen=True)
+class ArgoCDSettings:
+    url: str
+    token: str = field(repr=False)
+    app_namespace: str | None = None
+    request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ArgoCDConfigError(
+                f"ARGOCD_URL must be an http(s) URL with a host, got {self.url!r}"
+            )
+        if parts.username or parts.password:
+            raise ArgoCDConfigError(
+                "ARGOCD_URL must not carry credentials; put the token in ARGOCD_TOKEN"
+            )
+        if not self.token or not self.token.strip():
+            raise ArgoCDConfigError("ARGOCD_TOKEN is empty")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ArgoCDSettings:
+        """Read ARGOCD_URL, ARGOCD_TOKEN and ARGOCD_APP_NAMESPACE; raise ArgoCDConfigError when absent."""
+        env = os.environ if env is None else env
+        url = env.get("ARGOCD_URL", "").strip()
+        token = env.get("ARGOCD_TOKEN", "").strip()
+        missing = [
+            name for name, value in (("ARGOCD_URL", url), ("ARGOCD_TOKEN", token)) if not value
+        ]
+        if missing:
+            raise ArgoCDConfigError(f"{' and '.join(missing)} not set")
+        return cls(
+            url=url.rstrip("/"), token=token, app_namespace=env.get("ARGOCD_APP_NAMESPACE") or None
+        )
+
+    def app_ui_url(self, name: str, app_namespace: str | None = None) -> str:
+        """The Argo CD UI page of an app: a link for evidence, with no secret in it."""
+        namespace = app_namespace or self.app_namespace
+        suffix = f"?appNamespace={quote(namespace, safe='')}" if namespace else ""
+        return f"{self.url.rstrip('/')}/applications/{quote(name, safe='')}{suffix}"
+
+
+class ArgoCDClient:
+    """A small, synchronous client over httpx for the one call the smoke check needs."""
+
+    def __init__(
+        self, settings: ArgoCDSettings, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        self._http = httpx.Client(
+            base_url=settings.url.rstrip("/"),
+            headers={"Authorization": f"Bearer {settings.token}", "Accept": "application/json"},
+            timeout=settings.request_timeout_seconds,
+            follow_redirects=False,  # a redirect would leave the API, maybe with the token
+            transport=transport,
+        )
+
+    def __enter__(self) -> ArgoCDClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"ArgoCDClient(url={self.settings.url!r})"
+
+    def get_application(
+        self,
+        name: str,
+        refresh: Refresh | None = "normal",
+        *,
+        app_namespace: str | None = None,
+        project: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> dict:
+        """`GET /api/v1/applications/{name}`: the Application as a dict.
+
+        `refresh` asks Argo CD to re-read git first (the answer then waits for
+        that refresh); `timeout_seconds` bounds this one request.
+        """
+        if not name or "/" in name:
+            raise ArgoCDConfigError(f"invalid Argo CD application name {name!r}")
+        params: dict[str, str] = {}
+        if refresh:
+            params["refresh"] = refresh
+        namespace = app_namespace or self.settings.app_namespace
+        if namespace:
+            params["appNamespace"] = namespace
+        if project:
+            params["project"] = project
+        what = f"argocd app {name!r}"
+        timeout = (
+            self.settings.request_timeout_seconds if timeout_seconds is None else timeout_seconds
+        )
+        try:
+            response = self._http.get(
+                f"/api/v1/applications/{quote(name, safe='')}", params=params, timeout=timeout
+            )
+            body = response.read()
+        except httpx.TimeoutException:
+            raise ArgoCDUnavailable(f"{what}: no answer within {timeout:g} s") from None
+        except httpx.TransportError as exc:
+            raise ArgoCDUnavailable(
+                f"{what}: cannot reach Argo CD ({type(exc).__name__})"
+            ) from None
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise ArgoCDProtocolError(f"{what}: answer of {len(body)} bytes is over the limit")
+        status = response.status_code
+        if status == 200:
+            return _application_of(body, what)
+        detail = _error_message(body, self.settings.token)
+        if status == 401:
+            raise ArgoCDAuthError(f"{what}: 401 unauthenticated: {detail} (check ARGOCD_TOKEN)")
+        if status == 403:
+            raise ArgoCDPermissionDenied(
+                f"{what}: 403 {detail}: the app does not exist or the token may not read it"
+                " (Argo CD answers both alike; set smoke.project to get 404 for a missing app)"
+            )
+        if status == 404:
+            raise ArgoCDAppNotFound(f"{what}: 404 not found: {detail}")
+        if status == 429 or status >= 500:
+            raise ArgoCDUnavailable(f"{what}: {status} from Argo CD: {detail}")
+        raise ArgoCDProtocolError(f"{what}: unexpected {status} from Argo CD: {detail}")
+
+
+def _application_of(body: bytes, what: str) -> dict:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ArgoCDProtocolError(f"{what}: 200 but the body is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
+        raise ArgoCDProtocolError(f"{what}: 200 but the body is not an Application")
+    return data
+
+
+def _error_message(body: bytes, token: str) -> str:
+    """Argo CD's error text (`{"error","code","message"}`), short, with the token scrubbed."""
+    try:
+        data = json.loads(body)
+        text = str(data.get("message") or data.get("error") or "") if isinstance(data, dict) else ""
+    except ValueError:
+        text = body[:200].decode("utf-8", "replace")
+    text = " ".join(text.split())[:300]
+    if token and token in text:
+        text = text.replace(token, "***")
+    return text or "no error message"
