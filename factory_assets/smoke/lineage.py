@@ -1,0 +1,154 @@
+"""Where a pin came from: its promotion record, and how later commits relate to the pinning commit."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from git import GitCommandError, InvalidGitRepositoryError, NoSuchPathError, Repo
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from factory_assets.common.files import read_bounded
+from factory_assets.evidence.layout import INDEX_FILE, records_dir
+from factory_assets.evidence.model import EvidenceRecord
+from factory_assets.evidence.store import load_record
+from factory_assets.smoke.argocd_verdict import RevisionCheck, RevisionRelation
+
+
+def find_promotion_record(repo: Path, service: str) -> EvidenceRecord | None:
+    """The latest successful promotion of `service`.
+
+    Records not yet in `evidence/index.json` are scanned newest first (ULID
+    file names sort by time); the index answers for everything before them.
+    """
+    index = _read_index(repo)
+    collected = _collected_ids(repo) if index else set()
+    directory = records_dir(repo)
+    names = (
+        sorted((p.name for p in directory.glob("*.json")), reverse=True)
+        if directory.is_dir()
+        else []
+    )
+    for name in names:
+        record_id = name[:-5]
+        if record_id in collected:
+            continue
+        try:
+            raw = json.loads(read_bounded(directory / name, field="record"))
+        except (ValueError, OSError):
+            continue  # `factory evidence validate` reports broken records; they pin nothing here
+        if _is_promotion_of(raw, service):
+            return EvidenceRecord.model_validate(raw)
+    pinned = ((index or {}).get("services") or {}).get(service, {}).get("pinned")
+    if pinned and pinned.get("id"):
+        return load_record(repo, pinned["id"])
+    return None
+
+
+def _is_promotion_of(raw: object, service: str) -> bool:
+    return (
+        isinstance(raw, dict)
+        and raw.get("kind") == "promotion"
+        and raw.get("result") == "success"
+        and raw.get("service") == service
+    )
+
+
+def _read_index(repo: Path) -> dict | None:
+    try:
+        data = json.loads(read_bounded(repo / INDEX_FILE, field="index"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _collected_ids(repo: Path) -> set[str]:
+    try:
+        return set((repo / INDEX_FILE).parent.joinpath("index", "ids.txt").read_text().split())
+    except OSError:
+        return set()
+
+
+def last_commit_touching(repo: Path, rel_path: str) -> str | None:
+    """The commit that last changed `rel_path` (a pin without a promotion record), or None."""
+    git_repo = _git_repo(repo)
+    if git_repo is None:
+        return None
+    try:
+        sha = git_repo.git.log("-1", "--format=%H", "--", rel_path).strip()
+    except GitCommandError:  # no commits yet: no commit to wait for
+        return None
+    return sha or None
+
+
+def git_revision_check(repo: Path, pin_commit: str, rel_path: str, image: str) -> RevisionCheck:
+    """Relate an Argo CD revision to the pin: the commit itself, a later commit that still pins
+    the same image (other services moved HEAD), a later commit that pins another image
+    (superseded), or anything else (older, unknown, unrelated).
+
+    In a monorepo every pin moves HEAD, so the strict equality would wait forever
+    as soon as another service is promoted after this one.
+    """
+    git_repo = _git_repo(repo)
+
+    @lru_cache(maxsize=64)
+    def relation(revision: str) -> RevisionRelation:
+        if revision == pin_commit:
+            return "pinned"
+        if git_repo is None or not _looks_like_sha(revision):
+            return "other"
+        if not _has_commit(git_repo, revision):
+            _fetch_quietly(git_repo)
+            if not _has_commit(git_repo, revision):
+                return "other"
+        try:
+            if not git_repo.is_ancestor(pin_commit, revision):
+                return "other"
+            text = git_repo.git.show(f"{revision}:{rel_path}")
+        except GitCommandError:  # the pin file is gone at that revision
+            return "other"
+        return "includes" if _image_line_matches(text, image) else "superseded"
+
+    return relation
+
+
+def _image_line_matches(text: str, image: str) -> bool:
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return False
+    return isinstance(data, dict) and data.get("image") == image
+
+
+def _looks_like_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def _has_commit(git_repo: Repo, revision: str) -> bool:
+    try:
+        git_repo.git.cat_file("-e", f"{revision}^{{commit}}")
+        return True
+    except GitCommandError:
+        return False
+
+
+def _fetch_quietly(git_repo: Repo) -> None:
+    """Argo CD may have seen a commit pushed after this clone: fetch once, ignore failures."""
+    if not git_repo.remotes:
+        return
+    try:
+        git_repo.git.fetch("--quiet", git_repo.remotes[0].name, kill_after_timeout=30)
+    except GitCommandError:  # offline is fine: the revision stays "other" and we wait
+        pass
+
+
+def _git_repo(repo: Path) -> Repo | None:
+    try:
+        return Repo(repo)
+    except (
+        InvalidGitRepositoryError,
+        NoSuchPathError,
+    ):  # not a checkout: only exact revisions count
+        return None

@@ -1,0 +1,92 @@
+"""Read-only view of a dev pin file (`envs/dev/<service>.yaml`) for the smoke check.
+
+The promotion engine owns writing pins; this reader only takes the fields the
+smoke check needs, and stays small so it can be swapped for the engine's own
+loader once that exists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from factory_assets.common.errors import InputError
+from factory_assets.common.files import read_text_bounded
+from factory_assets.evidence.model import SERVICE_NAME
+
+PINS_DIR = "envs/dev"
+IMAGE_WITH_DIGEST = re.compile(r"^(?P<repo>[^@\s]+)@(?P<digest>sha256:[a-f0-9]{64})$")
+_SERVICE = re.compile(SERVICE_NAME)
+
+
+@dataclass(frozen=True)
+class PinView:
+    service: str
+    path: Path  # absolute
+    rel_path: str  # relative to the repository, as git names it
+    image: str | None  # host/repo@sha256:...
+    tag: str | None
+    release_id: str | None
+    smoke: object  # the raw user-owned block; parsed by smoke.config
+
+    @property
+    def digest(self) -> str | None:
+        match = IMAGE_WITH_DIGEST.match(self.image or "")
+        return match["digest"] if match else None
+
+    @property
+    def repository(self) -> str | None:
+        match = IMAGE_WITH_DIGEST.match(self.image or "")
+        return match["repo"] if match else None
+
+
+def pin_path(repo: Path, service: str) -> Path:
+    return repo / PINS_DIR / f"{service}.yaml"
+
+
+def list_pinned_services(repo: Path) -> list[str]:
+    """Services with a pin file, sorted."""
+    directory = repo / PINS_DIR
+    if not directory.is_dir():
+        return []
+    return sorted(
+        p.stem for p in directory.glob("*.yaml") if p.is_file() and _SERVICE.match(p.stem)
+    )
+
+
+def read_pin(repo: Path, service: str) -> PinView:
+    """Parse one pin file; InputError names the file and the field when it is unusable."""
+    path = pin_path(repo, service)
+    rel = f"{PINS_DIR}/{service}.yaml"
+    if not _SERVICE.match(service):
+        raise InputError(
+            rel, "service", f"{service!r} is not a valid service name ({SERVICE_NAME})"
+        )
+    if not path.is_file():
+        raise InputError(rel, "-", f"no pin file for service {service!r}")
+    try:
+        data = YAML(typ="safe", pure=True).load(read_text_bounded(path, field="pin"))
+    except YAMLError as exc:
+        raise InputError(rel, "-", f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise InputError(rel, "-", f"expected a mapping, found {type(data).__name__}")
+    image = data.get("image")
+    if image is not None and (not isinstance(image, str) or not IMAGE_WITH_DIGEST.match(image)):
+        raise InputError(rel, "image", f"expected host/repo@sha256:<64 hex>, got {image!r}")
+    return PinView(
+        service=service,
+        path=path,
+        rel_path=rel,
+        image=image,
+        tag=_optional_text(data.get("tag")),
+        release_id=_optional_text(data.get("release_id")),
+        smoke=data.get("smoke"),
+    )
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
