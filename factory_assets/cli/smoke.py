@@ -1,0 +1,94 @@
+"""`factory smoke`: check that the current dev pins are deployed and healthy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from factory_assets.config import resolve_repo
+from factory_assets.smoke.check import SmokeOutcome, check_services
+
+DESCRIPTION = """\
+Check each service's current pin (envs/dev/<service>.yaml) after deploy, and write
+the verdict as a `smoke` evidence record whose parent is the pin's promotion record.
+
+With smoke.argocd_app, Argo CD must have synced the commit that pinned the digest
+(or a later one that still pins it), the sync operation must have Succeeded, health
+must be fresh (reconciledAt >= operationState.finishedAt) and Healthy, and the pinned
+digest must be among status.summary.images. Needs ARGOCD_URL and ARGOCD_TOKEN
+(optionally ARGOCD_APP_NAMESPACE). Without an Argo CD app (or without ARGOCD_*
+set), smoke.url must answer 2xx (optionally with smoke.expect's JSON field or header
+equal to the digest or version). A pin without a smoke block is skipped, with its
+reason recorded.
+"""
+
+EPILOG = """\
+exit status: 0 every checked service passed or was skipped with a reason;
+1 any failed or timed out, or bad input; 2 usage error.
+Per-service timing: smoke.timeout_seconds (default 600), smoke.interval_seconds (default 5).
+"""
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    smoke = sub.add_parser(
+        "smoke",
+        parents=[common],
+        help="post-deploy smoke checks of the current dev pins",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    smoke.add_argument(
+        "--service",
+        metavar="S",
+        action="append",
+        default=None,
+        help="check only this service (repeatable; default: every service with a pin file)",
+    )
+    smoke.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_seconds,
+        default=None,
+        help="give up on a service after this long (overrides smoke.timeout_seconds)",
+    )
+    smoke.set_defaults(func=_smoke)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 6 * 3600:
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= 21600 seconds, got {text}")
+    return value
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    repo = resolve_repo(args.repo)
+    outcomes = check_services(
+        repo,
+        args.service,
+        timeout_seconds=args.timeout,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    if not outcomes:
+        print("no service has a pin file under envs/dev/: nothing to check")
+        return 0
+    for outcome in outcomes:
+        print(_line(outcome))
+    failed = [o.service for o in outcomes if not o.ok]
+    counts = {
+        v: sum(o.verdict == v for o in outcomes) for v in ("passed", "skipped", "failed", "timeout")
+    }
+    print(
+        ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        + (f"; not ok: {', '.join(failed)}" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+def _line(outcome: SmokeOutcome) -> str:
+    seconds = outcome.duration_ms / 1000
+    return f"{outcome.service}: {outcome.verdict} [{outcome.method}, {seconds:.1f} s, record {outcome.record.id}] {outcome.reason}"
