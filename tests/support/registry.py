@@ -133,6 +133,7 @@ class TokenIssuer:
         self.service = service
         self.issuer = issuer
         self.requests: list[TokenRequest] = []
+        self.issued_tokens: list[str] = []  # so tests can assert no token leaks anywhere
         self._lock = threading.Lock()
         self._fail_next: list[int] = []
         self._key = ec.generate_private_key(ec.SECP256R1())
@@ -243,6 +244,8 @@ class TokenIssuer:
         access = self._grant(account or "", scopes)
         granted = tuple(f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access)
         token = self._sign(account or "", access)
+        with self._lock:
+            self.issued_tokens.append(token)
         self._record(TokenRequest(account, service, scopes, 200, granted))
         issued_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         _send_json(
