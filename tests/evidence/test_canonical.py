@@ -1,0 +1,50 @@
+"""The fast canonical form must equal RFC 8785 for every schema-valid shape of data."""
+
+from __future__ import annotations
+
+import hashlib
+
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from factory_assets.evidence.canonical import canonical_bytes, content_digest, fast_canonical_bytes
+from factory_assets.evidence.store import new_body
+
+ascii_keys = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12
+)
+values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(ascii_keys, children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(ascii_keys, values, max_size=8))
+def test_fast_canonical_equals_rfc8785(value):
+    assert fast_canonical_bytes(value) == rfc8785.dumps(value)
+
+
+def test_content_digest_excludes_integrity_and_uses_rfc8785():
+    body = new_body(
+        kind="pages",
+        service=None,
+        result="skipped",
+        details={"branch": "gh-pages", "merkle_root": "a" * 64, "tree_size": 0},
+    )
+    record = body.model_dump(mode="json")
+    expected = "sha256:" + hashlib.sha256(rfc8785.dumps(record)).hexdigest()
+    assert content_digest(record) == expected
+    with_integrity = {
+        **record,
+        "integrity": {"content_digest": expected, "sequence": 1, "prev_digest": None},
+    }
+    assert content_digest(with_integrity) == expected
+    assert canonical_bytes(record) == fast_canonical_bytes(record)
