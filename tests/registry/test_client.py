@@ -473,3 +473,41 @@ def test_https_harbor_url_default_port_matches_bare_host():
             client.resolve("harbor.example.com:8443/factory/app", tag="v1")
         with pytest.raises(HostNotAllowed):
             client.resolve("harbor.example.org/factory/app", tag="v1")
+
+
+# -- politeness and TLS -----------------------------------------------------------------------
+
+
+def test_concurrency_is_bounded_by_max_connections(fault_proxy, unique_repo):
+    push_image(fault_proxy, unique_repo, "v1")
+    fault_proxy.clear_requests()
+    fault_proxy.delay_next(12, 0.05)
+    image = fault_proxy.image(unique_repo)
+    with client_for(fault_proxy, max_connections=2, requests_per_second=None) as client:
+        with ThreadPoolExecutor(6) as pool:
+            digests = set(pool.map(lambda _: client.head_digest(image, "v1"), range(12)))
+    assert len(digests) == 1 and None not in digests
+    assert fault_proxy.request_count == 12
+    assert fault_proxy.max_in_flight == 2
+
+
+def test_tls_registry_is_verified(make_registry, unique_repo, monkeypatch):
+    server = make_registry("none", tls=True)
+    pushed = push_image(server, unique_repo, "v1")
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with client_for(server) as client, pytest.raises(RegistryError, match="TLS") as untrusted:
+        client.head_digest(server.image(unique_repo), "v1")
+    assert untrusted.value.retryable is False
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_path))
+    with client_for(server) as client:
+        assert client.resolve(server.image(unique_repo), tag="v1").digest == pushed
+
+
+def test_https_registry_refuses_plain_http_token_realm(make_registry, unique_repo, monkeypatch):
+    server = make_registry("token", tls=True)  # the test issuer's realm is plain http
+    push_image(server, unique_repo, "v1")
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_path))
+    before = server.token_issuer.request_count
+    with client_for(server) as client, pytest.raises(RegistryAuthError, match="plain-http"):
+        client.head_digest(server.image(unique_repo), "v1")
+    assert server.token_issuer.request_count == before

@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -368,8 +369,11 @@ class RegistryServer:
         password: str | None = None,
         token_expires_in: int = 300,
         token_signing: Literal["x5c", "kid"] = "x5c",
+        tls: bool = False,
     ) -> None:
         self.root = root
+        self.tls = tls
+        self.ca_path: Path | None = None  # with tls: the self-signed cert clients must trust
         root.mkdir(parents=True, exist_ok=True)
         self.auth_kind: AuthKind = auth
         self.username: str | None = username if auth != "none" else None
@@ -415,7 +419,7 @@ class RegistryServer:
             self.token_issuer.start()
         for _ in range(attempts):
             self.port = free_port()
-            self.url = f"http://{self.host}"
+            self.url = f"{'https' if self.tls else 'http'}://{self.host}"
             config = self.root / "config.yml"
             config.write_text(self._config())
             log = self.log_path.open("ab")
@@ -453,7 +457,7 @@ class RegistryServer:
             if self._process.poll() is not None:
                 return False  # exited: most likely the port was taken meanwhile
             try:
-                conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=1)
+                conn = _upstream_connection(self, timeout=1)
                 conn.request("GET", "/v2/")
                 status = conn.getresponse().status
                 conn.close()
@@ -484,6 +488,9 @@ class RegistryServer:
             f"  addr: {self.host}",
             f"  secret: {secrets.token_hex(16)}",
         ]
+        if self.tls:
+            cert, key = self._write_tls_pair()
+            lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
         if self.auth_kind == "basic":
             lines += [
                 "auth:",
@@ -502,6 +509,41 @@ class RegistryServer:
                 f"    rootcertbundle: {self.token_issuer.cert_path}",
             ]
         return "\n".join(lines) + "\n"
+
+    def _write_tls_pair(self) -> tuple[Path, Path]:
+        """A self-signed certificate for 127.0.0.1 (SAN IP), written once and reused on restart."""
+        cert_path, key_path = self.root / "tls-cert.pem", self.root / "tls-key.pem"
+        if not cert_path.exists():
+            import ipaddress
+
+            key = ec.generate_private_key(ec.SECP256R1())
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK)])
+            now = dt.datetime.now(dt.UTC)
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(name)
+                .issuer_name(name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=30))
+                .add_extension(
+                    x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
+                    critical=False,
+                )
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256())
+            )
+            cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            key_path.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        self.ca_path = cert_path
+        return cert_path, key_path
 
     def _write_htpasswd(self) -> Path:
         assert self.username is not None and self.password is not None
@@ -588,6 +630,8 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests the proxy was handling at once
 
     def __repr__(self) -> str:
         return f"FaultProxy(url={self.url!r}, upstream={self.upstream.url!r})"
@@ -644,6 +688,7 @@ class FaultProxy:
     def clear_requests(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.max_in_flight = self.in_flight
 
     @property
     def request_count(self) -> int:
@@ -656,7 +701,14 @@ class FaultProxy:
 
         class Handler(_QuietHandler):
             def _any(self) -> None:
-                proxy._handle(self)
+                with proxy._lock:
+                    proxy.in_flight += 1
+                    proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
+                try:
+                    proxy._handle(self)
+                finally:
+                    with proxy._lock:
+                        proxy.in_flight -= 1
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any  # noqa: N815
 
@@ -730,7 +782,7 @@ class FaultProxy:
         # at the proxy, exactly as behind a real reverse proxy.
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
         headers["Content-Length"] = str(len(body))
-        conn = http.client.HTTPConnection(LOOPBACK, self.upstream.port, timeout=30)
+        conn = _upstream_connection(self.upstream, timeout=30)
         try:
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
@@ -748,6 +800,16 @@ class FaultProxy:
                 handler.wfile.write(payload)
         finally:
             conn.close()
+
+
+def _upstream_connection(server: RegistryServer, timeout: float) -> http.client.HTTPConnection:
+    """A connection to the registry; with TLS the test cert is trusted without verification."""
+    if server.tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection(LOOPBACK, server.port, timeout=timeout, context=context)
+    return http.client.HTTPConnection(LOOPBACK, server.port, timeout=timeout)
 
 
 def _read_request_body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -794,12 +856,10 @@ class PushAuth(httpx.Auth):
         elif scheme.lower() == "bearer":
             fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
             query = {k: fields[k] for k in ("service", "scope") if k in fields}
-            token_response = httpx.get(
-                fields["realm"],
-                params=query,
-                auth=(self._username, self._password or ""),
-                timeout=10,
-            )
+            with httpx.Client(verify=False, timeout=10) as token_client:
+                token_response = token_client.get(
+                    fields["realm"], params=query, auth=(self._username, self._password or "")
+                )
             token_response.raise_for_status()
             data = token_response.json()
             request.headers["Authorization"] = f"Bearer {data.get('token') or data['access_token']}"
