@@ -1,0 +1,1 @@
+"""The evidence dashboard: a static site built from the evidence index, published to gh-pages."""

@@ -1,0 +1,479 @@
+// The evidence dashboard. Data: data/summary.json (small, always loaded), data/metrics.json,
+// and sequence blocks under data/timeline/ and data/records/, fetched only when a view needs them.
+// Filters and the open record live in the query string, so every view has a URL.
+
+import { el, clear, safeUrl, shortDigest, formatMs, formatTime } from "./dom.js";
+import { barChart, lineChart } from "./charts.js";
+import { contentDigestOf, verifyPublished } from "./integrity.js";
+import { hasWebCrypto } from "./hash.js";
+
+const PAGE = 50;
+const FILTERS = ["service", "kind", "result", "from", "to"];
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+const state = { summary: null, metrics: null, timeline: new Map(), records: new Map(), scan: null, verifying: false };
+const $ = (id) => document.getElementById(id);
+
+async function fetchJson(path) {
+  const response = await fetch(path, { cache: "no-cache" });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function cached(map, meta) {
+  if (!map.has(meta.path)) map.set(meta.path, fetchJson(meta.path));
+  return map.get(meta.path);
+}
+
+const timelineOf = (block) => cached(state.timeline, block.timeline).then((data) => data.records || []);
+const recordsOf = (block) => cached(state.records, block.records);
+
+// --- URL state ---------------------------------------------------------------
+
+function readParams() {
+  const params = new URLSearchParams(location.search);
+  const filters = {};
+  for (const key of FILTERS) {
+    const value = params.get(key);
+    if (!value) continue;
+    if ((key === "from" || key === "to") && !DATE.test(value)) continue;
+    filters[key] = value;
+  }
+  const record = Number.parseInt(params.get("record") || "", 10);
+  return { filters, record: Number.isSafeInteger(record) && record > 0 ? record : null, verify: params.get("verify") === "1" };
+}
+
+function queryFor(filters, extra = {}) {
+  const params = new URLSearchParams();
+  for (const key of FILTERS) if (filters[key]) params.set(key, filters[key]);
+  for (const [key, value] of Object.entries(extra)) if (value !== null && value !== undefined) params.set(key, String(value));
+  const text = params.toString();
+  return text ? `?${text}` : "?";
+}
+
+function navigate(query) {
+  history.pushState(null, "", query);
+  return route();
+}
+
+// --- header, warnings, checkpoint ------------------------------------------
+
+function renderHeader(summary) {
+  const cp = summary.checkpoint;
+  const last = summary.range ? formatTime(summary.range.last) : "no records yet";
+  $("checkpoint-line").textContent = `${cp.tree_size} records · latest ${last} · Merkle root ${cp.root.slice(0, 16)}…`;
+  const warnings = clear($("warnings"));
+  for (const text of summary.warnings || []) warnings.append(el("li", {}, text));
+  const facts = clear($("checkpoint"));
+  const pending = (summary.chain && summary.chain.unpublished_pages_records) || 0;
+  const rows = [
+    ["Tree size", String(cp.tree_size)],
+    ["Merkle root", cp.root],
+    ["Head", cp.head ? `sequence ${cp.head.sequence} · ${cp.head.id}` : "–"],
+    ["Hashing", cp.hash],
+  ];
+  if (pending) rows.push(["Not in this checkpoint", `${pending} trailing pages record(s), published with the next change`]);
+  for (const [k, v] of rows) facts.append(el("dt", {}, k), el("dd", { class: "mono" }, v));
+}
+
+// --- service matrix ------------------------------------------------------------
+
+function recordLink(line, text) {
+  if (!line) return text || "–";
+  return el("a", { href: queryFor(readParams().filters, { record: line.seq }), dataset: { seq: line.seq } }, text);
+}
+
+function verdictBadge(line) {
+  if (!line) return "–";
+  const verdict = line.verdict || line.result;
+  return el("span", { class: `badge v-${/^[a-z]+$/.test(verdict) ? verdict : "other"}` }, verdict);
+}
+
+function renderMatrix(summary) {
+  const table = clear($("matrix"));
+  const head = ["Service", "Pinned digest", "Tag", "Promoted", "Release", "Last smoke", "Queue", "Hold"];
+  table.append(el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))));
+  const body = el("tbody");
+  if (!summary.services.length) body.append(el("tr", {}, el("td", { colspan: head.length, class: "muted" }, "No services yet.")));
+  for (const row of summary.services) {
+    const pin = row.pin || {};
+    const pinned = row.pinned || {};
+    const digest = pin.digest || pinned.digest || null;
+    const digestCell = el("td", { class: "mono", title: digest || "" }, digest ? recordLink(row.pinned, shortDigest(digest)) : "–");
+    if (row.pin_matches_evidence === false) {
+      digestCell.append(" ", el("span", { class: "badge warn", title: "the pin file differs from the last successful promotion record" }, "pin ≠ evidence"));
+    }
+    const smoke = row.last_smoke;
+    const queue = row.queue;
+    const queueCell = el("td", {});
+    if (queue && queue.latest) {
+      queueCell.append(el("span", { class: "badge" }, queue.latest.state));
+      if (queue.latest.id) queueCell.append(" ", el("span", { class: "mono" }, queue.latest.id));
+      if (queue.latest.attempts !== null && queue.latest.attempts !== undefined) queueCell.append(` · attempt ${queue.latest.attempts}`);
+      const counts = Object.entries(queue.states || {}).map(([s, n]) => `${s} ${n}`).join(", ");
+      queueCell.title = counts;
+    } else queueCell.append("–");
+    body.append(
+      el("tr", { dataset: { service: row.service } },
+        el("th", { scope: "row" }, el("a", { href: queryFor({ service: row.service }) }, row.service)),
+        digestCell,
+        el("td", {}, pin.tag || pinned.tag || "–"),
+        el("td", {}, formatTime(pin.promoted_at || pinned.finished_at) || "–"),
+        el("td", { class: "mono" }, pin.release_id || pinned.release_id || "–"),
+        el("td", {}, smoke ? [verdictBadge(smoke), " ", recordLink(smoke, formatTime(smoke.finished_at))] : "–"),
+        queueCell,
+        el("td", { class: pin.hold ? "hold" : "" }, pin.hold || "–"),
+      ),
+    );
+  }
+  table.append(body);
+}
+
+// --- DORA -------------------------------------------------------------------
+
+function tile(metric, label, value, sub) {
+  return el("div", { class: "tile", dataset: { metric } }, el("div", { class: "label" }, label), el("div", { class: "value" }, value), el("div", { class: "sub" }, sub));
+}
+
+function stat(s) {
+  return s && s.count ? `median of ${s.count} · p90 ${formatMs(s.p90)}` : "no data in the window";
+}
+
+function renderMetrics(metrics) {
+  $("window-days").textContent = String(metrics.window_days);
+  const t = metrics.tiles || {};
+  const tiles = clear($("dora"));
+  const deploys = t.deployments || 0;
+  const perWeek = metrics.window_days ? (deploys * 7) / metrics.window_days : 0;
+  tiles.append(
+    tile("deployment_frequency", "Deployment frequency", `${perWeek.toFixed(1)} / week`, `${deploys} deployments`),
+    tile("lead_time", "Lead time (request → pinned)", formatMs(t.lead_time_ms && t.lead_time_ms.median), stat(t.lead_time_ms)),
+    tile("change_failure_rate", "Change failure rate", deploys ? `${((100 * (t.failed_smokes || 0)) / deploys).toFixed(1)} %` : "–", `${t.failed_smokes || 0} failed smokes / ${deploys} deployments`),
+    tile("time_to_restore", "Time to restore", formatMs(t.restore_ms && t.restore_ms.median), stat(t.restore_ms)),
+    tile("pinned_to_healthy", "Pinned → healthy", formatMs(t.pinned_to_healthy_ms && t.pinned_to_healthy_ms.median), stat(t.pinned_to_healthy_ms)),
+    tile("request_to_healthy", "Request → healthy", formatMs(t.request_to_healthy_ms && t.request_to_healthy_ms.median), stat(t.request_to_healthy_ms)),
+  );
+  const charts = clear($("charts"));
+  const days = metrics.days || [];
+  const s = metrics.series || {};
+  if (!days.length) return;
+  charts.append(
+    el("figure", {}, el("figcaption", {}, "Deployments per day"), barChart("Deployments per day", days, s.deployments)),
+    el("figure", {}, el("figcaption", {}, "Failed smokes per day"), barChart("Failed smokes per day", days, s.failed_smokes, "bar bad")),
+    el("figure", {}, el("figcaption", {}, "Latency per step (daily median): request → pinned, pinned → healthy"),
+      lineChart("Latency per step", days, [
+        { name: "request → pinned", values: s.lead_time_ms, cls: "s1" },
+        { name: "pinned → healthy", values: s.pinned_to_healthy_ms, cls: "s2" },
+      ])),
+    el("figure", {}, el("figcaption", {}, "Time to restore (daily median)"),
+      lineChart("Time to restore", days, [{ name: "restore", values: s.restore_ms, cls: "s3" }])),
+  );
+}
+
+// --- timeline -------------------------------------------------------------------
+
+function lineMatches(line, f) {
+  if (f.service && line.service !== f.service) return false;
+  if (f.kind && line.kind !== f.kind) return false;
+  if (f.result && line.result !== f.result) return false;
+  const day = (line.finished_at || "").slice(0, 10);
+  if (f.from && day < f.from) return false;
+  if (f.to && day > f.to) return false;
+  return true;
+}
+
+function blockMayMatch(meta, f) {
+  if (f.service && meta.services && !meta.services.includes(f.service)) return false;
+  if (f.kind && !meta.kinds.includes(f.kind)) return false;
+  if (f.result && !meta.results.includes(f.result)) return false;
+  if (f.from && meta.last_time.slice(0, 10) < f.from) return false;
+  if (f.to && meta.first_time.slice(0, 10) > f.to) return false;
+  return true;
+}
+
+// Newest first, block by block, skipping blocks whose summary rules them out.
+class Scan {
+  constructor(filters) {
+    this.filters = filters;
+    this.key = JSON.stringify(filters);
+    this.next = state.summary.blocks.length - 1;
+    this.matches = [];
+    this.fetched = 0;
+    this.limit = PAGE;
+  }
+
+  get done() {
+    return this.next < 0;
+  }
+
+  async fill() {
+    while (this.matches.length < this.limit && this.next >= 0) {
+      const meta = state.summary.blocks[this.next--];
+      if (!blockMayMatch(meta, this.filters)) continue;
+      const lines = await timelineOf(meta);
+      this.fetched++;
+      for (let i = lines.length - 1; i >= 0; i--) if (lineMatches(lines[i], this.filters)) this.matches.push(lines[i]);
+    }
+  }
+}
+
+function fillSelect(select, values, current, label) {
+  clear(select);
+  select.append(el("option", { value: "" }, `all ${label}`));
+  const options = new Set(values);
+  if (current) options.add(current);
+  for (const value of [...options].sort()) select.append(el("option", { value }, value));
+  select.value = current || "";
+}
+
+function renderFilters(filters) {
+  const form = $("filters");
+  const f = state.summary.filters;
+  fillSelect(form.elements.service, f.services, filters.service, "services");
+  fillSelect(form.elements.kind, f.kinds, filters.kind, "kinds");
+  fillSelect(form.elements.result, f.results, filters.result, "results");
+  form.elements.from.value = filters.from || "";
+  form.elements.to.value = filters.to || "";
+}
+
+function filtersFromForm() {
+  const form = $("filters");
+  const filters = {};
+  for (const key of FILTERS) {
+    const value = form.elements[key].value;
+    if (value) filters[key] = value;
+  }
+  return filters;
+}
+
+function timelineRow(line, filters) {
+  const what = line.kind === "smoke" ? line.verdict : line.tag || shortDigest(line.digest) || line.release_id || "";
+  return el("tr", { dataset: { seq: line.seq, kind: line.kind, result: line.result } },
+    el("td", { class: "num" }, el("a", { href: queryFor(filters, { record: line.seq }) }, String(line.seq))),
+    el("td", {}, formatTime(line.finished_at)),
+    el("td", {}, line.service || "–"),
+    el("td", {}, line.kind),
+    el("td", {}, el("span", { class: `badge r-${/^[a-z]+$/.test(line.result) ? line.result : "other"}` }, line.result)),
+    el("td", { class: "mono" }, what || ""),
+    el("td", { class: "mono small" }, line.id),
+  );
+}
+
+async function renderTimeline(filters) {
+  const key = JSON.stringify(filters);
+  if (!state.scan || state.scan.key !== key) state.scan = new Scan(filters);
+  const scan = state.scan;
+  $("timeline-status").textContent = "Loading…";
+  await scan.fill();
+  if (state.scan !== scan) return;
+  const table = clear($("timeline"));
+  table.append(el("thead", {}, el("tr", {}, ["Seq", "Finished", "Service", "Kind", "Result", "Tag / verdict", "Id"].map((h) => el("th", {}, h)))));
+  const body = el("tbody");
+  for (const line of scan.matches.slice(0, scan.limit)) body.append(timelineRow(line, filters));
+  table.append(body);
+  const shown = Math.min(scan.limit, scan.matches.length);
+  const total = state.summary.blocks.length;
+  const scope = scan.done ? "all records searched" : `searched ${total - scan.next - 1} of ${total} blocks`;
+  $("timeline-status").textContent = `${shown} shown · ${scope}`;
+  $("timeline-more").hidden = scan.done && scan.matches.length <= scan.limit;
+}
+
+async function showMore() {
+  if (!state.scan) return;
+  state.scan.limit += PAGE;
+  await renderTimeline(state.scan.filters);
+}
+
+// --- record detail --------------------------------------------------------------
+
+function blockOfSeq(seq) {
+  return state.summary.blocks.find((b) => b.first_seq <= seq && seq <= b.last_seq) || null;
+}
+
+function valueView(value) {
+  if (value === null || value === undefined) return el("span", { class: "muted" }, "null");
+  if (Array.isArray(value)) {
+    if (!value.length) return el("span", { class: "muted" }, "none");
+    return el("ol", { class: "tree" }, value.map((v) => el("li", {}, valueView(v))));
+  }
+  if (typeof value === "object") {
+    const list = el("dl", { class: "tree" });
+    for (const key of Object.keys(value).sort()) list.append(el("dt", {}, key), el("dd", {}, valueView(value[key])));
+    return list;
+  }
+  return el("span", { class: "v" }, String(value));
+}
+
+function externalLink(text, url) {
+  const safe = safeUrl(url);
+  return safe ? el("a", { href: safe, rel: "noopener noreferrer", target: "_blank" }, text) : el("span", {}, text);
+}
+
+function linkRows(record) {
+  const links = record.links || {};
+  const cfg = state.summary.links || {};
+  const rows = [];
+  if (links.commit) {
+    const url = cfg.commit ? cfg.commit.replaceAll("{commit}", encodeURIComponent(links.commit)) : null;
+    rows.push(["Commit", externalLink(links.commit, url)]);
+  }
+  if (links.dagster_run_id) {
+    const url = cfg.dagster ? `${cfg.dagster}/runs/${encodeURIComponent(links.dagster_run_id)}` : null;
+    rows.push(["Dagster run", externalLink(links.dagster_run_id, url)]);
+  }
+  if (links.url) rows.push(["Workflow run", externalLink(links.url, links.url)]);
+  for (const key of ["asset_key", "partition"]) if (links[key]) rows.push([key.replace("_", " "), links[key]]);
+  return rows;
+}
+
+async function findSeqOfId(id, fromSeq) {
+  const blocks = state.summary.blocks;
+  for (let b = blocks.length - 1; b >= 0; b--) {
+    if (blocks[b].first_seq > fromSeq) continue;
+    const lines = await timelineOf(blocks[b]);
+    const hit = lines.find((line) => line.id === id);
+    if (hit) return hit.seq;
+  }
+  return null;
+}
+
+async function renderDetail(seq, filters) {
+  const panel = $("detail");
+  if (!seq) {
+    panel.hidden = true;
+    clear(panel);
+    return;
+  }
+  panel.hidden = false;
+  clear(panel).append(el("h2", {}, `Record ${seq}`), el("p", { class: "muted" }, "Loading…"));
+  const meta = blockOfSeq(seq);
+  const records = meta ? await recordsOf(meta) : [];
+  const record = records.find((r) => r.integrity && r.integrity.sequence === seq);
+  clear(panel);
+  const close = el("a", { href: queryFor(filters), class: "close" }, "Close");
+  if (!record) {
+    panel.append(el("h2", {}, `Record ${seq}`), close, el("p", {}, "No record with this sequence number is published."));
+    return;
+  }
+  const integrity = record.integrity || {};
+  const check = el("span", { id: "detail-digest", class: "badge", dataset: { state: "running" } }, "checking…");
+  const facts = el("dl", { class: "facts" });
+  const rows = [
+    ["Id", record.id],
+    ["Kind", record.kind],
+    ["Service", record.service || "–"],
+    ["Result", record.result],
+    ["Started", formatTime(record.started_at)],
+    ["Finished", formatTime(record.finished_at)],
+    ["Producer", record.producer ? `${record.producer.name} ${record.producer.version}` : "–"],
+    ...linkRows(record),
+    ["Content digest", [el("span", { class: "mono" }, integrity.content_digest || "–"), " ", check]],
+    ["Previous digest", integrity.prev_digest || "–"],
+  ];
+  for (const [k, v] of rows) facts.append(el("dt", {}, k), el("dd", {}, v));
+  const subjects = el("ul", {}, (record.subject || []).map((s) => el("li", {}, el("span", {}, s.name), " ", el("span", { class: "mono" }, Object.entries(s.digest || {}).filter(([, v]) => v).map(([k, v]) => `${k}:${v}`).join(" ")))));
+  const parents = el("ul", {}, (record.parents || []).map((p) => {
+    const button = el("button", { type: "button", class: "link" }, "open");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const found = await findSeqOfId(p.id, seq);
+      if (found) navigate(queryFor(filters, { record: found }));
+      else button.textContent = "not published";
+    });
+    return el("li", {}, el("span", { class: "mono" }, p.id), " ", el("span", { class: "mono muted" }, shortDigest(p.content_digest)), " ", button);
+  }));
+  panel.append(
+    el("h2", {}, `Record ${seq} · ${record.kind}`), close, facts,
+    el("h3", {}, "Subject"), (record.subject || []).length ? subjects : el("p", { class: "muted" }, "none"),
+    el("h3", {}, "Parents"), (record.parents || []).length ? parents : el("p", { class: "muted" }, "none"),
+    el("h3", {}, "Details"), valueView(record.details),
+    el("details", {}, el("summary", {}, "Stored JSON"), el("pre", { class: "raw" }, JSON.stringify(record, null, 2))),
+  );
+  const digest = await contentDigestOf(record);
+  const ok = digest === integrity.content_digest;
+  check.dataset.state = ok ? "ok" : "fail";
+  check.className = `badge ${ok ? "v-passed" : "v-failed"}`;
+  check.textContent = ok ? "recomputed: matches" : `recomputed: ${digest} (does not match)`;
+}
+
+// --- integrity ------------------------------------------------------------------
+
+async function runVerify() {
+  if (state.verifying) return;
+  state.verifying = true;
+  const status = $("integrity-status");
+  const progress = $("integrity-progress");
+  const problems = clear($("integrity-problems"));
+  $("verify").disabled = true;
+  progress.hidden = false;
+  status.dataset.state = "running";
+  status.textContent = hasWebCrypto ? "Checking…" : "Checking (WebCrypto unavailable here: using the page's own SHA-256)…";
+  try {
+    const result = await verifyPublished(state.summary, ({ block, blocks, records }) => {
+      progress.max = blocks;
+      progress.value = block;
+      status.textContent = `Checking… ${records} records (block ${block} of ${blocks})`;
+    });
+    status.dataset.state = result.ok ? "ok" : "fail";
+    status.className = result.ok ? "ok" : "fail";
+    status.textContent = result.ok
+      ? `The published checkpoint holds: ${result.size} records, every content digest recomputed, the chain links, Merkle root ${result.root} matches.`
+      : `The published checkpoint does NOT hold: ${result.problems.length}${result.truncated ? "+" : ""} problem(s).`;
+    for (const text of result.problems) problems.append(el("li", {}, text));
+  } catch (error) {
+    status.dataset.state = "fail";
+    status.className = "fail";
+    status.textContent = `The check could not run: ${error.message}`;
+  } finally {
+    state.verifying = false;
+    $("verify").disabled = false;
+  }
+}
+
+// --- wiring -----------------------------------------------------------------------
+
+async function route() {
+  const { filters, record, verify } = readParams();
+  renderFilters(filters);
+  if (verify) runVerify(); // runs on; the first view does not wait for it
+  await Promise.all([renderTimeline(filters), renderDetail(record, filters)]);
+}
+
+function wire() {
+  const form = $("filters");
+  form.addEventListener("change", () => navigate(queryFor(filtersFromForm())));
+  form.addEventListener("reset", (event) => {
+    event.preventDefault();
+    navigate("?");
+  });
+  $("timeline-more").addEventListener("click", showMore);
+  $("verify").addEventListener("click", runVerify);
+  window.addEventListener("popstate", route);
+  // Links inside the page change the query only: keep it a single page (and the scan cache).
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("a[href^='?']");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    navigate(link.getAttribute("href"));
+  });
+}
+
+async function main() {
+  try {
+    const [summary, metrics] = await Promise.all([fetchJson("data/summary.json"), fetchJson("data/metrics.json")]);
+    state.summary = summary;
+    state.metrics = metrics;
+    renderHeader(summary);
+    renderMatrix(summary);
+    renderMetrics(metrics);
+    wire();
+    await route();
+    document.body.dataset.ready = "1";
+    window.__factoryReadyAt = performance.now();
+  } catch (error) {
+    $("checkpoint-line").textContent = `The dashboard could not load its data: ${error.message}`;
+    document.body.dataset.ready = "error";
+  }
+}
+
+main();
