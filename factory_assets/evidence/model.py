@@ -121,6 +121,13 @@ class PromotionDetails(_Strict):
     pin: list[PinChange] = []
     push: ShortText | None = None
     error: LongText | None = None
+    # What this record is in the release's life: its request, one attempt, or a decision.
+    event: Literal["requested", "attempt", "abandoned", "superseded", "refused", "recovered"] | None = None
+    media_type: ShortText | None = None
+    max_attempts: Annotated[int, Field(ge=0)] | None = None
+    retryable: bool | None = None
+    next_attempt_at: Timestamp | None = None
+    runner: ShortText | None = None
 
 
 class SmokeObservation(_Strict):

@@ -1,0 +1,1 @@
+"""Dev pins: `envs/dev/<service>.yaml` round-trip, and kustomize `images:` write-through."""

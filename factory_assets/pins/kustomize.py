@@ -1,0 +1,90 @@
+"""Kustomize write-through: the overlay's `images:` entry gets the pinned digest.
+
+The entry whose `name` (or `newName`) is the image's `host/repository` gets
+`digest:`; a `newTag` there is removed, since a pin is by digest only. When
+no entry matches, one is appended. Everything else in the file is untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from factory_assets.common import roundtrip_yaml
+from factory_assets.common.errors import InputError
+from factory_assets.pins.pin_file import PinChange
+
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def kustomization_file(repo: Path, relative: str, *, source: Path | str) -> Path:
+    """The kustomization file named by a pin's `kustomization:` (a file or an overlay directory)."""
+    root = repo.resolve()
+    target = (repo / relative).resolve()
+    if not target.is_relative_to(root):
+        raise InputError(source, "kustomization", f"{relative!r} points outside the repository")
+    if target.is_dir():
+        for name in KUSTOMIZATION_NAMES:
+            if (target / name).is_file():
+                return target / name
+        raise InputError(source, "kustomization", f"{relative!r} has no kustomization.yaml")
+    if not target.is_file():
+        raise InputError(source, "kustomization", f"{relative!r} does not exist")
+    return target
+
+
+def _images(data: object, path: Path) -> CommentedSeq:
+    if not isinstance(data, CommentedMap):
+        raise InputError(path, "-", "expected a kustomization mapping")
+    images = data.get("images")
+    if images is None:
+        data["images"] = images = CommentedSeq()
+    if not isinstance(images, list):
+        raise InputError(path, "images", "expected a list")
+    return images
+
+
+def render_image_digest(
+    repo: Path, relative: str, *, image: str, digest: str, source: Path | str
+) -> tuple[Path, str, PinChange]:
+    """The overlay's new text with `image` pointed at `digest`, without writing it."""
+    path = kustomization_file(repo, relative, source=source)
+    data = roundtrip_yaml.load_file(path)
+    images = _images(data, path)
+    entry = None
+    for index, item in enumerate(images):
+        if not isinstance(item, dict):
+            raise InputError(
+                path, f"images[{index}]", "expected a mapping with name/newName/digest"
+            )
+        if image in (item.get("name"), item.get("newName")):
+            entry = item
+            break
+    before = None
+    if entry is None:
+        entry = CommentedMap()
+        entry["name"] = image
+        images.append(entry)
+    elif entry.get("digest"):
+        before = f"{image}@{entry['digest']}"
+    elif entry.get("newTag"):
+        before = f"{image}:{entry['newTag']}"
+    entry.pop("newTag", None)
+    entry["digest"] = digest
+    text = roundtrip_yaml.dumps(data)
+    change = PinChange(
+        path=str(path.relative_to(repo.resolve())), before=before, after=f"{image}@{digest}"
+    )
+    return path, text, change
+
+
+def set_image_digest(
+    repo: Path, relative: str, *, image: str, digest: str, source: Path | str
+) -> PinChange:
+    """Point the overlay's entry for `image` at `digest` and write it; returns the change."""
+    path, text, change = render_image_digest(
+        repo, relative, image=image, digest=digest, source=source
+    )
+    roundtrip_yaml.write_text(path, text)
+    return change

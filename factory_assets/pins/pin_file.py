@@ -1,0 +1,293 @@
+"""`envs/dev/<service>.yaml`: the digest pin the factory writes, next to settings the user owns.
+
+Factory-owned keys: service, image (`host/repo@sha256:...`, never a tag), tag,
+release_id, promoted_at. User-owned keys, never rewritten: track, hold, smoke,
+kustomization. Edits are round-trip, so comments and key order survive.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from ruamel.yaml.comments import CommentedMap
+
+from factory_assets.common import roundtrip_yaml
+from factory_assets.common.clock import rfc3339
+from factory_assets.common.errors import InputError
+from factory_assets.evidence.model import SERVICE_NAME
+from factory_assets.release.model import (
+    ReleaseId,
+    ServiceName,
+    Tag,
+    UtcDatetime,
+    check_image_name,
+    check_service,
+)
+from resources.registry import InvalidReference, validate_digest
+
+ENV = "dev"
+PIN_DIR = f"envs/{ENV}"
+FACTORY_KEYS = ("service", "image", "tag", "release_id", "promoted_at")
+USER_KEYS = ("track", "hold", "smoke", "kustomization")
+SERVICE_RE = re.compile(SERVICE_NAME)
+ARGOCD_APP = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+
+
+def _pinned_image(value: str) -> str:
+    """`host/repository@sha256:<hex>`: a digest pin, never a tag."""
+    name, sep, digest = value.partition("@")
+    if not sep:
+        raise ValueError(
+            "expected host/repository@sha256:<64 hex>, a digest pin (tags are never pinned)"
+        )
+    check_image_name(name)
+    try:
+        validate_digest(digest)
+    except InvalidReference as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _relative_path(value: str) -> str:
+    path = PurePosixPath(value)
+    if not value or path.is_absolute() or ".." in path.parts or "\\" in value or "\x00" in value:
+        raise ValueError("expected a relative path inside the repository (no `..`, not absolute)")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+PinnedImage = Annotated[str, StringConstraints(max_length=400), AfterValidator(_pinned_image)]
+
+
+class SmokeSettings(BaseModel):
+    """How to check a promotion landed: an Argo CD application and/or a URL."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    argocd_app: Annotated[str, StringConstraints(pattern=ARGOCD_APP)] | None = None
+    url: Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> SmokeSettings:
+        if self.argocd_app is None and self.url is None:
+            raise ValueError("smoke needs argocd_app and/or url")
+        return self
+
+
+class PinFile(BaseModel):
+    """The whole pin file as data (user settings plus the factory's pin, if any)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: ServiceName | None = None
+    image: PinnedImage | None = None
+    tag: Tag | None = None
+    release_id: ReleaseId | None = None
+    promoted_at: UtcDatetime | None = None
+    track: Tag | None = None
+    hold: StrictBool = False
+    smoke: SmokeSettings | None = None
+    kustomization: (
+        Annotated[str, StringConstraints(max_length=1024), AfterValidator(_relative_path)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _pin_complete(self) -> PinFile:
+        if self.image is None and (self.tag or self.release_id or self.promoted_at):
+            raise ValueError("tag/release_id/promoted_at without an image pin")
+        return self
+
+    @property
+    def repository(self) -> str | None:
+        """`host/repository` of the pinned image."""
+        return self.image.partition("@")[0] if self.image else None
+
+    @property
+    def digest(self) -> str | None:
+        return self.image.partition("@")[2] if self.image else None
+
+
+@dataclass
+class PinDocument:
+    """A pin file as parsed, plus its YAML for round-trip editing."""
+
+    service: str
+    path: Path
+    data: CommentedMap
+    pin: PinFile
+    exists: bool
+
+
+@dataclass(frozen=True)
+class PinChange:
+    """One line of the pin diff: what a file said before and after."""
+
+    path: str
+    before: str | None
+    after: str
+
+
+def check_service_name(service: Any, *, source: str = "arguments", field: str = "SERVICE") -> str:
+    """Validate a service name given on a command line or by a caller (InputError when bad)."""
+    try:
+        return check_service(service)
+    except ValueError as exc:
+        raise InputError(source, field, str(exc)) from None
+
+
+def pin_relpath(service: str) -> str:
+    return f"{PIN_DIR}/{check_service_name(service)}.yaml"
+
+
+def pin_path(repo: Path, service: str) -> Path:
+    return repo / pin_relpath(service)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return roundtrip_yaml.as_utc(value)
+
+
+def parse_pin(data: Any, path: Path, service: str) -> PinFile:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(path, "-", f"expected a mapping, found a {type(data).__name__}")
+    try:
+        pin = PinFile.model_validate(_plain(data))
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "-"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            allowed = ", ".join(FACTORY_KEYS + USER_KEYS)
+            msg = f"unknown key (allowed: {allowed})"
+        raise InputError(path, loc, msg) from None
+    if pin.service is not None and pin.service != service:
+        raise InputError(
+            path, "service", f"is {pin.service!r}, but the file is named for {service!r}"
+        )
+    return pin
+
+
+def read_pin(repo: Path, service: str) -> PinDocument:
+    """The pin file of `service` (an empty document when there is none yet)."""
+    path = pin_path(repo, service)
+    if not path.exists():
+        return PinDocument(service, path, CommentedMap(), PinFile(), exists=False)
+    data = roundtrip_yaml.load_file(path)
+    pin = parse_pin(data, path, service)
+    return PinDocument(
+        service, path, data if isinstance(data, CommentedMap) else CommentedMap(), pin, exists=True
+    )
+
+
+def list_pin_services(repo: Path) -> list[str]:
+    """Services with a pin file (names that are not valid service names are skipped)."""
+    directory = repo / PIN_DIR
+    if not directory.is_dir():
+        return []
+    return sorted(p.stem for p in directory.glob("*.yaml") if SERVICE_RE.fullmatch(p.stem))
+
+
+def _set(data: CommentedMap, key: str, value: Any) -> None:
+    """Set a factory key; new keys go before the first user key so files read top-down."""
+    if key in data:
+        if data[key] != value:
+            data[key] = value
+        return
+    position = len(data)
+    for index, existing in enumerate(data):
+        if existing in USER_KEYS:
+            position = index
+            break
+    data.insert(position, key, value)
+
+
+def render_pin(
+    doc: PinDocument,
+    *,
+    image: str,
+    digest: str,
+    tag: str | None,
+    release_id: str,
+    promoted_at: datetime,
+) -> CommentedMap:
+    """The pin written into the document's YAML; user keys are left exactly as they were."""
+    data = doc.data
+    _set(data, "service", doc.service)
+    _set(data, "image", f"{image}@{digest}")
+    if tag:
+        _set(data, "tag", tag)
+    elif "tag" in data:
+        del data["tag"]
+    _set(data, "release_id", release_id)
+    _set(data, "promoted_at", rfc3339(promoted_at))
+    return data
+
+
+def render_pin_text(
+    doc: PinDocument,
+    *,
+    image: str,
+    digest: str,
+    tag: str | None,
+    release_id: str,
+    promoted_at: datetime,
+    repo: Path,
+) -> tuple[str, PinChange]:
+    """The new file text and the change, validated, without writing anything."""
+    before = doc.pin.image
+    data = render_pin(
+        doc, image=image, digest=digest, tag=tag, release_id=release_id, promoted_at=promoted_at
+    )
+    text = roundtrip_yaml.dumps(data)
+    parse_pin(
+        roundtrip_yaml.loads(text, doc.path), doc.path, doc.service
+    )  # never write an invalid pin
+    return text, PinChange(
+        path=str(doc.path.relative_to(repo)), before=before, after=f"{image}@{digest}"
+    )
+
+
+def write_pin(
+    doc: PinDocument,
+    *,
+    image: str,
+    digest: str,
+    tag: str | None,
+    release_id: str,
+    promoted_at: datetime,
+    repo: Path,
+) -> PinChange:
+    """Write the pin atomically and return the change (before/after image)."""
+    text, change = render_pin_text(
+        doc,
+        image=image,
+        digest=digest,
+        tag=tag,
+        release_id=release_id,
+        promoted_at=promoted_at,
+        repo=repo,
+    )
+    roundtrip_yaml.write_text(doc.path, text)
+    return change

@@ -1,0 +1,219 @@
+"""`add_release`: validate a release request and append it to the queue as `pending`.
+
+Validation happens before anything is written: the service name (it becomes a file name),
+the tag or digest grammar, the image (`host/repository`, on HARBOR_URL's host), a unique id.
+With `push=True` the entry is committed and pushed through the compare-and-swap writer
+(re-applied on a fresh head after a lost race) together with a `requested` evidence
+record, which becomes the parent of the release's first attempt record. Without it, only
+the checkout's `release/queue.yaml` is edited (no record: the user commits the file).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from pydantic import ValidationError
+
+from factory_assets.common.clock import rfc3339, utc_now
+from factory_assets.common.errors import InputError
+from factory_assets.evidence import store
+from factory_assets.evidence.ids import new_record_id
+from factory_assets.pins.pin_file import check_service_name, read_pin
+from factory_assets.release.model import ReleaseEntry
+from factory_assets.release.queue_file import QUEUE_FILE, load_queue, save_queue
+from resources.gitops import GitopsWriter
+
+ARGS = "arguments"
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+@dataclass(frozen=True)
+class AddResult:
+    entry: ReleaseEntry
+    commit: str | None = None
+    pushed: bool = False
+    evidence_id: str | None = None
+    message: str = ""
+
+
+def harbor_host(harbor_url: str | None = None) -> str:
+    """`host[:port]` of HARBOR_URL, the only registry images may come from."""
+    url = (harbor_url if harbor_url is not None else os.environ.get("HARBOR_URL", "")).strip()
+    if not url:
+        raise InputError(
+            "environment", "HARBOR_URL", "not set: it names the registry every image must come from"
+        )
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise InputError("environment", "HARBOR_URL", "not a valid URL") from None
+    if parsed.scheme not in _DEFAULT_PORTS or not parsed.host:
+        raise InputError(
+            "environment", "HARBOR_URL", "must be an http:// or https:// URL with a host"
+        )
+    return _normal_host(parsed.netloc.decode("ascii").rpartition("@")[2], parsed.scheme)
+
+
+def _normal_host(host: str, scheme: str = "https") -> str:
+    host = host.lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    return host.removesuffix(f":{default}") if default else host
+
+
+def _field_of(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors(include_url=False)[0]
+    names = {
+        "tag": "--tag",
+        "digest": "--digest",
+        "image": "--image",
+        "requested_by": "--by",
+        "id": "--id",
+    }
+    loc = str(err["loc"][0]) if err["loc"] else "-"
+    return names.get(loc, loc), str(err["msg"]).removeprefix("Value error, ")
+
+
+def build_entry(
+    repo: Path,
+    *,
+    service: str,
+    tag: str | None = None,
+    digest: str | None = None,
+    image: str | None = None,
+    requested_by: str | None = None,
+    now: datetime | None = None,
+    release_id: str | None = None,
+    harbor_url: str | None = None,
+) -> ReleaseEntry:
+    """A validated pending entry (raises InputError naming the argument and what is wrong)."""
+    check_service_name(service)
+    if (tag is None) == (digest is None):
+        raise InputError(ARGS, "--tag/--digest", "give exactly one of --tag or --digest")
+    if image is None:
+        pin = read_pin(repo, service)
+        image = pin.pin.repository
+        if image is None:
+            raise InputError(
+                ARGS,
+                "--image",
+                f"required: {pin.path.relative_to(repo)} does not name the image repository yet",
+            )
+    try:
+        entry = ReleaseEntry.model_validate(
+            {
+                "id": release_id or new_record_id(),
+                "service": service,
+                "image": image,
+                "tag": tag,
+                "digest": digest,
+                "requested_at": now or utc_now(),
+                "requested_by": requested_by or _who(),
+            }
+        )
+    except ValidationError as exc:
+        field, problem = _field_of(exc)
+        raise InputError(ARGS, field, problem) from None
+    allowed = harbor_host(harbor_url)
+    host = _normal_host(entry.image.partition("/")[0])
+    if host != allowed:
+        raise InputError(
+            ARGS, "--image", f"registry host {host!r} is not HARBOR_URL's host {allowed!r}"
+        )
+    return entry
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser() or "unknown"
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def append_entry(
+    tree: Path, entry: ReleaseEntry, *, record: bool, links: dict | None = None
+) -> AddResult:
+    """Append `entry` to the queue under `tree` (refusing a duplicate id); optionally record it."""
+    doc = load_queue(tree)
+    for position, existing in enumerate(doc.queue.entries):
+        if existing.id == entry.id:
+            raise InputError(
+                doc.path,
+                f"releases[{position}].id",
+                f"duplicate id {entry.id!r}: already in the queue",
+            )
+    if any(bad.id == entry.id for bad in doc.queue.invalid):
+        raise InputError(doc.path, "id", f"duplicate id {entry.id!r}: already in the queue")
+    evidence_id = None
+    if record:
+        body = store.new_body(
+            kind="promotion",
+            service=entry.service,
+            result="skipped",
+            details={
+                "release_id": entry.id,
+                "image": entry.image,
+                "tag": entry.tag,
+                "requested_digest": entry.digest,
+                "requested_at": rfc3339(entry.requested_at),
+                "requested_by": entry.requested_by,
+                "max_attempts": entry.max_attempts,
+                "event": "requested",
+                "reason": "release requested; pending promotion",
+            },
+            links={
+                k: v
+                for k, v in (links or {}).items()
+                if k in ("dagster_run_id", "asset_key", "partition", "url")
+            },
+        )
+        evidence_id = store.append_record(tree, body).id
+        entry = entry.model_copy(update={"evidence": evidence_id})
+    save_queue(doc, doc.queue.append(entry))
+    return AddResult(entry=entry, evidence_id=evidence_id)
+
+
+def add_release(
+    repo: Path,
+    *,
+    service: str,
+    tag: str | None = None,
+    digest: str | None = None,
+    image: str | None = None,
+    requested_by: str | None = None,
+    now: datetime | None = None,
+    release_id: str | None = None,
+    push: bool = False,
+    harbor_url: str | None = None,
+    links: dict | None = None,
+    writer: GitopsWriter | None = None,
+) -> AddResult:
+    """Validate and append a pending release (see the module docstring for `push`)."""
+    repo = Path(repo)
+    entry = build_entry(
+        repo,
+        service=service,
+        tag=tag,
+        digest=digest,
+        image=image,
+        requested_by=requested_by,
+        now=now,
+        release_id=release_id,
+        harbor_url=harbor_url,
+    )
+    if not push:
+        result = append_entry(repo, entry, record=False)
+        return AddResult(result.entry, message=f"added {entry.id} to {QUEUE_FILE} (not committed)")
+    writer = writer or GitopsWriter(repo)
+    txn = writer.transact(
+        lambda tree: append_entry(tree, entry, record=True, links=links),
+        message=f"factory: request release {entry.id} ({entry.service} {entry.reference})\n",
+        step="add_release",
+        paths=lambda _: (QUEUE_FILE, "evidence"),
+    )
+    added = txn.value
+    return AddResult(added.entry, txn.commit, txn.pushed, added.evidence_id, txn.push_result)

@@ -1,0 +1,182 @@
+"""A release request and the queue of them: the rows of `release/queue.yaml`.
+
+Entries are immutable values; every state change makes a new entry
+(`factory_assets.release.state`), which keeps the transitions pure and testable.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from factory_assets.evidence.model import RECORD_ID, SERVICE_NAME
+from resources.registry import InvalidReference, parse_image, validate_digest, validate_tag
+
+State = Literal["pending", "promoting", "promoted", "failed", "superseded"]
+STATES: tuple[str, ...] = ("pending", "promoting", "promoted", "failed", "superseded")
+TERMINAL_STATES = frozenset({"promoted", "failed", "superseded"})
+OPEN_STATES = frozenset({"pending", "promoting"})
+
+DEFAULT_MAX_ATTEMPTS = 5
+RELEASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+GIT_SHA = r"^[a-f0-9]{40}([a-f0-9]{24})?$"
+
+SERVICE_RE = re.compile(SERVICE_NAME)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp needs a time zone (use ...Z)")
+    return value
+
+
+def check_image_name(value: str) -> str:
+    """`host/repository` only: the tag or digest lives in its own field."""
+    if "@" in value or ":" in value.split("/", 1)[-1]:
+        raise ValueError("image is host/repository without a tag or digest")
+    try:
+        parse_image(value)
+    except InvalidReference as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _tag(value: str) -> str:
+    try:
+        validate_tag(value)
+    except InvalidReference as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _digest(value: str) -> str:
+    try:
+        validate_digest(value)
+    except InvalidReference as exc:
+        raise ValueError(str(exc)) from None
+    if not value.startswith("sha256:"):
+        raise ValueError("only sha256 digests can be pinned (evidence records are sha256)")
+    return value
+
+
+def check_service(value: str) -> str:
+    """A service name is also a file name: a lowercase DNS label, nothing else."""
+    if not isinstance(value, str) or not SERVICE_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a service name: 1-63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit (no '/', '..', uppercase)"
+        )
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+ReleaseId = Annotated[str, StringConstraints(pattern=RELEASE_ID)]
+ServiceName = Annotated[str, AfterValidator(check_service)]
+ImageName = Annotated[str, StringConstraints(max_length=255), AfterValidator(check_image_name)]
+Tag = Annotated[str, AfterValidator(_tag)]
+Digest = Annotated[str, AfterValidator(_digest)]
+OneLine = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\r\n\x00]*$")]
+
+
+class ReleaseEntry(BaseModel):
+    """One release request and where it is in its life."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: ReleaseId
+    service: ServiceName
+    image: ImageName
+    tag: Tag | None = None
+    digest: Digest | None = None
+    requested_at: UtcDatetime
+    requested_by: OneLine
+    state: State = "pending"
+    attempts: Annotated[int, Field(ge=0, le=1000)] = 0
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = DEFAULT_MAX_ATTEMPTS
+    next_attempt_at: UtcDatetime | None = None
+    last_error: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    superseded_by: ReleaseId | None = None
+    promoted_commit: Annotated[str, StringConstraints(pattern=GIT_SHA)] | None = None
+    evidence: Annotated[str, StringConstraints(pattern=RECORD_ID)] | None = None
+    finished_at: UtcDatetime | None = None
+    # A live claim: which runner promotes this entry, and until when the claim holds.
+    claimed_by: Annotated[str, StringConstraints(max_length=300)] | None = None
+    claim_expires_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReleaseEntry:
+        if self.state == "promoted":
+            if self.digest is None:
+                raise ValueError("a promoted entry needs its resolved digest")
+        elif self.state != "superseded" and (self.tag is None) == (self.digest is None):
+            raise ValueError("exactly one of tag or digest is required")
+        if self.state == "promoting" and (self.claimed_by is None or self.claim_expires_at is None):
+            raise ValueError("a promoting entry needs claimed_by and claim_expires_at")
+        return self
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def reference(self) -> str:
+        """What was asked for: `host/repo:tag` or `host/repo@digest`."""
+        return f"{self.image}:{self.tag}" if self.tag else f"{self.image}@{self.digest}"
+
+    def order_key(self, position: int) -> tuple[datetime, int]:
+        """Newest wins: later request time, then later position in the file."""
+        return (self.requested_at, position)
+
+
+class InvalidEntry(BaseModel):
+    """An entry that cannot be parsed: the pass marks it failed, it never blocks others."""
+
+    model_config = ConfigDict(frozen=True)
+
+    position: int
+    id: str
+    service: str | None
+    state: str | None
+    field: str
+    problem: str
+
+
+class ReleaseQueue(BaseModel):
+    """Every entry of the queue, in file order, plus the ones that failed to parse."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entries: tuple[ReleaseEntry, ...] = ()
+    invalid: tuple[InvalidEntry, ...] = ()
+
+    def by_id(self, release_id: str) -> ReleaseEntry | None:
+        for entry in self.entries:
+            if entry.id == release_id:
+                return entry
+        return None
+
+    def for_service(self, service: str) -> list[ReleaseEntry]:
+        return [e for e in self.entries if e.service == service]
+
+    def services(self) -> list[str]:
+        return sorted({e.service for e in self.entries})
+
+    def replace(self, *changed: ReleaseEntry) -> ReleaseQueue:
+        """A queue with the given entries swapped in by id (order kept)."""
+        updates = {e.id: e for e in changed}
+        return self.model_copy(
+            update={"entries": tuple(updates.get(e.id, e) for e in self.entries)}
+        )
+
+    def append(self, entry: ReleaseEntry) -> ReleaseQueue:
+        return self.model_copy(update={"entries": (*self.entries, entry)})

@@ -1,0 +1,226 @@
+"""Load and save `release/queue.yaml`, round-trip: comments and hand formatting survive.
+
+Structural problems (not a mapping, `releases` not a list, an entry without an
+id, duplicate ids) reject the whole file: nothing can be trusted. A single
+entry with a bad field becomes an `InvalidEntry` that the pass marks failed,
+so one typo never blocks every other service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from factory_assets.common import roundtrip_yaml
+from factory_assets.common.clock import rfc3339
+from factory_assets.common.errors import InputError
+from factory_assets.release.model import STATES, InvalidEntry, ReleaseEntry, ReleaseQueue
+
+QUEUE_FILE = "release/queue.yaml"
+TOP_LEVEL_KEYS = ("releases",)
+# The order new entries are written in; existing entries keep their own order.
+FIELD_ORDER = tuple(ReleaseEntry.model_fields)
+
+
+def queue_path(repo: Path) -> Path:
+    return repo / QUEUE_FILE
+
+
+@dataclass
+class QueueDocument:
+    """The parsed queue plus the YAML it came from, so that saving edits in place."""
+
+    path: Path
+    data: CommentedMap
+    queue: ReleaseQueue
+    raw_ids: list[str | None] = field(default_factory=list)  # per raw item: its id if it parsed
+
+
+def _plain(value: Any) -> Any:
+    """ruamel containers and timestamps to what pydantic validates."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return roundtrip_yaml.as_utc(value)
+
+
+def _message(err: dict) -> str:
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown field (typo?)"
+    return msg
+
+
+def _structure(data: Any, path: Path) -> CommentedSeq:
+    if data is None:
+        return CommentedSeq()
+    if not isinstance(data, dict):
+        raise InputError(
+            path, "-", f"expected a mapping with a `releases:` list, found {_kind(data)}"
+        )
+    unknown = [str(k) for k in data if k not in TOP_LEVEL_KEYS]
+    if unknown:
+        raise InputError(path, unknown[0], "unknown top-level key (expected only `releases`)")
+    releases = data.get("releases")
+    if releases is None:
+        return CommentedSeq()
+    if not isinstance(releases, list):
+        raise InputError(path, "releases", f"expected a list of entries, found {_kind(releases)}")
+    return releases
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__} ({str(value)[:40]!r})"
+
+
+def parse_queue(data: Any, path: Path) -> tuple[ReleaseQueue, list[str | None]]:
+    """Validate the queue's structure and each entry; see the module docstring."""
+    releases = _structure(data, path)
+    entries: list[ReleaseEntry] = []
+    invalid: list[InvalidEntry] = []
+    raw_ids: list[str | None] = []
+    seen: dict[str, int] = {}
+    for position, raw in enumerate(releases):
+        where = f"releases[{position}]"
+        if not isinstance(raw, dict):
+            raise InputError(path, where, f"expected a mapping, found {_kind(raw)}")
+        release_id = raw.get("id")
+        if not isinstance(release_id, str) or not release_id:
+            raise InputError(path, f"{where}.id", "missing: every entry needs a string id")
+        if release_id in seen:
+            raise InputError(
+                path,
+                f"{where}.id",
+                f"duplicate id {release_id!r} (also releases[{seen[release_id]}])",
+            )
+        seen[release_id] = position
+        try:
+            entries.append(ReleaseEntry.model_validate(_plain(raw)))
+            raw_ids.append(release_id)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            state = raw.get("state")
+            invalid.append(
+                InvalidEntry(
+                    position=position,
+                    id=release_id,
+                    service=raw.get("service") if isinstance(raw.get("service"), str) else None,
+                    state=state if state in STATES else None,
+                    field=f"{where} (id {release_id})" + (f".{loc}" if loc else ""),
+                    problem=_message(err),
+                )
+            )
+            raw_ids.append(None)
+    return ReleaseQueue(entries=tuple(entries), invalid=tuple(invalid)), raw_ids
+
+
+def load_queue(repo: Path) -> QueueDocument:
+    """Read the queue (a missing file is an empty queue)."""
+    path = queue_path(repo)
+    if not path.exists():
+        data = CommentedMap()
+        data["releases"] = CommentedSeq()
+        return QueueDocument(path=path, data=data, queue=ReleaseQueue(), raw_ids=[])
+    data = roundtrip_yaml.load_file(path)
+    queue, raw_ids = parse_queue(data, path)
+    if data is None:
+        data = CommentedMap()
+    if data.get("releases") is None:
+        data["releases"] = CommentedSeq()
+    return QueueDocument(path=path, data=data, queue=queue, raw_ids=raw_ids)
+
+
+def _yaml_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    return value
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal in meaning: keeps the user's quoting and timestamp style when nothing changed."""
+    old = roundtrip_yaml.as_utc(old)
+    if isinstance(old, datetime):
+        return isinstance(new, str) and rfc3339(old) == new
+    if isinstance(old, bool) != isinstance(new, bool):
+        return False
+    return old == new
+
+
+def sync_entry(target: CommentedMap, entry: ReleaseEntry) -> CommentedMap:
+    """Write the entry's fields into its YAML mapping, touching only what changed."""
+    values = entry.model_dump()
+    for name in FIELD_ORDER:
+        value = _yaml_value(values[name])
+        if value is None:
+            if name in target:
+                del target[name]
+            continue
+        if name in target:
+            if not _same(target[name], value):
+                target[name] = value
+            continue
+        target.insert(_insert_position(target, name), name, value)
+    return target
+
+
+def _insert_position(target: CommentedMap, name: str) -> int:
+    """Right after the nearest earlier field that is present, so entries read in a stable order."""
+    earlier = FIELD_ORDER[: FIELD_ORDER.index(name)]
+    keys = list(target)
+    for index in range(len(keys) - 1, -1, -1):
+        if keys[index] in earlier:
+            return index + 1
+    return 0 if keys and keys[0] not in FIELD_ORDER else len(keys)
+
+
+def render_queue(
+    doc: QueueDocument, queue: ReleaseQueue, invalid_updates: dict[int, dict] | None = None
+) -> CommentedMap:
+    """Apply `queue` (and updates to unparsable entries, by position) onto the YAML."""
+    releases: CommentedSeq = doc.data["releases"]
+    wanted = {e.id: e for e in queue.entries}
+    known = {rid for rid in doc.raw_ids if rid}
+    drop: list[int] = []
+    for position, release_id in enumerate(doc.raw_ids):
+        if release_id is None:
+            for key, value in (invalid_updates or {}).get(position, {}).items():
+                releases[position][key] = _yaml_value(value)
+        elif release_id in wanted:
+            sync_entry(releases[position], wanted[release_id])
+        else:
+            drop.append(position)
+    for position in reversed(drop):
+        del releases[position]
+    for entry in queue.entries:
+        if entry.id not in known:
+            releases.append(sync_entry(CommentedMap(), entry))
+    return doc.data
+
+
+def save_queue(
+    doc: QueueDocument, queue: ReleaseQueue, invalid_updates: dict[int, dict] | None = None
+) -> None:
+    """Write the queue atomically; a reload must give back exactly `queue`."""
+    data = render_queue(doc, queue, invalid_updates)
+    doc.path.parent.mkdir(parents=True, exist_ok=True)
+    text = roundtrip_yaml.dumps(data)
+    reparsed, _ = parse_queue(roundtrip_yaml.loads(text, doc.path), doc.path)
+    back = {e.id: e for e in reparsed.entries}
+    if any(back.get(e.id) != e for e in queue.entries):
+        # A bug guard: never write a queue that reads back different from what was meant.
+        raise RuntimeError(f"{doc.path}: rendered queue does not read back the same")
+    roundtrip_yaml.write_text(doc.path, text)

@@ -1,0 +1,164 @@
+"""The release state machine: pure transitions between queue states.
+
+    pending --claim--> promoting --pinned--> promoted
+       ^                   |
+       +------retry--------+--(out of attempts / not retryable)--> failed
+    pending|promoting --newer release claimed--> superseded
+
+Each function takes an entry and returns a new one; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from factory_assets.release.model import ReleaseEntry
+
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential back-off: base * 2^(attempts-1), capped."""
+
+    base_seconds: int = 15
+    max_seconds: int = 900
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        return cls(
+            base_seconds=int(os.environ.get("FACTORY_RETRY_BASE_SECONDS", cls.base_seconds)),
+            max_seconds=int(os.environ.get("FACTORY_RETRY_MAX_SECONDS", cls.max_seconds)),
+        )
+
+    def delay(self, attempts: int) -> timedelta:
+        exponent = max(0, min(attempts - 1, 30))
+        return timedelta(seconds=min(self.base_seconds * (2**exponent), self.max_seconds))
+
+
+class TransitionError(ValueError):
+    """A transition that the state machine does not allow (a bug, never user input)."""
+
+
+def _require(entry: ReleaseEntry, *states: str) -> None:
+    if entry.state not in states:
+        raise TransitionError(
+            f"release {entry.id} is {entry.state}, expected {' or '.join(states)}"
+        )
+
+
+def _short(error: str) -> str:
+    error = " ".join(error.split())
+    return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def is_due(entry: ReleaseEntry, now: datetime) -> bool:
+    """Pending and past its back-off."""
+    return entry.state == "pending" and (
+        entry.next_attempt_at is None or entry.next_attempt_at <= now
+    )
+
+
+def claim(entry: ReleaseEntry, *, runner: str, now: datetime, lease: timedelta) -> ReleaseEntry:
+    """pending -> promoting: one more attempt, owned by `runner` until the lease ends."""
+    _require(entry, "pending")
+    return entry.model_copy(
+        update={
+            "state": "promoting",
+            "attempts": entry.attempts + 1,
+            "claimed_by": runner,
+            "claim_expires_at": now + lease,
+            "next_attempt_at": None,
+        }
+    )
+
+
+def mark_pinned(entry: ReleaseEntry, *, digest: str, now: datetime) -> ReleaseEntry:
+    """promoting -> promoted. The claim stays until the attempt's record is written."""
+    _require(entry, "promoting")
+    return entry.model_copy(
+        update={"state": "promoted", "digest": digest, "finished_at": now, "last_error": None}
+    )
+
+
+def mark_recorded(
+    entry: ReleaseEntry, *, evidence: str, promoted_commit: str | None = None
+) -> ReleaseEntry:
+    """Attach the attempt's evidence record (and the pin commit) and drop the claim."""
+    update: dict = {"evidence": evidence, "claimed_by": None, "claim_expires_at": None}
+    if promoted_commit:
+        update["promoted_commit"] = promoted_commit
+    return entry.model_copy(update=update)
+
+
+def mark_retry(
+    entry: ReleaseEntry, *, error: str, now: datetime, policy: RetryPolicy
+) -> ReleaseEntry:
+    """A retryable failure: back to pending with back-off, or failed when attempts are spent."""
+    _require(entry, "promoting")
+    if entry.attempts >= entry.max_attempts:
+        return mark_failed(
+            entry, error=f"{error} (gave up after {entry.attempts} attempts)", now=now
+        )
+    return entry.model_copy(
+        update={
+            "state": "pending",
+            "last_error": _short(error),
+            "next_attempt_at": now + policy.delay(entry.attempts),
+            "claimed_by": None,
+            "claim_expires_at": None,
+        }
+    )
+
+
+def mark_failed(entry: ReleaseEntry, *, error: str, now: datetime) -> ReleaseEntry:
+    """A failure that retrying cannot fix (auth, bad input) or the last allowed attempt."""
+    _require(entry, "pending", "promoting")
+    return entry.model_copy(
+        update={
+            "state": "failed",
+            "last_error": _short(error),
+            "next_attempt_at": None,
+            "finished_at": now,
+            "claimed_by": None,
+            "claim_expires_at": None,
+        }
+    )
+
+
+def mark_superseded(entry: ReleaseEntry, *, by: str, now: datetime) -> ReleaseEntry:
+    """A newer release of the same service won: this one is never promoted."""
+    _require(entry, "pending", "promoting")
+    return entry.model_copy(
+        update={
+            "state": "superseded",
+            "superseded_by": by,
+            "next_attempt_at": None,
+            "finished_at": now,
+            "claimed_by": None,
+            "claim_expires_at": None,
+        }
+    )
+
+
+def abandon_claim(entry: ReleaseEntry, *, reason: str, now: datetime) -> ReleaseEntry:
+    """A claim whose runner is gone: the attempt counts, the entry is ready again at once.
+
+    No back-off, because a dead runner says nothing about the registry.
+    """
+    _require(entry, "promoting")
+    if entry.attempts >= entry.max_attempts:
+        return mark_failed(
+            entry, error=f"{reason} (gave up after {entry.attempts} attempts)", now=now
+        )
+    return entry.model_copy(
+        update={
+            "state": "pending",
+            "last_error": _short(reason),
+            "next_attempt_at": None,
+            "claimed_by": None,
+            "claim_expires_at": None,
+        }
+    )
