@@ -1,0 +1,375 @@
+"""The compare-and-swap writer of the GitOps repository: the one way the factory changes it.
+
+`transact(apply, message=...)`:
+  1. fetch the branch from the remote,
+  2. reset a private work tree to the fresh remote head (the user's checkout is never touched),
+  3. run `apply(tree)`: it reads the fresh state and writes its change,
+  4. commit, and push without force,
+  5. if the push is rejected (someone else pushed first), go back to 1 and re-apply on the
+     new head, up to a bound.
+The push is the compare-and-swap: a change only lands on the head it was computed from, so
+writers on different machines (CLI, CronJob, daemon) serialize through the branch itself.
+
+Modes:
+- `remote`: a git clone with the remote (default `origin`): the main path described above.
+  The private work tree is a `git worktree` under `<git-dir>/factory/`, guarded by a file
+  lock so two processes sharing one clone take turns.
+- `local`: a git repository without that remote: `apply` edits the checkout in place under a
+  file lock and the named paths are committed locally. Nothing is pushed; serialization holds
+  only between processes on this machine.
+- `files`: not a git repository: `apply` edits files in place under a file lock; no commit.
+
+This module is plain GitPython; it knows nothing about queues or pins.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, Literal, TypeVar
+
+import git
+
+T = TypeVar("T")
+Mode = Literal["remote", "local", "files"]
+
+DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_AUTHOR_NAME = "factory"
+DEFAULT_AUTHOR_EMAIL = "factory@localhost"
+_CREDENTIALS_IN_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+class GitError(Exception):
+    """A git operation failed; `retryable` says whether a later attempt may succeed."""
+
+    retryable = True
+
+
+class RemoteBranchMissing(GitError):
+    retryable = False
+
+
+class CasExhausted(GitError):
+    """Every push lost a race (or failed) within the attempt bound."""
+
+
+def redact(text: str) -> str:
+    """Drop `user:password@` from URLs: git echoes remote URLs in its errors."""
+    return _CREDENTIALS_IN_URL.sub(r"\1***@", text)
+
+
+@dataclass(frozen=True)
+class Transaction(Generic[T]):
+    """What one `transact` did: the value of the last apply, and where it landed."""
+
+    value: T
+    commit: str | None  # None: apply changed nothing, so nothing was committed
+    pushed: bool
+    attempts: int
+    push_result: str
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+class GitopsWriter:
+    """Serialized writes to one branch of the GitOps repository (see the module docstring)."""
+
+    def __init__(
+        self,
+        repo: Path,
+        *,
+        remote: str = "origin",
+        branch: str | None = None,
+        max_attempts: int | None = None,
+        exclude: Sequence[str] = ("evidence/.lock",),
+        checkpoint: Callable[[str], None] | None = None,
+    ) -> None:
+        self.repo = Path(repo)
+        self.remote = remote
+        self.max_attempts = max_attempts or _env_int(
+            "FACTORY_GIT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS
+        )
+        self.exclude = tuple(exclude)
+        self.checkpoint = checkpoint or (lambda _name: None)
+        self._git = self._open()
+        self.mode: Mode = self._detect_mode()
+        self.branch = branch or os.environ.get("FACTORY_GIT_BRANCH") or self._default_branch()
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _open(self) -> git.Repo | None:
+        try:
+            return git.Repo(self.repo)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            return None
+
+    def _detect_mode(self) -> Mode:
+        if self._git is None:
+            return "files"
+        names = [r.name for r in self._git.remotes]
+        return "remote" if self.remote in names else "local"
+
+    def _default_branch(self) -> str:
+        if self._git is not None:
+            try:
+                return self._git.active_branch.name
+            except (TypeError, ValueError):
+                pass  # detached HEAD
+        return "main"
+
+    @property
+    def _common_dir(self) -> Path:
+        assert self._git is not None
+        return Path(self._git.common_dir)
+
+    @property
+    def tree(self) -> Path:
+        """Where `apply` runs: the private work tree (remote mode) or the repository itself."""
+        if self.mode == "remote":
+            return self._common_dir / "factory" / "worktrees" / _safe(self.branch)
+        return self.repo
+
+    def _lock_path(self) -> Path:
+        if self.mode == "files":
+            return self.repo / ".factory.lock"
+        return self._common_dir / "factory" / f"{_safe(self.branch)}.lock"
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        path = self._lock_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _run(self, *args: str, cwd: Path | None = None, check: bool = True) -> tuple[int, str, str]:
+        runner = git.Git(str(cwd or self.repo))
+        runner.update_environment(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", LC_ALL="C")
+        status, out, err = runner.execute(
+            ["git", *args],
+            with_extended_output=True,
+            with_exceptions=False,
+            strip_newline_in_stdout=True,
+        )
+        if check and status != 0:
+            raise GitError(
+                redact(f"git {args[0]} failed ({status}): {(err or out).strip()[-800:]}")
+            )
+        return status, out, err
+
+    def _identity(self) -> list[str]:
+        name = os.environ.get("FACTORY_GIT_AUTHOR_NAME")
+        email = os.environ.get("FACTORY_GIT_AUTHOR_EMAIL")
+        if not name or not email:
+            _, configured_name, _ = self._run("config", "user.name", check=False)
+            _, configured_email, _ = self._run("config", "user.email", check=False)
+            name = name or configured_name.strip() or DEFAULT_AUTHOR_NAME
+            email = email or configured_email.strip() or DEFAULT_AUTHOR_EMAIL
+        return ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+
+    # -- remote mode -------------------------------------------------------------------------
+
+    @property
+    def remote_ref(self) -> str:
+        return f"refs/remotes/{self.remote}/{self.branch}"
+
+    def fetch(self) -> str:
+        """Fetch the branch; return the sha of the fresh remote head."""
+        spec = f"+refs/heads/{self.branch}:{self.remote_ref}"
+        last = ""
+        for attempt in range(3):  # a concurrent fetch in the same clone can hold the ref lock
+            status, out, err = self._run(
+                "fetch", "--quiet", "--no-tags", self.remote, spec, check=False
+            )
+            if status == 0:
+                break
+            last = (err or out).strip()
+            if "couldn't find remote ref" in last:
+                raise RemoteBranchMissing(
+                    f"the remote {self.remote!r} has no branch {self.branch!r}"
+                )
+            time.sleep(0.05 * (attempt + 1))
+        else:
+            raise GitError(redact(f"git fetch {self.remote} failed: {last[-800:]}"))
+        return self._run("rev-parse", "--verify", self.remote_ref)[1].strip()
+
+    def _reset_tree(self, head: str) -> Path:
+        tree = self.tree
+        if not (tree / ".git").exists():
+            self._run("worktree", "prune", check=False)
+            if tree.exists():
+                shutil.rmtree(tree)
+            tree.parent.mkdir(parents=True, exist_ok=True)
+            self._run("worktree", "add", "--quiet", "--detach", "--force", str(tree), head)
+            return tree
+        # We hold the lock, so an index.lock left here is from a killed process.
+        _, gitdir, _ = self._run("rev-parse", "--git-dir", cwd=tree)
+        stale = (tree / gitdir.strip()) / "index.lock"
+        stale.unlink(missing_ok=True)
+        self._run("reset", "--quiet", "--hard", head, cwd=tree)
+        self._run("clean", "--quiet", "-ffdx", cwd=tree)
+        return tree
+
+    def _stage(self, tree: Path, paths: Sequence[str] | None) -> bool:
+        """Stage the change; True when there is something to commit."""
+        excludes = [f":(exclude){p}" for p in self.exclude]
+        if self.mode == "remote":
+            self._run("add", "--all", "--", ".", *excludes, cwd=tree)
+        else:
+            wanted = [p for p in (paths or []) if (tree / p).exists() or self._tracked(p)]
+            if not wanted:
+                return False
+            self._run("add", "--all", "--", *wanted, *excludes, cwd=tree)
+        status, _, _ = self._run("diff", "--cached", "--quiet", cwd=tree, check=False)
+        return status != 0
+
+    def _tracked(self, path: str) -> bool:
+        return bool(self._run("ls-files", "--", path, check=False)[1].strip())
+
+    def _commit(self, tree: Path, message: str, paths: Sequence[str] | None) -> str:
+        args = [*self._identity(), "commit", "--quiet", "--no-verify", "-m", message]
+        if self.mode == "local" and paths:
+            # Only our paths: whatever else the user has staged stays staged, uncommitted.
+            excludes = [f":(exclude){p}" for p in self.exclude]
+            args += [
+                "--",
+                *[p for p in paths if (tree / p).exists() or self._tracked(p)],
+                *excludes,
+            ]
+        self._run(*args, cwd=tree)
+        return self._run("rev-parse", "HEAD", cwd=tree)[1].strip()
+
+    def _push(self, tree: Path) -> tuple[bool, str]:
+        status, out, err = self._run(
+            "push",
+            "--porcelain",
+            "--quiet",
+            self.remote,
+            f"HEAD:refs/heads/{self.branch}",
+            cwd=tree,
+            check=False,
+        )
+        text = redact((out + "\n" + err).strip())
+        return status == 0, text
+
+    # -- public ------------------------------------------------------------------------------
+
+    def snapshot(self, read: Callable[[Path], T]) -> T:
+        """Run `read` on the freshest state: the remote head (remote mode) or the checkout."""
+        with self._locked():
+            if self.mode == "remote":
+                return read(self._reset_tree(self.fetch()))
+            return read(self.repo)
+
+    def transact(
+        self,
+        apply: Callable[[Path], T],
+        *,
+        message: Callable[[T], str] | str,
+        step: str = "transact",
+        paths: Callable[[T], Sequence[str]] | None = None,
+    ) -> Transaction[T]:
+        """Apply a change on the fresh head and land it (see the module docstring).
+
+        `apply` may run several times (once per attempt), always on a clean tree at the current
+        remote head; it must not have effects outside the tree. `paths` names what to commit
+        in local mode. `step` names the checkpoints `<step>:applied|committed|pushed`.
+        """
+        with self._locked():
+            if self.mode != "remote":
+                return self._transact_in_place(apply, message=message, step=step, paths=paths)
+            last = ""
+            for attempt in range(1, self.max_attempts + 1):
+                tree = self._reset_tree(self.fetch())
+                value = apply(tree)
+                self.checkpoint(f"{step}:applied")
+                if not self._stage(tree, None):
+                    return Transaction(value, None, False, attempt, "nothing to commit")
+                commit = self._commit(tree, message(value) if callable(message) else message, None)
+                self.checkpoint(f"{step}:committed")
+                ok, last = self._push(tree)
+                if ok:
+                    self.checkpoint(f"{step}:pushed")
+                    return Transaction(
+                        value,
+                        commit,
+                        True,
+                        attempt,
+                        f"pushed {commit[:12]} to {self.branch} (attempt {attempt})",
+                    )
+                time.sleep(random.uniform(0.01, 0.05) * attempt)  # de-synchronize racing writers
+            raise CasExhausted(
+                f"push to {self.remote}/{self.branch} lost {self.max_attempts} times in a row: {last[-400:]}"
+            )
+
+    def _transact_in_place(
+        self,
+        apply: Callable[[Path], T],
+        *,
+        message: Callable[[T], str] | str,
+        step: str,
+        paths: Callable[[T], Sequence[str]] | None,
+    ) -> Transaction[T]:
+        value = apply(self.repo)
+        self.checkpoint(f"{step}:applied")
+        if self.mode == "files":
+            return Transaction(
+                value, None, False, 1, "not a git repository: files written, nothing committed"
+            )
+        chosen = list(paths(value)) if paths else []
+        if not self._stage(self.repo, chosen):
+            return Transaction(value, None, False, 1, "nothing to commit")
+        commit = self._commit(self.repo, message(value) if callable(message) else message, chosen)
+        self.checkpoint(f"{step}:committed")
+        return Transaction(
+            value, commit, False, 1, f"committed {commit[:12]} locally (no remote {self.remote!r})"
+        )
+
+    def find_commit(self, grep: str) -> str | None:
+        """The newest commit on the branch head whose message has a line matching `grep`."""
+        if self.mode == "files":
+            return None
+        rev = self.remote_ref if self.mode == "remote" else "HEAD"
+        status, out, _ = self._run(
+            "log", "-1", "--format=%H", "--extended-regexp", f"--grep={grep}", rev, check=False
+        )
+        return out.strip() or None if status == 0 else None
+
+    def show(self, commit: str, path: str) -> str | None:
+        """A file's content at a commit (None when it did not exist there)."""
+        status, out, _ = self._run("show", f"{commit}:{path}", check=False)
+        return out if status == 0 else None
+
+    def update_checkout(self) -> str:
+        """Fast-forward the user's checkout to the remote head when that is safe; say what happened."""
+        if self.mode != "remote" or self._git is None:
+            return "checkout unchanged"
+        try:
+            if self._git.active_branch.name != self.branch:
+                return f"checkout is not on {self.branch}: not updated"
+        except (TypeError, ValueError):
+            return "checkout is detached: not updated"
+        status, out, err = self._run("merge", "--ff-only", "--quiet", self.remote_ref, check=False)
+        if status != 0:
+            return f"checkout not fast-forwarded ({redact((err or out).strip().splitlines()[-1] if (err or out).strip() else 'diverged')}); run git pull"
+        return f"checkout fast-forwarded to {self.remote}/{self.branch}"
+
+
+def _safe(branch: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", branch)
