@@ -1,0 +1,113 @@
+"""`factory promote [--service S] [--dry-run] [--force]`: one promotion pass over ready releases.
+
+Exit 0 when every attempted promotion succeeded (or nothing was ready); 1 when any failed,
+was refused or must be retried; 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from factory_assets.common.clock import rfc3339
+from factory_assets.common.errors import InputError
+from factory_assets.config import resolve_repo
+from factory_assets.promotion import PassResult, PromotionPlan, plan_pass, run_pass
+from resources.gitops import GitopsWriter
+from resources.registry import RegistryClient, RegistryError
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    promote = sub.add_parser(
+        "promote",
+        parents=[common],
+        help="run one promotion pass: verify, pin by digest, commit and push, record evidence",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    promote.add_argument("--service", metavar="S", help="only this service")
+    promote.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (promote, supersede, wait) and change nothing",
+    )
+    promote.add_argument(
+        "--force", action="store_true", help="promote services on hold (recorded as forced)"
+    )
+    promote.add_argument("--json", action="store_true", help="print JSON")
+    promote.set_defaults(func=_promote)
+
+
+def print_plan(plan: PromotionPlan) -> None:
+    if not plan.services and not plan.invalid:
+        print("nothing in the queue")
+    for sp in plan.services:
+        parts = []
+        if sp.promote:
+            parts.append(
+                f"promote {sp.promote.id} ({sp.promote.reference})"
+                + (" [forced past hold]" if sp.forced else "")
+            )
+        parts += [f"supersede {e.id} (by {sp.superseded_by})" for e in sp.supersede]
+        parts += [f"abandon stale claim on {e.id} ({e.claimed_by})" for e in sp.abandon]
+        parts += [f"record pinned {e.id}" for e in sp.finalize]
+        parts += [f"fail {e.id} (no attempts left)" for e in sp.exhausted]
+        for w in sp.waiting:
+            until = f" until {rfc3339(w.until)}" if w.until else ""
+            parts.append(f"wait {w.entry.id} ({w.reason}{until})")
+        print(f"{sp.service}: " + ("; ".join(parts) if parts else "nothing to do"))
+    for bad in plan.invalid:
+        print(f"release/queue.yaml: {bad.field}: {bad.problem} (would be marked failed)")
+
+
+def print_result(result: PassResult) -> None:
+    if not result.outcomes:
+        print("nothing ready to promote")
+    for o in result.outcomes:
+        detail = []
+        if o.digest:
+            detail.append(o.digest)
+        if o.tag:
+            detail.append(f"tag {o.tag}")
+        if o.commit:
+            detail.append(f"commit {o.commit[:12]}")
+        if o.superseded_by:
+            detail.append(f"by {o.superseded_by}")
+        if o.next_attempt_at:
+            detail.append(f"next attempt {rfc3339(o.next_attempt_at)}")
+        if o.evidence_id:
+            detail.append(f"evidence {o.evidence_id}")
+        if o.forced:
+            detail.append("forced")
+        if o.error:
+            detail.append(o.error)
+        print(f"{o.service}  {o.release_id}  {o.result}  " + "  ".join(detail))
+    if result.error:
+        print(f"factory: error: {result.error}", file=sys.stderr)
+
+
+def _promote(args: argparse.Namespace) -> int:
+    repo = resolve_repo(args.repo)
+    if args.dry_run:
+        plan = plan_pass(repo, service=args.service, force=args.force, fetch=True)
+        if args.json:
+            print(json.dumps(plan.to_dict(), indent=2))
+        else:
+            print_plan(plan)
+        blocked = plan.invalid or any(sp.blocked for sp in plan.services)
+        return 1 if blocked else 0
+    try:
+        registry = RegistryClient.from_env()
+    except RegistryError as exc:
+        raise InputError("environment", "HARBOR_URL", str(exc)) from None
+    with registry:
+        result = run_pass(repo, registry=registry, service=args.service, force=args.force)
+    note = GitopsWriter(repo).update_checkout() if result.pushed else None
+    if args.json:
+        print(json.dumps({**result.to_dict(), "checkout": note}, indent=2))
+    else:
+        print_result(result)
+        if note:
+            print(note)
+    return result.exit_code

@@ -1,0 +1,159 @@
+"""`factory release add|status`: request a release; see every service's pin and queue state."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from factory_assets.common.clock import rfc3339
+from factory_assets.common.errors import InputError
+from factory_assets.config import resolve_repo
+from factory_assets.pins.pin_file import list_pin_services, read_pin
+from factory_assets.release.add import add_release
+from factory_assets.release.model import ReleaseEntry
+from factory_assets.release.queue_file import load_queue
+from resources.gitops import GitError, GitopsWriter
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    release = sub.add_parser("release", help="release requests: add one, show status")
+    rel_sub = release.add_subparsers(dest="release_command", metavar="SUBCOMMAND")
+    rel_sub.required = True
+
+    add = rel_sub.add_parser(
+        "add",
+        parents=[common],
+        help="validate a release request and append it to release/queue.yaml as pending",
+        description="Exit 0 when added; 1 on bad input (nothing changed); 2 on a usage error.",
+    )
+    add.add_argument("service", metavar="SERVICE", help="service name (lowercase DNS label)")
+    ref = add.add_mutually_exclusive_group(required=True)
+    ref.add_argument("--tag", metavar="T", help="a tag to resolve once and pin by digest")
+    ref.add_argument("--digest", metavar="D", help="an exact sha256:<64 hex> digest to pin")
+    add.add_argument(
+        "--image",
+        metavar="HOST/REPO",
+        help="image repository on HARBOR_URL's host (default: the one the service's pin names)",
+    )
+    add.add_argument("--by", metavar="WHO", help="who requests it (default: the current user)")
+    add.add_argument(
+        "--id", metavar="ID", dest="release_id", help="release id (default: a new ULID)"
+    )
+    add.add_argument(
+        "--push",
+        action="store_true",
+        help="commit and push the entry (race-safe) with a `requested` evidence record",
+    )
+    add.set_defaults(func=_add)
+
+    status = rel_sub.add_parser(
+        "status",
+        parents=[common],
+        help="one row per service: pinned digest, tag, queue state, attempts, next retry, hold",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.add_argument(
+        "--fetch", action="store_true", help="read the fresh remote head instead of the checkout"
+    )
+    status.set_defaults(func=_status)
+
+
+def _add(args: argparse.Namespace) -> int:
+    repo = resolve_repo(args.repo)
+    try:
+        result = add_release(
+            repo,
+            service=args.service,
+            tag=args.tag,
+            digest=args.digest,
+            image=args.image,
+            requested_by=args.by,
+            release_id=args.release_id,
+            push=args.push,
+        )
+    except GitError as exc:
+        print(f"factory: error: release not pushed: {exc}", file=sys.stderr)
+        return 1
+    entry = result.entry
+    print(f"{entry.id}  {entry.service}  {entry.reference}  pending")
+    if args.push:
+        print(result.message)
+    else:
+        print(f"{result.message}: commit and push it, or use --push")
+    return 0
+
+
+def _newest(entries: list[tuple[int, ReleaseEntry]]) -> ReleaseEntry | None:
+    if not entries:
+        return None
+    return max(entries, key=lambda pe: pe[1].order_key(pe[0]))[1]
+
+
+def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
+    """One row per service (pins and queue), plus problems found on the way."""
+    queue = load_queue(tree).queue
+    problems = [
+        f"release/queue.yaml: {bad.field}: {bad.problem}"
+        for bad in queue.invalid
+        if bad.state != "failed"
+    ]
+    by_service: dict[str, list[tuple[int, ReleaseEntry]]] = {}
+    for position, entry in enumerate(queue.entries):
+        by_service.setdefault(entry.service, []).append((position, entry))
+    rows = []
+    for service in sorted(set(by_service) | set(list_pin_services(tree))):
+        row = {"service": service, "pinned": None, "tag": None, "release_id": None, "hold": False}
+        try:
+            pin = read_pin(tree, service).pin
+            row.update(pinned=pin.digest, tag=pin.tag, release_id=pin.release_id, hold=pin.hold)
+        except InputError as exc:
+            problems.append(str(exc))
+            row["pinned"] = "(invalid pin file)"
+        newest = _newest(by_service.get(service, []))
+        row.update(
+            release=newest.id if newest else None,
+            state=newest.state if newest else None,
+            attempts=f"{newest.attempts}/{newest.max_attempts}" if newest else None,
+            next_retry=rfc3339(newest.next_attempt_at)
+            if newest and newest.next_attempt_at
+            else None,
+            last_error=newest.last_error if newest else None,
+        )
+        rows.append(row)
+    return rows, problems
+
+
+def _status(args: argparse.Namespace) -> int:
+    repo = resolve_repo(args.repo)
+    if args.fetch:
+        rows, problems = GitopsWriter(repo).snapshot(status_rows)
+    else:
+        rows, problems = status_rows(repo)
+    if args.json:
+        print(json.dumps({"services": rows, "problems": problems}, indent=2))
+    else:
+        header = ("SERVICE", "PINNED", "TAG", "STATE", "ATTEMPTS", "NEXT RETRY", "HOLD")
+        table = [header] + [
+            (
+                r["service"],
+                r["pinned"] or "-",
+                r["tag"] or "-",
+                f"{r['state']} ({r['release']})" if r["state"] else "-",
+                r["attempts"] or "-",
+                r["next_retry"] or "-",
+                "hold" if r["hold"] else "-",
+            )
+            for r in rows
+        ]
+        widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+        for row in table:
+            print(
+                "  ".join(
+                    str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
+                ).rstrip()
+            )
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0

@@ -1,0 +1,294 @@
+"""What one promotion pass would do, per service: a pure read of the queue and the pins.
+
+Rules, per service (its open entries are the pending and promoting ones):
+- A live claim by another runner: the service is busy; nothing else happens to it.
+- A stale claim (runner gone): the attempt is abandoned (it counts) and the entry is
+  ready again at once; a stale claim on a pinned-but-unrecorded entry is finished
+  (its evidence is written) instead.
+- The newest open entry is the candidate (newest: later `requested_at`, then later in the
+  file). Older open entries are superseded by it when it is claimed.
+- If the pin already comes from a release newer than the candidate, every open entry is
+  superseded by that release: a pin never goes back to an older request.
+- Held (`hold: true`) and not forced, the service waits; in back-off, it waits.
+- A pin file (or its kustomization) that does not validate blocks the service: it waits
+  untouched until a human fixes the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from factory_assets.common import roundtrip_yaml
+from factory_assets.common.clock import rfc3339, utc_now
+from factory_assets.common.errors import InputError
+from factory_assets.pins.kustomize import kustomization_file
+from factory_assets.pins.pin_file import read_pin
+from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
+from factory_assets.release.queue_file import load_queue
+from factory_assets.release.state import abandon_claim, is_due
+
+StalePredicate = Callable[[ReleaseEntry, datetime], bool]
+
+
+@dataclass(frozen=True)
+class PinState:
+    """What planning needs from a service's pin file."""
+
+    service: str
+    hold: bool = False
+    release_id: str | None = None
+    image: str | None = None
+    tag: str | None = None
+    problem: str | None = None  # the file (or its kustomization) does not validate
+
+
+@dataclass(frozen=True)
+class Waiting:
+    entry: ReleaseEntry
+    reason: str
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """The decision for one service in one pass."""
+
+    service: str
+    promote: ReleaseEntry | None = None  # the entry to claim (as it is after any abandon)
+    superseded_by: str | None = None
+    supersede: tuple[ReleaseEntry, ...] = ()
+    abandon: tuple[ReleaseEntry, ...] = ()  # stale claims of gone runners
+    finalize: tuple[ReleaseEntry, ...] = ()  # pinned, not yet recorded, runner gone
+    exhausted: tuple[ReleaseEntry, ...] = ()  # pending with no attempts left
+    waiting: tuple[Waiting, ...] = ()
+    held: bool = False
+    forced: bool = False
+    busy_with: str | None = None
+    blocked: str | None = None
+
+    @property
+    def acts(self) -> bool:
+        """True when the pass changes something for this service."""
+        return bool(
+            self.promote or self.supersede or self.abandon or self.finalize or self.exhausted
+        )
+
+
+@dataclass(frozen=True)
+class PromotionPlan:
+    now: datetime
+    services: tuple[ServicePlan, ...] = ()
+    invalid: tuple[InvalidEntry, ...] = ()  # open entries that do not parse: to be marked failed
+    force: bool = False
+
+    def for_service(self, service: str) -> ServicePlan | None:
+        return next((s for s in self.services if s.service == service), None)
+
+    @property
+    def promotions(self) -> list[ReleaseEntry]:
+        return [s.promote for s in self.services if s.promote]
+
+    @property
+    def acts(self) -> bool:
+        return bool(self.invalid) or any(s.acts for s in self.services)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form (for --dry-run --json, the sensor and Dagster metadata)."""
+
+        def brief(e: ReleaseEntry) -> dict:
+            return {"id": e.id, "reference": e.reference, "requested_at": rfc3339(e.requested_at)}
+
+        return {
+            "now": rfc3339(self.now),
+            "services": [
+                {
+                    "service": s.service,
+                    "promote": brief(s.promote) if s.promote else None,
+                    "superseded": [
+                        {**brief(e), "superseded_by": s.superseded_by} for e in s.supersede
+                    ],
+                    "abandoned": [brief(e) for e in s.abandon],
+                    "finalize": [brief(e) for e in s.finalize],
+                    "exhausted": [brief(e) for e in s.exhausted],
+                    "waiting": [
+                        {
+                            **brief(w.entry),
+                            "reason": w.reason,
+                            "until": rfc3339(w.until) if w.until else None,
+                        }
+                        for w in s.waiting
+                    ],
+                    "held": s.held,
+                    "forced": s.forced,
+                    "busy_with": s.busy_with,
+                    "blocked": s.blocked,
+                }
+                for s in self.services
+            ],
+            "invalid": [{"id": i.id, "field": i.field, "problem": i.problem} for i in self.invalid],
+        }
+
+
+def _lease_only(entry: ReleaseEntry, now: datetime) -> bool:
+    return entry.claim_expires_at is None or entry.claim_expires_at <= now
+
+
+def _plan_service(
+    service: str,
+    entries: list[tuple[int, ReleaseEntry]],
+    queue: ReleaseQueue,
+    pin: PinState | None,
+    *,
+    now: datetime,
+    force: bool,
+    is_stale: StalePredicate,
+) -> ServicePlan:
+    held = bool(pin and pin.hold)
+    order = {e.id: e.order_key(pos) for pos, e in entries}
+    live = [
+        e
+        for _, e in entries
+        if e.claimed_by and e.state in ("promoting", "promoted") and not is_stale(e, now)
+    ]
+    if live:
+        waiting = tuple(
+            Waiting(e, f"claimed by {live[0].claimed_by}")
+            for _, e in entries
+            if e.state == "pending"
+        )
+        return ServicePlan(service, waiting=waiting, held=held, busy_with=live[0].claimed_by)
+    finalize = tuple(e for _, e in entries if e.state == "promoted" and e.claimed_by)
+    stale = [e for _, e in entries if e.state == "promoting"]
+    reopened = {e.id: abandon_claim(e, reason="runner gone", now=now) for e in stale}
+    open_entries = [
+        (order[e.id], reopened.get(e.id, e))
+        for _, e in entries
+        if e.state in ("pending", "promoting")
+    ]
+    exhausted = tuple(
+        e for _, e in open_entries if e.state == "pending" and e.attempts >= e.max_attempts
+    )
+    candidates = sorted(
+        ((k, e) for k, e in open_entries if e.state == "pending" and e not in exhausted),
+        key=lambda ke: ke[0],
+    )
+    base = ServicePlan(
+        service, abandon=tuple(stale), finalize=finalize, exhausted=exhausted, held=held
+    )
+    if not candidates:
+        return base
+    if pin and pin.problem:
+        waiting = tuple(Waiting(e, f"blocked: {pin.problem}") for _, e in candidates)
+        return _with(base, waiting=waiting, blocked=pin.problem)
+    newest = candidates[-1][1]
+    pinned = queue.by_id(pin.release_id) if pin and pin.release_id else None
+    if pinned is not None and pinned.service == service and pinned.id in order:
+        if order[pinned.id] > order[newest.id] and pinned.state == "promoted":
+            return _with(base, supersede=tuple(e for _, e in candidates), superseded_by=pinned.id)
+    if held and not force:
+        return _with(base, waiting=tuple(Waiting(e, "service on hold") for _, e in candidates))
+    if not is_due(newest, now):
+        until = newest.next_attempt_at
+        return _with(base, waiting=tuple(Waiting(e, "back-off", until) for _, e in candidates))
+    older = tuple(e for _, e in candidates[:-1])
+    return _with(
+        base,
+        promote=newest,
+        supersede=older,
+        superseded_by=newest.id if older else None,
+        forced=held,
+    )
+
+
+def _with(plan: ServicePlan, **changes: object) -> ServicePlan:
+    return ServicePlan(**{**plan.__dict__, **changes})
+
+
+def plan_queue(
+    queue: ReleaseQueue,
+    pins: Mapping[str, PinState] | None = None,
+    *,
+    now: datetime,
+    force: bool = False,
+    service: str | None = None,
+    is_stale: StalePredicate = _lease_only,
+) -> PromotionPlan:
+    """The pass's decisions for every service (or one), from the queue and the pins alone."""
+    pins = pins or {}
+    by_service: dict[str, list[tuple[int, ReleaseEntry]]] = {}
+    for position, entry in enumerate(queue.entries):
+        by_service.setdefault(entry.service, []).append((position, entry))
+    names = sorted(by_service) if service is None else [service]
+    services = tuple(
+        _plan_service(
+            name,
+            by_service.get(name, []),
+            queue,
+            pins.get(name),
+            now=now,
+            force=force,
+            is_stale=is_stale,
+        )
+        for name in names
+    )
+    invalid = tuple(
+        i
+        for i in queue.invalid
+        if i.state in (None, "pending", "promoting") and (service is None or i.service == service)
+    )
+    return PromotionPlan(now=now, services=services, invalid=invalid, force=force)
+
+
+def ready_services(
+    queue: ReleaseQueue,
+    now: datetime,
+    *,
+    holds: Mapping[str, bool] | None = None,
+    force: bool = False,
+) -> list[str]:
+    """Services with an entry to promote now: not held (unless forced), back-off over, not busy.
+
+    Staleness is judged by the lease only, so the answer is the same on every host.
+    """
+    pins = {name: PinState(name, hold=hold) for name, hold in (holds or {}).items()}
+    plan = plan_queue(queue, pins, now=now, force=force)
+    return [s.service for s in plan.services if s.promote or s.finalize]
+
+
+def pin_state(repo: Path, service: str) -> PinState:
+    """Read a service's pin for planning; an invalid file becomes a blocking `problem`."""
+    try:
+        doc = read_pin(repo, service)
+        pin = doc.pin
+        if pin.kustomization:
+            path = kustomization_file(repo, pin.kustomization, source=doc.path)
+            data = roundtrip_yaml.load_file(path)
+            images = data.get("images") if isinstance(data, dict) else None
+            if not isinstance(data, dict) or not isinstance(images, (list, type(None))):
+                raise InputError(
+                    path, "images", "expected a kustomization mapping with an `images:` list"
+                )
+    except InputError as exc:
+        return PinState(service, problem=str(exc))
+    return PinState(service, hold=pin.hold, release_id=pin.release_id, image=pin.image, tag=pin.tag)
+
+
+def read_plan(
+    tree: Path,
+    *,
+    service: str | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+    is_stale: StalePredicate = _lease_only,
+) -> tuple[PromotionPlan, ReleaseQueue, dict[str, PinState]]:
+    """Plan from the files under `tree` (a checkout or the writer's fresh tree)."""
+    queue = load_queue(tree).queue
+    names = {e.service for e in queue.entries} | ({service} if service else set())
+    pins = {name: pin_state(tree, name) for name in sorted(names)}
+    plan = plan_queue(
+        queue, pins, now=now or utc_now(), force=force, service=service, is_stale=is_stale
+    )
+    return plan, queue, pins

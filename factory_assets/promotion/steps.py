@@ -1,0 +1,575 @@
+"""The steps of a promotion, Kargo style: each one small, typed, and named for what it does.
+
+    claim_release     (git transaction 1)  plan on the fresh head; claim the newest ready entry
+                                           per service; supersede older ones; release stale
+                                           claims; fail malformed entries; compact old ones
+    resolve_digest    (registry, no git)   resolve tag/digest to a verified manifest digest
+    write_pin         (git transaction 2)  pin files + kustomize images + entries `promoted`
+    commit_and_push                        the writer's compare-and-swap around 1, 2 and 3
+    record_promotion  (git transaction 3)  one evidence record per attempt (with the pin
+                                           commit and push result); entries get `evidence`,
+                                           failures get back-off or `failed`
+
+The apply functions (claim_release, write_pin, record_promotion) run inside the writer on a
+clean tree at the fresh remote head, possibly more than once; they check that each entry is
+still in the state this runner left it in before touching it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from factory_assets.common import roundtrip_yaml
+from factory_assets.common.clock import rfc3339, utc_now
+from factory_assets.common.errors import InputError
+from factory_assets.evidence import store
+from factory_assets.evidence.model import EvidenceRecord
+from factory_assets.pins.kustomize import render_image_digest
+from factory_assets.pins.pin_file import PinChange, pin_relpath, read_pin, render_pin_text
+from factory_assets.promotion.outcome import ServiceOutcome
+from factory_assets.promotion.plan import PromotionPlan, pin_state, plan_queue
+from factory_assets.promotion.records import LINK_KEYS, RecordContext, write_record
+from factory_assets.promotion.runner import claim_is_stale, lease_expired
+from factory_assets.release.model import SERVICE_RE, InvalidEntry, ReleaseEntry, ReleaseQueue
+from factory_assets.release.queue_file import QUEUE_FILE, load_queue, save_queue
+from factory_assets.release.retention import compact
+from factory_assets.release.state import (
+    RetryPolicy,
+    abandon_claim,
+    claim,
+    mark_failed,
+    mark_pinned,
+    mark_recorded,
+    mark_retry,
+    mark_superseded,
+)
+from resources.gitops import GitopsWriter, Transaction
+from resources.registry import HostNotAllowed, InvalidReference, RegistryError, ResolvedDigest
+
+T = TypeVar("T")
+STATE_PATHS = (QUEUE_FILE, "evidence")
+RELEASE_TRAILER = "Factory-Release"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An entry this runner owns for the pass: to promote, or to finish recording."""
+
+    entry: ReleaseEntry
+    kind: Literal["promote", "finalize"] = "promote"
+    forced: bool = False
+
+
+@dataclass(frozen=True)
+class Resolution:
+    claim: Claim
+    resolved: ResolvedDigest | None = None
+    error: str | None = None
+    result: Literal["retry", "failure", "refused"] | None = None  # how to treat the error
+    retryable: bool = False
+
+
+@dataclass(frozen=True)
+class PinWrite:
+    resolution: Resolution
+    changes: tuple[PinChange, ...]
+
+
+@dataclass(frozen=True)
+class ClaimStep:
+    plan: PromotionPlan
+    claims: tuple[Claim, ...] = ()
+    outcomes: tuple[ServiceOutcome, ...] = ()
+    summary: tuple[str, ...] = ()
+    paths: tuple[str, ...] = STATE_PATHS
+
+
+@dataclass(frozen=True)
+class PinStep:
+    written: tuple[PinWrite, ...] = ()
+    superseded: tuple[tuple[Resolution, str], ...] = ()  # the pin already has a newer release
+    failed: tuple[Resolution, ...] = ()  # could not be written (a file turned invalid)
+    lost: tuple[ServiceOutcome, ...] = ()  # the claim is no longer ours
+    paths: tuple[str, ...] = STATE_PATHS
+
+
+@dataclass(frozen=True)
+class Finalize:
+    """What `record_promotion` needs to finish a pin whose runner stopped before recording."""
+
+    resolution: Resolution
+    commit: str | None
+    changes: tuple[PinChange, ...]
+
+
+@dataclass(frozen=True)
+class RecordStep:
+    outcomes: tuple[ServiceOutcome, ...] = ()
+    paths: tuple[str, ...] = STATE_PATHS
+
+
+@dataclass
+class _Writes:
+    """Entries changed in one apply, plus the outcomes to report."""
+
+    queue: ReleaseQueue
+    outcomes: list[ServiceOutcome] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+
+    def put(self, entry: ReleaseEntry) -> ReleaseEntry:
+        self.queue = self.queue.replace(entry)
+        return entry
+
+
+def _with_evidence(entry: ReleaseEntry, record: EvidenceRecord) -> ReleaseEntry:
+    return entry.model_copy(update={"evidence": record.id})
+
+
+def _outcome(
+    entry: ReleaseEntry, result: str, record: EvidenceRecord | None = None, **extra
+) -> ServiceOutcome:
+    return ServiceOutcome(
+        service=entry.service,
+        release_id=entry.id,
+        result=result,  # type: ignore[arg-type]
+        tag=entry.tag,
+        attempt=entry.attempts,
+        evidence_id=record.id if record else None,
+        evidence_digest=record.integrity.content_digest if record else None,
+        **extra,
+    )
+
+
+# -- step 1 ----------------------------------------------------------------------------------
+
+
+def claim_release(
+    tree: Path,
+    *,
+    runner: str,
+    now: datetime,
+    ctx: RecordContext,
+    lease: timedelta,
+    retention: timedelta,
+    force: bool = False,
+    service: str | None = None,
+) -> ClaimStep:
+    """Plan on the fresh tree and write the decisions: claims, supersedes, releases, failures."""
+    doc = load_queue(tree)
+    queue = doc.queue
+    names = {e.service for e in queue.entries} | ({service} if service else set())
+    pins = {name: pin_state(tree, name) for name in sorted(names)}
+    plan = plan_queue(queue, pins, now=now, force=force, service=service, is_stale=claim_is_stale)
+    w = _Writes(queue)
+    claims: list[Claim] = []
+    for sp in plan.services:
+        for stale in sp.abandon:
+            how = "its lease expired" if lease_expired(stale, now) else "its process is gone"
+            reason = (
+                f"attempt {stale.attempts} abandoned: runner {stale.claimed_by} stopped ({how})"
+            )
+            after = abandon_claim(stale, reason=reason, now=now)
+            record = write_record(
+                tree,
+                w.queue,
+                stale,
+                ctx,
+                result="failure",
+                event="abandoned",
+                error=reason,
+                retryable=True,
+            )
+            w.put(_with_evidence(after, record))
+            if after.state == "failed":
+                w.outcomes.append(_outcome(after, "failure", record, error=after.last_error))
+            w.summary.append(f"release {stale.id}: {reason}")
+        for spent in sp.exhausted:
+            reason = f"no attempts left ({spent.attempts} of {spent.max_attempts} used)"
+            after = mark_failed(w.queue.by_id(spent.id) or spent, error=reason, now=now)
+            record = write_record(
+                tree, w.queue, after, ctx, result="failure", event="refused", error=reason
+            )
+            w.put(_with_evidence(after, record))
+            w.outcomes.append(_outcome(after, "failure", record, error=reason))
+        for older in sp.supersede:
+            current = w.queue.by_id(older.id) or older
+            by = sp.superseded_by or ""
+            why = "is being promoted" if sp.promote else "is already pinned"
+            reason = f"superseded: newer release {by} of {sp.service} {why}"
+            after = mark_superseded(current, by=by, now=now)
+            record = write_record(
+                tree,
+                w.queue,
+                after,
+                ctx,
+                result="superseded",
+                event="superseded",
+                reason=reason,
+                superseded_by=by,
+            )
+            w.put(_with_evidence(after, record))
+            w.outcomes.append(_outcome(after, "superseded", record, superseded_by=by))
+            w.summary.append(f"supersede {older.id} by {by}")
+        if sp.promote:
+            claimed = w.put(
+                claim(
+                    w.queue.by_id(sp.promote.id) or sp.promote, runner=runner, now=now, lease=lease
+                )
+            )
+            claims.append(Claim(claimed, "promote", forced=sp.forced))
+            w.summary.append(
+                f"claim {claimed.id} ({sp.service} {claimed.reference}), attempt {claimed.attempts}"
+            )
+        for pinned in sp.finalize:
+            owned = pinned.model_copy(
+                update={"claimed_by": runner, "claim_expires_at": now + lease}
+            )
+            claims.append(Claim(w.put(owned), "finalize"))
+            w.summary.append(f"finish recording {pinned.id} ({sp.service})")
+    invalid_updates = {}
+    for bad in plan.invalid:
+        record = _refusal_record(tree, bad, ctx)
+        message = f"{QUEUE_FILE}: {bad.field}: {bad.problem}"
+        invalid_updates[bad.position] = {
+            "state": "failed",
+            "last_error": message,
+            "finished_at": now,
+            "evidence": record.id,
+        }
+        w.outcomes.append(
+            ServiceOutcome(
+                service=bad.service or "-",
+                release_id=bad.id,
+                result="refused",
+                error=message,
+                evidence_id=record.id,
+                evidence_digest=record.integrity.content_digest,
+            )
+        )
+        w.summary.append(f"refuse {bad.id}: {bad.field}: {bad.problem}")
+    keep = {p.release_id for p in pins.values() if p.release_id}
+    w.queue = compact(w.queue, now=now, window=retention, keep_ids=keep)
+    save_queue(doc, w.queue, invalid_updates)
+    return ClaimStep(plan, tuple(claims), tuple(w.outcomes), tuple(w.summary))
+
+
+def _refusal_record(tree: Path, bad: InvalidEntry, ctx: RecordContext) -> EvidenceRecord:
+    """A record for an entry too malformed to model: only what is known is kept."""
+    service = bad.service if bad.service and SERVICE_RE.fullmatch(bad.service) else None
+    body = store.new_body(
+        kind="promotion",
+        service=service,
+        result="refused",
+        details={
+            "release_id": bad.id[:4096],
+            "event": "refused",
+            "error": f"{QUEUE_FILE}: {bad.field}: {bad.problem}"[:60000],
+            "retryable": False,
+            "runner": ctx.runner,
+        },
+        started_at=rfc3339(min(ctx.started_at, utc_now())),
+        finished_at=rfc3339(utc_now()),
+        links={k: str(v) for k, v in ctx.links.items() if k in LINK_KEYS and v is not None},
+    )
+    return store.append_record(tree, body)
+
+
+# -- step 2 ----------------------------------------------------------------------------------
+
+
+def classify(error: RegistryError) -> tuple[Literal["retry", "failure", "refused"], bool]:
+    """Retry what time can fix (5xx, timeouts, replication-lag 404); fail fast on the rest."""
+    if isinstance(error, (HostNotAllowed, InvalidReference)):
+        return "refused", False
+    if error.retryable:
+        return "retry", True
+    return "failure", False
+
+
+def resolve_digest(registry, item: Claim) -> Resolution:
+    """Resolve the claimed entry in the registry: the tag once, or the digest exactly."""
+    entry = item.entry
+    try:
+        if item.kind == "finalize" or entry.tag is None:
+            resolved = registry.resolve(entry.image, digest=entry.digest)
+        else:
+            resolved = registry.resolve(entry.image, tag=entry.tag)
+    except RegistryError as exc:
+        result, retryable = classify(exc)
+        return Resolution(
+            item, error=str(exc) or type(exc).__name__, result=result, retryable=retryable
+        )
+    return Resolution(item, resolved=resolved)
+
+
+def resolve_all(registry, claims: Sequence[Claim], *, concurrency: int = 4) -> list[Resolution]:
+    """Resolve every claim with a small bounded pool (the client also rate-limits itself)."""
+    if len(claims) <= 1 or concurrency <= 1:
+        return [resolve_digest(registry, c) for c in claims]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="resolve") as pool:
+        return list(pool.map(lambda c: resolve_digest(registry, c), claims))
+
+
+# -- step 3 ----------------------------------------------------------------------------------
+
+
+def _newer(queue: ReleaseQueue, a: ReleaseEntry, b: ReleaseEntry) -> bool:
+    """Is `a` a newer request than `b` (time, then file position)?"""
+    position = {e.id: i for i, e in enumerate(queue.entries)}
+    return a.order_key(position[a.id]) > b.order_key(position[b.id])
+
+
+def write_pin(
+    tree: Path, resolutions: Sequence[Resolution], *, runner: str, now: datetime
+) -> PinStep:
+    """Write the pins (and kustomize images) of resolved claims; entries become `promoted`."""
+    doc = load_queue(tree)
+    queue = doc.queue
+    written: list[PinWrite] = []
+    superseded: list[tuple[Resolution, str]] = []
+    failed: list[Resolution] = []
+    lost: list[ServiceOutcome] = []
+    paths = list(STATE_PATHS)
+    for res in resolutions:
+        mine = res.claim.entry
+        current = queue.by_id(mine.id)
+        if current is None or current.state != "promoting" or current.claimed_by != runner:
+            lost.append(_lost(mine, current))
+            continue
+        assert res.resolved is not None
+        digest = res.resolved.digest
+        try:
+            pin = read_pin(tree, mine.service)
+            pinned = queue.by_id(pin.pin.release_id) if pin.pin.release_id else None
+            if (
+                pinned
+                and pinned.service == mine.service
+                and pinned.state == "promoted"
+                and _newer(queue, pinned, current)
+            ):
+                superseded.append((res, pinned.id))
+                continue
+            text, change = render_pin_text(
+                pin,
+                image=current.image,
+                digest=digest,
+                tag=current.tag,
+                release_id=current.id,
+                promoted_at=now,
+                repo=tree,
+            )
+            overlay = None
+            if pin.pin.kustomization:
+                overlay = render_image_digest(
+                    tree, pin.pin.kustomization, image=current.image, digest=digest, source=pin.path
+                )
+        except InputError as exc:
+            failed.append(Resolution(res.claim, error=str(exc), result="retry", retryable=True))
+            continue
+        # Both rendered and valid: only now touch the files, so a failure leaves neither half-done.
+        roundtrip_yaml.write_text(pin.path, text)
+        changes = [change]
+        paths.append(pin_relpath(mine.service))
+        if overlay is not None:
+            roundtrip_yaml.write_text(overlay[0], overlay[1])
+            changes.append(overlay[2])
+            paths.append(overlay[2].path)
+        queue = queue.replace(mark_pinned(current, digest=digest, now=now))
+        written.append(PinWrite(res, tuple(changes)))
+    save_queue(doc, queue)
+    return PinStep(tuple(written), tuple(superseded), tuple(failed), tuple(lost), tuple(paths))
+
+
+def _lost(mine: ReleaseEntry, current: ReleaseEntry | None) -> ServiceOutcome:
+    if current is not None and current.state == "superseded":
+        return _outcome(mine, "superseded", superseded_by=current.superseded_by)
+    state = current.state if current else "gone from the queue"
+    holder = f" by {current.claimed_by}" if current and current.claimed_by else ""
+    return _outcome(
+        mine, "retry", error=f"claim lost before pinning: the entry is now {state}{holder}"
+    )
+
+
+def pin_message(step: PinStep) -> str:
+    """`factory: pin api, web` + one line per pin + a trailer per release (for recovery)."""
+    services = ", ".join(w.resolution.claim.entry.service for w in step.written) or "nothing"
+    lines = [f"factory: pin {services}", ""]
+    for w in step.written:
+        entry = w.resolution.claim.entry
+        digest = w.resolution.resolved.digest if w.resolution.resolved else "?"
+        source = f"tag {entry.tag}" if entry.tag else "digest"
+        lines.append(f"{entry.service}: {digest} (release {entry.id}, {source})")
+    lines.append("")
+    lines += [f"{RELEASE_TRAILER}: {w.resolution.claim.entry.id}" for w in step.written]
+    return "\n".join(lines) + "\n"
+
+
+def commit_and_push(
+    writer: GitopsWriter,
+    apply: Callable[[Path], T],
+    *,
+    step: str,
+    message: Callable[[T], str] | str,
+    paths: Callable[[T], Sequence[str]] | None = None,
+) -> Transaction[T]:
+    """Land `apply` on the branch: fetch, reset, apply, commit, push; re-apply on a lost race."""
+    return writer.transact(
+        apply, message=message, step=step, paths=paths or (lambda value: value.paths)
+    )
+
+
+# -- step 4 ----------------------------------------------------------------------------------
+
+
+def record_promotion(
+    tree: Path,
+    *,
+    runner: str,
+    now: datetime,
+    ctx: RecordContext,
+    policy: RetryPolicy,
+    pins: PinStep,
+    pin_commit: str | None,
+    pin_push: str | None,
+    failures: Sequence[Resolution],
+    finalize: Sequence[Finalize],
+) -> RecordStep:
+    """One record per attempt; entries get their record id, failures back-off or `failed`."""
+    doc = load_queue(tree)
+    w = _Writes(doc.queue)
+
+    def owned(entry: ReleaseEntry, state: str) -> ReleaseEntry | None:
+        current = w.queue.by_id(entry.id)
+        if current is None or current.state != state or current.claimed_by != runner:
+            w.outcomes.append(_lost(entry, current))
+            return None
+        return current
+
+    for pw in pins.written:
+        res = pw.resolution
+        current = owned(res.claim.entry, "promoted")
+        if current is None:
+            continue
+        record = write_record(
+            tree,
+            w.queue,
+            current,
+            ctx,
+            result="success",
+            event="attempt",
+            resolved=res.resolved,
+            pin_changes=pw.changes,
+            commit=pin_commit,
+            push=pin_push,
+            forced=res.claim.forced,
+        )
+        w.put(
+            mark_recorded(
+                _with_evidence(current, record), evidence=record.id, promoted_commit=pin_commit
+            )
+        )
+        w.outcomes.append(_success(current, record, res.resolved, pin_commit, res.claim.forced))
+    for res, by in pins.superseded:
+        current = owned(res.claim.entry, "promoting")
+        if current is None:
+            continue
+        reason = f"superseded: the pin already comes from newer release {by}"
+        after = mark_superseded(current, by=by, now=now)
+        record = write_record(
+            tree,
+            w.queue,
+            current,
+            ctx,
+            result="superseded",
+            event="superseded",
+            resolved=res.resolved,
+            reason=reason,
+            superseded_by=by,
+            forced=res.claim.forced,
+        )
+        w.put(_with_evidence(after, record))
+        w.outcomes.append(_outcome(after, "superseded", record, superseded_by=by))
+    for res in failures:
+        current = owned(res.claim.entry, "promoting")
+        if current is None:
+            continue
+        if res.retryable:
+            after = mark_retry(current, error=res.error or "failed", now=now, policy=policy)
+        else:
+            after = mark_failed(current, error=res.error or "failed", now=now)
+        result = (
+            "retry"
+            if after.state == "pending"
+            else (res.result if res.result == "refused" else "failure")
+        )
+        record = write_record(
+            tree,
+            w.queue,
+            current,
+            ctx,
+            result="refused" if result == "refused" else "failure",
+            event="refused" if result == "refused" else "attempt",
+            resolved=res.resolved,
+            error=res.error,
+            retryable=res.retryable,
+            next_attempt_at=after.next_attempt_at,
+            forced=res.claim.forced,
+        )
+        w.put(_with_evidence(after, record))
+        w.outcomes.append(
+            _outcome(
+                after, result, record, error=after.last_error, next_attempt_at=after.next_attempt_at
+            )
+        )
+    for fin in finalize:
+        res = fin.resolution
+        current = owned(res.claim.entry, "promoted")
+        if current is None:
+            continue
+        note = "recorded by a later pass: the runner that pinned it stopped before recording"
+        if res.error:
+            note += f"; re-verification failed: {res.error}"
+        record = write_record(
+            tree,
+            w.queue,
+            current,
+            ctx,
+            result="success",
+            event="recovered",
+            resolved=res.resolved,
+            pin_changes=fin.changes,
+            commit=fin.commit,
+            push="pushed by an earlier pass" if fin.commit else None,
+            reason=note,
+        )
+        w.put(
+            mark_recorded(
+                _with_evidence(current, record), evidence=record.id, promoted_commit=fin.commit
+            )
+        )
+        w.outcomes.append(_success(current, record, res.resolved, fin.commit, False))
+    save_queue(doc, w.queue)
+    return RecordStep(tuple(w.outcomes))
+
+
+def _success(
+    entry: ReleaseEntry,
+    record: EvidenceRecord,
+    resolved: ResolvedDigest | None,
+    commit: str | None,
+    forced: bool,
+) -> ServiceOutcome:
+    return _outcome(
+        entry,
+        "success",
+        record,
+        digest=entry.digest,
+        media_type=resolved.media_type if resolved else None,
+        commit=commit,
+        forced=forced,
+    )
