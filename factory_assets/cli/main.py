@@ -14,6 +14,8 @@ from factory_assets.common.errors import FactoryError
 # Each module exposes register(subparsers, common) and sets `func` on its parsers.
 COMMAND_MODULES = [
     "factory_assets.cli.evidence",
+    "factory_assets.cli.release",
+    "factory_assets.cli.promote",
     "factory_assets.cli.smoke",
 ]
 
