@@ -332,7 +332,10 @@ def _ssl_context() -> ssl.SSLContext:
     with _SSL_LOCK:
         context = _SSL_CONTEXTS.get((cafile, capath))
         if context is None:
-            context = ssl.create_default_context(cafile=cafile, capath=capath)
+            try:
+                context = ssl.create_default_context(cafile=cafile, capath=capath)
+            except (OSError, ssl.SSLError):
+                raise RegistryError("SSL_CERT_FILE/SSL_CERT_DIR cannot be loaded") from None
             _SSL_CONTEXTS[(cafile, capath)] = context
         return context
 
@@ -610,7 +613,9 @@ class RegistryClient:
                 f"image {_show(image)} is not on the configured registry {self.registry_host}"
             )
 
-    def _request(self, method: str, url: httpx.URL, repository: str, *, what: str):
+    def _request(
+        self, method: str, url: httpx.URL, repository: str, *, what: str
+    ) -> httpx.Response:
         """Send with auth; retry 5xx/429/transport errors with backoff; follow same-origin redirects."""
         attempt = 0
         while True:
@@ -664,7 +669,9 @@ class RegistryClient:
             url = target
         raise RegistryError(f"{what}: too many redirects")
 
-    def _send(self, method: str, url: httpx.URL, headers: dict[str, str], what: str):
+    def _send(
+        self, method: str, url: httpx.URL, headers: dict[str, str], what: str
+    ) -> httpx.Response:
         self._limiter.acquire()
         request = self._http.build_request(method, url, headers=headers)
         try:
