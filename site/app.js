@@ -65,14 +65,12 @@ function renderHeader(summary) {
   const warnings = clear($("warnings"));
   for (const text of summary.warnings || []) warnings.append(el("li", {}, text));
   const facts = clear($("checkpoint"));
-  const pending = (summary.chain && summary.chain.unpublished_pages_records) || 0;
   const rows = [
     ["Tree size", String(cp.tree_size)],
     ["Merkle root", cp.root],
     ["Head", cp.head ? `sequence ${cp.head.sequence} · ${cp.head.id}` : "–"],
     ["Hashing", cp.hash],
   ];
-  if (pending) rows.push(["Not in this checkpoint", `${pending} trailing pages record(s), published with the next change`]);
   for (const [k, v] of rows) facts.append(el("dt", {}, k), el("dd", { class: "mono" }, v));
 }
 

@@ -177,10 +177,6 @@ def build_site(
             "format": SITE_FORMAT,
             "block_size": BLOCK_SIZE,
             "checkpoint": checkpoint,
-            "chain": {
-                "record_count": len(all_lines),
-                "unpublished_pages_records": len(all_lines) - len(lines),
-            },
             "counts": counts_of(lines),
             "filters": {
                 "services": sorted({line["service"] for line in lines if line.get("service")}),

@@ -1,0 +1,370 @@
+"""Publish a site build to the root of a branch (gh-pages) and record the publication.
+
+Works in a throwaway bare repository (shallow, blob-less fetches), so the
+user's checkout, index and refs are never touched. A push is a compare-and-swap:
+when another writer moved the branch first, re-fetch, rebuild the commit on the
+new tip and try again, a bounded number of times. History is kept (no force).
+
+After a new site commit lands, a `pages` evidence record is appended to the
+evidence chain on the remote's main branch the same way (sealed on the freshly
+fetched chain head, retried on rejection). The build leaves trailing `pages`
+records out of the published checkpoint, so this record never causes the next
+publication by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from factory_assets.common.clock import rfc3339, utc_now
+from factory_assets.common.errors import FactoryError, InputError
+from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR
+from factory_assets.evidence.store import ChainHead, _head_bytes, new_body, record_bytes, seal
+from factory_assets.site.build import SUMMARY_FILE
+
+DEFAULT_BRANCH = "gh-pages"
+EVIDENCE_BRANCH = "main"
+MAX_ATTEMPTS = 5
+ENV_RUN_URL = "FACTORY_RUN_URL"
+GIT_TIMEOUT_S = 600
+_RETRYABLE = re.compile(
+    r"non-fast-forward|fetch first|failed to update ref|cannot lock ref|failed to lock|stale info|incorrect old value",
+    re.IGNORECASE,
+)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+
+
+class PublishError(FactoryError):
+    """The site could not be published (message free of credentials)."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    branch: str
+    site_commit: str | None  # the branch tip that holds this build
+    pushed: bool  # a new commit was pushed (False: the branch already had this tree)
+    attempts: int
+    tree_size: int
+    merkle_root: str
+    record_id: str | None = None  # the `pages` evidence record, when one was written
+    record_error: str | None = None  # why no record was written although the site was pushed
+
+
+def redact(text: str) -> str:
+    """Drop credentials embedded in URLs (`https://user:token@host`)."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def _remote_of(repo: Path) -> str:
+    try:
+        return git.Repo(repo).git.remote("get-url", "origin")
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
+        raise InputError(
+            repo, "remote", "has no `origin` remote; pass the remote URL explicitly"
+        ) from None
+
+
+def _forwarded_auth(repo: Path) -> list[tuple[str, str]]:
+    """`http.*.extraheader` entries of the checkout (how actions/checkout stores its token)."""
+    try:
+        out = git.Repo(repo).git.config("--get-regexp", r"^http\..*extraheader$")
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
+        return []
+    pairs = []
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        pairs.append((key, value))
+    return pairs
+
+
+def _identity() -> dict[str, str]:
+    name = os.environ.get("GIT_AUTHOR_NAME") or "factory"
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or "factory@localhost"
+    return {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME") or name,
+        "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL") or email,
+    }
+
+
+class _Scratch:
+    """A bare, shallow, blob-less repository with one remote: where commits are made and pushed."""
+
+    def __init__(self, root: Path, url: str, auth: list[tuple[str, str]]) -> None:
+        self.root = root
+        self.repo = git.Repo.init(root / "scratch.git", bare=True)
+        self.env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **_identity()}
+        self.env["GIT_CONFIG_COUNT"] = str(len(auth))
+        for number, (key, value) in enumerate(auth):
+            self.env[f"GIT_CONFIG_KEY_{number}"] = key
+            self.env[f"GIT_CONFIG_VALUE_{number}"] = value
+        with self.repo.config_writer() as config:
+            config.set_value("core", "repositoryformatversion", "1")
+            config.set_value("extensions", "partialClone", "origin")
+            config.set_value('remote "origin"', "url", url)
+            config.set_value('remote "origin"', "promisor", "true")
+            config.set_value('remote "origin"', "partialclonefilter", "blob:none")
+
+    def git(self, *args: str, **kwargs) -> str:
+        try:
+            return self.repo.git.execute(
+                ["git", *args], env=self.env, kill_after_timeout=GIT_TIMEOUT_S, **kwargs
+            )
+        except git.GitCommandError as exc:
+            raise PublishError(
+                f"git {args[0]} failed: {redact(str(exc.stderr or exc).strip())}"
+            ) from None
+
+    def fetch_tip(self, branch: str) -> str | None:
+        """The remote branch's tip, fetched one commit deep without blobs; None when it does not exist."""
+        if not self.git("ls-remote", "--heads", "origin", f"refs/heads/{branch}").strip():
+            return None
+        ref = f"refs/remotes/origin/{branch}"
+        self.git(
+            "fetch",
+            "--quiet",
+            "--depth=1",
+            "--filter=blob:none",
+            "origin",
+            f"+refs/heads/{branch}:{ref}",
+        )
+        return self.git("rev-parse", ref).strip()
+
+    def tree_of(self, commit: str) -> str:
+        return self.git("rev-parse", f"{commit}^{{tree}}").strip()
+
+    def tree_of_dir(self, directory: Path) -> str:
+        """The tree of a directory's files, through a private index (ignore rules do not apply)."""
+        env = {**self.env, "GIT_INDEX_FILE": str(self.root / "site.index")}
+        self.repo.git.execute(
+            ["git", f"--work-tree={directory}", "add", "--all", "--force", "."],
+            env=env,
+            kill_after_timeout=GIT_TIMEOUT_S,
+        )
+        return self.repo.git.execute(["git", "write-tree"], env=env).strip()
+
+    def tree_with_files(self, base: str, files: dict[str, bytes]) -> str:
+        """`base`'s tree with `files` added or replaced (blobs of other paths are never fetched)."""
+        env = {**self.env, "GIT_INDEX_FILE": str(self.root / "evidence.index")}
+        self.repo.git.execute(["git", "read-tree", base], env=env)
+        for path, data in files.items():
+            blob_file = self.root / "blob"
+            blob_file.write_bytes(data)
+            blob = self.git("hash-object", "-w", "--no-filters", str(blob_file)).strip()
+            self.repo.git.execute(
+                ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], env=env
+            )
+        return self.repo.git.execute(["git", "write-tree"], env=env).strip()
+
+    def read_file(self, commit: str, path: str) -> bytes | None:
+        try:
+            return self.repo.git.execute(
+                ["git", "cat-file", "blob", f"{commit}:{path}"],
+                env=self.env,
+                stdout_as_string=False,
+            )
+        except git.GitCommandError:
+            return None
+
+    def has_path(self, commit: str, path: str) -> bool:
+        status, _, _ = self.repo.git.execute(
+            ["git", "cat-file", "-e", f"{commit}:{path}"],
+            env=self.env,
+            with_extended_output=True,
+            with_exceptions=False,
+        )
+        return status == 0
+
+    def commit(self, tree: str, parent: str | None, message: str) -> str:
+        parents = ["-p", parent] if parent else []
+        return self.git("commit-tree", tree, *parents, "-m", message).strip()
+
+    def push(self, commit: str, branch: str) -> tuple[bool, str]:
+        """(True, "") when the branch moved to `commit`; (False, why) when the remote refused."""
+        status, out, err = self.repo.git.execute(
+            ["git", "push", "--porcelain", "origin", f"{commit}:refs/heads/{branch}"],
+            env=self.env,
+            with_extended_output=True,
+            with_exceptions=False,
+            kill_after_timeout=GIT_TIMEOUT_S,
+        )
+        return status == 0, redact(f"{out}\n{err}".strip())
+
+
+def _backoff(attempt: int) -> float:
+    return min(2.0, 0.1 * 2**attempt) * (0.5 + random.random())
+
+
+def _commit_with_retry(
+    scratch: _Scratch, branch: str, make_tree, message: str, max_attempts: int
+) -> tuple[str | None, bool, int]:
+    """Commit `make_tree(tip)` on the branch tip and push; (tip, pushed, attempts).
+
+    `make_tree` returns None when the tip already holds what we want (no commit).
+    """
+    for attempt in range(1, max_attempts + 1):
+        tip = scratch.fetch_tip(branch)
+        tree = make_tree(tip)
+        if tree is None:
+            return tip, False, attempt
+        commit = scratch.commit(tree, tip, message)
+        ok, why = scratch.push(commit, branch)
+        if ok:
+            return commit, True, attempt
+        if not _RETRYABLE.search(why):
+            raise PublishError(f"push to {branch} refused: {why}")
+        time.sleep(_backoff(attempt))
+    raise PublishError(
+        f"push to {branch} was rejected {max_attempts} times; other writers kept moving it"
+    )
+
+
+def _checkpoint(build_dir: Path) -> dict:
+    try:
+        summary = json.loads((build_dir / SUMMARY_FILE).read_bytes())
+        return summary["checkpoint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(
+            build_dir, SUMMARY_FILE, "missing or unreadable: not a site build"
+        ) from None
+
+
+def _chain_head_at(scratch: _Scratch, commit: str) -> ChainHead | None:
+    """The chain head committed at `commit`, with the store's crash fallback to `previous`."""
+    data = scratch.read_file(commit, CHAIN_HEAD)
+    if data is None:
+        return None
+    try:
+        parsed = json.loads(data)
+        heads = [parsed.get(key) for key in ("head", "previous")]
+        head, previous = (
+            ChainHead(int(h["sequence"]), str(h["content_digest"]), str(h["id"])) if h else None
+            for h in heads
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PublishError(
+            f"{CHAIN_HEAD}: -: not a valid chain head on the evidence branch ({exc})"
+        ) from None
+    if head and not scratch.has_path(commit, f"{RECORDS_DIR}/{head.id}.json"):
+        return previous
+    return head
+
+
+def _pages_body(
+    branch: str,
+    checkpoint: dict,
+    site_commit: str,
+    started_at: str,
+    run_id: str | None,
+    parent: dict | None,
+):
+    run_url = os.environ.get(ENV_RUN_URL) or None
+    links = {"commit": site_commit, "asset_key": "pages_site"}
+    if run_url and run_url.startswith(("https://", "http://")):
+        links["url"] = redact(run_url)
+    if run_id:
+        links["dagster_run_id"] = run_id
+    return new_body(
+        kind="pages",
+        service=None,
+        result="success",
+        details={
+            "branch": branch,
+            "merkle_root": checkpoint["root"],
+            "tree_size": checkpoint["tree_size"],
+            "site_commit": site_commit,
+            "pushed": True,
+        },
+        subject=[{"name": f"refs/heads/{branch}", "digest": {"gitCommit": site_commit}}],
+        started_at=started_at,
+        finished_at=rfc3339(utc_now()),
+        links=links,
+        parents=[parent] if parent else [],
+    )
+
+
+def _record_publication(scratch: _Scratch, evidence_branch: str, body_of, max_attempts: int) -> str:
+    """Append the pages record to the chain on `evidence_branch`; returns its id."""
+    sealed: dict[str, str] = {}
+
+    def make_tree(tip: str | None) -> str:
+        if tip is None:
+            raise PublishError(f"evidence branch {evidence_branch} does not exist on the remote")
+        head = _chain_head_at(scratch, tip)
+        record = seal(body_of(lambda path: scratch.has_path(tip, path)), head)
+        new_head = ChainHead(record.integrity.sequence, record.integrity.content_digest, record.id)
+        sealed["id"] = record.id
+        files = {
+            f"{RECORDS_DIR}/{record.id}.json": record_bytes(record),
+            CHAIN_HEAD: _head_bytes(new_head, head),
+        }
+        return scratch.tree_with_files(tip, files)
+
+    message = "evidence: record the gh-pages publication"
+    _, _, _ = _commit_with_retry(scratch, evidence_branch, make_tree, message, max_attempts)
+    return sealed["id"]
+
+
+def publish_site(
+    repo: Path,
+    build_dir: Path,
+    remote: str | None = None,
+    branch: str = DEFAULT_BRANCH,
+    *,
+    evidence_branch: str | None = EVIDENCE_BRANCH,
+    max_attempts: int = MAX_ATTEMPTS,
+    run_id: str | None = None,
+) -> PublishResult:
+    """Commit `build_dir` as the whole tree of `branch` on the remote (default: the repo's origin).
+
+    No commit when the branch already holds the same tree. With `evidence_branch`
+    (default main), a new site commit is recorded as a `pages` evidence record there.
+    """
+    repo, build_dir = Path(repo), Path(build_dir)
+    checkpoint = _checkpoint(build_dir)
+    url = remote or _remote_of(repo)
+    started_at = rfc3339(utc_now())
+    tmp = Path(tempfile.mkdtemp(prefix="factory-pages-"))
+    try:
+        scratch = _Scratch(tmp, url, _forwarded_auth(repo))
+        tree = scratch.tree_of_dir(build_dir)
+        message = f"Publish evidence dashboard: {checkpoint['tree_size']} records, root {checkpoint['root'][:16]}"
+        tip, pushed, attempts = _commit_with_retry(
+            scratch,
+            branch,
+            lambda tip: None if tip and scratch.tree_of(tip) == tree else tree,
+            message,
+            max_attempts,
+        )
+        result = PublishResult(
+            branch, tip, pushed, attempts, checkpoint["tree_size"], checkpoint["root"]
+        )
+        if not pushed or not evidence_branch:
+            return result
+        head = checkpoint.get("head")
+
+        def body_of(on_branch) -> object:
+            # Name the checkpoint's head as parent only when the evidence branch has it.
+            parent = None
+            if head and on_branch(f"{RECORDS_DIR}/{head['id']}.json"):
+                parent = {"id": head["id"], "content_digest": head["content_digest"]}
+            return _pages_body(branch, checkpoint, tip, started_at, run_id, parent)
+
+        try:
+            record_id = _record_publication(scratch, evidence_branch, body_of, max_attempts)
+        except PublishError as exc:
+            return PublishResult(**{**result.__dict__, "record_error": str(exc)})
+        return PublishResult(**{**result.__dict__, "record_id": record_id})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
