@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 
 from factory_assets.config import resolve_repo
 from factory_assets.evidence.collect import collect_index
+from factory_assets.evidence.layout import INDEX_FILE
 from factory_assets.evidence.schema_file import check_schema_file, write_schema_file
 from factory_assets.evidence.validate import validate_repo
 
@@ -44,6 +47,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         action="store_true",
         help="ignore the previous index and rebuild from every record",
     )
+    collect.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the committed index differs from a fresh collect; write nothing",
+    )
     collect.set_defaults(func=_collect)
 
 
@@ -75,9 +83,42 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _collect(args: argparse.Namespace) -> int:
     repo = resolve_repo(args.repo)
+    if args.check:
+        return _collect_check(repo, args.out)
     result = collect_index(repo, out=args.out, full=args.full)
     print(
         f"{result.path}: {result.record_count} record(s), merkle root {result.root} "
         f"(size {result.tree_size}; {result.new_records} new, {'incremental' if result.incremental else 'full'})"
     )
+    return 0
+
+
+def _index_files(index: Path) -> dict[str, bytes]:
+    """index.json plus its shard directory, keyed by path relative to the index's folder."""
+    files = {index.name: index.read_bytes()} if index.is_file() else {}
+    shard_dir = index.parent / index.stem
+    if shard_dir.is_dir():
+        for path in sorted(shard_dir.iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                files[f"{index.stem}/{path.name}"] = path.read_bytes()
+    return files
+
+
+def _collect_check(repo: Path, out: str | None) -> int:
+    """Collect into a temp dir and compare bytes: the same records always give the same files."""
+    index = Path(out) if out else repo / INDEX_FILE
+    with tempfile.TemporaryDirectory(prefix="factory-collect-") as tmp:
+        fresh = Path(tmp) / index.name
+        collect_index(repo, out=fresh, full=True)
+        expected, actual = _index_files(fresh), _index_files(index)
+    stale = sorted(
+        name for name in expected.keys() | actual.keys() if expected.get(name) != actual.get(name)
+    )
+    if stale:
+        print(
+            f"{index}: -: stale ({', '.join(stale[:10])} differ); run `factory evidence collect` to rebuild it",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{index} is up to date")
     return 0

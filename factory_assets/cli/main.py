@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "factory_assets.cli.release",
     "factory_assets.cli.promote",
     "factory_assets.cli.smoke",
+    "factory_assets.cli.repair",
     "factory_assets.cli.site",
 ]
 
