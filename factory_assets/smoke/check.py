@@ -20,7 +20,7 @@ import httpx
 
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
-from factory_assets.evidence.model import EvidenceRecord
+from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.evidence.store import append_record, new_body
 from factory_assets.smoke.argocd_verdict import RevisionCheck, judge_application
 from factory_assets.smoke.config import SmokeConfig, parse_smoke_config
@@ -46,8 +46,11 @@ from resources.argocd import (
 
 Method = Literal["argocd", "http", "none"]
 Log = Callable[[str], None]
+# Seals and stores a record body; the default appends to the checkout's chain. The Dagster
+# layer passes one that lands the record through the GitOps compare-and-swap writer.
+Recorder = Callable[[RecordBody], EvidenceRecord]
 
-REFRESH_MIN_GAP_SECONDS = 30.0  # a refresh makes Argo CD re-read git: once per 30 s is plenty
+REFRESH_MIN_GAP_SECONDS = 30.0
 RESULT_OF: dict[str, str] = {
     "passed": "success",
     "failed": "failure",
@@ -101,15 +104,11 @@ class _Context:
 
     pin: PinView
     started_at: str
+    recorder: Recorder
     start: float = field(default_factory=time.monotonic)
     promotion: EvidenceRecord | None = None
     pin_commit: str | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def list_services(repo: Path) -> list[str]:
-    """Every service with a dev pin file."""
-    return list_pinned_services(repo)
 
 
 def check_services(
@@ -121,9 +120,10 @@ def check_services(
     links: Mapping[str, str] | None = None,
     max_workers: int = 4,
     log: Log | None = None,
+    record: Recorder | None = None,
 ) -> list[SmokeOutcome]:
     """Check several services at once (each waits on its own target); outcomes in input order."""
-    names = list(services) if services is not None else list_services(repo)
+    names = list(services) if services is not None else list_pinned_services(repo)
     for name in names:
         read_pin(repo, name)  # an unknown service is a usage problem: report it before any wait
     if not names:
@@ -131,7 +131,13 @@ def check_services(
 
     def one(name: str) -> SmokeOutcome:
         return check_service(
-            repo, name, timeout_seconds=timeout_seconds, env=env, links=links, log=log
+            repo,
+            name,
+            timeout_seconds=timeout_seconds,
+            env=env,
+            links=links,
+            log=log,
+            record=record,
         )
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names)))) as pool:
@@ -147,30 +153,33 @@ def check_service(
     links: Mapping[str, str] | None = None,
     promotion: EvidenceRecord | None = None,
     log: Log | None = None,
+    record: Recorder | None = None,
 ) -> SmokeOutcome:
     """Smoke-check `service`'s current pin and append a `smoke` record; never raises for a
     failing release or a check that cannot run (those are verdicts), only for an unknown service.
 
     `timeout_seconds` overrides `smoke.timeout_seconds`; `env` replaces os.environ for
     ARGOCD_*; `links` adds dagster_run_id/asset_key/partition; `promotion` skips the
-    lookup when the caller just wrote the promotion record.
+    lookup when the caller just wrote the promotion record; `record` stores the body
+    (default: append to `repo`'s chain).
     """
     repo = Path(repo)
-    ctx = _Context(pin=read_pin(repo, service), started_at=rfc3339(utc_now()))
+    recorder = record or (lambda body: append_record(repo, body))
+    ctx = _Context(pin=read_pin(repo, service), started_at=rfc3339(utc_now()), recorder=recorder)
     pin = ctx.pin
     if pin.image is None or pin.digest is None:
-        return _finish(repo, ctx, "none", None, _skip(f"{pin.rel_path} pins no image yet"), links)
+        return _finish(ctx, "none", None, _skip(f"{pin.rel_path} pins no image yet"), links)
     ctx.promotion = _promotion_of(repo, pin, promotion, ctx.notes)
     ctx.pin_commit = _pin_commit(repo, pin, ctx.promotion)
     try:
         cfg = parse_smoke_config(pin.smoke, path=pin.rel_path)
     except InputError as exc:
-        return _finish(repo, ctx, "none", None, _config_failure(str(exc)), links)
+        return _finish(ctx, "none", None, _config_failure(str(exc)), links)
     if cfg is None or not cfg.configured:
         reason = (
             f"{pin.rel_path} has no smoke config (smoke.argocd_app or smoke.url): nothing to check"
         )
-        return _finish(repo, ctx, "none", None, _skip(reason), links)
+        return _finish(ctx, "none", None, _skip(reason), links)
     timeout = timeout_seconds if timeout_seconds is not None else cfg.timeout_seconds
 
     if cfg.argocd_app:
@@ -179,23 +188,21 @@ def check_service(
         except ArgoCDConfigError as exc:
             if not cfg.url:
                 reason = f"{pin.rel_path}: smoke.argocd_app is {cfg.argocd_app!r} but {exc}"
-                return _finish(repo, ctx, "argocd", cfg.argocd_app, _config_failure(reason), links)
+                return _finish(ctx, "argocd", cfg.argocd_app, _config_failure(reason), links)
             ctx.notes.append(
                 f"Argo CD not configured ({exc}): used the readiness fallback smoke.url"
             )
         else:
             if not ctx.pin_commit:
                 reason = f"{pin.rel_path}: no pinning commit known (promotion record without links.commit, pin not committed)"
-                return _finish(repo, ctx, "argocd", cfg.argocd_app, _config_failure(reason), links)
+                return _finish(ctx, "argocd", cfg.argocd_app, _config_failure(reason), links)
             result = _run_argocd(repo, ctx, cfg, settings, timeout, log)
             target = (
                 f"argocd:{cfg.app_namespace + '/' if cfg.app_namespace else ''}{cfg.argocd_app}"
             )
             url = settings.app_ui_url(cfg.argocd_app, cfg.app_namespace)
-            return _finish(repo, ctx, "argocd", target, result, links, url=url)
-    return _finish(
-        repo, ctx, "http", cfg.url, _run_http(ctx, cfg, timeout, log), links, url=cfg.url
-    )
+            return _finish(ctx, "argocd", target, result, links, url=url)
+    return _finish(ctx, "http", cfg.url, _run_http(ctx, cfg, timeout, log), links, url=cfg.url)
 
 
 def _promotion_of(
@@ -221,7 +228,8 @@ def _pin_commit(repo: Path, pin: PinView, promotion: EvidenceRecord | None) -> s
 
 
 class _ArgoProbe:
-    """One look at the app per call; refresh requested when waiting on git, at most every 30 s."""
+    """One look at the app per call; a refresh is requested while waiting on git or on stale
+    health, at most every 6 looks and every 30 s (each makes Argo CD re-read git)."""
 
     def __init__(
         self,
@@ -241,9 +249,8 @@ class _ArgoProbe:
         refresh = None
         if self.want_refresh and cfg.refresh != "none" and time.monotonic() >= self.next_refresh_at:
             refresh = cfg.refresh
-            self.next_refresh_at = time.monotonic() + max(
-                REFRESH_MIN_GAP_SECONDS, cfg.interval_seconds
-            )
+            gap = max(cfg.interval_seconds, min(REFRESH_MIN_GAP_SECONDS, 6 * cfg.interval_seconds))
+            self.next_refresh_at = time.monotonic() + gap
         try:
             app = self.client.get_application(
                 cfg.argocd_app or "",
@@ -353,7 +360,6 @@ def _config_failure(reason: str) -> PollResult:
 
 
 def _finish(
-    repo: Path,
     ctx: _Context,
     method: Method,
     target: str | None,
@@ -401,7 +407,7 @@ def _finish(
         links={k: v for k, v in record_links.items() if v},
         parents=parents,
     )
-    record = append_record(repo, body)
+    record = ctx.recorder(body)
     last = result.observations[-1] if result.observations else {}
     return SmokeOutcome(
         service=pin.service,

@@ -275,3 +275,21 @@ def test_pin_without_promotion_record_uses_the_git_commit_and_has_no_parent(gito
     assert outcome.record.parents == [] and outcome.record.links.commit == p.commit
     assert "no promotion record" in outcome.reason
     json.loads(record_json(gitops_remote.clone, outcome))
+
+
+def test_a_recorder_lands_the_record_elsewhere(gitops_remote, tmp_path):
+    """The Dagster layer lands records through the GitOps writer: check_service only builds the body."""
+    from factory_assets.evidence.store import append_record
+
+    promote(gitops_remote, "api", smoke=None)
+    bodies = []
+
+    def land(body):
+        bodies.append(body)
+        return append_record(tmp_path, body)
+
+    before = sorted((gitops_remote.clone / "evidence" / "records").glob("*.json"))
+    outcome = check_service(gitops_remote.clone, "api", env={}, record=land)
+    assert [b.id for b in bodies] == [outcome.record.id] and bodies[0].kind == "smoke"
+    assert (tmp_path / "evidence" / "records" / f"{outcome.record.id}.json").exists()
+    assert sorted((gitops_remote.clone / "evidence" / "records").glob("*.json")) == before
