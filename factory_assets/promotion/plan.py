@@ -18,17 +18,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.pins.kustomize import kustomization_file
 from factory_assets.pins.pin_file import read_pin
+from factory_assets.promotion.runner import lease_expired
 from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue
-from factory_assets.release.state import abandon_claim, is_due
+from factory_assets.release.state import abandon_claim, claim, is_due, mark_failed, mark_superseded
 
 StalePredicate = Callable[[ReleaseEntry, datetime], bool]
 
@@ -133,7 +135,7 @@ class PromotionPlan:
 
 
 def _lease_only(entry: ReleaseEntry, now: datetime) -> bool:
-    return entry.claim_expires_at is None or entry.claim_expires_at <= now
+    return lease_expired(entry, now)
 
 
 def _plan_service(
@@ -240,6 +242,66 @@ def plan_queue(
         if i.state in (None, "pending", "promoting") and (service is None or i.service == service)
     )
     return PromotionPlan(now=now, services=services, invalid=invalid, force=force)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One state change a pass makes before resolving anything (see `apply_plan`)."""
+
+    kind: Literal["abandoned", "exhausted", "superseded", "claimed", "finalize"]
+    before: ReleaseEntry
+    after: ReleaseEntry
+    reason: str | None = None
+    forced: bool = False
+
+
+def apply_plan(
+    queue: ReleaseQueue, plan: PromotionPlan, *, runner: str, now: datetime, lease: timedelta
+) -> tuple[ReleaseQueue, list[Decision]]:
+    """Make the plan's decisions on the queue: pure, so the state machine can be property-tested.
+
+    Order per service: stale claims are abandoned, exhausted entries fail, older entries are
+    superseded, the candidate is claimed, and pinned-but-unrecorded entries are re-claimed
+    for recording.
+    """
+    decisions: list[Decision] = []
+
+    def change(kind, before: ReleaseEntry, after: ReleaseEntry, reason=None, forced=False) -> None:
+        nonlocal queue
+        queue = queue.replace(after)
+        decisions.append(Decision(kind, before, after, reason, forced))
+
+    for sp in plan.services:
+        for stale in sp.abandon:
+            how = "its lease expired" if lease_expired(stale, now) else "its process is gone"
+            reason = (
+                f"attempt {stale.attempts} abandoned: runner {stale.claimed_by} stopped ({how})"
+            )
+            change("abandoned", stale, abandon_claim(stale, reason=reason, now=now), reason)
+        for spent in sp.exhausted:
+            current = queue.by_id(spent.id) or spent
+            reason = f"no attempts left ({current.attempts} of {current.max_attempts} used)"
+            change("exhausted", current, mark_failed(current, error=reason, now=now), reason)
+        for older in sp.supersede:
+            current = queue.by_id(older.id) or older
+            by = sp.superseded_by or ""
+            why = "is being promoted" if sp.promote else "is already pinned"
+            reason = f"superseded: newer release {by} of {sp.service} {why}"
+            change("superseded", current, mark_superseded(current, by=by, now=now), reason)
+        if sp.promote:
+            current = queue.by_id(sp.promote.id) or sp.promote
+            change(
+                "claimed",
+                current,
+                claim(current, runner=runner, now=now, lease=lease),
+                forced=sp.forced,
+            )
+        for pinned in sp.finalize:
+            owned = pinned.model_copy(
+                update={"claimed_by": runner, "claim_expires_at": now + lease}
+            )
+            change("finalize", pinned, owned)
+    return queue, decisions
 
 
 def ready_services(

@@ -32,16 +32,14 @@ from factory_assets.evidence.model import EvidenceRecord
 from factory_assets.pins.kustomize import render_image_digest
 from factory_assets.pins.pin_file import PinChange, pin_relpath, read_pin, render_pin_text
 from factory_assets.promotion.outcome import ServiceOutcome
-from factory_assets.promotion.plan import PromotionPlan, pin_state, plan_queue
+from factory_assets.promotion.plan import PromotionPlan, apply_plan, pin_state, plan_queue
 from factory_assets.promotion.records import LINK_KEYS, RecordContext, write_record
-from factory_assets.promotion.runner import claim_is_stale, lease_expired
+from factory_assets.promotion.runner import claim_is_stale
 from factory_assets.release.model import SERVICE_RE, InvalidEntry, ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import QUEUE_FILE, load_queue, save_queue
 from factory_assets.release.retention import compact
 from factory_assets.release.state import (
     RetryPolicy,
-    abandon_claim,
-    claim,
     mark_failed,
     mark_pinned,
     mark_recorded,
@@ -165,72 +163,49 @@ def claim_release(
     names = {e.service for e in queue.entries} | ({service} if service else set())
     pins = {name: pin_state(tree, name) for name in sorted(names)}
     plan = plan_queue(queue, pins, now=now, force=force, service=service, is_stale=claim_is_stale)
+    queue, decisions = apply_plan(queue, plan, runner=runner, now=now, lease=lease)
     w = _Writes(queue)
     claims: list[Claim] = []
-    for sp in plan.services:
-        for stale in sp.abandon:
-            how = "its lease expired" if lease_expired(stale, now) else "its process is gone"
-            reason = (
-                f"attempt {stale.attempts} abandoned: runner {stale.claimed_by} stopped ({how})"
+    for d in decisions:
+        if d.kind == "claimed":
+            claims.append(Claim(d.after, "promote", forced=d.forced))
+            w.summary.append(
+                f"claim {d.after.id} ({d.after.service} {d.after.reference}), attempt {d.after.attempts}"
             )
-            after = abandon_claim(stale, reason=reason, now=now)
+            continue
+        if d.kind == "finalize":
+            claims.append(Claim(d.after, "finalize"))
+            w.summary.append(f"finish recording {d.after.id} ({d.after.service})")
+            continue
+        if d.kind == "superseded":
             record = write_record(
                 tree,
                 w.queue,
-                stale,
-                ctx,
-                result="failure",
-                event="abandoned",
-                error=reason,
-                retryable=True,
-            )
-            w.put(_with_evidence(after, record))
-            if after.state == "failed":
-                w.outcomes.append(_outcome(after, "failure", record, error=after.last_error))
-            w.summary.append(f"release {stale.id}: {reason}")
-        for spent in sp.exhausted:
-            reason = f"no attempts left ({spent.attempts} of {spent.max_attempts} used)"
-            after = mark_failed(w.queue.by_id(spent.id) or spent, error=reason, now=now)
-            record = write_record(
-                tree, w.queue, after, ctx, result="failure", event="refused", error=reason
-            )
-            w.put(_with_evidence(after, record))
-            w.outcomes.append(_outcome(after, "failure", record, error=reason))
-        for older in sp.supersede:
-            current = w.queue.by_id(older.id) or older
-            by = sp.superseded_by or ""
-            why = "is being promoted" if sp.promote else "is already pinned"
-            reason = f"superseded: newer release {by} of {sp.service} {why}"
-            after = mark_superseded(current, by=by, now=now)
-            record = write_record(
-                tree,
-                w.queue,
-                after,
+                d.after,
                 ctx,
                 result="superseded",
                 event="superseded",
-                reason=reason,
-                superseded_by=by,
+                reason=d.reason,
+                superseded_by=d.after.superseded_by,
             )
-            w.put(_with_evidence(after, record))
-            w.outcomes.append(_outcome(after, "superseded", record, superseded_by=by))
-            w.summary.append(f"supersede {older.id} by {by}")
-        if sp.promote:
-            claimed = w.put(
-                claim(
-                    w.queue.by_id(sp.promote.id) or sp.promote, runner=runner, now=now, lease=lease
-                )
+            w.outcomes.append(
+                _outcome(d.after, "superseded", record, superseded_by=d.after.superseded_by)
             )
-            claims.append(Claim(claimed, "promote", forced=sp.forced))
-            w.summary.append(
-                f"claim {claimed.id} ({sp.service} {claimed.reference}), attempt {claimed.attempts}"
+        else:  # abandoned or exhausted: the attempt (or the entry) failed
+            record = write_record(
+                tree,
+                w.queue,
+                d.before,
+                ctx,
+                result="failure",
+                event="abandoned" if d.kind == "abandoned" else "refused",
+                error=d.reason,
+                retryable=d.kind == "abandoned",
             )
-        for pinned in sp.finalize:
-            owned = pinned.model_copy(
-                update={"claimed_by": runner, "claim_expires_at": now + lease}
-            )
-            claims.append(Claim(w.put(owned), "finalize"))
-            w.summary.append(f"finish recording {pinned.id} ({sp.service})")
+            if d.after.state == "failed":
+                w.outcomes.append(_outcome(d.after, "failure", record, error=d.after.last_error))
+        w.put(_with_evidence(w.queue.by_id(d.after.id) or d.after, record))
+        w.summary.append(f"{d.kind} {d.after.id}: {d.reason}")
     invalid_updates = {}
     for bad in plan.invalid:
         record = _refusal_record(tree, bad, ctx)

@@ -1,0 +1,121 @@
+"""What the `harbor_digest` asset shows: the digest Harbor holds for a service's next release.
+
+Read from the fresh remote head: the entry the next pass would promote, else the tracked
+tag, else the current pin (re-verified). Plain Python; the asset only wraps it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from factory_assets.common.errors import InputError
+from factory_assets.pins.pin_file import read_pin
+from factory_assets.promotion.plan import read_plan
+from factory_assets.release.queue_file import load_queue
+from resources.gitops import GitopsWriter
+from resources.registry import RegistryClient, ResolvedDigest
+
+
+@dataclass(frozen=True)
+class DigestView:
+    service: str
+    source: str  # "release", "track", "pin" or "none"
+    image: str | None = None
+    reference: str | None = None
+    digest: str | None = None
+    media_type: str | None = None
+    release_id: str | None = None
+    header_digest: str | None = None
+    accept: str | None = None
+    note: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def metadata(self) -> dict:
+        data = {
+            "service": self.service,
+            "source": self.source,
+            "image": self.image or "",
+            "reference": self.reference or "",
+            "digest": self.digest or "",
+            "media_type": self.media_type or "",
+            "release_id": self.release_id or "",
+            "header_digest": self.header_digest or "",
+            "accept": self.accept or "",
+        }
+        if self.note:
+            data["note"] = self.note
+        return data
+
+
+def read_fresh(repo: Path, read):
+    """Run `read(tree)` on the remote head when there is a remote, else on the checkout."""
+    return GitopsWriter(repo).snapshot(read)
+
+
+def digest_for_service(repo: Path, registry: RegistryClient, service: str) -> DigestView:
+    """Resolve, in Harbor, the digest the service's next release (or its pin) names."""
+
+    def read(tree: Path):
+        plan, _, pins = read_plan(tree, service=service)
+        doc = read_pin(tree, service)
+        return plan.for_service(service), doc.pin if doc.exists else None
+
+    service_plan, pin = read_fresh(repo, read)
+    entry = service_plan.promote if service_plan else None
+    if entry is not None:
+        resolved = registry.resolve(
+            entry.image, tag=entry.tag, digest=entry.digest if not entry.tag else None
+        )
+        return _view(service, "release", resolved, release_id=entry.id)
+    if pin is not None and pin.image:
+        image, _, pinned = pin.image.partition("@")
+        if pin.track:
+            resolved = registry.resolve(image, tag=pin.track)
+            return _view(service, "track", resolved, release_id=pin.release_id)
+        resolved = registry.resolve(image, digest=pinned)
+        return _view(service, "pin", resolved, release_id=pin.release_id)
+    return DigestView(
+        service=service, source="none", note="no release pending and nothing pinned yet"
+    )
+
+
+def _view(
+    service: str, source: str, resolved: ResolvedDigest, *, release_id: str | None
+) -> DigestView:
+    last = resolved.verifications[-1] if resolved.verifications else None
+    return DigestView(
+        service=service,
+        source=source,
+        image=resolved.image,
+        reference=resolved.reference,
+        digest=resolved.digest,
+        media_type=resolved.media_type,
+        release_id=release_id,
+        header_digest=last.header_digest if last else None,
+        accept=last.accept if last else None,
+    )
+
+
+def pinned_summary(repo: Path, service: str) -> dict:
+    """The service's current pin at the fresh head, with the release's evidence id."""
+
+    def read(tree: Path) -> dict:
+        doc = read_pin(tree, service)
+        if not doc.exists or not doc.pin.image:
+            return {}
+        summary = {
+            "digest": doc.pin.image.partition("@")[2],
+            "tag": doc.pin.tag,
+            "release_id": doc.pin.release_id,
+        }
+        try:
+            queue = load_queue(tree).queue
+        except InputError:
+            return summary
+        entry = next((e for e in queue.entries if e.id == doc.pin.release_id), None)
+        if entry is not None:
+            summary.update(commit=entry.promoted_commit, evidence_id=entry.evidence)
+        return summary
+
+    return read_fresh(repo, read)

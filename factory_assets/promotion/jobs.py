@@ -1,0 +1,9 @@
+"""The job the sensors launch: digest, pin and smoke check of one service, in one run."""
+
+import dagster as dg
+
+promote_service_job = dg.define_asset_job(
+    "promote_service",
+    selection=dg.AssetSelection.assets("harbor_digest", "dev_pin", "smoke_result"),
+    description="Verify the digest in Harbor, pin it in envs/dev/<service>.yaml, then smoke-check the deploy.",
+)

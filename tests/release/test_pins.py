@@ -1,0 +1,154 @@
+"""envs/dev/<service>.yaml round trip, validation of hand edits, kustomize write-through."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from factory_assets.common.errors import InputError
+from factory_assets.pins.kustomize import set_image_digest
+from factory_assets.pins.pin_file import read_pin, write_pin
+
+IMAGE = "127.0.0.1:5000/factory/api"
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+USER_ONLY = """\
+# api: owned by team payments
+track: main   # follow this tag in Harbor
+hold: false
+smoke:
+  argocd_app: api-dev   # the Argo CD app to watch
+  url: http://127.0.0.1:8080/healthz
+"""
+
+
+def pin_file(repo: Path, text: str, service: str = "api") -> Path:
+    path = repo / "envs" / "dev" / f"{service}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_first_pin_keeps_user_settings_comments_and_order(tmp_path: Path) -> None:
+    path = pin_file(tmp_path, USER_ONLY)
+    doc = read_pin(tmp_path, "api")
+    assert (
+        doc.pin.track == "main" and doc.pin.image is None and doc.pin.smoke.argocd_app == "api-dev"
+    )
+    change = write_pin(
+        doc, image=IMAGE, digest=D1, tag="v1", release_id="r1", promoted_at=NOW, repo=tmp_path
+    )
+    assert (change.path, change.before, change.after) == (
+        "envs/dev/api.yaml",
+        None,
+        f"{IMAGE}@{D1}",
+    )
+    text = path.read_text()
+    assert text.startswith("# api: owned by team payments\n")
+    assert USER_ONLY.split("\n", 1)[1] in text  # every user line, comments included, verbatim
+    assert text.index("image:") < text.index("track:")  # factory keys first, user keys after
+    again = read_pin(tmp_path, "api").pin
+    assert (again.service, again.image, again.tag, again.release_id) == (
+        "api",
+        f"{IMAGE}@{D1}",
+        "v1",
+        "r1",
+    )
+    assert again.promoted_at == NOW
+
+
+def test_repin_changes_only_factory_keys(tmp_path: Path) -> None:
+    path = pin_file(tmp_path, USER_ONLY)
+    write_pin(
+        read_pin(tmp_path, "api"),
+        image=IMAGE,
+        digest=D1,
+        tag="v1",
+        release_id="r1",
+        promoted_at=NOW,
+        repo=tmp_path,
+    )
+    before = path.read_text().splitlines()
+    change = write_pin(
+        read_pin(tmp_path, "api"),
+        image=IMAGE,
+        digest=D2,
+        tag=None,
+        release_id="r2",
+        promoted_at=NOW,
+        repo=tmp_path,
+    )
+    assert change.before == f"{IMAGE}@{D1}"
+    after = path.read_text().splitlines()
+    changed = {line for line in set(before) ^ set(after)}
+    assert changed == {
+        f"image: {IMAGE}@{D1}",
+        f"image: {IMAGE}@{D2}",
+        "tag: v1",  # promoted by digest: the tag line goes
+        "release_id: r1",
+        "release_id: r2",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "needle"),
+    [
+        ("- a\n", "-", "expected a mapping"),
+        ("hold: yes\n", "hold", "valid boolean"),
+        ("hodl: true\n", "hodl", "unknown key"),
+        (f"image: {IMAGE}:v1\n", "image", "digest pin"),
+        (f"image: {IMAGE}@sha256:abc\n", "image", "sha256"),
+        ("service: web\n", "service", "named for 'api'"),
+        ("track: 'bad tag'\n", "track", "must match"),
+        ("smoke: {}\n", "smoke", "argocd_app and/or url"),
+        ("smoke: {url: ftp://x}\n", "smoke.url", "http"),
+        ("kustomization: ../../etc\n", "kustomization", "relative path inside"),
+        ("release_id: r1\n", "-", "without an image pin"),
+        ("a: &x 1\nb: *x\n", "-", "aliases are not allowed"),
+    ],
+)
+def test_hand_edited_invalid_pin_is_a_clear_error(
+    tmp_path: Path, text: str, field: str, needle: str
+) -> None:
+    path = pin_file(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        read_pin(tmp_path, "api")
+    assert info.value.path == str(path)
+    assert info.value.field == field
+    assert needle in info.value.problem
+
+
+def test_kustomize_entry_gets_digest_and_loses_tag(tmp_path: Path) -> None:
+    overlay = tmp_path / "deploy" / "overlays" / "dev"
+    overlay.mkdir(parents=True)
+    (overlay / "kustomization.yaml").write_text(
+        "# dev overlay\nresources:\n  - ../../base\nimages:\n  - name: other\n    newTag: '3'\n"
+        f"  - name: {IMAGE}   # api\n    newTag: v1\n"
+    )
+    change = set_image_digest(tmp_path, "deploy/overlays/dev", image=IMAGE, digest=D1, source="pin")
+    assert (change.path, change.before, change.after) == (
+        "deploy/overlays/dev/kustomization.yaml",
+        f"{IMAGE}:v1",
+        f"{IMAGE}@{D1}",
+    )
+    text = (overlay / "kustomization.yaml").read_text()
+    assert "# dev overlay" in text and f"- name: {IMAGE}   # api" in text
+    assert f"digest: {D1}" in text and "newTag: v1" not in text and "newTag: '3'" in text
+
+
+def test_kustomize_missing_entry_is_added_and_bad_paths_refused(tmp_path: Path) -> None:
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k" / "kustomization.yaml").write_text("resources: []\n")
+    set_image_digest(tmp_path, "k/kustomization.yaml", image=IMAGE, digest=D1, source="pin")
+    assert (
+        f"- name: {IMAGE}\n    digest: {D1}" in (tmp_path / "k" / "kustomization.yaml").read_text()
+    )
+    with pytest.raises(InputError, match="does not exist"):
+        set_image_digest(tmp_path, "nope", image=IMAGE, digest=D1, source="pin")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="has no kustomization.yaml"):
+        set_image_digest(tmp_path, "empty", image=IMAGE, digest=D1, source="pin")

@@ -1,0 +1,177 @@
+"""release/queue.yaml: round trip, structural errors, hostile YAML, per-entry problems."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from factory_assets.common.errors import InputError
+from factory_assets.release.model import ReleaseEntry
+from factory_assets.release.queue_file import load_queue, save_queue
+
+IMAGE = "127.0.0.1:5000/factory/api"
+DIGEST = "sha256:" + "a" * 64
+
+
+def write_queue(repo: Path, text: str) -> Path:
+    path = repo / "release" / "queue.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+HAND_WRITTEN = f"""\
+# Release requests. Humans add entries here too.
+releases:
+  # the first release of api
+  - id: r1   # keep this comment
+    service: api
+    image: {IMAGE}
+    tag: "v1"
+    requested_at: 2026-01-01T00:00:00Z
+    requested_by: alice
+  - id: r2
+    service: web
+    image: 127.0.0.1:5000/factory/web
+    digest: {DIGEST}
+    requested_at: 2026-01-02T00:00:00Z
+    requested_by: bob
+"""
+
+
+def test_missing_queue_is_empty(tmp_path: Path) -> None:
+    doc = load_queue(tmp_path)
+    assert doc.queue.entries == ()
+
+
+def test_round_trip_keeps_comments_quotes_and_order(tmp_path: Path) -> None:
+    path = write_queue(tmp_path, HAND_WRITTEN)
+    doc = load_queue(tmp_path)
+    r1, r2 = doc.queue.entries
+    assert (r1.tag, r2.digest, r1.requested_at) == ("v1", DIGEST, datetime(2026, 1, 1, tzinfo=UTC))
+    changed = r1.model_copy(update={"state": "failed", "last_error": "boom", "attempts": 5})
+    save_queue(doc, doc.queue.replace(changed))
+    text = path.read_text()
+    assert text.startswith("# Release requests. Humans add entries here too.\n")
+    assert "# the first release of api" in text
+    assert "- id: r1   # keep this comment" in text
+    assert 'tag: "v1"' in text  # quoting the user chose survives
+    assert "requested_at: 2026-01-01T00:00:00Z" in text  # unchanged timestamps keep their form
+    assert text.index("id: r1") < text.index("id: r2")
+    again = load_queue(tmp_path).queue
+    assert again.by_id("r1") == changed and again.by_id("r2") == r2
+
+
+def test_saved_queue_reloads_equal_and_drops_compacted(tmp_path: Path) -> None:
+    write_queue(tmp_path, HAND_WRITTEN)
+    doc = load_queue(tmp_path)
+    new = ReleaseEntry(
+        id="r3",
+        service="api",
+        image=IMAGE,
+        tag="v2",
+        requested_at=datetime.now(UTC),
+        requested_by="c",
+    )
+    queue = doc.queue.append(new)
+    queue = queue.model_copy(update={"entries": tuple(e for e in queue.entries if e.id != "r2")})
+    save_queue(doc, queue)
+    assert load_queue(tmp_path).queue.entries == queue.entries
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "needle"),
+    [
+        ("- a\n- b\n", "-", "expected a mapping with a `releases:` list, found a list"),
+        ("just a string\n", "-", "found a str"),
+        ("releases: {a: 1}\n", "releases", "expected a list of entries"),
+        ("releases: []\nextra: 1\n", "extra", "unknown top-level key"),
+        ("releases:\n  - 3\n", "releases[0]", "expected a mapping"),
+        ("releases:\n  - service: api\n", "releases[0].id", "missing"),
+    ],
+)
+def test_structural_problems_reject_the_file(
+    tmp_path: Path, text: str, field: str, needle: str
+) -> None:
+    path = write_queue(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        load_queue(tmp_path)
+    assert info.value.path == str(path)
+    assert info.value.field == field
+    assert needle in info.value.problem
+
+
+def test_duplicate_ids_name_both_positions(tmp_path: Path) -> None:
+    entry = f"  - id: same\n    service: api\n    image: {IMAGE}\n    tag: v1\n    requested_at: 2026-01-01T00:00:00Z\n    requested_by: a\n"
+    write_queue(tmp_path, "releases:\n" + entry + entry)
+    with pytest.raises(
+        InputError, match=r"releases\[1\]\.id: duplicate id 'same' \(also releases\[0\]\)"
+    ):
+        load_queue(tmp_path)
+
+
+def test_yaml_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    write_queue(tmp_path, "releases: []\nreleases: []\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_queue(tmp_path)
+
+
+def test_billion_laughs_is_refused_before_expansion(tmp_path: Path) -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in "bcdefghi":
+        prev = chr(ord(level) - 1)
+        lines.append(f"{level}: &{level} [" + ",".join([f"*{prev}"] * 9) + "]")
+    write_queue(tmp_path, "\n".join(lines) + "\nreleases: []\n")
+    with pytest.raises(InputError, match="YAML aliases are not allowed"):
+        load_queue(tmp_path)
+
+
+def test_deep_nesting_is_refused(tmp_path: Path) -> None:
+    write_queue(tmp_path, "releases: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(InputError, match="nested deeper than"):
+        load_queue(tmp_path)
+
+
+def test_file_over_one_mebibyte_is_refused_unread(tmp_path: Path) -> None:
+    write_queue(tmp_path, "releases: []\n# " + "x" * (1024 * 1024) + "\n")
+    with pytest.raises(InputError, match="over the 1048576-byte limit"):
+        load_queue(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("patch", "field", "needle"),
+    [
+        ({"tag": "bad tag"}, "tag", "must match"),
+        ({"tag": None, "digest": "sha256:abc"}, "digest", "sha256"),
+        ({"digest": DIGEST}, "", "exactly one of tag or digest"),
+        ({"service": "../x"}, "service", "not a service name"),
+        ({"service": "Api"}, "service", "not a service name"),
+        ({"image": "127.0.0.1:5000/factory/api:v1"}, "image", "tag or digest"),
+        ({"state": "done"}, "state", "Input should be"),
+        ({"requested_at": "yesterday"}, "requested_at", "datetime"),
+        ({"surprise": 1}, "surprise", "unknown field"),
+    ],
+)
+def test_bad_entry_fields_become_invalid_entries(
+    tmp_path: Path, patch: dict, field: str, needle: str
+) -> None:
+    fields = {
+        "id": "r9",
+        "service": "api",
+        "image": IMAGE,
+        "tag": "v1",
+        "requested_at": "2026-01-01T00:00:00Z",
+        "requested_by": "a",
+    } | patch
+    body = "".join(
+        f"    {k}: {v!r}\n".replace("'", '"') for k, v in fields.items() if v is not None
+    )
+    write_queue(tmp_path, HAND_WRITTEN + "  - " + body.lstrip())
+    queue = load_queue(tmp_path).queue
+    assert [e.id for e in queue.entries] == ["r1", "r2"]  # the good ones still load
+    (bad,) = queue.invalid
+    assert bad.id == "r9" and bad.position == 2
+    assert bad.field == "releases[2] (id r9)" + (f".{field}" if field else "")
+    assert needle in bad.problem
