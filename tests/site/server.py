@@ -19,7 +19,9 @@ class StaticServer:
         self.httpd = ThreadingHTTPServer(
             ("127.0.0.1", 0), partial(_QuietHandler, directory=str(self.root))
         )
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:

