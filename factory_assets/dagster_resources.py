@@ -3,8 +3,10 @@
 from pathlib import Path
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from factory_assets.config import resolve_repo
+from resources.registry import RegistryClient
 
 
 class GitOpsRepo(dg.ConfigurableResource):
@@ -14,3 +16,30 @@ class GitOpsRepo(dg.ConfigurableResource):
 
     def resolve(self) -> Path:
         return resolve_repo(self.path or None)
+
+
+class HarborRegistry(dg.ConfigurableResource):
+    """The OCI registry (Harbor): HARBOR_URL, HARBOR_USERNAME, HARBOR_PASSWORD from the environment.
+
+    Empty fields fall back to the environment at run time, so secrets never sit in config.
+    """
+
+    url: str = ""
+    username: str = ""
+    password: str = ""
+    _client: RegistryClient | None = PrivateAttr(default=None)
+
+    def client(self) -> RegistryClient:
+        if self._client is None:
+            if self.url:
+                self._client = RegistryClient(
+                    self.url, self.username or None, self.password or None
+                )
+            else:
+                self._client = RegistryClient.from_env()
+        return self._client
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -2,15 +2,25 @@
 
 import dagster as dg
 
-from factory_assets.dagster_resources import GitOpsRepo
+from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
 from factory_assets.evidence.assets import evidence_assets, evidence_checks
+from factory_assets.promotion.assets import promotion_assets
+from factory_assets.promotion.jobs import promote_service_job
+from factory_assets.site.assets import site_assets
+from factory_assets.smoke.assets import smoke_assets
+from sensors.harbor import harbor_sensor
+from sensors.promotion_failures import promotion_failure_sensor
+from sensors.release_queue import release_queue_sensor
 
 defs = dg.Definitions(
-    assets=[*evidence_assets],
+    assets=[*promotion_assets, *smoke_assets, *evidence_assets, *site_assets],
     asset_checks=[*evidence_checks],
+    jobs=[promote_service_job],
+    sensors=[release_queue_sensor, harbor_sensor, promotion_failure_sensor],
     resources={
-        # Empty path: resolved at run time from FACTORY_REPO, else the current directory.
+        # Empty fields: resolved at run time from FACTORY_REPO (else the cwd) and HARBOR_*.
         "gitops": GitOpsRepo(),
+        "harbor": HarborRegistry(),
     },
     # One machine, two cores: in-process keeps a run cheap (~3 s instead of ~6 s).
     executor=dg.in_process_executor,

@@ -1,0 +1,33 @@
+"""Dagster layer for smoke checks: `smoke_result`, downstream of `dev_pin`, per service."""
+
+import dagster as dg
+
+from factory_assets.dagster_resources import GitOpsRepo
+from factory_assets.partitions import services_partitions
+from factory_assets.smoke.landing import smoke_check_and_land
+
+
+@dg.asset(
+    partitions_def=services_partitions,
+    deps=["dev_pin"],
+    group_name="promotion",
+    description="Proof that the pinned digest runs in dev: Argo CD synced the pinning commit, is healthy (not "
+    "stale) and runs the digest; or the service's endpoint answers ready. Writes a `smoke` record.",
+    kinds={"argocd"},
+)
+def smoke_result(context: dg.AssetExecutionContext, gitops: GitOpsRepo) -> dg.MaterializeResult:
+    service = context.partition_key
+    links = {
+        "dagster_run_id": context.run.run_id,
+        "asset_key": "smoke_result",
+        "partition": service,
+    }
+    outcome = smoke_check_and_land(gitops.resolve(), service, links=links, log=context.log.info)
+    # A failed smoke is recorded (metadata and evidence) but does not fail the run or un-pin:
+    # the release is pinned; the verdict is what the dashboard and escalation act on.
+    if not outcome.ok:
+        context.log.warning(f"{service}: smoke {outcome.verdict}: {outcome.reason}")
+    return dg.MaterializeResult(metadata=outcome.metadata())
+
+
+smoke_assets = [smoke_result]

@@ -1,0 +1,85 @@
+"""`release_queue_sensor`: watch release/queue.yaml at the remote head and start promotions."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from factory_assets.dagster_resources import GitOpsRepo
+from factory_assets.partitions import services_partitions
+from factory_assets.promotion.jobs import promote_service_job
+from factory_assets.promotion.watch import ReadyService, queue_snapshot
+
+SERVICE_TAG = "factory/service"
+RELEASE_TAG = "factory/release"
+KEY_BASE_TAG = "factory/run-key-base"
+MAX_RUN_RETRIES = 5
+IN_FLIGHT = {
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+}
+
+
+def run_key_for(instance: dg.DagsterInstance, ready: ReadyService, now: datetime) -> str | None:
+    """The run key for this exact queue state, or None when a run for it is in flight or spent.
+
+    The base key changes whenever the engine records an attempt (attempts is in it), so a
+    retry after back-off gets a fresh key. A run that failed without changing the queue (a
+    crash before the claim landed) would otherwise block its key forever: it is retried with
+    a `#rN` suffix after an exponential pause, at most MAX_RUN_RETRIES times.
+    """
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={KEY_BASE_TAG: ready.run_key}), limit=MAX_RUN_RETRIES + 1
+    )
+    if not runs:
+        return ready.run_key
+    if any(run.status in IN_FLIGHT for run in runs):
+        return None
+    if runs[0].status == dg.DagsterRunStatus.SUCCESS:
+        return None  # the state did not change after a successful run: nothing new to try
+    failed = [
+        run
+        for run in runs
+        if run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+    ]
+    if len(failed) > MAX_RUN_RETRIES:
+        return None
+    record = instance.get_run_record_by_id(runs[0].run_id)
+    ended = record.end_time if record and record.end_time else None
+    pause = timedelta(seconds=15 * 2 ** (len(failed) - 1))
+    if ended is not None and now < datetime.fromtimestamp(ended, UTC) + pause:
+        return None
+    return f"{ready.run_key}#r{len(failed)}"
+
+
+@dg.sensor(
+    job=promote_service_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Fetches the deploy repo, adds a `services` partition per service and requests a promotion "
+    "run for each service with a ready release (pending, back-off over, not held).",
+)
+def release_queue_sensor(
+    context: dg.SensorEvaluationContext, gitops: GitOpsRepo
+) -> dg.SensorResult:
+    now = datetime.now(UTC)
+    snapshot = queue_snapshot(gitops.resolve(), now)
+    known = set(context.instance.get_dynamic_partitions(services_partitions.name))
+    new = [s for s in snapshot.services if s not in known]
+    requests = []
+    for ready in snapshot.ready:
+        key = run_key_for(context.instance, ready, now)
+        if key is None:
+            continue
+        tags = {SERVICE_TAG: ready.service, KEY_BASE_TAG: ready.run_key}
+        if ready.release_id:
+            tags[RELEASE_TAG] = ready.release_id
+        requests.append(dg.RunRequest(run_key=key, partition_key=ready.service, tags=tags))
+    for line in snapshot.waiting:
+        context.log.info(line)
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[services_partitions.build_add_request(new)] if new else [],
+    )

@@ -1,0 +1,115 @@
+"""harbor_digest and dev_pin materialize through Dagster: in process and with the dagster CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
+from factory_assets.pins.pin_file import read_pin
+from factory_assets.promotion.assets import dev_pin, harbor_digest
+from factory_assets.release.add import add_release
+from factory_assets.release.queue_file import load_queue
+from tests.support.oci import push_multiarch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def queued(registry, unique_repo, harbor_env, gitops_remote, dagster_instance):
+    harbor_env(registry)
+    image = registry.image(unique_repo)
+    pushed = push_multiarch(registry, unique_repo, "2.0.0")
+    add_release(
+        gitops_remote.new_clone("dev"),
+        service="api",
+        tag="2.0.0",
+        image=image,
+        requested_by="dev",
+        push=True,
+    )
+    dagster_instance.add_dynamic_partitions("services", ["api"])
+    return gitops_remote, dagster_instance, pushed
+
+
+def test_materialize_pins_the_index_digest_with_evidence_metadata(queued):
+    remote, instance, pushed = queued
+    result = dg.materialize(
+        [harbor_digest, dev_pin],
+        partition_key="api",
+        instance=instance,
+        resources={"gitops": GitOpsRepo(path=str(remote.clone)), "harbor": HarborRegistry()},
+    )
+    assert result.success
+    (digest_mat,) = result.asset_materializations_for_node("harbor_digest")
+    assert digest_mat.metadata["digest"].value == pushed.index_digest
+    assert digest_mat.tags["dagster/data_version"] == pushed.index_digest
+    (pin_mat,) = result.asset_materializations_for_node("dev_pin")
+    meta = {k: v.value for k, v in pin_mat.metadata.items()}
+    assert meta["digest"] == pushed.index_digest
+    assert meta["changed"] is True
+    assert meta["evidence_id"] and meta["evidence_content_digest"].startswith("sha256:")
+    assert len(meta["commit"]) == 40
+    fresh = remote.new_clone("check")
+    assert read_pin(fresh, "api").pin.image.endswith("@" + pushed.index_digest)
+    (entry,) = load_queue(fresh).queue.entries
+    assert entry.state == "promoted" and entry.evidence == meta["evidence_id"]
+    record = (fresh / "evidence" / "records" / f"{meta['evidence_id']}.json").read_text()
+    assert result.run_id in record  # the record links back to the Dagster run
+
+
+def test_registry_failure_is_a_failed_run_that_says_why(
+    registry, unique_repo, harbor_env, gitops_remote, dagster_instance
+):
+    harbor_env(registry)
+    image = registry.image(unique_repo)  # nothing pushed: the tag does not exist
+    add_release(
+        gitops_remote.new_clone("dev"),
+        service="api",
+        tag="9.9.9",
+        image=image,
+        requested_by="dev",
+        push=True,
+    )
+    dagster_instance.add_dynamic_partitions("services", ["api"])
+    result = dg.materialize(
+        [dev_pin],
+        partition_key="api",
+        instance=dagster_instance,
+        resources={"gitops": GitOpsRepo(path=str(gitops_remote.clone)), "harbor": HarborRegistry()},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.message
+    assert "api" in message and "9.9.9" in message or "not found" in message.lower(), message
+
+
+@pytest.mark.slow
+def test_dagster_cli_materializes_dev_pin_for_a_partition(queued, dagster_home):
+    remote, _, pushed = queued
+    env = {**os.environ, "FACTORY_REPO": str(remote.clone)}
+    proc = subprocess.run(
+        [
+            str(ROOT / ".venv/bin/dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "factory_assets.definitions",
+            "--select",
+            "harbor_digest,dev_pin",
+            "--partition",
+            "api",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read_pin(remote.new_clone("check"), "api").pin.image.endswith("@" + pushed.index_digest)
