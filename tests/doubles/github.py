@@ -45,6 +45,7 @@ class GitHubDouble:
     repository: str = "acme/gitops"
     token: str = "ghs_doubletokenvalue0123456789abcdefABCDEF"
     default_per_page: int = 30
+    max_per_page: int = 100  # GitHub's cap; lower it to force pagination
     issues: dict[int, dict] = field(default_factory=dict)
     comments: dict[int, list[dict]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
@@ -212,7 +213,7 @@ class GitHubDouble:
             if (state == "all" or i["state"] == state)
             and all(n in [lb["name"] for lb in i["labels"]] for n in wanted)
         ]
-        per_page = max(1, min(100, int(q.get("per_page", self.default_per_page))))
+        per_page = max(1, min(self.max_per_page, int(q.get("per_page", self.default_per_page))))
         page = max(1, int(q.get("page", "1")))
         last = max(1, -(-len(items) // per_page))
         chunk = items[(page - 1) * per_page : page * per_page]
