@@ -1,0 +1,139 @@
+"""Benchmark the evidence dashboard at 1k, 10k and 100k records.
+
+    .venv/bin/python bench/site_bench.py [--sizes 1000,10000,100000] [--verify-max 100000]
+
+Per size: site build time (with the committed index current, as after the
+`evidence_index` asset; and a no-change rebuild), first-view bytes and render
+time in headless chromium (cold cache, plain loopback static server), and the
+in-browser integrity check over every record. The baseline is an empty
+dashboard measured in the same run: what the page costs with no data at all.
+Targets: first view <= 1 MB and <= 1 s at 100k records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.evidence_records import generate  # noqa: E402
+from factory_assets.evidence.collect import collect_index  # noqa: E402
+from factory_assets.site.build import SiteLinks, build_site  # noqa: E402
+from tests.site.chromium import Browser  # noqa: E402
+from tests.site.server import StaticServer  # noqa: E402
+
+FIRST_VIEW = """(() => {
+  const entries = [performance.getEntriesByType('navigation')[0], ...performance.getEntriesByType('resource')];
+  return {ready: window.__factoryReadyAt, bytes: entries.reduce((n, e) => n + e.encodedBodySize, 0),
+          wire: entries.reduce((n, e) => n + e.transferSize, 0), files: entries.length};
+})()"""
+VERIFIED = "['ok','fail'].includes(document.getElementById('integrity-status').dataset.state) && document.getElementById('integrity-status').dataset.state"
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def first_view(browser: Browser, url: str, runs: int) -> dict:
+    samples = []
+    for _ in range(runs):
+        page = browser.new_page()
+        page.send("Network.enable")
+        page.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        page.open(url, timeout=60)
+        samples.append(page.eval(FIRST_VIEW))
+        page.close()
+    return {
+        "ready_ms": statistics.median(s["ready"] for s in samples),
+        "bytes": samples[-1]["bytes"],
+        "wire": samples[-1]["wire"],
+        "files": samples[-1]["files"],
+    }
+
+
+def verify_all(browser: Browser, url: str) -> tuple[str, float]:
+    page = browser.new_page()
+    page.open(url + "?verify=1", timeout=60)
+    start = time.perf_counter()
+    state = page.wait_for(VERIFIED, timeout=600, interval=0.2)
+    elapsed = time.perf_counter() - start
+    page.close()
+    return state, elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--runs", type=int, default=3, help="page loads per size (median reported)")
+    parser.add_argument(
+        "--verify-max", type=int, default=100_000, help="skip the full check above this size"
+    )
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    links = SiteLinks()
+    browser = Browser()
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="factory-site-bench-") as tmp:
+            base = Path(tmp)
+            (base / "empty").mkdir()
+            empty = build_site(base / "empty", base / "empty-site", links=links).out_dir
+            server = StaticServer(empty).start()
+            baseline = first_view(browser, server.url, args.runs)
+            server.stop()
+            for size in sizes:
+                repo = base / f"repo-{size}"
+                _, gen_s = timed(lambda repo=repo, size=size: generate(repo, size))
+                _, collect_s = timed(lambda repo=repo: collect_index(repo))
+                build, build_s = timed(
+                    lambda repo=repo, size=size: build_site(
+                        repo, base / f"site-{size}", links=links
+                    )
+                )
+                _, rebuild_s = timed(
+                    lambda repo=repo, size=size: build_site(
+                        repo, base / f"site-{size}", links=links
+                    )
+                )
+                server = StaticServer(build.out_dir).start()
+                view = first_view(browser, server.url, args.runs)
+                state, verify_s = (
+                    verify_all(browser, server.url) if size <= args.verify_max else ("skipped", 0.0)
+                )
+                server.stop()
+                rows.append(
+                    (size, gen_s, collect_s, build_s, rebuild_s, build.bytes, view, state, verify_s)
+                )
+                print(f"... {size} records done", file=sys.stderr, flush=True)
+    finally:
+        browser.close()
+
+    print(
+        f"baseline (empty dashboard): first view {baseline['bytes']:,} B in {baseline['files']} files, ready {baseline['ready_ms']:.0f} ms"
+    )
+    header = f"{'records':>8} {'collect s':>9} {'build s':>8} {'rebuild s':>9} {'site MB':>8} {'1st view B':>11} {'files':>5} {'ready ms':>8} {'vs base':>8} {'verify':>14}"
+    print(header)
+    for size, _gen_s, collect_s, build_s, rebuild_s, site_bytes, view, state, verify_s in rows:
+        verdict = f"{state} {verify_s:.1f}s" if state != "skipped" else "skipped"
+        print(
+            f"{size:>8} {collect_s:>9.2f} {build_s:>8.2f} {rebuild_s:>9.2f} {site_bytes / 1e6:>8.1f} {view['bytes']:>11,} "
+            f"{view['files']:>5} {view['ready_ms']:>8.0f} {view['ready_ms'] - baseline['ready_ms']:>+8.0f} {verdict:>14}"
+        )
+    largest = rows[-1][6]
+    ok = largest["bytes"] <= 1_000_000 and largest["ready_ms"] <= 1000
+    print(
+        f"target at {rows[-1][0]} records (first view <= 1 MB, <= 1000 ms): {'met' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
