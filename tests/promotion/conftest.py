@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,9 @@ class Deploy:
 
     remote: GitOpsRemote
     registry: object  # RegistryServer or FaultProxy
+    prefix: str = field(
+        default_factory=lambda: f"factory/t{uuid.uuid4().hex[:10]}"
+    )  # per test: no shared tags
 
     @property
     def clone(self) -> Path:
@@ -34,11 +38,14 @@ class Deploy:
         return RegistryClient(reg.url, reg.username, reg.password, **kwargs)
 
     def image(self, service: str) -> str:
-        return self.registry.image(f"factory/{service}")
+        return self.registry.image(f"{self.prefix}/{service}")
 
     def push(self, service: str, tag: str | None = "v1", content: bytes | None = None) -> str:
         return push_image(
-            self.registry, f"factory/{service}", tag, content=content or f"{service} {tag}".encode()
+            self.registry,
+            f"{self.prefix}/{service}",
+            tag,
+            content=content or f"{service} {tag}".encode(),
         )
 
     def add(
@@ -62,9 +69,16 @@ class Deploy:
             **kw,
         ).entry
 
-    def run(self, clone: Path | None = None, **kwargs) -> PassResult:
-        with self.client() as client:
+    def run(
+        self, clone: Path | None = None, client_kwargs: dict | None = None, **kwargs
+    ) -> PassResult:
+        with self.client(**(client_kwargs or {})) as client:
             return run_pass(clone or self.clone, registry=client, **kwargs)
+
+    def commit(self, files: dict[str, str], message: str) -> str:
+        """A human edit: pull the main clone, commit `files`, push."""
+        subprocess.run(["git", "-C", str(self.clone), "pull", "-q", "--rebase"], check=True)
+        return self.remote.commit_and_push(files, message)
 
     def git(self, *args: str) -> str:
         return subprocess.run(
