@@ -1,0 +1,130 @@
+"""End to end through `dagster-daemon run`: entries pushed from another clone get pinned on the remote."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from factory_assets.release.add import add_release, append_entry, build_entry
+from factory_assets.release.queue_file import load_queue
+from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
+from tests.support.oci import push_image
+
+pytestmark = pytest.mark.slow
+
+
+def remote_file(remote, path: str) -> str | None:
+    proc = subprocess.run(
+        ["git", "--git-dir", str(remote.bare), "show", f"main:{path}"],
+        capture_output=True,
+        text=True,
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def pinned_digest(remote, service: str) -> str | None:
+    text = remote_file(remote, f"envs/dev/{service}.yaml") or ""
+    for line in text.splitlines():
+        if line.startswith("image:") and "@" in line:
+            return line.split("@", 1)[1].strip()
+    return None
+
+
+def test_daemon_promotes_supersedes_and_retries(
+    tmp_path, registry, make_fault_proxy, unique_repo, gitops_remote, monkeypatch
+):
+    proxy = make_fault_proxy(registry)
+    env = {
+        "FACTORY_REPO": str(gitops_remote.clone),
+        "HARBOR_URL": proxy.url,
+        "FACTORY_RETRY_BASE_SECONDS": "2",
+        "FACTORY_RETRY_MAX_SECONDS": "4",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    images = {svc: f"{unique_repo}-{svc}" for svc in ("api", "web", "pay")}
+    digests = {
+        "api": push_image(registry, images["api"], "1.0.0", content=b"api"),
+        "web1": push_image(registry, images["web"], "1.0.1", content=b"web1"),
+        "web2": push_image(registry, images["web"], "1.0.2", content=b"web2"),
+        "web3": push_image(registry, images["web"], "1.0.3", content=b"web3"),
+        "pay": push_image(registry, images["pay"], "1.0.0", content=b"pay"),
+    }
+    image = {svc: proxy.image(repo) for svc, repo in images.items()}
+    daemon = start_daemon(
+        shipped_dagster_home(tmp_path / "dagster_home"), env, tmp_path / "daemon.log"
+    )
+    try:
+        pusher = gitops_remote.new_clone("pusher")
+        # 1. One entry, pushed from another clone.
+        add_release(
+            pusher, service="api", tag="1.0.0", image=image["api"], requested_by="dev", push=True
+        )
+
+        # 2. Three entries for one service in one push: only the newest is pinned.
+        def add_three(tree):
+            return [
+                append_entry(
+                    tree,
+                    build_entry(
+                        tree, service="web", tag=tag, image=image["web"], requested_by="dev"
+                    ),
+                    record=False,
+                ).entry
+                for tag in ("1.0.1", "1.0.2", "1.0.3")
+            ]
+
+        subprocess.run(["git", "pull", "-q", "--ff-only"], cwd=pusher, check=True)
+        web = add_three(pusher)
+        subprocess.run(["git", "commit", "-qam", "three web releases"], cwd=pusher, check=True)
+        subprocess.run(["git", "push", "-q", "origin", "main"], cwd=pusher, check=True)
+        # 3. A transient registry failure: the first attempt fails, the retry after back-off pins.
+        proxy.fail_next(6, 503, path=rf"/v2/{images['pay']}/manifests/")
+        add_release(
+            pusher, service="pay", tag="1.0.0", image=image["pay"], requested_by="dev", push=True
+        )
+
+        wait_for(
+            lambda: pinned_digest(gitops_remote, "api") == digests["api"],
+            120,
+            what=f"api pin\n{daemon.log()[-3000:]}",
+        )
+        wait_for(
+            lambda: pinned_digest(gitops_remote, "web") == digests["web3"],
+            120,
+            what=f"web pin\n{daemon.log()[-3000:]}",
+        )
+        wait_for(
+            lambda: pinned_digest(gitops_remote, "pay") == digests["pay"],
+            150,
+            what=f"pay pin\n{daemon.log()[-3000:]}",
+        )
+    finally:
+        daemon.stop()
+
+    fresh = gitops_remote.new_clone("verify")
+    entries = {e.id: e for e in load_queue(fresh).queue.entries}
+    web1, web2, web3 = web
+    assert entries[web3.id].state == "promoted"
+    assert {entries[web1.id].state, entries[web2.id].state} == {"superseded"}
+    assert entries[web1.id].superseded_by == web3.id
+    pay = next(e for e in entries.values() if e.service == "pay")
+    assert (
+        pay.state == "promoted" and pay.attempts >= 1
+    )  # at least one failed attempt before the pin
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "factory_assets.cli.main",
+            "evidence",
+            "validate",
+            "--repo",
+            str(fresh),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
