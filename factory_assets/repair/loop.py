@@ -279,6 +279,17 @@ def _run(
             attempt.finished_at = rfc3339(utc_now())
             if attempt.refusal:
                 return ctx.finish(outcome, current, refusal=attempt.refusal)
+            if tree == start:
+                # The same fingerprint would yield the same (empty) patch again: stop here.
+                outcome.notes.append(
+                    f"no progress: recipes {', '.join(attempt.recipes)} changed nothing in attempt {number}"
+                )
+                return ctx.finish(
+                    outcome,
+                    current,
+                    note=f"The recipes for `{{check}}` ({', '.join(attempt.recipes)}) ran but changed "
+                    "nothing: this failure needs a human.",
+                )
             changed_now = gitwork.changed_between(scratch, start, tree)
             current = outcome.checks = ws.run_checks(book, say, current, changed_now)
             attempt.finished_at = rfc3339(utc_now())
@@ -341,7 +352,6 @@ def _apply_recipes(
     say: Say,
 ) -> str:
     """Run the recipes for the attempt's failing checks, guarding each one's changes; returns the new tree."""
-    start = tree
     for recipe in book.recipes_for(attempt.failing):
         attempt.recipes.append(recipe.name)
         result = ws.run(recipe)
@@ -356,12 +366,6 @@ def _apply_recipes(
     attempt.patch = gitwork.build_patch(ws.scratch, head_tree, tree)
     if attempt.refusal is None:
         attempt.refusal = check_patch_size(attempt.patch, guards)
-    if attempt.refusal is None and tree == start:
-        attempt.refusal = Refusal(
-            "same-patch",
-            f"recipes {', '.join(attempt.recipes)} changed nothing for fingerprint {attempt.fingerprint}; "
-            "another attempt would yield the same patch",
-        )
     return tree
 
 

@@ -13,6 +13,7 @@ Auth: `Authorization: Bearer <token>` (or `token <token>`); anything else is 401
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -325,3 +326,33 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_POST = do_PATCH = _serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the double until interrupted; write its GITHUB_* settings as shell exports first."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.doubles.github", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--env-file", required=True, help="where to write `export GITHUB_...=...` lines"
+    )
+    args = parser.parse_args(argv)
+    double = GitHubDouble().start()
+    lines = "".join(f"export {k}={v}\n" for k, v in double.env().items())
+    tmp = f"{args.env_file}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write(lines)
+    os.replace(tmp, args.env_file)  # readers never see a half-written file
+    signal.signal(signal.SIGTERM, lambda *_: double.stop())
+    try:
+        double._thread.join()  # type: ignore[union-attr]
+    except KeyboardInterrupt:
+        double.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

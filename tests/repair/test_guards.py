@@ -71,8 +71,18 @@ def test_same_fingerprint_same_patch_is_not_repeated(tmp_path: Path) -> None:
 def test_a_recipe_that_changes_nothing_stops_the_loop(tmp_path: Path) -> None:
     gitops = make_toy(tmp_path, toy_recipes("noop"))
     head = break_greeting(gitops)
-    record = _refused(gitops, head, "same-patch")
-    assert record["details"]["attempt"] == 1 and "changed nothing" in record["details"]["refused"]
+    result = gitops.run("repair", "--max-attempts", "3")
+    assert (
+        result.code == 1
+        and "no progress: recipes fix-greeting changed nothing in attempt 1" in result.out
+    )
+    assert gitops.head().hexsha == head
+    records = gitops.repair_records()
+    attempts = [r for r in records if r["details"]["attempt"]]
+    assert [(r["details"]["attempt"], r["result"]) for r in attempts] == [(1, "failure")], (
+        "stopped after one"
+    )
+    assert attempts[0]["details"]["patch_digest"] is None
 
 
 def test_recipe_may_only_touch_its_paths(tmp_path: Path) -> None:
