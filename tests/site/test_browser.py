@@ -110,7 +110,9 @@ def test_detail_view_links_and_checks_the_record(page, serve, built_site: Path):
     page.wait_for(
         "location.search === '?service=web&record=3' && !document.getElementById('detail').hidden"
     )
-    page.wait_for("document.getElementById('detail-digest').dataset.state !== 'running'")
+    page.wait_for(
+        "(document.getElementById('detail-digest') || {dataset: {state: 'running'}}).dataset.state !== 'running'"
+    )
     assert page.eval("document.getElementById('detail-digest').dataset.state") == "ok"
     links = page.eval(
         "Object.fromEntries([...document.querySelectorAll('#detail .facts a')].map(a => [a.textContent, a.getAttribute('href')]))"
