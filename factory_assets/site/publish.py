@@ -116,10 +116,12 @@ class _Scratch:
             config.set_value('remote "origin"', "promisor", "true")
             config.set_value('remote "origin"', "partialclonefilter", "blob:none")
 
-    def git(self, *args: str, **kwargs) -> str:
+    def git(self, *args: str, index: str | None = None, **kwargs) -> str:
+        """Run git in the scratch repository; `index` names a private index file for this call."""
+        env = {**self.env, "GIT_INDEX_FILE": str(self.root / index)} if index else self.env
         try:
             return self.repo.git.execute(
-                ["git", *args], env=self.env, kill_after_timeout=GIT_TIMEOUT_S, **kwargs
+                ["git", *args], env=env, kill_after_timeout=GIT_TIMEOUT_S, **kwargs
             )
         except git.GitCommandError as exc:
             raise PublishError(
@@ -146,45 +148,35 @@ class _Scratch:
 
     def tree_of_dir(self, directory: Path) -> str:
         """The tree of a directory's files, through a private index (ignore rules do not apply)."""
-        env = {**self.env, "GIT_INDEX_FILE": str(self.root / "site.index")}
-        self.repo.git.execute(
-            ["git", f"--work-tree={directory}", "add", "--all", "--force", "."],
-            env=env,
-            kill_after_timeout=GIT_TIMEOUT_S,
-        )
-        return self.repo.git.execute(["git", "write-tree"], env=env).strip()
+        self.git(f"--work-tree={directory}", "add", "--all", "--force", ".", index="site.index")
+        return self.git("write-tree", index="site.index").strip()
 
     def tree_with_files(self, base: str, files: dict[str, bytes]) -> str:
         """`base`'s tree with `files` added or replaced (blobs of other paths are never fetched)."""
-        env = {**self.env, "GIT_INDEX_FILE": str(self.root / "evidence.index")}
-        self.repo.git.execute(["git", "read-tree", base], env=env)
+        self.git("read-tree", base, index="evidence.index")
         for path, data in files.items():
             blob_file = self.root / "blob"
             blob_file.write_bytes(data)
             blob = self.git("hash-object", "-w", "--no-filters", str(blob_file)).strip()
-            self.repo.git.execute(
-                ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], env=env
-            )
-        return self.repo.git.execute(["git", "write-tree"], env=env).strip()
-
-    def read_file(self, commit: str, path: str) -> bytes | None:
-        try:
-            return self.repo.git.execute(
-                ["git", "cat-file", "blob", f"{commit}:{path}"],
-                env=self.env,
-                stdout_as_string=False,
-            )
-        except git.GitCommandError:
-            return None
+            cacheinfo = f"100644,{blob},{path}"
+            self.git("update-index", "--add", "--cacheinfo", cacheinfo, index="evidence.index")
+        return self.git("write-tree", index="evidence.index").strip()
 
     def has_path(self, commit: str, path: str) -> bool:
-        status, _, _ = self.repo.git.execute(
-            ["git", "cat-file", "-e", f"{commit}:{path}"],
-            env=self.env,
-            with_extended_output=True,
-            with_exceptions=False,
+        """Whether `path` is in `commit`'s tree (trees are local: no blob is fetched)."""
+        return bool(self.git("ls-tree", "--name-only", commit, "--", path).strip())
+
+    def read_file(self, commit: str, path: str) -> bytes | None:
+        """The file's bytes, None when the tree has no such path; a failed (lazy) fetch raises."""
+        if not self.has_path(commit, path):
+            return None
+        return self.git(
+            "cat-file",
+            "blob",
+            f"{commit}:{path}",
+            stdout_as_string=False,
+            strip_newline_in_stdout=False,
         )
-        return status == 0
 
     def commit(self, tree: str, parent: str | None, message: str) -> str:
         parents = ["-p", parent] if parent else []
