@@ -6,13 +6,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from factory_assets.common.errors import InputError
 from factory_assets.config import resolve_repo
-from factory_assets.repair.escalate import LABEL
-from factory_assets.repair.loop import RepairOptions, RepairOutcome, run_repair
-from factory_assets.repair.yamlnorm import normalize_files
-from resources.github import GitHubClient, GitHubConfig
+
+# The repair loop, GitPython and httpx are imported by the handlers, not here: every `factory`
+# invocation (each check that repair runs, too) builds this parser.
+LABEL = "factory-repair"
+
+if TYPE_CHECKING:
+    from factory_assets.repair.loop import RepairOptions, RepairOutcome
 
 
 def _positive(text: str) -> int:
@@ -99,8 +103,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     repair_sub = repair.add_subparsers(dest="repair_command", metavar="SUBCOMMAND")
     norm = repair_sub.add_parser(
         "normalize-yaml",
-        parents=[common],
         help="round-trip normalise GitOps YAML (default: envs/ and release/); --check only reports",
+    )
+    norm.add_argument(
+        "--repo",
+        metavar="PATH",
+        default=argparse.SUPPRESS,  # keeps a --repo given before the subcommand
+        help="the GitOps repository (default: $FACTORY_REPO, else the current directory)",
     )
     norm.add_argument(
         "--check", action="store_true", help="exit 1 when a file would change; write nothing"
@@ -110,6 +119,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _repair(args: argparse.Namespace) -> int:
+    from factory_assets.repair.loop import RepairOptions, run_repair
+    from resources.github import GitHubClient, GitHubConfig
+
     repo = resolve_repo(args.repo)
     options = RepairOptions(
         max_attempts=args.max_attempts or _env_int("FACTORY_REPAIR_MAX_ATTEMPTS", 3),
@@ -135,6 +147,7 @@ def _repair(args: argparse.Namespace) -> int:
 
 
 def _report(outcome: RepairOutcome, options: RepairOptions) -> None:
+    """Summary after the live progress: notes, the patch, what would be escalated, the verdict."""
     for note in outcome.notes:
         print(f"note: {note}")
     if outcome.patch and not outcome.patch.empty:
@@ -160,6 +173,8 @@ def _report(outcome: RepairOutcome, options: RepairOptions) -> None:
 
 
 def _normalize_yaml(args: argparse.Namespace) -> int:
+    from factory_assets.repair.yamlnorm import normalize_files
+
     repo = resolve_repo(args.repo)
     result = normalize_files(repo, args.paths or None, check=args.check)
     verb = "would normalize" if args.check else "normalized"
