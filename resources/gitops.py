@@ -104,6 +104,7 @@ class GitopsWriter:
         )
         self.exclude = tuple(exclude)
         self.checkpoint = checkpoint or (lambda _name: None)
+        self._author: list[str] | None = None
         self._git = self._open()
         self.mode: Mode = self._detect_mode()
         self.branch = branch or os.environ.get("FACTORY_GIT_BRANCH") or self._default_branch()
@@ -174,6 +175,11 @@ class GitopsWriter:
         return status, out, err
 
     def _identity(self) -> list[str]:
+        if self._author is None:
+            self._author = self._find_identity()
+        return self._author
+
+    def _find_identity(self) -> list[str]:
         name = os.environ.get("FACTORY_GIT_AUTHOR_NAME")
         email = os.environ.get("FACTORY_GIT_AUTHOR_EMAIL")
         if not name or not email:

@@ -160,6 +160,7 @@ def run_pass(
     writer = writer or GitopsWriter(repo, checkpoint=crash_point)
     policy = RetryPolicy.from_env()
     commits: list[str] = []
+    notes: list[str] = []
     pushed = False
     with active_runner() as runner:
         ctx = RecordContext(runner=runner, started_at=utc_now(), links=dict(links or {}))
@@ -184,13 +185,20 @@ def run_pass(
                 PromotionPlan(now=moment), error=f"claim: {exc}", mode=writer.mode, runner=runner
             )
         step1 = t1.value
+        notes.append(f"claim_release: {t1.push_result}")
         if t1.commit:
             commits.append(t1.commit)
             pushed |= t1.pushed
         outcomes = list(step1.outcomes) + _plan_outcomes(step1.plan)
         if not step1.claims:
             return PassResult(
-                step1.plan, tuple(outcomes), tuple(commits), pushed, writer.mode, runner=runner
+                step1.plan,
+                tuple(outcomes),
+                tuple(commits),
+                pushed,
+                writer.mode,
+                runner=runner,
+                notes=tuple(notes),
             )
 
         resolutions = resolve_all(registry, step1.claims, concurrency=_resolve_concurrency())
@@ -209,6 +217,7 @@ def run_pass(
                     message=pin_message,
                 )
                 pins, pin_commit, pin_push = t2.value, t2.commit, t2.push_result
+                notes.append(f"write_pin: {t2.push_result}")
                 if t2.commit:
                     commits.append(t2.commit)
                     pushed |= t2.pushed
@@ -270,11 +279,19 @@ def run_pass(
                 writer.mode,
                 error=f"record: {exc}",
                 runner=runner,
+                notes=tuple(notes),
             )
+        notes.append(f"record_promotion: {t3.push_result}")
         if t3.commit:
             commits.append(t3.commit)
             pushed |= t3.pushed
         outcomes += list(t3.value.outcomes)
     return PassResult(
-        step1.plan, tuple(outcomes), tuple(commits), pushed, writer.mode, runner=runner
+        step1.plan,
+        tuple(outcomes),
+        tuple(commits),
+        pushed,
+        writer.mode,
+        runner=runner,
+        notes=tuple(notes),
     )

@@ -49,7 +49,7 @@ def test_ready_services_are_pinned_in_one_commit(deploy: Deploy) -> None:
     services = [f"svc{n}" for n in range(5)]
     for name in services:
         deploy.push(name, "v1")
-        deploy.add(name, tag="v1")
+    deploy.add_many(services)
     before = len(deploy.commits())
     result = deploy.run()
     assert result.ok and len(result.commits) == 3  # claim, pins, records: not one per service
