@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import git
@@ -51,6 +52,23 @@ def check_recipe_paths(recipe: Recipe, changed: list[str], guards: Guards) -> Re
         return Refusal(
             "path-allowlist",
             f"recipe {recipe.name} changed file(s) outside its paths {recipe.paths}: {', '.join(outside[:10])}",
+        )
+    return None
+
+
+# Formatters and generators write regular files; a symlink or submodule in their output is a
+# way around the path allowlist (and `git apply` would have to follow it).
+_SPECIAL_MODE = re.compile(
+    rb"^(?:new file mode|new mode|index [0-9a-f]+\.\.[0-9a-f]+) (120000|160000)$", re.M
+)
+
+
+def check_patch_modes(patch: Patch) -> Refusal | None:
+    found = _SPECIAL_MODE.search(patch.text)
+    if found:
+        kind = "symlink" if found.group(1) == b"120000" else "submodule"
+        return Refusal(
+            "special-file", f"the patch creates a {kind}; recipes may only write regular files"
         )
     return None
 

@@ -33,6 +33,7 @@ from factory_assets.repair.guards import (
     Refusal,
     check_history,
     check_identity,
+    check_patch_modes,
     check_patch_size,
     check_recipe_paths,
 )
@@ -222,25 +223,23 @@ def _run(
                 f"uncommitted changes in {', '.join(dirty[:5])}; commit or stash them first",
             )
     history = gitwork.past_repairs(repo, base=base, limit=guards.history_commits)
-    changed = gitwork.changed_files(repo, base) if base else None
     ctx = _Context(root, options, client, say, book)
 
     with gitwork.scratch_clone(repo, head.hexsha) as scratch:
         ctx.roots = (str(scratch.working_tree_dir), str(root))
-        ws = _Workspace(scratch, changed, ctx.roots)
+        ws = _Workspace(scratch, gitwork.changed_files(repo, base) if base else None, ctx.roots)
         say(
             f"checking {head.hexsha[:12]}"
             + (f" (files changed since {options.base})" if base else "")
         )
         initial = ws.run_checks(book, say)
         outcome = RepairOutcome("clean", head.hexsha, initial)
-        if not _failing(initial):
+        failing = _failing(initial)
+        if not failing:
             ctx.count_green(outcome)
             return outcome
-
         per_check = ws.fingerprints(initial)
         initial_fp = combined_fingerprint(per_check)
-        failing = _failing(initial)
         refusal = check_identity(head, guards.identity)
         if refusal:
             outcome.attempts.append(
@@ -257,62 +256,12 @@ def _run(
         unfixable = book.unfixable(failing)
         if unfixable:
             outcome.notes.append(f"no recipe fixes: {', '.join(unfixable)}")
-            return ctx.finish(
-                outcome,
-                [r for r in initial if r.name in unfixable],
-                note="No recipe fixes `{check}`.",
-            )
+            failed = [r for r in initial if r.name in unfixable]
+            return ctx.finish(outcome, failed, note="No recipe fixes `{check}`.")
 
-        current = initial
-        head_tree = tree = gitwork.tree_of(scratch, head.hexsha)
-        for number in range(1, options.max_attempts + 1):
-            attempt = Attempt(
-                number,
-                failing,
-                combined_fingerprint(per_check),
-                sorted(per_check.values()),
-                _log_of(current),
-            )
-            outcome.attempts.append(attempt)
-            start = tree
-            tree = _apply_recipes(ws, book, guards, attempt, head_tree, tree, say)
-            attempt.finished_at = rfc3339(utc_now())
-            if attempt.refusal:
-                return ctx.finish(outcome, current, refusal=attempt.refusal)
-            if tree == start:
-                # The same fingerprint would yield the same (empty) patch again: stop here.
-                outcome.notes.append(
-                    f"no progress: recipes {', '.join(attempt.recipes)} changed nothing in attempt {number}"
-                )
-                return ctx.finish(
-                    outcome,
-                    current,
-                    note=f"The recipes for `{{check}}` ({', '.join(attempt.recipes)}) ran but changed "
-                    "nothing: this failure needs a human.",
-                )
-            changed_now = gitwork.changed_between(scratch, start, tree)
-            current = outcome.checks = ws.run_checks(book, say, current, changed_now)
-            attempt.finished_at = rfc3339(utc_now())
-            failing = _failing(current)
-            if not failing:
-                attempt.passed = True
-                break
-            per_check = ws.fingerprints(current)
-            if book.unfixable(failing):
-                outcome.notes.append(
-                    f"after attempt {number}, no recipe fixes: {', '.join(book.unfixable(failing))}"
-                )
-                break
-        else:
-            outcome.notes.append(f"still failing after {options.max_attempts} attempt(s)")
-        if failing:
-            tried = ", ".join(sorted({r for a in outcome.attempts for r in a.recipes}))
-            return ctx.finish(
-                outcome,
-                current,
-                note=f"{len(outcome.attempts)} repair attempt(s) (recipes: {tried}) did not make `{{check}}` pass.",
-            )
-
+        finished = _attempt_loop(ws, ctx, guards, outcome, per_check)
+        if finished:
+            return finished
         patch = outcome.attempts[-1].patch
         assert patch is not None
         refusal = check_history(initial_fp, patch, history, options.max_attempts)
@@ -328,18 +277,63 @@ def _run(
             return outcome
 
     recipes = [r.name for r in book.recipes if any(r.name in a.recipes for a in outcome.attempts)]
-    message = gitwork.fix_message(
-        recipes, _failing(initial), initial_fp, patch, outcome.attempts[-1].number
-    )
+    message = gitwork.fix_message(recipes, failing, initial_fp, patch, outcome.attempts[-1].number)
     gitwork.apply_patch(repo, patch)
-    outcome.commit = gitwork.commit_fix(
-        repo, patch.paths, message, guards.identity.name, guards.identity.email
-    )
+    identity = guards.identity
+    outcome.commit = gitwork.commit_fix(repo, patch.paths, message, identity.name, identity.email)
     outcome.status = "repaired"
     say(f"committed {outcome.commit[:12]}: {message.splitlines()[0]}")
     ctx.record_attempts(outcome)
     ctx.count_green(outcome)
     return outcome
+
+
+def _attempt_loop(
+    ws: _Workspace,
+    ctx: _Context,
+    guards: Guards,
+    outcome: RepairOutcome,
+    per_check: dict[str, str],
+) -> RepairOutcome | None:
+    """Attempts until green (None: the last attempt passed) or a finished, red outcome."""
+    book, say = ctx.book, ctx.say
+    current = outcome.checks
+    failing = _failing(current)
+    head_tree = tree = gitwork.tree_of(ws.scratch, outcome.head)
+    for number in range(1, ctx.options.max_attempts + 1):
+        fp = combined_fingerprint(per_check)
+        attempt = Attempt(number, failing, fp, sorted(per_check.values()), _log_of(current))
+        outcome.attempts.append(attempt)
+        start = tree
+        tree = _apply_recipes(ws, book, guards, attempt, head_tree, tree, say)
+        attempt.finished_at = rfc3339(utc_now())
+        if attempt.refusal:
+            return ctx.finish(outcome, current, refusal=attempt.refusal)
+        recipes = ", ".join(attempt.recipes)
+        if tree == start:  # the same fingerprint would only yield the same (empty) patch again
+            outcome.notes.append(
+                f"no progress: recipes {recipes} changed nothing in attempt {number}"
+            )
+            note = f"The recipes for `{{check}}` ({recipes}) ran but changed nothing: it needs a human."
+            return ctx.finish(outcome, current, note=note)
+        changed = gitwork.changed_between(ws.scratch, start, tree)
+        current = outcome.checks = ws.run_checks(book, say, current, changed)
+        attempt.finished_at = rfc3339(utc_now())
+        failing = _failing(current)
+        if not failing:
+            attempt.passed = True
+            return None
+        per_check = ws.fingerprints(current)
+        unfixable = book.unfixable(failing)
+        if unfixable:
+            outcome.notes.append(f"after attempt {number}, no recipe fixes: {', '.join(unfixable)}")
+            return ctx.finish(
+                outcome, current, note="After a repair attempt, no recipe fixes `{check}`."
+            )
+    outcome.notes.append(f"still failing after {ctx.options.max_attempts} attempt(s)")
+    tried = ", ".join(sorted({r for a in outcome.attempts for r in a.recipes}))
+    note = f"{len(outcome.attempts)} repair attempt(s) (recipes: {tried}) did not make `{{check}}` pass."
+    return ctx.finish(outcome, current, note=note)
 
 
 def _apply_recipes(
@@ -365,7 +359,9 @@ def _apply_recipes(
             break
     attempt.patch = gitwork.build_patch(ws.scratch, head_tree, tree)
     if attempt.refusal is None:
-        attempt.refusal = check_patch_size(attempt.patch, guards)
+        attempt.refusal = check_patch_modes(attempt.patch) or check_patch_size(
+            attempt.patch, guards
+        )
     return tree
 
 

@@ -101,6 +101,16 @@ def test_github_dir_is_protected_even_when_allowed(tmp_path: Path) -> None:
     assert not (gitops.path / ".github").exists()
 
 
+def test_symlinks_are_refused(tmp_path: Path) -> None:
+    gitops = make_toy(
+        tmp_path, toy_recipes("symlink", paths='["greeting.txt", "greeting-link.txt"]')
+    )
+    head = break_greeting(gitops)
+    record = _refused(gitops, head, "special-file")
+    assert "symlink" in record["details"]["refused"]
+    assert not (gitops.path / "greeting-link.txt").is_symlink()
+
+
 def test_patch_size_is_capped(tmp_path: Path) -> None:
     gitops = make_toy(
         tmp_path, toy_recipes("big", paths='["greeting.txt", "big.txt"]', max_lines=50)

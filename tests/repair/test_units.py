@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.store import append_record, new_body
@@ -178,3 +180,38 @@ def test_redact(monkeypatch: pytest.MonkeyPatch) -> None:
         "498",
         "499",
     ]
+
+
+_SCALARS = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.booleans(),
+    st.none(),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_./:@ ", min_size=1, max_size=12)
+    .map(str.strip)
+    .filter(bool),
+)
+_KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
+_DOCS = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=4),
+        st.dictionaries(_KEYS, inner, min_size=1, max_size=4),
+    ),
+    max_leaves=12,
+).filter(lambda d: isinstance(d, dict))
+
+
+@settings(max_examples=60, deadline=None)
+@given(doc=_DOCS, mapping=st.integers(2, 6), offset=st.integers(0, 2))
+def test_normalize_is_idempotent_and_keeps_the_data(doc: dict, mapping: int, offset: int) -> None:
+    import io
+
+    from ruamel.yaml import YAML
+
+    writer = YAML()
+    writer.indent(mapping=mapping, sequence=mapping + offset, offset=offset)
+    out = io.StringIO()
+    writer.dump(doc, out)
+    once = normalize_text(out.getvalue())
+    assert normalize_text(once) == once
+    assert YAML(typ="safe").load(once) == YAML(typ="safe").load(out.getvalue())
