@@ -1,0 +1,152 @@
+"""The compare-and-swap writer on real git: lost races re-apply, bounds, private tree, modes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from resources.gitops import CasExhausted, GitopsWriter, RemoteBranchMissing, redact
+from tests.support.gitrepo import GitOpsRemote
+
+
+def append_line(name: str, line: str):
+    def apply(tree: Path) -> str:
+        path = tree / name
+        path.write_text((path.read_text() if path.exists() else "") + line + "\n")
+        return path.read_text()
+
+    return apply
+
+
+def remote_file(remote: GitOpsRemote, path: str) -> str:
+    return subprocess.run(
+        ["git", "--git-dir", str(remote.bare), "show", f"main:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_lost_race_is_reapplied_on_the_fresh_head(gitops_remote: GitOpsRemote) -> None:
+    mine = GitopsWriter(gitops_remote.new_clone("a"))
+    theirs = GitopsWriter(gitops_remote.new_clone("b"))
+    calls = []
+
+    def apply(tree: Path) -> str:
+        calls.append(tree)
+        if len(calls) == 1:  # someone else lands a change while we are working
+            theirs.transact(append_line("log.txt", "theirs"), message="theirs")
+        return append_line("log.txt", "mine")(tree)
+
+    txn = mine.transact(apply, message="mine")
+    assert txn.pushed and txn.attempts == 2 and len(calls) == 2
+    assert (
+        remote_file(gitops_remote, "log.txt") == "theirs\nmine\n"
+    )  # applied on top, never overwritten
+    assert txn.commit == gitops_remote.remote_head()
+
+
+def test_race_bound_is_respected(gitops_remote: GitOpsRemote) -> None:
+    mine = GitopsWriter(gitops_remote.new_clone("a"), max_attempts=3)
+    theirs = GitopsWriter(gitops_remote.new_clone("b"))
+    count = 0
+
+    def always_lose(tree: Path) -> None:
+        nonlocal count
+        count += 1
+        theirs.transact(append_line("log.txt", f"theirs {count}"), message="theirs")
+        append_line("log.txt", "mine")(tree)
+
+    with pytest.raises(CasExhausted, match="lost 3 times"):
+        mine.transact(always_lose, message="mine")
+    assert count == 3 and "mine" not in remote_file(gitops_remote, "log.txt")
+
+
+def test_nothing_changed_means_no_commit(gitops_remote: GitOpsRemote) -> None:
+    head = gitops_remote.remote_head()
+    txn = GitopsWriter(gitops_remote.clone).transact(lambda tree: None, message="noop")
+    assert txn.commit is None and not txn.pushed and gitops_remote.remote_head() == head
+
+
+def test_user_checkout_is_never_touched(gitops_remote: GitOpsRemote) -> None:
+    clone = gitops_remote.clone
+    (clone / "release" / "queue.yaml").write_text("releases: []  # my uncommitted edit\n")
+    (clone / "scratch.txt").write_text("untracked\n")
+    writer = GitopsWriter(clone)
+    writer.transact(append_line("log.txt", "factory"), message="factory")
+    assert (clone / "release" / "queue.yaml").read_text() == "releases: []  # my uncommitted edit\n"
+    assert (clone / "scratch.txt").exists() and not (clone / "log.txt").exists()
+    assert writer.tree.is_relative_to(clone / ".git")
+    assert "fast-forwarded to origin/main" in writer.update_checkout()  # no conflict: edit kept
+    assert (clone / "release" / "queue.yaml").read_text() == "releases: []  # my uncommitted edit\n"
+    writer.transact(append_line("release/queue.yaml", "# factory"), message="factory 2")
+    assert (
+        "not fast-forwarded" in writer.update_checkout()
+    )  # the local edit is in the way: left alone
+    assert (clone / "release" / "queue.yaml").read_text() == "releases: []  # my uncommitted edit\n"
+
+
+def test_update_checkout_fast_forwards_a_clean_checkout(gitops_remote: GitOpsRemote) -> None:
+    writer = GitopsWriter(gitops_remote.clone)
+    writer.transact(append_line("log.txt", "factory"), message="factory")
+    assert "fast-forwarded" in writer.update_checkout()
+    assert (gitops_remote.clone / "log.txt").read_text() == "factory\n"
+
+
+def test_stale_index_lock_from_a_killed_writer_is_cleared(gitops_remote: GitOpsRemote) -> None:
+    writer = GitopsWriter(gitops_remote.clone)
+    writer.transact(append_line("a.txt", "1"), message="first")
+    gitdir = subprocess.run(
+        ["git", "-C", str(writer.tree), "rev-parse", "--absolute-git-dir"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(gitdir) / "index.lock").write_text("")
+    (writer.tree / "half-written.tmp").write_text("junk")  # debris of a killed apply
+    txn = writer.transact(append_line("a.txt", "2"), message="second")
+    assert txn.pushed and remote_file(gitops_remote, "a.txt") == "1\n2\n"
+    assert (
+        "half-written.tmp"
+        not in subprocess.run(
+            ["git", "--git-dir", str(gitops_remote.bare), "ls-tree", "-r", "--name-only", "main"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+
+
+def test_local_and_files_modes(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    writer = GitopsWriter(plain)
+    assert writer.mode == "files"
+    txn = writer.transact(append_line("x.txt", "1"), message="m")
+    assert txn.commit is None and (plain / "x.txt").read_text() == "1\n"
+
+    local = tmp_path / "local"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(local)], check=True)
+    writer = GitopsWriter(local)
+    assert writer.mode == "local"
+    txn = writer.transact(
+        append_line("x.txt", "1"), message="local change", paths=lambda _: ["x.txt"]
+    )
+    assert txn.commit and not txn.pushed and "locally" in txn.push_result
+    log = subprocess.run(
+        ["git", "-C", str(local), "log", "--format=%s"], capture_output=True, text=True
+    )
+    assert log.stdout.strip() == "local change"
+
+
+def test_missing_remote_branch_is_not_retried(gitops_remote: GitOpsRemote) -> None:
+    writer = GitopsWriter(gitops_remote.clone, branch="nope")
+    with pytest.raises(RemoteBranchMissing, match="no branch 'nope'"):
+        writer.transact(append_line("x", "1"), message="m")
+
+
+def test_credentials_in_remote_urls_are_redacted() -> None:
+    text = "fatal: unable to access 'https://robot$ci:s3cr3t@git.example/deploy.git/': 403"
+    assert "s3cr3t" not in redact(text) and "https://***@git.example" in redact(text)
