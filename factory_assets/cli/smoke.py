@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from factory_assets.config import resolve_repo
-from factory_assets.smoke.check import SmokeOutcome, check_services
+from factory_assets.smoke.check import SmokeOutcome
+from factory_assets.smoke.landing import smoke_checks_and_land
 
 DESCRIPTION = """\
 Check each service's current pin (envs/dev/<service>.yaml) after deploy, and write
@@ -67,7 +68,7 @@ def _positive_seconds(text: str) -> float:
 
 def _smoke(args: argparse.Namespace) -> int:
     repo = resolve_repo(args.repo)
-    outcomes = check_services(
+    outcomes = smoke_checks_and_land(
         repo,
         args.service,
         timeout_seconds=args.timeout,

@@ -57,7 +57,9 @@ def read_chain_head(repo: Path) -> ChainHead | None:
     return head
 
 
-def _head_bytes(head: ChainHead, previous: ChainHead | None) -> bytes:
+def chain_head_bytes(head: ChainHead, previous: ChainHead | None) -> bytes:
+    """The stored form of `evidence/chain-head.json` naming `head` and the one before it."""
+
     def as_dict(h: ChainHead | None) -> dict | None:
         return (
             None
@@ -107,7 +109,7 @@ def append_record(repo: Path, body: RecordBody) -> EvidenceRecord:
         head = read_chain_head(repo)
         record = seal(body, head)
         new_head = ChainHead(record.integrity.sequence, record.integrity.content_digest, record.id)
-        atomic_write_bytes(repo / CHAIN_HEAD, _head_bytes(new_head, head))
+        atomic_write_bytes(repo / CHAIN_HEAD, chain_head_bytes(new_head, head))
         atomic_write_bytes(record_path(repo, record.id), record_bytes(record), exclusive=True)
         return record
 

@@ -211,6 +211,8 @@ def check_records(
     repo: Path, names: list[str], workers: int | None = None, line_of=None
 ) -> tuple[list[tuple[RecordSummary, dict | None]], list[Problem]]:
     """Per-record checks, spread over processes when there are many records (reads dominate)."""
+    if not names:
+        return [], []
     base = str(repo / RECORDS_DIR)
     workers = workers or min(os.cpu_count() or 1, 4)
     if len(names) < 4000 or workers < 2:

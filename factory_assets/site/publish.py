@@ -29,7 +29,7 @@ import git
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR
-from factory_assets.evidence.store import ChainHead, _head_bytes, new_body, record_bytes, seal
+from factory_assets.evidence.store import ChainHead, chain_head_bytes, new_body, record_bytes, seal
 from factory_assets.site.build import SUMMARY_FILE
 
 DEFAULT_BRANCH = "gh-pages"
@@ -299,7 +299,7 @@ def _record_publication(scratch: _Scratch, evidence_branch: str, body_of, max_at
         sealed["id"] = record.id
         files = {
             f"{RECORDS_DIR}/{record.id}.json": record_bytes(record),
-            CHAIN_HEAD: _head_bytes(new_head, head),
+            CHAIN_HEAD: chain_head_bytes(new_head, head),
         }
         return scratch.tree_with_files(tip, files)
 

@@ -1,19 +1,57 @@
-"""Run a smoke check against the fresh remote head and land its record with compare-and-swap.
+"""Run smoke checks against the fresh remote head and land their records with compare-and-swap.
 
-The check itself may wait minutes; it runs outside the writer's lock, on the user's
-checkout fast-forwarded to the remote head. Only sealing and pushing the record holds
-the lock, on the fresh head, so the chain never forks.
+A check may wait minutes; it runs outside the writer's lock, on the user's checkout
+fast-forwarded to the remote head. Only sealing and pushing a record holds the lock, on
+the fresh head, so the evidence chain never forks. The CLI and the asset share this path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from factory_assets.evidence import store
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
-from factory_assets.smoke.check import SmokeOutcome, check_service
+from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
 from resources.gitops import GitopsWriter
+
+
+def checkout_matches_remote(writer: GitopsWriter) -> bool:
+    """True when the checkout is exactly the remote head, with no local changes to the GitOps data.
+
+    Only then do the pins being checked equal the remote's, so the record may land there.
+    """
+    if writer.mode != "remote":
+        return False
+    git = writer._git
+    if git is None or git.head.is_detached:
+        return False
+    if git.head.commit.hexsha != git.commit(writer.remote_ref).hexsha:
+        return False
+    return not git.git.status("--porcelain", "--", "evidence", "envs", "release").strip()
+
+
+def record_lander(writer: GitopsWriter, repo: Path) -> Callable[[RecordBody], EvidenceRecord]:
+    """A `record=` callable: seal on the fresh head, commit, push, fast-forward the checkout.
+
+    A checkout that is ahead of (or differs from) the remote keeps its records local: what
+    was checked is not what the remote holds, so the verdict belongs with the checkout.
+    """
+    in_sync = checkout_matches_remote(writer)
+
+    def land(body: RecordBody) -> EvidenceRecord:
+        if not in_sync:
+            return store.append_record(repo, body)
+        txn = writer.transact(
+            lambda tree: store.append_record(tree, body),
+            message=lambda rec: f"factory: smoke {rec.service} {rec.details.verdict} ({rec.id})\n",
+            step="smoke_record",
+            paths=lambda _: ("evidence",),
+        )
+        writer.update_checkout()
+        return txn.value
+
+    return land
 
 
 def smoke_check_and_land(
@@ -24,22 +62,32 @@ def smoke_check_and_land(
     timeout_seconds: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SmokeOutcome:
+    """One service, as the `smoke_result` asset runs it."""
     writer = GitopsWriter(repo)
     note = writer.update_checkout()
     if log:
         log(note)
+    return check_service(
+        repo,
+        service,
+        timeout_seconds=timeout_seconds,
+        links=links,
+        record=record_lander(writer, repo),
+    )
 
-    def land(body: RecordBody) -> EvidenceRecord:
-        if writer.mode == "files":
-            return store.append_record(repo, body)
-        txn = writer.transact(
-            lambda tree: store.append_record(tree, body),
-            message=lambda rec: f"factory: smoke {service} {rec.details.verdict} ({rec.id})\n",
-            step="smoke_record",
-            paths=lambda _: ("evidence",),
-        )
-        if writer.mode == "remote":
-            writer.update_checkout()
-        return txn.value
 
-    return check_service(repo, service, timeout_seconds=timeout_seconds, links=links, record=land)
+def smoke_checks_and_land(
+    repo: Path,
+    services: Sequence[str] | None = None,
+    *,
+    timeout_seconds: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[SmokeOutcome]:
+    """Several services at once, as `factory smoke` runs them."""
+    writer = GitopsWriter(repo)
+    note = writer.update_checkout()
+    if log:
+        log(note)
+    return check_services(
+        repo, services, timeout_seconds=timeout_seconds, log=log, record=record_lander(writer, repo)
+    )
