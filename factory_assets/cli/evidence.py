@@ -107,6 +107,9 @@ def _index_files(index: Path) -> dict[str, bytes]:
 def _collect_check(repo: Path, out: str | None) -> int:
     """Collect into a temp dir and compare bytes: the same records always give the same files."""
     index = Path(out) if out else repo / INDEX_FILE
+    if not index.exists():  # a repository that does not keep an index has none to go stale
+        print(f"{index}: not present; nothing to check")
+        return 0
     with tempfile.TemporaryDirectory(prefix="factory-collect-") as tmp:
         fresh = Path(tmp) / index.name
         collect_index(repo, out=fresh, full=True)

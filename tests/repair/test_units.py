@@ -140,6 +140,9 @@ def test_collect_check(gitops: GitOpsRepo) -> None:
     assert (gitops.path / "evidence/index.json").read_bytes() == before, "check mode writes nothing"
     assert gitops.run("evidence", "collect").code == 0
     assert gitops.run("evidence", "collect", "--check").code == 0
+    (gitops.path / "evidence/index.json").unlink()
+    absent = gitops.run("evidence", "collect", "--check")
+    assert absent.code == 0 and "not present" in absent.out, "no index kept, none to go stale"
 
 
 # --- fingerprints and redaction ---------------------------------------------------------------
