@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -52,8 +53,6 @@ def render(command: Command, files: list[str] | None) -> list[str]:
 
 def display(argv: list[str]) -> str:
     """The command as a person would type it, for logs and reproduction steps."""
-    import shlex
-
     return shlex.join(a.replace("{python}", "python") for a in argv)
 
 

@@ -73,11 +73,16 @@ def dirty_paths(repo: git.Repo) -> list[str]:
 def scratch_clone(repo: git.Repo, commit: str) -> Iterator[git.Repo]:
     """A throwaway checkout of `commit` that recipes may scribble on; the real tree stays untouched."""
     tmp = Path(tempfile.mkdtemp(prefix="factory-repair-"))
+    scratch = None
     try:
-        scratch = git.Repo.clone_from(repo.git_dir, tmp / "checkout", shared=True, no_checkout=True)
+        # --shared borrows the objects instead of copying them: cloning costs milliseconds
+        source = repo.working_tree_dir or repo.git_dir
+        scratch = git.Repo.clone_from(source, tmp / "checkout", shared=True, no_checkout=True)
         scratch.git.checkout("--quiet", "--detach", commit)
         yield scratch
     finally:
+        if scratch is not None:
+            scratch.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -133,11 +138,11 @@ def build_patch(scratch: git.Repo, before: str, after: str) -> Patch:
     )
     if not text.endswith(b"\n"):
         text += b"\n"
+    # added + deleted lines per file; binary files count as one line each
+    numstat = scratch.git.diff("--numstat", "--no-renames", before, after).splitlines()
     lines = sum(
-        1
-        for line in text.split(b"\n")
-        if (line.startswith(b"+") and not line.startswith(b"+++"))
-        or (line.startswith(b"-") and not line.startswith(b"---"))
+        int(a) + int(d) if a.isdigit() and d.isdigit() else 1
+        for a, d, *_ in (row.split("\t") for row in numstat)
     )
     return Patch(text, paths, lines)
 
