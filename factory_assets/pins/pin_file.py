@@ -20,6 +20,7 @@ from pydantic import (
     StrictBool,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from ruamel.yaml.comments import CommentedMap
@@ -36,6 +37,7 @@ from factory_assets.release.model import (
     check_image_name,
     check_service,
 )
+from factory_assets.smoke.config import SmokeConfig
 from resources.registry import InvalidReference, validate_digest
 
 ENV = "dev"
@@ -77,21 +79,6 @@ def _http_url(value: str) -> str:
 PinnedImage = Annotated[str, StringConstraints(max_length=400), AfterValidator(_pinned_image)]
 
 
-class SmokeSettings(BaseModel):
-    """How to check a promotion landed: an Argo CD application and/or a URL."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    argocd_app: Annotated[str, StringConstraints(pattern=ARGOCD_APP)] | None = None
-    url: Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)] | None = None
-
-    @model_validator(mode="after")
-    def _something(self) -> SmokeSettings:
-        if self.argocd_app is None and self.url is None:
-            raise ValueError("smoke needs argocd_app and/or url")
-        return self
-
-
 class PinFile(BaseModel):
     """The whole pin file as data (user settings plus the factory's pin, if any)."""
 
@@ -104,10 +91,18 @@ class PinFile(BaseModel):
     promoted_at: UtcDatetime | None = None
     track: Tag | None = None
     hold: StrictBool = False
-    smoke: SmokeSettings | None = None
+    # The smoke domain owns the meaning of every `smoke:` key; the pin file only carries them.
+    smoke: SmokeConfig | None = None
     kustomization: (
         Annotated[str, StringConstraints(max_length=1024), AfterValidator(_relative_path)] | None
     ) = None
+
+    @field_validator("smoke")
+    @classmethod
+    def _smoke_names_a_target(cls, value: SmokeConfig | None) -> SmokeConfig | None:
+        if value is not None and not value.configured:
+            raise ValueError("smoke needs argocd_app and/or url")
+        return value
 
     @model_validator(mode="after")
     def _pin_complete(self) -> PinFile:
