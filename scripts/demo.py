@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,26 +72,133 @@ def make_gitops_repo() -> tuple[Path, Path]:
     return remote, clone
 
 
-def write_sample_evidence(clone: Path) -> None:
-    """A pages record through the real writer, so the chain exists before any promotion."""
+def start_registry() -> tuple[object, dict]:
+    """A local OCI registry (CNCF distribution, the engine inside Harbor) on a loopback port."""
     sys.path.insert(0, str(ROOT))
-    from factory_assets.evidence.store import append_record, new_body
+    from tests.support.registry import RegistryServer
 
-    record = append_record(
-        clone,
-        new_body(
-            kind="pages",
-            service=None,
-            result="skipped",
-            details={
-                "branch": "gh-pages",
-                "merkle_root": "0" * 64,
-                "tree_size": 0,
-                "reason": "demo seed record",
-            },
-        ),
+    server = RegistryServer(DEMO / "registry", "none").start()
+    print(f"registry     : {server.url} (docker-registry, data in {DEMO / 'registry'})")
+    return server, {"HARBOR_URL": server.url}
+
+
+def push_sample_images(server) -> dict[str, str]:
+    """Images pushed through the OCI upload API: api single-arch, web multi-arch."""
+    from tests.support.oci import push_image, push_multiarch
+
+    digests = {
+        "api:1.0.0": push_image(server, "demo/api", "1.0.0", content=b"api 1.0.0"),
+        "api:1.1.0": push_image(server, "demo/api", "1.1.0", content=b"api 1.1.0"),
+        "web:2.0.0": push_multiarch(server, "demo/web", "2.0.0").index_digest,
+    }
+    for ref, digest in digests.items():
+        print(f"pushed       : demo/{ref} -> {digest}")
+    return digests
+
+
+def start_readiness_endpoint() -> tuple[str, object]:
+    """A local service endpoint for the smoke step's HTTP readiness fallback."""
+    import http.server
+    import threading
+
+    class Ready(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            body = b'{"status": "ready"}'
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/healthz", server
+
+
+def git(*args: str, cwd: Path) -> str:
+    return run("git", *args, cwd=cwd).stdout.strip()
+
+
+def remote_pins(remote: Path) -> dict[str, str]:
+    listing = subprocess.run(
+        ["git", "--git-dir", str(remote), "ls-tree", "--name-only", "main", "envs/dev/"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    pins = {}
+    for path in listing:
+        if not path.endswith(".yaml"):
+            continue
+        text = subprocess.run(
+            ["git", "--git-dir", str(remote), "show", f"main:{path}"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        image = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in text.splitlines()
+                if line.startswith("image:")
+            ),
+            None,
+        )
+        if image:
+            pins[Path(path).stem] = image
+    return pins
+
+
+def promote_with_daemon(
+    clone: Path, remote: Path, dagster_home: Path, env: dict, image: str
+) -> None:
+    """The sensor path: enqueue by pushing, let dagster-daemon pin it, then stop the daemon."""
+    before = remote_pins(remote).get("api")
+    factory(
+        "release",
+        "add",
+        "api",
+        "--tag",
+        "1.1.0",
+        "--image",
+        image,
+        "--by",
+        "demo",
+        "--push",
+        "--repo",
+        str(clone),
+        env=env,
     )
-    print(f"wrote evidence/records/{record.id}.json (sequence {record.integrity.sequence})")
+    log = open(DEMO / "daemon.log", "wb")  # noqa: SIM115 - closed below
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        cwd=ROOT,
+        env={**os.environ, **env, "DAGSTER_HOME": str(dagster_home), "FACTORY_REPO": str(clone)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    print(f"$ dagster-daemon run -w workspace.yaml   (log: {DEMO / 'daemon.log'})")
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 180:
+            pin = remote_pins(remote).get("api")
+            if pin and pin != before:
+                print(
+                    f"  sensor path: api pinned by the daemon in {time.monotonic() - started:.1f} s -> {pin}"
+                )
+                break
+            time.sleep(1)
+        else:
+            raise SystemExit("the daemon did not pin api within 180 s; see .demo/daemon.log")
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+        log.close()
 
 
 def materialize(
@@ -117,23 +226,100 @@ def main() -> int:
     dagster_home = DEMO / "dagster_home"
     dagster_home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
+    registry, env = start_registry()
+    endpoint, endpoint_server = start_readiness_endpoint()
+    try:
+        push_sample_images(registry)
+        api, web = registry.image("demo/api"), registry.image("demo/web")
 
-    write_sample_evidence(clone)
-    factory("evidence", "validate", "--repo", str(clone))
-    factory(
-        "evidence", "collect", "--repo", str(clone), "--out", str(clone / "evidence" / "index.json")
-    )
-    materialize(clone, dagster_home, "evidence_index")
+        print("\n== 1. release requests, promoted by the CLI ==")
+        # The user owns the smoke settings of api: a readiness URL, committed before any pin.
+        (clone / "envs" / "dev" / "api.yaml").write_text(
+            f"# api in dev. The factory writes image/tag/release_id/promoted_at; the rest is ours.\n"
+            f"service: api\nsmoke:\n  url: {endpoint}  # readiness fallback\n  timeout_seconds: 20\n"
+        )
+        git("add", "envs/dev/api.yaml", cwd=clone)
+        git("commit", "-q", "-m", "api: smoke via readiness endpoint", cwd=clone)
+        git("push", "-q", "origin", "main", cwd=clone)
+        factory(
+            "release",
+            "add",
+            "api",
+            "--tag",
+            "1.0.0",
+            "--image",
+            api,
+            "--by",
+            "demo",
+            "--push",
+            "--repo",
+            str(clone),
+            env=env,
+        )
+        factory(
+            "release",
+            "add",
+            "web",
+            "--tag",
+            "2.0.0",
+            "--image",
+            web,
+            "--by",
+            "demo",
+            "--push",
+            "--repo",
+            str(clone),
+            env=env,
+        )
+        factory("promote", "--dry-run", "--repo", str(clone), env=env)
+        factory("promote", "--repo", str(clone), env=env)
+        factory("release", "status", "--repo", str(clone), env=env)
+
+        print("\n== 2. the sensor path: dagster-daemon picks up a pushed request ==")
+        promote_with_daemon(clone, remote, dagster_home, env, api)
+
+        print("\n== 3. smoke checks of the current pins ==")
+        smoke = factory("smoke", "--repo", str(clone), "--timeout", "20", env=env, check=False)
+        if smoke.returncode not in (0, 1):
+            raise SystemExit("factory smoke failed to run")
+
+        print("\n== 4. evidence: validate, collect, materialize ==")
+        git("pull", "-q", "--ff-only", cwd=clone)
+        factory("evidence", "validate", "--repo", str(clone))
+        factory(
+            "evidence",
+            "collect",
+            "--repo",
+            str(clone),
+            "--out",
+            str(clone / "evidence" / "index.json"),
+        )
+        materialize(clone, dagster_home, "evidence_index")
+
+        print("\n== 5. the dashboard, published to the demo remote's gh-pages ==")
+        site_dir = DEMO / "site"
+        factory("site", "build", "--out", str(site_dir), "--repo", str(clone))
+        factory("site", "publish", "--build-dir", str(site_dir), "--repo", str(clone))
+    finally:
+        registry.stop()
+        endpoint_server.shutdown()
 
     index = json.loads((clone / "evidence" / "index.json").read_text())
     print()
     print("== factory demo summary ==")
-    print(f"gitops clone : {clone}")
-    print(f"bare remote  : {remote}")
-    print(f"DAGSTER_HOME : {dagster_home}")
+    for service, image in sorted(remote_pins(remote).items()):
+        print(f"pinned       : {service:4} {image}")
+    print(
+        f"smoke        : {smoke.stdout.strip().splitlines()[-1] if smoke.stdout.strip() else 'no output'}"
+    )
     print(
         f"evidence     : {index['record_count']} record(s), merkle root {index['checkpoint']['root'][:16]}…"
     )
+    print(f"gitops clone : {clone}  (remote {remote})")
+    print(
+        f"dashboard    : {BIN}/python -m http.server -d {site_dir} 8000   then open http://127.0.0.1:8000/"
+    )
+    print(f"gh-pages     : git --git-dir {remote} log --oneline gh-pages")
     print(
         f"open the UI  : DAGSTER_HOME={dagster_home} FACTORY_REPO={clone} {BIN}/dagster dev -w workspace.yaml"
     )
