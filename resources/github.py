@@ -154,3 +154,9 @@ def _message(response: httpx.Response) -> str:
         return response.reason_phrase or "error"
     message = str(data.get("message", "error")) if isinstance(data, dict) else "error"
     return message[:300]
+
+
+def client_from_env(env: Mapping[str, str] | None = None) -> GitHubClient | None:
+    """A client configured from GITHUB_* (close it when done), or None when they are unset."""
+    config = GitHubConfig.from_env(env)
+    return GitHubClient(config) if config else None

@@ -120,7 +120,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def _repair(args: argparse.Namespace) -> int:
     from factory_assets.repair.loop import RepairOptions, run_repair
-    from resources.github import GitHubClient, GitHubConfig
+    from resources.github import client_from_env
 
     repo = resolve_repo(args.repo)
     options = RepairOptions(
@@ -135,8 +135,7 @@ def _repair(args: argparse.Namespace) -> int:
         identity_name=os.environ.get("FACTORY_REPAIR_NAME") or None,
         identity_email=os.environ.get("FACTORY_REPAIR_EMAIL") or None,
     )
-    config = None if (args.dry_run or args.no_escalate) else GitHubConfig.from_env()
-    client = GitHubClient(config) if config else None
+    client = None if (args.dry_run or args.no_escalate) else client_from_env()
     try:
         outcome = run_repair(repo, options, client=client, say=print)
     finally:

@@ -16,7 +16,7 @@ from factory_assets.repair.counter import (
     failure_key,
 )
 from factory_assets.repair.escalate import MARKER, escalate_failure, note_green
-from resources.github import GitHubClient, GitHubConfig, GitHubError
+from resources.github import GitHubClient, GitHubConfig, GitHubError, client_from_env
 from tests.doubles.github import GitHubDouble
 from tests.repair.toy import UNFIXABLE_CHECK, break_build, make_toy, toy_recipes
 
@@ -182,7 +182,7 @@ def test_dry_run_and_no_escalate_leave_github_alone(toy, github: GitHubDouble) -
 
 
 def test_config_from_env() -> None:
-    assert GitHubConfig.from_env({}) is None
+    assert GitHubConfig.from_env({}) is None and client_from_env({}) is None
     config = GitHubConfig.from_env({"GITHUB_TOKEN": "t0ken", "GITHUB_REPOSITORY": "o/r"})
     assert config.api_url == "https://api.github.com" and "t0ken" not in repr(config)
     with pytest.raises(Exception, match="owner/name"):
