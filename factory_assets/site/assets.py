@@ -25,6 +25,7 @@ class PagesSiteConfig(dg.Config):
 
 @dg.asset(
     deps=[dg.AssetKey("evidence_index")],
+    group_name="evidence",
     description="The evidence dashboard, built from the records and committed to the root of gh-pages.",
     kinds={"html"},
 )
