@@ -1,8 +1,8 @@
 """Round-trip YAML for files users own: bounded, alias-free, comments kept.
 
 A YAML bomb ("billion laughs") needs aliases to expand; a deep bomb needs
-nesting. Both are refused from the event stream, before anything is built,
-and the 1 MiB cap of `read_bounded` bounds everything else.
+nesting. Both are refused by the composer as the document is built, before
+anything could expand, and the 1 MiB cap of `read_bounded` bounds the rest.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
+from ruamel.yaml.events import AliasEvent
 
 from factory_assets.common.errors import InputError
 from factory_assets.common.files import MAX_STATE_FILE_BYTES, atomic_write_text, read_text_bounded
@@ -37,29 +38,35 @@ def _problem_of(exc: YAMLError) -> str:
     return f"not valid YAML: {problem}{where}"
 
 
-def check_events(text: str, path: Path | str) -> None:
-    """Refuse aliases and deep nesting before composing any node."""
-    depth = 0
-    try:
-        for event in _yaml().parse(io.StringIO(text)):
-            if isinstance(event, AliasEvent):
-                line = event.start_mark.line + 1 if event.start_mark else "?"
-                raise InputError(path, "-", f"YAML aliases are not allowed (line {line})")
-            if isinstance(event, CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise InputError(path, "-", f"nested deeper than {MAX_DEPTH} levels")
-            elif isinstance(event, CollectionEndEvent):
-                depth -= 1
-    except YAMLError as exc:
-        raise InputError(path, "-", _problem_of(exc)) from None
+class _GuardedComposer(Composer):
+    """The round-trip composer, refusing aliases (bombs) and deep nesting as it builds nodes.
+
+    Checking here, in the one parse that builds the document, costs nothing extra; the
+    1 MiB cap bounds the rest.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            line = event.start_mark.line + 1 if event.start_mark else "?"
+            raise _Refused(f"YAML aliases are not allowed (line {line})")
+        if self.depth >= MAX_DEPTH:
+            raise _Refused(f"nested deeper than {MAX_DEPTH} levels")
+        return super().compose_node(parent, index)
+
+
+class _Refused(Exception):
+    pass
 
 
 def loads(text: str, path: Path | str) -> Any:
     """Parse one YAML document round-trip (CommentedMap/CommentedSeq), safely."""
-    check_events(text, path)
+    yaml = _yaml()
+    yaml.Composer = _GuardedComposer
     try:
-        return _yaml().load(text)
+        return yaml.load(text)
+    except _Refused as exc:
+        raise InputError(path, "-", str(exc)) from None
     except YAMLError as exc:
         raise InputError(path, "-", _problem_of(exc)) from None
     except RecursionError:

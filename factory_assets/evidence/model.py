@@ -122,7 +122,9 @@ class PromotionDetails(_Strict):
     push: ShortText | None = None
     error: LongText | None = None
     # What this record is in the release's life: its request, one attempt, or a decision.
-    event: Literal["requested", "attempt", "abandoned", "superseded", "refused", "recovered"] | None = None
+    event: (
+        Literal["requested", "attempt", "abandoned", "superseded", "refused", "recovered"] | None
+    ) = None
     media_type: ShortText | None = None
     max_attempts: Annotated[int, Field(ge=0)] | None = None
     retryable: bool | None = None

@@ -256,9 +256,7 @@ def render_pin_text(
         doc, image=image, digest=digest, tag=tag, release_id=release_id, promoted_at=promoted_at
     )
     text = roundtrip_yaml.dumps(data)
-    parse_pin(
-        roundtrip_yaml.loads(text, doc.path), doc.path, doc.service
-    )  # never write an invalid pin
+    parse_pin(data, doc.path, doc.service)  # never write an invalid pin
     return text, PinChange(
         path=str(doc.path.relative_to(repo)), before=before, after=f"{image}@{digest}"
     )

@@ -218,7 +218,7 @@ def save_queue(
     data = render_queue(doc, queue, invalid_updates)
     doc.path.parent.mkdir(parents=True, exist_ok=True)
     text = roundtrip_yaml.dumps(data)
-    reparsed, _ = parse_queue(roundtrip_yaml.loads(text, doc.path), doc.path)
+    reparsed, _ = parse_queue(data, doc.path)  # validate what is written (a YAML re-parse is slow)
     back = {e.id: e for e in reparsed.entries}
     if any(back.get(e.id) != e for e in queue.entries):
         # A bug guard: never write a queue that reads back different from what was meant.
