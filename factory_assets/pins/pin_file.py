@@ -45,7 +45,6 @@ PIN_DIR = f"envs/{ENV}"
 FACTORY_KEYS = ("service", "image", "tag", "release_id", "promoted_at")
 USER_KEYS = ("track", "hold", "smoke", "kustomization")
 SERVICE_RE = re.compile(SERVICE_NAME)
-ARGOCD_APP = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 
 
 def _pinned_image(value: str) -> str:
@@ -67,12 +66,6 @@ def _relative_path(value: str) -> str:
     path = PurePosixPath(value)
     if not value or path.is_absolute() or ".." in path.parts or "\\" in value or "\x00" in value:
         raise ValueError("expected a relative path inside the repository (no `..`, not absolute)")
-    return value
-
-
-def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
-        raise ValueError("expected an http:// or https:// URL")
     return value
 
 
