@@ -282,3 +282,22 @@ def test_backoff_is_respected_unless_due(deploy: Deploy, retry_now: bool) -> Non
     later = waiting.next_attempt_at + timedelta(seconds=1) if retry_now else utc_now()
     result = deploy.run(now=later)
     assert [o.result for o in result.outcomes] == (["success"] if retry_now else [])
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("releases: oops\n", "release/queue.yaml: releases: expected a list"),
+        ("a: &a [x]\nb: *a\nreleases: []\n", "YAML aliases are not allowed"),
+    ],
+)
+def test_cli_promote_with_a_bad_queue_changes_nothing(
+    deploy: Deploy, harbor_env, capsys, text: str, needle: str
+) -> None:
+    harbor_env(deploy.registry)
+    deploy.commit({"release/queue.yaml": text}, "broken queue")
+    head = deploy.remote.remote_head()
+    assert cli(deploy, "promote") == 1
+    assert needle in capsys.readouterr().err
+    assert cli(deploy, "promote", "--dry-run") == 1
+    assert deploy.remote.remote_head() == head
