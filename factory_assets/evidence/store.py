@@ -77,13 +77,26 @@ def record_bytes(record: EvidenceRecord) -> bytes:
     return canonical_bytes(record.model_dump(mode="json")) + b"\n"
 
 
+def _git_dir(repo: Path) -> Path | None:
+    """The repository's git directory: `.git`, or where a worktree's `.git` file points."""
+    dot_git = repo / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    if dot_git.is_file():
+        text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+        if text.startswith("gitdir:"):
+            target = Path(text.removeprefix("gitdir:").strip())
+            return target if target.is_absolute() else (repo / target).resolve()
+    return None
+
+
 @contextmanager
 def _append_lock(repo: Path) -> Iterator[None]:
     lock_dir = repo / EVIDENCE_DIR
     lock_dir.mkdir(parents=True, exist_ok=True)
-    # The lock file lives in .git when there is one, so it never shows up as a change.
-    git_dir = repo / ".git"
-    lock_path = (git_dir / "factory-evidence.lock") if git_dir.is_dir() else (lock_dir / ".lock")
+    # The lock file lives in the git directory when there is one, so it never shows up as a change.
+    git_dir = _git_dir(repo)
+    lock_path = (git_dir / "factory-evidence.lock") if git_dir else (lock_dir / ".lock")
     with open(lock_path, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
