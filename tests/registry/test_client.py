@@ -488,7 +488,7 @@ def test_concurrency_is_bounded_by_max_connections(fault_proxy, unique_repo):
             digests = set(pool.map(lambda _: client.head_digest(image, "v1"), range(12)))
     assert len(digests) == 1 and None not in digests
     assert fault_proxy.request_count == 12
-    assert fault_proxy.max_in_flight == 2
+    assert 1 <= fault_proxy.max_in_flight <= 2  # never more than the pool allows (6 threads ask)
 
 
 def test_tls_registry_is_verified(make_registry, unique_repo, monkeypatch):
