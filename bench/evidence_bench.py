@@ -37,7 +37,10 @@ def naive_validate(repo: Path) -> int:
         record = json.loads(path.read_text())
         validator.validate(record)
         body = {k: v for k, v in record.items() if k != "integrity"}
-        assert "sha256:" + hashlib.sha256(rfc8785.dumps(body)).hexdigest() == record["integrity"]["content_digest"]
+        assert (
+            "sha256:" + hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+            == record["integrity"]["content_digest"]
+        )
         count += 1
     return count
 
@@ -45,7 +48,9 @@ def naive_validate(repo: Path) -> int:
 def timed_cli(*args: str) -> float:
     """Wall time of the real command, process start-up included (what a user waits for)."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "factory_assets.cli.main", *args], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "factory_assets.cli.main", *args], capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"factory {' '.join(args)} failed: {proc.stderr[-500:]}")
@@ -60,7 +65,9 @@ def main() -> int:
         repo = Path(tmp)
         t0 = time.perf_counter()
         last = generate(repo, args.records)
-        print(f"generated {args.records} records by the documented rule in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"generated {args.records} records by the documented rule in {time.perf_counter() - t0:.1f} s"
+        )
 
         t0 = time.perf_counter()
         naive_validate(repo)
