@@ -31,6 +31,7 @@ from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR
 from factory_assets.evidence.store import ChainHead, chain_head_bytes, new_body, record_bytes, seal
 from factory_assets.site.build import SUMMARY_FILE
+from resources.gitops import redact
 
 DEFAULT_BRANCH = "gh-pages"
 EVIDENCE_BRANCH = "main"
@@ -41,7 +42,6 @@ _RETRYABLE = re.compile(
     r"non-fast-forward|fetch first|failed to update ref|cannot lock ref|failed to lock|stale info|incorrect old value",
     re.IGNORECASE,
 )
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 
 
 class PublishError(FactoryError):
@@ -58,11 +58,6 @@ class PublishResult:
     merkle_root: str
     record_id: str | None = None  # the `pages` evidence record, when one was written
     record_error: str | None = None  # why no record was written although the site was pushed
-
-
-def redact(text: str) -> str:
-    """Drop credentials embedded in URLs (`https://user:token@host`)."""
-    return _USERINFO.sub(r"\1***@", text)
 
 
 def _remote_of(repo: Path) -> str:
