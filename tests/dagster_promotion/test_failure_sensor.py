@@ -1,0 +1,92 @@
+"""promotion_failure_sensor: evidence for a run that died early; one issue after N failures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from factory_assets.dagster_resources import GitOpsRepo
+from factory_assets.promotion.failed_run import run_has_evidence
+from sensors import promotion_failures
+from sensors.promotion_failures import promotion_failure_sensor
+from tests.doubles.github import GitHubDouble
+
+
+@dg.asset(partitions_def=dg.DynamicPartitionsDefinition(name="services"), name="dev_pin")
+def crashing_dev_pin() -> None:
+    raise RuntimeError("worker killed before the engine wrote anything")
+
+
+@pytest.fixture
+def github(monkeypatch):
+    double = GitHubDouble().start()
+    for name, value in double.env().items():
+        monkeypatch.setenv(name, value)
+    yield double
+    double.stop()
+
+
+def fail_a_run(instance) -> dg.RunFailureSensorContext:
+    result = dg.materialize(
+        [crashing_dev_pin],
+        partition_key="api",
+        instance=instance,
+        raise_on_error=False,
+        tags={"factory/service": "api"},
+    )
+    run = instance.get_run_by_id(result.run_id)
+    (failure,) = [
+        record.dagster_event
+        for record in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    ]
+    return dg.build_run_status_sensor_context(
+        sensor_name=promotion_failure_sensor.name,
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=failure,
+    ).for_run_failure()
+
+
+def test_failed_run_gets_a_record_and_escalates_once_after_n(
+    gitops_remote, dagster_instance, github, monkeypatch
+):
+    dagster_instance.add_dynamic_partitions("services", ["api"])
+    monkeypatch.setattr(promotion_failures, "ESCALATE_AFTER", 2)
+    monkeypatch.setattr(
+        promotion_failures, "consecutive_failures", lambda instance, job, service: counts.pop(0)
+    )
+    counts = [1, 2, 3]
+    resources = {"gitops": GitOpsRepo(path=str(gitops_remote.clone))}
+
+    first = fail_a_run(dagster_instance)
+    promotion_failure_sensor(first, **resources)
+    fresh = gitops_remote.new_clone("after-first")
+    assert run_has_evidence(fresh, first.dagster_run.run_id)
+    assert github.open_issues() == []  # one failure: below the threshold
+
+    promotion_failure_sensor(fail_a_run(dagster_instance), **resources)
+    (issue,) = github.open_issues()
+    assert "api" in issue["title"]
+    promotion_failure_sensor(fail_a_run(dagster_instance), **resources)
+    assert len(github.open_issues()) == 1  # a recurrence comments instead of opening a duplicate
+    assert len(github.comments[issue["number"]]) == 1
+
+    fresh = gitops_remote.new_clone("verify")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "factory_assets.cli.main",
+            "evidence",
+            "validate",
+            "--repo",
+            str(fresh),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert github.token not in (fresh / "evidence").as_posix()
