@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ import pytest
 from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
 from tests.deploy.conftest import VENV_BIN, PgHome, wait_until
+from tests.deploy.readme import block_after
 from tests.support.oci import push_image, push_multiarch
 
 pytestmark = pytest.mark.slow
@@ -43,7 +45,13 @@ def remote_pin_image(bare: Path, service: str = SERVICE) -> str | None:
 
 def run_env(home: PgHome, clone: Path) -> dict[str, str]:
     """The process environment of one runner: its instance, its clone, the test registry."""
-    return {**os.environ, **home.env, "FACTORY_REPO": str(clone), "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        **home.env,
+        "FACTORY_REPO": str(clone),
+        "PYTHONUNBUFFERED": "1",
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+    }
 
 
 def validate_evidence(repo: Path) -> None:
@@ -65,9 +73,10 @@ def test_daemon_on_postgres_pins_a_pushed_queue_entry(
 ):
     harbor_env(registry)
     home = pg_home("daemon")
+    # The daemon command of deploy/README.md, as written, from the repository root.
     daemon = processes.start(
         "daemon",
-        [str(VENV_BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        shlex.split(block_after("test_postgres_e2e.py")),
         env=run_env(home, gitops_remote.clone),
     )
     pushed = push_multiarch(registry, unique_repo, "1.0.0")
