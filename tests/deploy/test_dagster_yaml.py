@@ -47,6 +47,7 @@ def test_every_connection_setting_comes_from_the_environment():
     assert db["scheme"] == "postgresql+psycopg2"  # SQLAlchemy 2.1 defaults to psycopg 3
 
 
+@pytest.mark.slow
 def test_readme_postgres_commands_run_as_written(postgres, tmp_path):
     script = block_after("test_dagster_yaml.py")
     db = postgres.create_database("dagster_readme")
