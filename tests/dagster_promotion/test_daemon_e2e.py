@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from factory_assets.release.add import add_release, append_entry, build_entry
 from factory_assets.release.queue_file import load_queue
 from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
+from tests.support.evidence import validate_cli
 from tests.support.oci import push_image
 
 pytestmark = pytest.mark.slow
@@ -114,17 +114,5 @@ def test_daemon_promotes_supersedes_and_retries(
     assert (
         pay.state == "promoted" and pay.attempts >= 1
     )  # at least one failed attempt before the pin
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "factory_assets.cli.main",
-            "evidence",
-            "validate",
-            "--repo",
-            str(fresh),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = validate_cli(fresh)
     assert proc.returncode == 0, proc.stderr

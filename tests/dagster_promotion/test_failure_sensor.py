@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import dagster as dg
 import pytest
 
@@ -13,6 +10,7 @@ from factory_assets.promotion.failed_run import run_has_evidence
 from sensors import promotion_failures
 from sensors.promotion_failures import promotion_failure_sensor
 from tests.doubles.github import GitHubDouble
+from tests.support.evidence import validate_cli
 
 
 @dg.asset(partitions_def=dg.DynamicPartitionsDefinition(name="services"), name="dev_pin")
@@ -75,18 +73,6 @@ def test_failed_run_gets_a_record_and_escalates_once_after_n(
     assert len(github.comments[issue["number"]]) == 1
 
     fresh = gitops_remote.new_clone("verify")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "factory_assets.cli.main",
-            "evidence",
-            "validate",
-            "--repo",
-            str(fresh),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = validate_cli(fresh)
     assert proc.returncode == 0, proc.stderr
     assert github.token not in (fresh / "evidence").as_posix()
