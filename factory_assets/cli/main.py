@@ -11,18 +11,25 @@ import sys
 
 from factory_assets.common.errors import FactoryError
 
-# Each module exposes register(subparsers, common) and sets `func` on its parsers.
-COMMAND_MODULES = [
-    "factory_assets.cli.evidence",
-    "factory_assets.cli.release",
-    "factory_assets.cli.promote",
-    "factory_assets.cli.smoke",
-    "factory_assets.cli.repair",
-    "factory_assets.cli.site",
-]
+# Command group -> module exposing register(subparsers, common), which sets `func` on its parsers.
+# Only the group named on the command line is imported: start-up stays small for every check.
+COMMAND_MODULES = {
+    "evidence": "factory_assets.cli.evidence",
+    "release": "factory_assets.cli.release",
+    "promote": "factory_assets.cli.promote",
+    "smoke": "factory_assets.cli.smoke",
+    "repair": "factory_assets.cli.repair",
+    "site": "factory_assets.cli.site",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def requested_group(argv: list[str]) -> str | None:
+    """The command group named on the command line, if it is one we know."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in COMMAND_MODULES else None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--repo",
@@ -36,13 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub, common)
+    for group, module in COMMAND_MODULES.items():
+        if only is None or group == only:
+            importlib.import_module(module).register(sub, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(requested_group(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
