@@ -214,3 +214,19 @@ def test_records_are_write_once(repo: Path):
     with pytest.raises(FileExistsError):
         append_record(repo, body)
     assert record_file(repo, head).read_bytes() == before
+
+
+def test_links_and_directories_named_like_records_are_refused(repo: Path):
+    records = repo / "evidence" / "records"
+    target = sorted(records.glob("*.json"))[0]
+    (records / "01M8EXJ70XHJY1SYDM4RVS6JG0.json").symlink_to(target)
+    (records / "01M8EXJ70XHJY1SYDM4RVS6JG1.json").mkdir()
+    found = problems_of(repo)
+    assert any(
+        p.startswith("evidence/records/01M8EXJ70XHJY1SYDM4RVS6JG0.json: -: cannot read")
+        for p in found
+    ), found
+    assert any(
+        p.startswith("evidence/records/01M8EXJ70XHJY1SYDM4RVS6JG1.json: -: cannot read")
+        for p in found
+    ), found
