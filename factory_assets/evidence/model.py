@@ -30,6 +30,7 @@ LongText = Annotated[str, StringConstraints(max_length=65536)]
 Millis = Annotated[int, Field(ge=0)]
 
 Result = Literal["success", "failure", "skipped", "superseded", "refused"]
+RESULTS: tuple[str, ...] = ("success", "failure", "skipped", "superseded", "refused")
 
 
 class _Strict(BaseModel):

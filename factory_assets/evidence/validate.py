@@ -19,12 +19,14 @@ import orjson
 from pydantic import ValidationError
 
 from factory_assets.common.files import MAX_STATE_FILE_BYTES
-from factory_assets.evidence.canonical import fast_canonical_bytes, sha256_digest
+from factory_assets.evidence.canonical import canonical_bytes, fast_canonical_bytes, sha256_digest
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR
-from factory_assets.evidence.model import EvidenceRecord
+from factory_assets.evidence.model import KINDS, RESULTS, EvidenceRecord
+from factory_assets.evidence.model import RECORD_ID as RECORD_ID_PATTERN
 
 _VALIDATOR = EvidenceRecord.__pydantic_validator__
 RECORD_FILE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}\.json$")
+RECORD_ID = re.compile(RECORD_ID_PATTERN)
 
 
 @dataclass(frozen=True, order=True)
@@ -73,67 +75,121 @@ def read_record_bytes(directory_fd: int, name: str) -> bytes:
 
 
 def check_record_bytes(
-    name: str, rel: str, data: bytes
+    name: str, rel: str, data: bytes, schema: bool = True
 ) -> tuple[RecordSummary | None, list[Problem], dict | None]:
-    """Check one record's bytes alone (not its place in the chain); returns the parsed record too."""
+    """Check one record's bytes alone (not its place in the chain); returns the parsed record too.
+
+    With `schema=False` (collect) only the fields the chain and the index use are checked;
+    `validate` checks the whole schema. The content digest is checked either way.
+    """
     if len(data) > MAX_STATE_FILE_BYTES:
         return None, [Problem(rel, "-", "file is over the 1 MiB limit")], None
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [Problem(rel, "-", f"not UTF-8 (invalid byte at offset {exc.start})")], None
-    try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        return (
-            None,
-            [
-                Problem(
-                    rel, "-", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-                )
-            ],
-            None,
-        )
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return (
+                None,
+                [Problem(rel, "-", f"not UTF-8 (invalid byte at offset {bad.start})")],
+                None,
+            )
+        problem = f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        return None, [Problem(rel, "-", problem)], None
     if not isinstance(raw, dict):
-        return (
-            None,
-            [Problem(rel, "-", f"expected a JSON object, found {type(raw).__name__}")],
-            None,
+        problem = f"expected a JSON object, found {type(raw).__name__}"
+        return None, [Problem(rel, "-", problem)], None
+    if schema:
+        try:
+            record = _VALIDATOR.validate_python(raw)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            return (
+                None,
+                [Problem(rel, _field_of(e["loc"]), f"{e['msg']} (schema)") for e in errors],
+                None,
+            )
+        fields = (
+            record.id,
+            record.integrity.sequence,
+            record.integrity.content_digest,
+            record.integrity.prev_digest,
+            tuple((p.id, p.content_digest) for p in record.parents),
         )
-    try:
-        record = _VALIDATOR.validate_python(raw)
-    except ValidationError as exc:
-        return (
-            None,
-            [
-                Problem(rel, _field_of(err["loc"]), f"{err['msg']} (schema)")
-                for err in exc.errors(include_url=False)
-            ],
-            None,
-        )
+    else:
+        fields, problems = _index_fields(raw, rel)
+        if problems:
+            return None, problems, None
+    record_id, sequence, claimed, prev_digest, parents = fields
     problems = []
-    if name != f"{record.id}.json":
-        problems.append(Problem(rel, "id", f"record id {record.id} does not match the file name"))
+    if name != f"{record_id}.json":
+        problems.append(Problem(rel, "id", f"record id {record_id} does not match the file name"))
     integrity = raw.pop("integrity")
     digest = sha256_digest(fast_canonical_bytes(raw))
+    if digest != claimed and not schema:
+        digest = sha256_digest(canonical_bytes(raw))  # floats or non-ASCII keys: the exact form
     raw["integrity"] = integrity
-    if digest != record.integrity.content_digest:
+    if digest != claimed:
         problems.append(
             Problem(
-                rel,
-                "integrity.content_digest",
-                f"is {record.integrity.content_digest}, but the content hashes to {digest}",
+                rel, "integrity.content_digest", f"is {claimed}, but the content hashes to {digest}"
             )
         )
-    summary = RecordSummary(
-        path=rel,
-        id=record.id,
-        sequence=record.integrity.sequence,
-        content_digest=record.integrity.content_digest,
-        prev_digest=record.integrity.prev_digest,
-        parents=tuple((p.id, p.content_digest) for p in record.parents),
+    return RecordSummary(rel, record_id, sequence, claimed, prev_digest, parents), problems, raw
+
+
+def _index_fields(raw: dict, rel: str) -> tuple[tuple, list[Problem]]:
+    """The chain fields and the ones the index summarizes, type-checked without the full schema."""
+    problems = []
+
+    def want(ok: bool, field: str, expected: str) -> None:
+        if not ok:
+            problems.append(Problem(rel, field, f"expected {expected}"))
+
+    integrity = raw.get("integrity")
+    want(isinstance(raw.get("id"), str) and RECORD_ID.match(raw["id"]) is not None, "id", "a ULID")
+    want(raw.get("kind") in KINDS, "kind", f"one of {', '.join(KINDS)}")
+    want(raw.get("result") in RESULTS, "result", f"one of {', '.join(RESULTS)}")
+    for field in ("started_at", "finished_at"):
+        want(isinstance(raw.get(field), str), field, "an RFC 3339 timestamp")
+    want(isinstance(raw.get("details"), dict), "details", "an object")
+    want(isinstance(raw.get("links", {}), dict), "links", "an object")
+    parents = raw.get("parents", [])
+    want(
+        isinstance(parents, list)
+        and all(
+            isinstance(p, dict)
+            and isinstance(p.get("id"), str)
+            and isinstance(p.get("content_digest"), str)
+            for p in parents
+        ),
+        "parents",
+        "a list of {id, content_digest}",
     )
-    return summary, problems, raw
+    if not isinstance(integrity, dict):
+        problems.append(Problem(rel, "integrity", "expected an object"))
+    else:
+        sequence = integrity.get("sequence")
+        want(type(sequence) is int and sequence >= 1, "integrity.sequence", "an integer >= 1")
+        want(
+            isinstance(integrity.get("content_digest"), str),
+            "integrity.content_digest",
+            "sha256:<hex>",
+        )
+        prev = integrity.get("prev_digest")
+        want(prev is None or isinstance(prev, str), "integrity.prev_digest", "sha256:<hex> or null")
+    if problems:
+        return (), problems
+    parent_pairs = tuple((p["id"], p["content_digest"]) for p in parents)
+    fields = (
+        raw["id"],
+        integrity["sequence"],
+        integrity["content_digest"],
+        integrity.get("prev_digest"),
+        parent_pairs,
+    )
+    return fields, []
 
 
 def check_record_file(path: Path) -> tuple[RecordSummary | None, list[Problem], dict | None]:
@@ -151,7 +207,7 @@ def check_record_file(path: Path) -> tuple[RecordSummary | None, list[Problem], 
 
 
 def check_batch(
-    base: str, names: list[str], line_of=None
+    base: str, names: list[str], line_of=None, schema: bool = True
 ) -> tuple[list[tuple[RecordSummary, dict | None]], list[Problem]]:
     """Check a batch of record files; with `line_of`, also map each parsed record to a summary line."""
     out, problems = [], []
@@ -167,7 +223,7 @@ def check_batch(
             except OSError as exc:
                 problems.append(Problem(rel, "-", f"cannot read: {exc.strerror or exc}"))
                 continue
-            summary, found, raw = check_record_bytes(name, rel, data)
+            summary, found, raw = check_record_bytes(name, rel, data, schema)
             problems.extend(found)
             if summary is not None:
                 out.append((summary, line_of(raw) if line_of else None))
@@ -209,17 +265,17 @@ def list_record_files(repo: Path) -> tuple[list[str], list[Problem]]:
 
 
 def check_records(
-    repo: Path, names: list[str], workers: int | None = None, line_of=None
+    repo: Path, names: list[str], workers: int | None = None, line_of=None, schema: bool = True
 ) -> tuple[list[tuple[RecordSummary, dict | None]], list[Problem]]:
-    """Per-record checks, spread over processes when there are many records (reads dominate)."""
+    """Per-record checks, spread over processes when there are many records."""
     if not names:
         return [], []
     base = str(repo / RECORDS_DIR)
     workers = workers or min(os.cpu_count() or 1, 4)
     if len(names) < 4000 or workers < 2:
-        return check_batch(base, names, line_of)
+        return check_batch(base, names, line_of, schema)
     chunk = max(1000, -(-len(names) // workers))
-    batches = [(base, names[i : i + chunk], line_of) for i in range(0, len(names), chunk)]
+    batches = [(base, names[i : i + chunk], line_of, schema) for i in range(0, len(names), chunk)]
     found: list[tuple[RecordSummary, dict | None]] = []
     problems: list[Problem] = []
     with ProcessPoolExecutor(
@@ -231,10 +287,14 @@ def check_records(
     return found, problems
 
 
+def _chain_order(summary: RecordSummary) -> tuple[int, str]:
+    return summary.sequence, summary.id
+
+
 def check_chain(repo: Path, summaries: list[RecordSummary]) -> list[Problem]:
     """Sequence has no gap or duplicate, each prev_digest links, parents resolve, head matches."""
     problems: list[Problem] = []
-    ordered = sorted(summaries, key=lambda s: (s.sequence, s.id))
+    ordered = sorted(summaries, key=_chain_order)
     by_id = {s.id: s for s in summaries}
     expected = 1
     previous = None

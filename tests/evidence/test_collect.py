@@ -145,3 +145,20 @@ def test_rewritten_history_falls_back_to_a_full_rebuild(tmp_path: Path):
     result = collect_index(tmp_path)
     assert (result.incremental, result.tree_size) == (False, 2)
     assert not (tmp_path / "evidence" / "index" / "000001.json").exists()
+
+
+def test_collect_names_the_field_it_cannot_index(tmp_path: Path):
+    records = write_chain(tmp_path, 2)
+    path = tmp_path / "evidence" / "records" / f"{records[1].id}.json"
+    data = json.loads(path.read_text())
+    data["kind"] = "teleport"
+    del data["integrity"]["sequence"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(collect_mod.CollectError) as caught:
+        collect_index(tmp_path)
+    message = str(caught.value)
+    assert f"evidence/records/{records[1].id}.json: kind: expected one of promotion" in message
+    assert (
+        f"evidence/records/{records[1].id}.json: integrity.sequence: expected an integer" in message
+    )
+    assert not (tmp_path / "evidence" / "index.json").exists()
