@@ -120,6 +120,7 @@ def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
             if newest and newest.next_attempt_at
             else None,
             last_error=newest.last_error if newest else None,
+            smoke=newest.smoke_verdict if newest else None,
         )
         rows.append(row)
     return rows, problems
@@ -134,7 +135,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"services": rows, "problems": problems}, indent=2))
     else:
-        header = ("SERVICE", "PINNED", "TAG", "STATE", "ATTEMPTS", "NEXT RETRY", "HOLD")
+        header = ("SERVICE", "PINNED", "TAG", "STATE", "ATTEMPTS", "NEXT RETRY", "SMOKE", "HOLD")
         table = [header] + [
             (
                 r["service"],
@@ -143,6 +144,7 @@ def _status(args: argparse.Namespace) -> int:
                 f"{r['state']} ({r['release']})" if r["state"] else "-",
                 r["attempts"] or "-",
                 r["next_retry"] or "-",
+                r["smoke"] or "-",
                 "hold" if r["hold"] else "-",
             )
             for r in rows

@@ -109,6 +109,9 @@ class ReleaseEntry(BaseModel):
     promoted_commit: Annotated[str, StringConstraints(pattern=GIT_SHA)] | None = None
     evidence: Annotated[str, StringConstraints(pattern=RECORD_ID)] | None = None
     finished_at: UtcDatetime | None = None
+    # The last smoke verdict on this release's pin, for visibility; it never un-pins.
+    smoke_verdict: Literal["passed", "failed", "timeout", "skipped"] | None = None
+    smoke_evidence: Annotated[str, StringConstraints(pattern=RECORD_ID)] | None = None
     # A live claim: which runner promotes this entry, and until when the claim holds.
     claimed_by: Annotated[str, StringConstraints(max_length=300)] | None = None
     claim_expires_at: UtcDatetime | None = None

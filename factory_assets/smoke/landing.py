@@ -10,10 +10,30 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
+from factory_assets.release.queue_file import load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
 from resources.gitops import GitopsWriter
+
+
+def note_smoke_on_release(tree: Path, record: EvidenceRecord) -> None:
+    """Put the verdict on the pinned release's queue entry (visibility only: it never un-pins)."""
+    release_id = record.details.release_id
+    if not release_id:
+        return
+    try:
+        doc = load_queue(tree)
+    except InputError:
+        return  # an unusable queue is the promotion pass's to report; the record still lands
+    entry = doc.queue.by_id(release_id)
+    if entry is None:
+        return  # compacted out by retention: the evidence keeps the history
+    updated = entry.model_copy(
+        update={"smoke_verdict": record.details.verdict, "smoke_evidence": record.id}
+    )
+    save_queue(doc, doc.queue.replace(updated))
 
 
 def checkout_matches_remote(writer: GitopsWriter) -> bool:
@@ -42,11 +62,17 @@ def record_lander(writer: GitopsWriter, repo: Path) -> Callable[[RecordBody], Ev
     def land(body: RecordBody) -> EvidenceRecord:
         if not in_sync:
             return store.append_record(repo, body)
+
+        def apply(tree: Path) -> EvidenceRecord:
+            record = store.append_record(tree, body)
+            note_smoke_on_release(tree, record)
+            return record
+
         txn = writer.transact(
-            lambda tree: store.append_record(tree, body),
+            apply,
             message=lambda rec: f"factory: smoke {rec.service} {rec.details.verdict} ({rec.id})\n",
             step="smoke_record",
-            paths=lambda _: ("evidence",),
+            paths=lambda _: ("evidence", "release"),
         )
         writer.update_checkout()
         return txn.value

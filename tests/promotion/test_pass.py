@@ -270,7 +270,7 @@ def test_status_after_promotion(deploy: Deploy, capsys) -> None:
     subprocess.run(["git", "-C", str(deploy.clone), "pull", "-q"], check=True)
     assert cli(deploy, "release", "status") == 0
     row = capsys.readouterr().out.splitlines()[1].split()
-    assert row == ["api", digest, "v1", "promoted", f"({entry.id})", "1/5", "-", "-"]
+    assert row == ["api", digest, "v1", "promoted", f"({entry.id})", "1/5", "-", "-", "-"]
 
 
 @pytest.mark.parametrize("retry_now", [False, True])

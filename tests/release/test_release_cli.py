@@ -205,10 +205,11 @@ def test_status_shows_one_row_per_service(repo: Path, capsys) -> None:
         "ATTEMPTS",
         "NEXT",
         "RETRY",
+        "SMOKE",
         "HOLD",
     ]
-    assert lines[1].split() == ["api", "-", "-", "pending", "(r1)", "0/5", "-", "-"]
-    assert lines[2].split() == ["web", DIGEST, "v3", "-", "-", "-", "hold"]
+    assert lines[1].split() == ["api", "-", "-", "pending", "(r1)", "0/5", "-", "-", "-"]
+    assert lines[2].split() == ["web", DIGEST, "v3", "-", "-", "-", "-", "hold"]
     (repo / "envs" / "dev" / "web.yaml").write_text("hold: 1\n")
     assert run(repo, "release", "status") == 1
     assert "envs/dev/web.yaml: hold:" in capsys.readouterr().err
