@@ -23,7 +23,7 @@ import orjson
 from factory_assets.common.errors import FactoryError
 from factory_assets.common.files import atomic_write_bytes
 from factory_assets.evidence.layout import INDEX_FILE, record_path
-from factory_assets.evidence.merkle import MerkleFrontier
+from factory_assets.evidence.merkle import MerkleFrontier, leaf_hash
 from factory_assets.evidence.validate import (
     Problem,
     RecordSummary,
@@ -54,10 +54,11 @@ class CollectResult:
     incremental: bool
 
 
-def summarize(raw: dict) -> tuple[str, str, str | None, bytes]:
-    """(kind, result, service, line): the line is a record's summary in a shard, already serialized.
+def summarize(raw: dict) -> tuple[str, str, str | None, bytes, bytes]:
+    """(kind, result, service, line, leaf): the shard line, serialized, and the Merkle leaf hash.
 
-    Workers serialize lines themselves so that only bytes cross the process boundary.
+    Workers serialize lines and hash leaves themselves, so that the parent's serial work is
+    small and only bytes cross the process boundary.
     """
     line = summary_line(raw)
     return (
@@ -65,6 +66,7 @@ def summarize(raw: dict) -> tuple[str, str, str | None, bytes]:
         line["result"],
         line["service"],
         orjson.dumps(line, option=orjson.OPT_SORT_KEYS),
+        leaf_hash(line["content_digest"]),
     )
 
 
@@ -100,7 +102,7 @@ def _read_records(
     return check_records(repo, names, line_of=summarize, schema=False)
 
 
-Line = tuple[str, str, str | None, bytes]  # kind, result, service, serialized summary
+Line = tuple[str, str, str | None, bytes, bytes]  # kind, result, service, summary, leaf hash
 
 
 class _Aggregate:
@@ -117,7 +119,7 @@ class _Aggregate:
         }
 
     def add(self, line: Line) -> None:
-        kind, result, service, data = line
+        kind, result, service, data, _ = line
         self.kinds[kind] += 1
         self.results[result] += 1
         self.kind_results[f"{kind}/{result}"] += 1
@@ -243,7 +245,7 @@ def _collect_full(repo: Path, out: Path, names: list[str]) -> CollectResult:
     shards: dict[int, list[tuple[int, bytes]]] = {}
     for summary, line in found:
         agg.add(line)
-        frontier.append(summary.content_digest)
+        frontier.append_leaf(line[4])
         shards.setdefault((summary.sequence - 1) // SHARD_SIZE, []).append(
             (summary.sequence, line[3])
         )
@@ -312,7 +314,7 @@ def _collect_incremental(
             )
         shards[number].append((summary.sequence, line[3]))
         agg.add(line)
-        frontier.append(summary.content_digest)
+        frontier.append_leaf(line[4])
     _write_outputs(
         out,
         agg,

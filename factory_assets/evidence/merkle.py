@@ -34,7 +34,10 @@ class MerkleFrontier:
             raise ValueError("frontier does not match tree size")
 
     def append(self, content_digest: str) -> None:
-        node = leaf_hash(content_digest)
+        self.append_leaf(leaf_hash(content_digest))
+
+    def append_leaf(self, node: bytes) -> None:
+        """Append an already hashed leaf (collect's workers hash leaves in parallel)."""
         size = self.size
         # Merge equal-height subtrees, as binary addition carries.
         while size & 1:
