@@ -10,7 +10,6 @@ from pathlib import Path
 from factory_assets.config import resolve_repo
 from factory_assets.evidence.collect import collect_index
 from factory_assets.evidence.layout import INDEX_FILE
-from factory_assets.evidence.schema_file import check_schema_file, write_schema_file
 from factory_assets.evidence.validate import validate_repo
 
 
@@ -56,6 +55,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from factory_assets.evidence.schema_file import check_schema_file, write_schema_file
+
     repo = resolve_repo(args.repo)
     if args.check:
         problem = check_schema_file(repo)

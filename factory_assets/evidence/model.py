@@ -14,12 +14,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-SCHEMA_VERSION = 1
+__all__ = ["KINDS", "RECORD_ID", "RESULTS", "SCHEMA_VERSION", "SERVICE_NAME"]
 
-RFC3339_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
-SHA256_DIGEST = r"^sha256:[a-f0-9]{64}$"
-RECORD_ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
-SERVICE_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+from factory_assets.evidence.vocabulary import (
+    KINDS,
+    RECORD_ID,
+    RESULTS,
+    RFC3339_UTC,
+    SCHEMA_VERSION,
+    SERVICE_NAME,
+    SHA256_DIGEST,
+)
 
 Timestamp = Annotated[str, StringConstraints(pattern=RFC3339_UTC)]
 ContentDigest = Annotated[str, StringConstraints(pattern=SHA256_DIGEST)]
@@ -30,7 +35,6 @@ LongText = Annotated[str, StringConstraints(max_length=65536)]
 Millis = Annotated[int, Field(ge=0)]
 
 Result = Literal["success", "failure", "skipped", "superseded", "refused"]
-RESULTS: tuple[str, ...] = ("success", "failure", "skipped", "superseded", "refused")
 
 
 class _Strict(BaseModel):
@@ -198,7 +202,6 @@ Details = Annotated[
     Field(discriminator="kind"),
 ]
 Kind = Literal["promotion", "smoke", "repair", "pages"]
-KINDS: tuple[str, ...] = ("promotion", "smoke", "repair", "pages")
 
 
 class RecordBody(_Strict):

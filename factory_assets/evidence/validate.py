@@ -6,6 +6,7 @@ reader can go straight to the file. Nothing here writes to the repository.
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -21,10 +22,18 @@ from pydantic import ValidationError
 from factory_assets.common.files import MAX_STATE_FILE_BYTES
 from factory_assets.evidence.canonical import canonical_bytes, fast_canonical_bytes, sha256_digest
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR
-from factory_assets.evidence.model import KINDS, RESULTS, EvidenceRecord
-from factory_assets.evidence.model import RECORD_ID as RECORD_ID_PATTERN
+from factory_assets.evidence.vocabulary import KINDS, RESULTS
+from factory_assets.evidence.vocabulary import RECORD_ID as RECORD_ID_PATTERN
 
-_VALIDATOR = EvidenceRecord.__pydantic_validator__
+
+@functools.cache
+def _validator():
+    """The record model's validator, loaded on first use (collect never needs it)."""
+    from factory_assets.evidence.model import EvidenceRecord
+
+    return EvidenceRecord.__pydantic_validator__
+
+
 RECORD_FILE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}\.json$")
 RECORD_ID = re.compile(RECORD_ID_PATTERN)
 
@@ -102,7 +111,7 @@ def check_record_bytes(
         return None, [Problem(rel, "-", problem)], None
     if schema:
         try:
-            record = _VALIDATOR.validate_python(raw)
+            record = _validator().validate_python(raw)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             return (
