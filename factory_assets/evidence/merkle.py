@@ -46,6 +46,24 @@ class MerkleFrontier:
         self.nodes.append(node)
         self.size += 1
 
+    @classmethod
+    def from_leaves(cls, leaves: list[bytes]) -> MerkleFrontier:
+        """The frontier of a whole tree at once, hashing level by level (no per-leaf carries)."""
+        nodes, offset = [], 0
+        for bit in reversed(range(len(leaves).bit_length())):
+            width = 1 << bit
+            if not len(leaves) & width:
+                continue
+            level = leaves[offset : offset + width]
+            while len(level) > 1:
+                level = [
+                    _sha256(b"\x01" + a + b).digest()
+                    for a, b in zip(level[0::2], level[1::2], strict=True)
+                ]
+            nodes.append(level[0])
+            offset += width
+        return cls(len(leaves), nodes)
+
     def extend(self, digests: Iterable[str]) -> None:
         for digest in digests:
             self.append(digest)

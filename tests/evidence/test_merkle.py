@@ -34,3 +34,16 @@ def test_frontier_round_trips_through_hex_and_keeps_appending():
     restored = MerkleFrontier.from_hex(frontier.size, frontier.to_hex())
     restored.extend(digests[9:])
     assert restored.root() == merkle_root(digests)
+
+
+def test_from_leaves_equals_appending_one_by_one():
+    for size in (0, 1, 2, 3, 7, 8, 33, 64, 100):
+        digests = [_digest(n) for n in range(size)]
+        appended = MerkleFrontier()
+        appended.extend(digests)
+        whole = MerkleFrontier.from_leaves([leaf_hash(d) for d in digests])
+        assert (whole.size, whole.to_hex(), whole.root()) == (
+            appended.size,
+            appended.to_hex(),
+            appended.root(),
+        )
