@@ -488,7 +488,10 @@ def test_concurrency_is_bounded_by_max_connections(fault_proxy, unique_repo):
             digests = set(pool.map(lambda _: client.head_digest(image, "v1"), range(12)))
     assert len(digests) == 1 and None not in digests
     assert fault_proxy.request_count == 12
-    assert 1 <= fault_proxy.max_in_flight <= 2  # never more than the pool allows (6 threads ask)
+    # The client frees a slot as soon as it has read a response, a moment before the proxy's
+    # handler returns, so the proxy may count one request too many; unbounded, 6 threads
+    # with a 50 ms delay would show about 6.
+    assert 1 <= fault_proxy.max_in_flight <= 3
 
 
 def test_tls_registry_is_verified(make_registry, unique_repo, monkeypatch):
