@@ -23,10 +23,14 @@ _FILE_MODE = (
 )  # what open() would give; mkstemp's 0600 would leak into git and sites
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+def atomic_write_bytes(
+    path: Path, data: bytes, *, exclusive: bool = False, durable: bool = True
+) -> None:
     """Write via a temp file in the same directory, fsync, then rename (or link).
 
     With `exclusive`, an existing file is never replaced: records are write-once.
+    `durable=False` skips the fsync for derived files that can be rebuilt (the index): the
+    rename still makes the write all-or-nothing for readers and for a killed process.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -35,7 +39,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> N
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         if exclusive:
             os.link(tmp, path)  # fails with FileExistsError instead of overwriting
             os.unlink(tmp)

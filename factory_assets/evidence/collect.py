@@ -198,7 +198,7 @@ def _write_outputs(
     shard_dir.mkdir(parents=True, exist_ok=True)
     for number, entries in sorted(shards.items()):
         data = _shard_bytes(number, [line for _, line in entries])
-        atomic_write_bytes(shard_dir / _shard_name(number), data)
+        atomic_write_bytes(shard_dir / _shard_name(number), data, durable=False)
         shard_meta[number] = {
             "path": f"{out.stem}/{_shard_name(number)}",
             "first_sequence": entries[0][0],
@@ -209,9 +209,9 @@ def _write_outputs(
     ids_path = shard_dir / "ids.txt"
     added = "".join(f"{i}\n" for i in new_ids).encode()
     if ids_rewrite or not ids_path.exists():
-        atomic_write_bytes(ids_path, added)
+        atomic_write_bytes(ids_path, added, durable=False)
     elif added:
-        atomic_write_bytes(ids_path, ids_path.read_bytes() + added)
+        atomic_write_bytes(ids_path, ids_path.read_bytes() + added, durable=False)
     index = {
         "format": INDEX_FORMAT,
         "record_count": frontier.size,
