@@ -7,6 +7,7 @@ Prints the URL to use as HARBOR_URL; Ctrl-C stops it. Handy to watch a promotion
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from tests.support.registry import RegistryServer  # noqa: E402
 
 def main() -> int:
     data = Path(sys.argv[1] if len(sys.argv) > 1 else ".demo/registry-live").resolve()
+    # `kill` (SIGTERM) stops the registry too, as Ctrl-C does: no orphaned docker-registry.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     server = RegistryServer(data, "none").start()
     digest = push_image(server, "demo/api", "live", content=f"api built at {time.time()}".encode())
     print(f"HARBOR_URL={server.url}")
