@@ -23,7 +23,8 @@ from factory_assets.common.files import MAX_STATE_FILE_BYTES, atomic_write_text,
 MAX_DEPTH = 32  # state files are a few levels deep; anything deeper is hostile or broken
 
 
-def _yaml() -> YAML:
+def gitops_yaml() -> YAML:
+    """The one round-trip YAML configuration for GitOps files: load, dump and normalise with it."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096  # never fold long digests or error messages
@@ -61,7 +62,7 @@ class _Refused(Exception):
 
 def loads(text: str, path: Path | str) -> Any:
     """Parse one YAML document round-trip (CommentedMap/CommentedSeq), safely."""
-    yaml = _yaml()
+    yaml = gitops_yaml()
     yaml.Composer = _GuardedComposer
     try:
         return yaml.load(text)
@@ -80,7 +81,7 @@ def load_file(path: Path, *, field: str = "-") -> Any:
 
 def dumps(data: Any) -> str:
     out = io.StringIO()
-    _yaml().dump(data, out)
+    gitops_yaml().dump(data, out)
     return out.getvalue()
 
 

@@ -12,23 +12,14 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from factory_assets.common.errors import InputError
 from factory_assets.common.files import atomic_write_text, read_text_bounded
+from factory_assets.common.roundtrip_yaml import gitops_yaml
 
 DEFAULT_ROOTS = ("envs", "release")
 SUFFIXES = (".yaml", ".yml")
-
-
-def gitops_yaml() -> YAML:
-    """The one configured round-trip YAML instance for GitOps files (use it when writing them too)."""
-    yaml = YAML(typ="rt")
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096
-    yaml.preserve_quotes = True
-    return yaml
 
 
 def normalize_text(text: str, *, path: Path | str = "-") -> str:
