@@ -89,29 +89,29 @@ def _plan_outcomes(plan: PromotionPlan) -> list[ServiceOutcome]:
     """Services the pass could not try: busy elsewhere (not a failure) or blocked by a bad pin file."""
     outcomes = []
     for sp in plan.services:
-        if sp.busy_with and sp.waiting:
-            entry = sp.waiting[-1].entry
-            outcomes.append(
-                ServiceOutcome(
-                    service=sp.service,
-                    release_id=entry.id,
-                    result="retry",
-                    tag=entry.tag,
-                    attempted=False,
-                    error=f"another runner holds the claim: {sp.busy_with}",
-                )
+        if not sp.waiting:
+            continue
+        if sp.busy_with:
+            result, error, attempted = (
+                "retry",
+                f"another runner holds the claim: {sp.busy_with}",
+                False,
             )
-        elif sp.blocked and sp.waiting:
-            entry = sp.waiting[-1].entry
-            outcomes.append(
-                ServiceOutcome(
-                    service=sp.service,
-                    release_id=entry.id,
-                    result="refused",
-                    tag=entry.tag,
-                    error=sp.blocked,
-                )
+        elif sp.blocked:
+            result, error, attempted = "refused", sp.blocked, True
+        else:
+            continue
+        entry = sp.waiting[-1].entry
+        outcomes.append(
+            ServiceOutcome(
+                service=sp.service,
+                release_id=entry.id,
+                result=result,
+                tag=entry.tag,
+                attempted=attempted,
+                error=error,
             )
+        )
     return outcomes
 
 
