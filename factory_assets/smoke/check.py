@@ -22,6 +22,7 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.evidence.store import append_record, new_body
+from factory_assets.pins.pin_file import list_pin_services
 from factory_assets.smoke.argocd_verdict import RevisionCheck, judge_application
 from factory_assets.smoke.config import SmokeConfig, parse_smoke_config
 from factory_assets.smoke.judgement import ErrorKind, Judgement
@@ -30,7 +31,7 @@ from factory_assets.smoke.lineage import (
     git_revision_check,
     last_commit_touching,
 )
-from factory_assets.smoke.pin import PinView, list_pinned_services, read_pin
+from factory_assets.smoke.pin import PinView, read_pin
 from factory_assets.smoke.poll import PollResult, Verdict, poll
 from factory_assets.smoke.readiness import Expected, probe_readiness, resolve_expected
 from resources.argocd import (
@@ -123,7 +124,7 @@ def check_services(
     record: Recorder | None = None,
 ) -> list[SmokeOutcome]:
     """Check several services at once (each waits on its own target); outcomes in input order."""
-    names = list(services) if services is not None else list_pinned_services(repo)
+    names = list(services) if services is not None else list_pin_services(repo)
     for name in names:
         read_pin(repo, name)  # an unknown service is a usage problem: report it before any wait
     if not names:

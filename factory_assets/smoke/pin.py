@@ -1,8 +1,9 @@
-"""Read-only view of a dev pin file (`envs/dev/<service>.yaml`) for the smoke check.
+"""Read-only, lenient view of a dev pin file (`envs/dev/<service>.yaml`) for the smoke check.
 
-The promotion engine owns writing pins; this reader only takes the fields the
-smoke check needs, and stays small so it can be swapped for the engine's own
-loader once that exists.
+The pins domain owns the file (`factory_assets.pins.pin_file`, which validates every
+key). This view reads only what the check needs and leaves the `smoke:` block raw, so
+that a bad smoke setting becomes a recorded `failed` verdict naming the field, rather
+than an error that writes no evidence.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from ruamel.yaml.error import YAMLError
 
 from factory_assets.common.errors import InputError
 from factory_assets.common.files import read_text_bounded
-from factory_assets.evidence.model import SERVICE_NAME
+from factory_assets.evidence.vocabulary import SERVICE_NAME
+from factory_assets.pins.pin_file import PIN_DIR
 
-PINS_DIR = "envs/dev"
 IMAGE_WITH_DIGEST = re.compile(r"^(?P<repo>[^@\s]+)@(?P<digest>sha256:[a-f0-9]{64})$")
 _SERVICE = re.compile(SERVICE_NAME)
 
@@ -44,24 +45,10 @@ class PinView:
         return match["repo"] if match else None
 
 
-def pin_path(repo: Path, service: str) -> Path:
-    return repo / PINS_DIR / f"{service}.yaml"
-
-
-def list_pinned_services(repo: Path) -> list[str]:
-    """Services with a pin file, sorted."""
-    directory = repo / PINS_DIR
-    if not directory.is_dir():
-        return []
-    return sorted(
-        p.stem for p in directory.glob("*.yaml") if p.is_file() and _SERVICE.match(p.stem)
-    )
-
-
 def read_pin(repo: Path, service: str) -> PinView:
     """Parse one pin file; InputError names the file and the field when it is unusable."""
-    path = pin_path(repo, service)
-    rel = f"{PINS_DIR}/{service}.yaml"
+    rel = f"{PIN_DIR}/{service}.yaml"
+    path = repo / rel
     if not _SERVICE.match(service):
         raise InputError(
             rel, "service", f"{service!r} is not a valid service name ({SERVICE_NAME})"
