@@ -12,24 +12,29 @@ or incrementally: every aggregate is a function of the records in sequence order
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 
 import orjson
 
 from factory_assets.common.errors import FactoryError
 from factory_assets.common.files import atomic_write_bytes
-from factory_assets.evidence.layout import INDEX_FILE, record_path
+from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
 from factory_assets.evidence.merkle import MerkleFrontier, leaf_hash
+from factory_assets.evidence.scan import gc_paused, map_batches, plan_batches
 from factory_assets.evidence.validate import (
     Problem,
     RecordSummary,
     check_chain,
-    check_records,
+    check_head,
+    check_record_bytes,
     list_record_files,
+    read_record_bytes,
 )
 
 INDEX_FORMAT = "factory-evidence-index/1"
@@ -52,22 +57,6 @@ class CollectResult:
     root: str
     new_records: int
     incremental: bool
-
-
-def summarize(raw: dict) -> tuple[str, str, str | None, bytes, bytes]:
-    """(kind, result, service, line, leaf): the shard line, serialized, and the Merkle leaf hash.
-
-    Workers serialize lines and hash leaves themselves, so that the parent's serial work is
-    small and only bytes cross the process boundary.
-    """
-    line = summary_line(raw)
-    return (
-        line["kind"],
-        line["result"],
-        line["service"],
-        orjson.dumps(line, option=orjson.OPT_SORT_KEYS),
-        leaf_hash(line["content_digest"]),
-    )
 
 
 def summary_line(raw: dict) -> dict:
@@ -94,19 +83,166 @@ def summary_line(raw: dict) -> dict:
     return out
 
 
-def _read_records(
-    repo: Path, names: list[str]
-) -> tuple[list[tuple[RecordSummary, dict]], list[Problem]]:
-    # Full schema validation is `validate`'s job (the nightly runs it first); collect checks
-    # what the index relies on: the chain fields, the summarized fields and every content digest.
-    return check_records(repo, names, line_of=summarize, schema=False)
+@dataclass
+class Scanned:
+    """Checked records, one list per field (cheap to send between processes and to sort).
+
+    `lines` are the serialized shard lines; `leaves` the Merkle leaf hashes, 32 bytes each,
+    joined. Both are made where the record is read, so the parent only concatenates.
+    """
+
+    ids: list[str] = field(default_factory=list)
+    sequences: list[int] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    prevs: list[str | None] = field(default_factory=list)
+    parents: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # by position
+    kinds: list[str] = field(default_factory=list)
+    results: list[str] = field(default_factory=list)
+    services: list[str | None] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
+    leaves: bytes = b""
+    problems: list[Problem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getstate__(self) -> dict:
+        # Sent from a scan helper as a few large strings, not 10^5 small objects: pickling
+        # and the pipe then cost ~1/4. Lines, ids and (checked) digests never hold a newline.
+        state = dict(self.__dict__)
+        state["lines"] = b"\n".join(self.lines)
+        state["ids"] = "\n".join(self.ids)
+        state["digests"] = "\n".join(self.digests)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for name, empty in (("lines", b""), ("ids", ""), ("digests", "")):
+            packed = state[name]
+            state[name] = packed.split(b"\n" if empty == b"" else "\n") if packed else []
+        self.__dict__.update(state)
+
+    def extend(self, other: Scanned) -> None:
+        offset = len(self.ids)
+        self.parents.update((offset + pos, pairs) for pos, pairs in other.parents.items())
+        for name in ("ids", "sequences", "digests", "prevs", "kinds", "results", "services"):
+            getattr(self, name).extend(getattr(other, name))
+        self.lines.extend(other.lines)
+        self.leaves += other.leaves
+        self.problems.extend(other.problems)
+
+    def leaf_list(self) -> list[bytes]:
+        return [self.leaves[i : i + 32] for i in range(0, len(self.leaves), 32)]
+
+    def in_sequence_order(self) -> Scanned:
+        """The same records sorted by sequence (file-name order usually is already)."""
+        if all(a < b for a, b in zip(self.sequences, self.sequences[1:], strict=False)):
+            return self
+        order = sorted(range(len(self.ids)), key=self.sequences.__getitem__)
+        where = {old: new for new, old in enumerate(order)}
+        leaves = self.leaf_list()
+        out = Scanned(problems=list(self.problems))
+        for name in ("ids", "sequences", "digests", "prevs", "kinds", "results", "services"):
+            column = getattr(self, name)
+            setattr(out, name, [column[i] for i in order])
+        out.lines = [self.lines[i] for i in order]
+        out.leaves = b"".join(leaves[i] for i in order)
+        out.parents = {where[pos]: pairs for pos, pairs in self.parents.items()}
+        return out
+
+    def summaries(self) -> list[RecordSummary]:
+        """Per-record form for the exact chain checker (only when the fast checks fail)."""
+        return [
+            RecordSummary(
+                f"{RECORDS_DIR}/{record_id}.json",
+                record_id,
+                sequence,
+                digest,
+                prev,
+                self.parents.get(pos, ()),
+            )
+            for pos, (record_id, sequence, digest, prev) in enumerate(
+                zip(self.ids, self.sequences, self.digests, self.prevs, strict=True)
+            )
+        ]
 
 
-Line = tuple[str, str, str | None, bytes, bytes]  # kind, result, service, summary, leaf hash
+def scan_batch(base: str, names: list[str]) -> Scanned:
+    """Read and check a batch of record files, keeping what the index needs of each good one."""
+    out = Scanned()
+    try:
+        directory_fd = os.open(base, os.O_RDONLY)
+    except OSError as exc:
+        out.problems.append(
+            Problem(RECORDS_DIR, "-", f"cannot open the directory: {exc.strerror or exc}")
+        )
+        return out
+    leaves: list[bytes] = []
+    # orjson's output buffers keep ~4 KiB of heap each while alive; copying the lines into one
+    # buffer and splitting it once leaves exact-size objects (measured: 270 MB -> 100 MB at 50k).
+    lines = bytearray()
+    # Bound methods, looked up once: this loop runs 10^5 times per collect.
+    add_id, add_sequence, add_digest, add_prev = (
+        out.ids.append,
+        out.sequences.append,
+        out.digests.append,
+        out.prevs.append,
+    )
+    add_kind, add_result, add_service, add_leaf = (
+        out.kinds.append,
+        out.results.append,
+        out.services.append,
+        leaves.append,
+    )
+    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+    # One object per distinct kind, result and service: pickle then sends each once.
+    one_copy = {}.setdefault
+    try:
+        for name in names:
+            rel = f"{RECORDS_DIR}/{name}"
+            try:
+                data = read_record_bytes(directory_fd, name)
+            except OSError as exc:
+                out.problems.append(Problem(rel, "-", f"cannot read: {exc.strerror or exc}"))
+                continue
+            # Full schema validation is `validate`'s job (the nightly runs it first); collect
+            # checks what the index relies on: chain fields, summarized fields, the digest.
+            summary, problems, raw = check_record_bytes(name, rel, data, schema=False)
+            if problems or summary is None:
+                out.problems.extend(problems)
+                continue
+            line = summary_line(raw)
+            if summary.parents:
+                out.parents[len(out.ids)] = summary.parents
+            add_id(summary.id)
+            add_sequence(summary.sequence)
+            add_digest(summary.content_digest)
+            add_prev(summary.prev_digest)
+            add_kind(one_copy(line["kind"], line["kind"]))
+            add_result(one_copy(line["result"], line["result"]))
+            add_service(one_copy(line["service"], line["service"]))
+            lines += dumps(line, option=sort_keys)
+            lines += b"\n"
+            add_leaf(leaf_hash(summary.content_digest))
+    finally:
+        os.close(directory_fd)
+    out.lines = bytes(lines).split(b"\n")[:-1]
+    out.leaves = b"".join(leaves)
+    return out
+
+
+def scan_records(repo: Path, names: list[str], workers: int | None = None) -> Scanned:
+    """`scan_batch` over all names, spread over the cores; in file-name order."""
+    batches, workers = plan_batches(names, workers)
+    out = Scanned()
+    for part in map_batches(
+        functools.partial(scan_batch, str(repo / RECORDS_DIR)), batches, workers
+    ):
+        out.extend(part)
+    return out
 
 
 class _Aggregate:
-    """Counts and per-service state, updated record by record in sequence order."""
+    """Counts and per-service state, a function of the records in sequence order."""
 
     def __init__(self, data: dict | None = None) -> None:
         data = data or {}
@@ -118,45 +254,36 @@ class _Aggregate:
             for name, state in data.get("services", {}).items()
         }
 
-    def add(self, line: Line) -> None:
-        kind, result, service, data, _ = line
-        self.kinds[kind] += 1
-        self.results[result] += 1
-        self.kind_results[f"{kind}/{result}"] += 1
-        if not service:
-            return
-        state = self.services.setdefault(service, {})
-        state["last"] = data
-        state[f"last_{kind}"] = data
-        if kind == "promotion" and result == "success":
-            state["pinned"] = data
-
-    def add_all(self, lines: list[Line]) -> None:
-        """`add` for many lines in sequence order, with the per-record work in C-level loops."""
-        self.kinds.update(line[0] for line in lines)
-        self.results.update(line[1] for line in lines)
-        self.kind_results.update(f"{line[0]}/{line[1]}" for line in lines)
-        named = [line for line in lines if line[2]]
-        updates: dict[str, dict[str, bytes]] = {}
-        for slot, chosen in (
-            ("last", {line[2]: line[3] for line in named}),
-            *(
-                (f"last_{kind}", {line[2]: line[3] for line in named if line[0] == kind})
-                for kind in {line[0] for line in named}
-            ),
-            (
-                "pinned",
-                {
-                    line[2]: line[3]
-                    for line in named
-                    if line[0] == "promotion" and line[1] == "success"
-                },
-            ),
-        ):
-            for service, data in chosen.items():
-                updates.setdefault(service, {})[slot] = data
-        for service, slots in updates.items():
-            self.services.setdefault(service, {}).update(slots)
+    def add(self, records: Scanned) -> None:
+        """Fold in records that follow everything folded in so far, in sequence order."""
+        kinds, results, services, lines = (
+            records.kinds,
+            records.results,
+            records.services,
+            records.lines,
+        )
+        self.kinds.update(kinds)
+        self.results.update(results)
+        for (kind, result), count in Counter(zip(kinds, results, strict=True)).items():
+            self.kind_results[f"{kind}/{result}"] += count
+        # dict(zip(...)) keeps the last line per service: the latest in sequence order.
+        slots = [("last", dict(zip(services, lines, strict=True)))]
+        for kind in sorted(set(kinds)):
+            chosen = [k == kind for k in kinds]
+            slots.append(
+                (
+                    f"last_{kind}",
+                    dict(zip(compress(services, chosen), compress(lines, chosen), strict=True)),
+                )
+            )
+        pinned = [k == "promotion" and r == "success" for k, r in zip(kinds, results, strict=True)]
+        slots.append(
+            ("pinned", dict(zip(compress(services, pinned), compress(lines, pinned), strict=True)))
+        )
+        for slot, latest in slots:
+            for service, data in latest.items():
+                if service:  # repository-wide records (service null) have no per-service state
+                    self.services.setdefault(service, {})[slot] = data
 
     def as_dict(self) -> dict:
         return {
@@ -253,48 +380,73 @@ def collect_index(
     names, problems = list_record_files(repo)
     if problems:
         raise CollectError(problems)
-    previous = None if full else _load_previous(out_path)
-    if previous is not None:
-        result = _collect_incremental(repo, out_path, names, previous)
-        if result is not None:
-            return result
-    return _collect_full(repo, out_path, names)
+    with gc_paused():
+        previous = None if full else _load_previous(out_path)
+        if previous is not None:
+            result = _collect_incremental(repo, out_path, names, previous)
+            if result is not None:
+                return result
+        return _collect_full(repo, out_path, names)
 
 
 def _collect_full(repo: Path, out: Path, names: list[str]) -> CollectResult:
-    found, problems = _read_records(repo, names)
-    problems += check_chain(repo, [summary for summary, _ in found])
-    if problems:
+    records = scan_records(repo, names).in_sequence_order()
+    if records.problems or not _chain_holds(repo, records):
+        # The exact checker names every problem; the fast one above only says yes or no.
+        problems = records.problems + check_chain(repo, records.summaries())
         raise CollectError(sorted(set(problems)))
-    found.sort(key=lambda pair: pair[0].sequence)
-    # The chain holds (checked above): sequences are exactly 1..n, so shard k is a plain slice.
-    lines = [line for _, line in found]
+    # The chain holds: sequences are exactly 1..n, so shard k is a plain slice.
     agg = _Aggregate()
-    agg.add_all(lines)
-    frontier = MerkleFrontier.from_leaves([line[4] for line in lines])
+    agg.add(records)
+    frontier = MerkleFrontier.from_leaves(records.leaf_list())
+    lines = records.lines
     shards = {
-        start // SHARD_SIZE: [
-            (start + i + 1, line[3]) for i, line in enumerate(lines[start : start + SHARD_SIZE])
-        ]
+        start // SHARD_SIZE: list(enumerate(lines[start : start + SHARD_SIZE], start + 1))
         for start in range(0, len(lines), SHARD_SIZE)
     }
-    head = _head_of(found[-1][0]) if found else None
     shard_dir = out.parent / out.stem
     if shard_dir.is_dir():  # shards beyond the new tree size belong to a discarded history
         for stale in shard_dir.glob("[0-9]*.json"):
             if stale.stem.isdigit() and int(stale.stem) not in shards:
                 stale.unlink()
-    _write_outputs(out, agg, frontier, head, shards, {}, [s.id for s, _ in found], ids_rewrite=True)
+    _write_outputs(out, agg, frontier, _head_of(records), shards, {}, records.ids, True)
     return CollectResult(
-        out, frontier.size, frontier.size, frontier.root().hex(), len(found), False
+        out, frontier.size, frontier.size, frontier.root().hex(), len(records), False
     )
 
 
-def _head_of(summary: RecordSummary) -> dict:
+def _chain_holds(repo: Path, records: Scanned) -> bool:
+    """The whole chain in a few list comparisons: sequences 1..n, links, parents, head."""
+    count = len(records)
+    if records.sequences != list(range(1, count + 1)):
+        return False
+    if count and (records.prevs[0] is not None or records.prevs[1:] != records.digests[:-1]):
+        return False
+    if records.parents:
+        digest_of = dict(zip(records.ids, records.digests, strict=True))
+        for pairs in records.parents.values():
+            if any(digest_of.get(parent) != digest for parent, digest in pairs):
+                return False
+    last = None
+    if count:
+        last = RecordSummary(
+            f"{RECORDS_DIR}/{records.ids[-1]}.json",
+            records.ids[-1],
+            records.sequences[-1],
+            records.digests[-1],
+            records.prevs[-1],
+            records.parents.get(count - 1, ()),
+        )
+    return not check_head(repo, last)
+
+
+def _head_of(records: Scanned) -> dict | None:
+    if not len(records):
+        return None
     return {
-        "sequence": summary.sequence,
-        "id": summary.id,
-        "content_digest": summary.content_digest,
+        "sequence": records.sequences[-1],
+        "id": records.ids[-1],
+        "content_digest": records.digests[-1],
     }
 
 
@@ -316,51 +468,44 @@ def _collect_incremental(
     new_names = [n for n in names if n[:-5] not in known_set]
     if len(names) - len(new_names) != size:
         return None  # a collected record disappeared: the full pass reports exactly what
-    found, problems = _read_records(repo, new_names)
-    if problems:
-        raise CollectError(sorted(set(problems)))
-    found.sort(key=lambda pair: pair[0].sequence)
+    records = scan_records(repo, new_names).in_sequence_order()
+    if records.problems:
+        raise CollectError(sorted(set(records.problems)))
     head = checkpoint.get("head")
-    prev_digest = head["content_digest"] if head else None
-    for offset, (summary, _) in enumerate(found):
-        if summary.sequence != size + offset + 1 or summary.prev_digest != prev_digest:
-            return None  # not a clean extension: the full pass reports exactly what is wrong
-        prev_digest = summary.content_digest
-    if not _parents_resolve(repo, [s for s, _ in found], known_set):
+    count = len(records)
+    # Anything but a clean extension goes to the full pass, which reports exactly what is wrong.
+    if records.sequences != list(range(size + 1, size + count + 1)):
+        return None
+    if count and records.prevs != [head["content_digest"] if head else None, *records.digests[:-1]]:
+        return None
+    if not _parents_resolve(repo, records, known_set):
         return None
     if not _last_shard_intact(out, previous):
         return None
-    if not found:
+    if not count:
         return CollectResult(out, size, size, frontier.root().hex(), 0, True)
     agg = _Aggregate(previous)
+    agg.add(records)
     shard_meta = {int(Path(m["path"]).stem): m for m in previous.get("shards", [])}
     shards: dict[int, list[tuple[int, bytes]]] = {}
-    for summary, line in found:
-        number = (summary.sequence - 1) // SHARD_SIZE
+    for sequence, line, leaf in zip(
+        records.sequences, records.lines, records.leaf_list(), strict=True
+    ):
+        number = (sequence - 1) // SHARD_SIZE
         if number not in shards:
             shards[number] = (
                 _read_shard(shard_dir / _shard_name(number)) if number in shard_meta else []
             )
-        shards[number].append((summary.sequence, line[3]))
-        agg.add(line)
-        frontier.append_leaf(line[4])
-    _write_outputs(
-        out,
-        agg,
-        frontier,
-        _head_of(found[-1][0]),
-        shards,
-        shard_meta,
-        [s.id for s, _ in found],
-        False,
-    )
-    return CollectResult(out, frontier.size, frontier.size, frontier.root().hex(), len(found), True)
+        shards[number].append((sequence, line))
+        frontier.append_leaf(leaf)
+    _write_outputs(out, agg, frontier, _head_of(records), shards, shard_meta, records.ids, False)
+    return CollectResult(out, frontier.size, frontier.size, frontier.root().hex(), count, True)
 
 
-def _parents_resolve(repo: Path, summaries: list[RecordSummary], known: set[str]) -> bool:
-    fresh = {s.id: s.content_digest for s in summaries}
-    for summary in summaries:
-        for parent_id, parent_digest in summary.parents:
+def _parents_resolve(repo: Path, records: Scanned, known: set[str]) -> bool:
+    fresh = dict(zip(records.ids, records.digests, strict=True))
+    for pairs in records.parents.values():
+        for parent_id, parent_digest in pairs:
             if parent_id in fresh:
                 stored = fresh[parent_id]
             elif parent_id in known:

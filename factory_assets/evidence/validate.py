@@ -8,30 +8,31 @@ from __future__ import annotations
 
 import functools
 import json
-import multiprocessing
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import orjson
-from pydantic import ValidationError
 
 from factory_assets.common.files import MAX_STATE_FILE_BYTES
 from factory_assets.evidence.canonical import canonical_bytes, fast_canonical_bytes, sha256_digest
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR
+from factory_assets.evidence.scan import gc_paused, map_batches, plan_batches
 from factory_assets.evidence.vocabulary import KINDS, RESULTS
 from factory_assets.evidence.vocabulary import RECORD_ID as RECORD_ID_PATTERN
 
 
 @functools.cache
-def _validator():
-    """The record model's validator, loaded on first use (collect never needs it)."""
+def _schema_checker():
+    """The record model's validator and its error type, loaded on first use: collect never
+    needs them, and importing pydantic would add ~20 ms to every incremental collect."""
+    from pydantic import ValidationError
+
     from factory_assets.evidence.model import EvidenceRecord
 
-    return EvidenceRecord.__pydantic_validator__
+    return EvidenceRecord.__pydantic_validator__, ValidationError
 
 
 RECORD_FILE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}\.json$")
@@ -110,9 +111,10 @@ def check_record_bytes(
         problem = f"expected a JSON object, found {type(raw).__name__}"
         return None, [Problem(rel, "-", problem)], None
     if schema:
+        validator, validation_error = _schema_checker()
         try:
-            record = _validator().validate_python(raw)
-        except ValidationError as exc:
+            record = validator.validate_python(raw)
+        except validation_error as exc:
             errors = exc.errors(include_url=False)
             return (
                 None,
@@ -156,14 +158,17 @@ def _index_fields(raw: dict, rel: str) -> tuple[tuple, list[Problem]]:
         claimed = integrity["content_digest"]
         prev = integrity.get("prev_digest")
         record_id = raw["id"]
+        service = raw.get("service")
         parents = raw.get("parents", ())
+        # The id's form needs no check here: the caller compares it with the file name,
+        # which list_record_files already matched against the ULID pattern.
         ok = (
             type(sequence) is int
             and sequence >= 1
             and type(claimed) is str
             and (prev is None or type(prev) is str)
             and type(record_id) is str
-            and RECORD_ID.match(record_id) is not None
+            and (service is None or type(service) is str)
             and raw["kind"] in KINDS
             and raw["result"] in RESULTS
             and type(raw["started_at"]) is str
@@ -172,8 +177,10 @@ def _index_fields(raw: dict, rel: str) -> tuple[tuple, list[Problem]]:
             and type(raw.get("links", {})) is dict
             and type(parents) in (list, tuple)
         )
-        pairs = tuple((p["id"], p["content_digest"]) for p in parents) if ok else ()
-        ok = ok and all(type(a) is str and type(b) is str for a, b in pairs)
+        pairs = ()
+        if ok and parents:
+            pairs = tuple((p["id"], p["content_digest"]) for p in parents)
+            ok = all(type(a) is str and type(b) is str for a, b in pairs)
     except (KeyError, TypeError, AttributeError):
         ok = False
     if ok:
@@ -192,6 +199,8 @@ def _index_problems(raw: dict, rel: str) -> list[Problem]:
     record_id = raw.get("id")
     want(isinstance(record_id, str) and RECORD_ID.match(record_id) is not None, "id", "a ULID")
     want(raw.get("kind") in KINDS, "kind", f"one of {', '.join(KINDS)}")
+    service = raw.get("service")
+    want(service is None or isinstance(service, str), "service", "a service name or null")
     want(raw.get("result") in RESULTS, "result", f"one of {', '.join(RESULTS)}")
     for field in ("started_at", "finished_at"):
         want(isinstance(raw.get(field), str), field, "an RFC 3339 timestamp")
@@ -222,24 +231,8 @@ def _index_problems(raw: dict, rel: str) -> list[Problem]:
     return problems or [Problem(rel, "-", "not a record the index can summarize")]
 
 
-def check_record_file(path: Path) -> tuple[RecordSummary | None, list[Problem], dict | None]:
-    """Check one record file by path (for callers outside the batch readers)."""
-    rel = f"{RECORDS_DIR}/{path.name}"
-    try:
-        directory_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            data = read_record_bytes(directory_fd, path.name)
-        finally:
-            os.close(directory_fd)
-    except OSError as exc:
-        return None, [Problem(rel, "-", f"cannot read: {exc.strerror or exc}")], None
-    return check_record_bytes(path.name, rel, data)
-
-
-def check_batch(
-    base: str, names: list[str], line_of=None, schema: bool = True
-) -> tuple[list[tuple[RecordSummary, dict | None]], list[Problem]]:
-    """Check a batch of record files; with `line_of`, also map each parsed record to a summary line."""
+def check_batch(base: str, names: list[str]) -> tuple[list[tuple], list[Problem]]:
+    """Check a batch of record files in full; summaries as plain tuples (they pickle faster)."""
     out, problems = [], []
     try:
         directory_fd = os.open(base, os.O_RDONLY)
@@ -253,19 +246,13 @@ def check_batch(
             except OSError as exc:
                 problems.append(Problem(rel, "-", f"cannot read: {exc.strerror or exc}"))
                 continue
-            summary, found, raw = check_record_bytes(name, rel, data, schema)
+            summary, found, _ = check_record_bytes(name, rel, data)
             problems.extend(found)
             if summary is not None:
-                out.append((summary, line_of(raw) if line_of else None))
+                out.append(tuple(summary))
     finally:
         os.close(directory_fd)
     return out, problems
-
-
-def _check_batch_plain(args: tuple) -> tuple[list[tuple], list[Problem]]:
-    """Pool worker: plain tuples pickle several times faster than named ones."""
-    found, problems = check_batch(*args)
-    return [(tuple(summary), line) for summary, line in found], problems
 
 
 def list_record_files(repo: Path) -> tuple[list[str], list[Problem]]:
@@ -295,27 +282,19 @@ def list_record_files(repo: Path) -> tuple[list[str], list[Problem]]:
 
 
 def check_records(
-    repo: Path, names: list[str], workers: int | None = None, line_of=None, schema: bool = True
-) -> tuple[list[tuple[RecordSummary, dict | None]], list[Problem]]:
-    """Per-record checks, spread over processes when there are many records."""
+    repo: Path, names: list[str], workers: int | None = None
+) -> tuple[list[RecordSummary], list[Problem]]:
+    """Per-record checks of every file, spread over the cores when there are many."""
     if not names:
         return [], []
-    base = str(repo / RECORDS_DIR)
-    workers = workers or min(os.cpu_count() or 1, 4)
-    if len(names) < 4000 or workers < 2:
-        return check_batch(base, names, line_of, schema)
-    # Many small batches: a slow worker does not hold up the end, and the parent unpacks
-    # one batch while the workers check the next (measured: 16 batches beat 2 by ~20%).
-    chunk = max(2000, -(-len(names) // (workers * 8)))
-    batches = [(base, names[i : i + chunk], line_of, schema) for i in range(0, len(names), chunk)]
-    found: list[tuple[RecordSummary, dict | None]] = []
+    batches, workers = plan_batches(names, workers)
+    found: list[RecordSummary] = []
     problems: list[Problem] = []
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("fork")
-    ) as pool:
-        for batch_found, batch_problems in pool.map(_check_batch_plain, batches):
-            found.extend((RecordSummary._make(summary), line) for summary, line in batch_found)
-            problems.extend(batch_problems)
+    for batch_found, batch_problems in map_batches(
+        functools.partial(check_batch, str(repo / RECORDS_DIR)), batches, workers
+    ):
+        found.extend(map(RecordSummary._make, batch_found))
+        problems.extend(batch_problems)
     return found, problems
 
 
@@ -384,11 +363,12 @@ def check_chain(repo: Path, summaries: list[RecordSummary]) -> list[Problem]:
                 )
         previous = summary
         expected = summary.sequence + 1
-    problems.extend(_check_head(repo, ordered[-1] if ordered else None))
+    problems.extend(check_head(repo, ordered[-1] if ordered else None))
     return problems
 
 
-def _check_head(repo: Path, last: RecordSummary | None) -> list[Problem]:
+def check_head(repo: Path, last: RecordSummary | None) -> list[Problem]:
+    """The chain head file names the last record (a deleted tail record shows here)."""
     path = repo / CHAIN_HEAD
     if not path.exists():
         return [Problem(CHAIN_HEAD, "head", "missing, but records exist")] if last else []
@@ -415,7 +395,8 @@ def _check_head(repo: Path, last: RecordSummary | None) -> list[Problem]:
 def validate_repo(repo: Path, workers: int | None = None) -> tuple[int, list[Problem]]:
     """All checks; returns the number of records read and the sorted problems."""
     names, problems = list_record_files(repo)
-    found, record_problems = check_records(repo, names, workers)
-    problems.extend(record_problems)
-    problems.extend(check_chain(repo, [summary for summary, _ in found]))
+    with gc_paused():
+        found, record_problems = check_records(repo, names, workers)
+        problems.extend(record_problems)
+        problems.extend(check_chain(repo, found))
     return len(names), sorted(set(problems))

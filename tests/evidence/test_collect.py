@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import factory_assets.evidence.collect as collect_mod
-import factory_assets.evidence.validate as validate_mod
 from factory_assets.evidence.collect import collect_index
 from factory_assets.evidence.merkle import merkle_root
 from tests.evidence.helpers import write_chain
@@ -45,9 +44,9 @@ def test_incremental_equals_full_and_reads_only_new_records(tmp_path: Path, monk
     assert (first.new_records, first.incremental) == (5, False)
     write_chain(repo, 4, service="web")
     reads: list[str] = []
-    real_read = validate_mod.read_record_bytes
+    real_read = collect_mod.read_record_bytes
     monkeypatch.setattr(
-        validate_mod,
+        collect_mod,
         "read_record_bytes",
         lambda fd, name: reads.append(name) or real_read(fd, name),
     )
@@ -162,3 +161,16 @@ def test_collect_names_the_field_it_cannot_index(tmp_path: Path):
         f"evidence/records/{records[1].id}.json: integrity.sequence: expected an integer" in message
     )
     assert not (tmp_path / "evidence" / "index.json").exists()
+
+
+def test_collect_refuses_a_service_that_is_not_a_name(tmp_path: Path):
+    records = write_chain(tmp_path, 2)
+    path = tmp_path / "evidence" / "records" / f"{records[0].id}.json"
+    data = json.loads(path.read_text())
+    data["service"] = ["api"]  # unhashable: would have crashed the per-service state
+    path.write_text(json.dumps(data))
+    with pytest.raises(collect_mod.CollectError) as caught:
+        collect_index(tmp_path)
+    assert f"evidence/records/{records[0].id}.json: service: expected a service name" in str(
+        caught.value
+    )
