@@ -1,18 +1,21 @@
 """`promotion_failure_sensor`: evidence for runs that died early, and escalation after N failures."""
 
-import os
-
 import dagster as dg
 
+from factory_assets.common.env import positive_int_env
 from factory_assets.dagster_resources import GitOpsRepo
 from factory_assets.promotion.failed_run import record_failed_run
 from factory_assets.promotion.jobs import promote_service_job
 from factory_assets.repair.counter import failure_key
-from factory_assets.repair.escalate import escalate_failure
+from factory_assets.repair.escalate import record_escalation, send_escalation
 from resources.github import GitHubClient, GitHubConfig
+from resources.gitops import GitopsWriter
 from sensors.release_queue import SERVICE_TAG
 
-ESCALATE_AFTER = int(os.environ.get("FACTORY_ESCALATE_AFTER", "3"))
+
+def escalate_after() -> int:
+    """FACTORY_ESCALATE_AFTER, read per failure so a changed setting needs no code reload."""
+    return positive_int_env("FACTORY_ESCALATE_AFTER", 3)
 
 
 def consecutive_failures(
@@ -50,7 +53,7 @@ def promotion_failure_sensor(context: dg.RunFailureSensorContext, gitops: GitOps
     if record_id:
         context.log.info(f"recorded failed run {run.run_id} of {service} as {record_id}")
     failures = consecutive_failures(context.instance, run.job_name, service)
-    if failures < ESCALATE_AFTER:
+    if failures < escalate_after():
         return
     config = GitHubConfig.from_env()
     if config is None:
@@ -58,10 +61,11 @@ def promotion_failure_sensor(context: dg.RunFailureSensorContext, gitops: GitOps
             f"{service}: {failures} consecutive failed runs; GITHUB_* not set, not escalating"
         )
         return
+    key = failure_key(service, run.job_name)
     with GitHubClient(config) as client:
-        result = escalate_failure(
-            repo,
-            key=failure_key(service, run.job_name),
+        # GitHub once, outside the transaction: a retried transaction must not comment twice.
+        sent = send_escalation(
+            key=key,
             title=f"factory: promotion of {service} keeps failing",
             log=error,
             commands=[
@@ -70,7 +74,15 @@ def promotion_failure_sensor(context: dg.RunFailureSensorContext, gitops: GitOps
             ],
             commit=None,
             client=client,
-            service=service,
-            run_id=run.run_id,
         )
-    context.log.info(f"{service}: escalation {result.action} {result.issue_url or ''}")
+    txn = GitopsWriter(repo).transact(
+        lambda tree: record_escalation(
+            tree, sent, key=key, log=error, service=service, run_id=run.run_id
+        ),
+        message=lambda _: f"factory: record escalation of {service} ({sent.action})\n",
+        step="escalation",
+        paths=lambda _: ("evidence",),
+    )
+    context.log.info(
+        f"{service}: escalation {sent.action} {sent.issue_url or ''} recorded as {txn.value.record_id}"
+    )

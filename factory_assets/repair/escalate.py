@@ -5,14 +5,16 @@ State lives in the issue itself, nowhere else: a marker comment in the body,
 de-duplication), the key whose green runs count toward closing it (a check name, or
 `<service>/<job>` for Dagster runs) and the consecutive green runs seen so far.
 
-`escalate_failure` is the one entry point for every caller: the repair loop and the Dagster
-run-failure sensor. Without a GitHub client it still records the escalation as evidence.
+`send_escalation` talks to GitHub and `record_escalation` writes the evidence; the repair
+loop calls both through `escalate_failure`, the Dagster run-failure sensor calls the second
+inside a git transaction (which may retry) and the first once, before it. Without a GitHub
+client the escalation is still recorded as evidence.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +42,8 @@ class EscalationResult:
     record_id: str | None = None
     message: str = ""
     body: str = ""
+    commit: str | None = None
+    started_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,11 +130,44 @@ def escalate_failure(
     run_id: str | None = None,
     fingerprint: str | None = None,
 ) -> EscalationResult:
-    """Open (or comment on) the issue for this failure and record it as `repair` evidence.
+    """Open (or comment on) the issue for this failure and record it as `repair` evidence in
+    the work tree `repo` (the repair loop's own checkout). Callers that commit the record
+    through a git transaction call `send_escalation` once and `record_escalation` inside it.
+    """
+    sent = send_escalation(
+        key=key,
+        title=title,
+        log=log,
+        commands=commands,
+        commit=commit,
+        client=client,
+        labels=labels,
+        note=note,
+        close_after=close_after,
+        fingerprint=fingerprint,
+    )
+    return record_escalation(repo, sent, key=key, log=log, service=service, run_id=run_id)
+
+
+def send_escalation(
+    *,
+    key: str,
+    title: str,
+    log: str,
+    commands: list[str],
+    commit: str | None,
+    client: GitHubClient | None,
+    labels: list[str] | None = None,
+    note: str | None = None,
+    close_after: int | None = None,
+    fingerprint: str | None = None,
+) -> EscalationResult:
+    """The GitHub side of an escalation: open the issue, or comment on the open one.
 
     `key` names what failed (a check, or `<service>/<job>`); the fingerprint is
     sha256(key + normalized log) unless given. Never raises for GitHub errors: they are
-    returned as action "error" and recorded.
+    returned as action "error". Call it once per failure, never inside a retried transaction:
+    each call that finds the issue adds a comment.
     """
     started = rfc3339(utc_now())
     fp = fingerprint or make_fingerprint(key, log)
@@ -167,21 +204,36 @@ def escalate_failure(
             number, url = int(issue["number"]), issue.get("html_url")
         except GitHubError as exc:
             action, message = "error", f"error: {redact(str(exc))}"
+    return EscalationResult(
+        fp, action, number, url, None, message, body, commit=commit, started_at=started
+    )
+
+
+def record_escalation(
+    tree: Path,
+    sent: EscalationResult,
+    *,
+    key: str,
+    log: str,
+    service: str | None = None,
+    run_id: str | None = None,
+) -> EscalationResult:
+    """Append the `repair`/`failure` record of a sent escalation to the chain in `tree`."""
     record_id = record_repair(
-        repo,
+        tree,
         result="failure",
-        head=commit,
-        started_at=started,
+        head=sent.commit,
+        started_at=sent.started_at or rfc3339(utc_now()),
         service=service,
         run_id=run_id,
         log=log,
-        fingerprint=fp,
-        fingerprints=[fp],
+        fingerprint=sent.fingerprint,
+        fingerprints=[sent.fingerprint],
         checks_failed=[safe_key(key)],
-        escalation=message[:4096],
-        issue_url=url,
+        escalation=sent.message[:4096],
+        issue_url=sent.issue_url,
     )
-    return EscalationResult(fp, action, number, url, record_id, message, body)
+    return replace(sent, record_id=record_id)
 
 
 def _recurrence_comment(log: str, commit: str | None, green: int) -> str:

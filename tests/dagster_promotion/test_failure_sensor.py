@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import pytest
 
 from factory_assets.dagster_resources import GitOpsRepo
 from factory_assets.promotion.failed_run import run_has_evidence
+from resources.gitops import GitopsWriter
 from sensors import promotion_failures
 from sensors.promotion_failures import promotion_failure_sensor
 from tests.doubles.github import GitHubDouble
@@ -52,7 +55,7 @@ def test_failed_run_gets_a_record_and_escalates_once_after_n(
     gitops_remote, dagster_instance, github, monkeypatch
 ):
     dagster_instance.add_dynamic_partitions("services", ["api"])
-    monkeypatch.setattr(promotion_failures, "ESCALATE_AFTER", 2)
+    monkeypatch.setenv("FACTORY_ESCALATE_AFTER", "2")
     # consecutive_failures reads the real failed runs from the instance: 1, then 2, then 3.
     resources = {"gitops": GitOpsRepo(path=str(gitops_remote.clone))}
 
@@ -73,3 +76,51 @@ def test_failed_run_gets_a_record_and_escalates_once_after_n(
     proc = validate_cli(fresh)
     assert proc.returncode == 0, proc.stderr
     assert github.token not in (fresh / "evidence").as_posix()
+    # The escalations are evidence on the remote, not files left in the user's checkout.
+    escalations = [r for r in records_of(fresh) if r["kind"] == "repair"]
+    assert [r["details"]["escalation"] for r in escalations] == [
+        f"opened #{issue['number']}",
+        f"commented on #{issue['number']}",
+    ]
+    assert all(r["details"]["issue_url"] == issue["html_url"] for r in escalations)
+    assert gitops_remote.repo.git.status("--porcelain") == ""
+
+
+def records_of(tree) -> list[dict]:
+    paths = sorted((tree / "evidence" / "records").glob("*.json"))
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def test_a_lost_push_race_does_not_comment_twice(
+    gitops_remote, dagster_instance, github, monkeypatch
+):
+    """The escalation record's push loses to a concurrent commit; the retry must not re-send."""
+    dagster_instance.add_dynamic_partitions("services", ["api"])
+    monkeypatch.setenv("FACTORY_ESCALATE_AFTER", "1")
+    resources = {"gitops": GitOpsRepo(path=str(gitops_remote.clone))}
+    promotion_failure_sensor(fail_a_run(dagster_instance), **resources)  # opens the issue
+    (issue,) = github.open_issues()
+    raced = []
+
+    class RacedWriter(GitopsWriter):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, checkpoint=self._race, **kwargs)
+
+        def _race(self, name: str) -> None:
+            if name == "escalation:applied" and not raced:
+                rival = gitops_remote.new_clone("rival")  # at the head this attempt built on
+                raced.append(
+                    gitops_remote.commit_and_push({"NOTES.md": "rival\n"}, "rival", clone=rival)
+                )
+
+    monkeypatch.setattr(promotion_failures, "GitopsWriter", RacedWriter)
+    promotion_failure_sensor(fail_a_run(dagster_instance), **resources)
+    assert raced, "the race was not run"
+    assert len(github.comments[issue["number"]]) == 1  # one recurrence, one comment
+    fresh = gitops_remote.new_clone("verify")
+    assert (fresh / "NOTES.md").read_text() == "rival\n"  # landed on top of the rival commit
+    assert [r["details"]["escalation"] for r in records_of(fresh) if r["kind"] == "repair"] == [
+        f"opened #{issue['number']}",
+        f"commented on #{issue['number']}",
+    ]
+    assert validate_cli(fresh).returncode == 0
