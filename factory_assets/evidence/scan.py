@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
+from factory_assets.common.errors import FactoryError
+
 B = TypeVar("B")
 R = TypeVar("R")
 
 
-class ScanWorkerError(RuntimeError):
-    """A helper process failed; carries its traceback text."""
+class ScanWorkerError(FactoryError):
+    """A helper process failed or died (killed, out of memory); says which and how."""
 
 
 @contextmanager
