@@ -6,9 +6,11 @@ output, so publishing an unchanged build makes no commit.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,9 @@ from factory_assets.site.data import (
 from factory_assets.site.inputs import read_repo_state
 from factory_assets.site.metrics import compute_metrics
 
-SITE_SRC = Path(__file__).resolve().parents[2] / "site"
+# The checkout's `site/` (a source tree or an editable install).
+CHECKOUT_SITE_SRC = Path(__file__).resolve().parents[2] / "site"
+INSTALLED_SITE_SRC = "share/factory/site"  # where a wheel puts them, under the install prefix
 SUMMARY_FILE = "data/summary.json"
 ENV_COMMIT_URL = "FACTORY_COMMIT_URL_TEMPLATE"
 ENV_DAGSTER_URL = "FACTORY_DAGSTER_URL"
@@ -134,6 +138,20 @@ def _prepare_out_dir(out_dir: Path) -> Path:
     return stage
 
 
+def site_sources() -> Path:
+    """The dashboard's static sources: the checkout's `site/`, else the wheel's installed copy."""
+    if (CHECKOUT_SITE_SRC / "index.html").is_file():
+        return CHECKOUT_SITE_SRC
+    try:
+        files = importlib.metadata.distribution("factory").files or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for entry in files:  # RECORD names data files relative to site-packages, prefix and all
+        if entry.as_posix().endswith(f"{INSTALLED_SITE_SRC}/index.html"):
+            return Path(entry.locate()).resolve().parent
+    return Path(sys.prefix) / INSTALLED_SITE_SRC
+
+
 def _copy_static(src: Path, dest: Path) -> None:
     if not (src / "index.html").is_file():
         raise InputError(src, "index.html", "the dashboard sources are missing")
@@ -161,7 +179,7 @@ def build_site(
     state = read_repo_state(repo)
     stage = _prepare_out_dir(out_dir)
     try:
-        _copy_static(site_src or SITE_SRC, stage)
+        _copy_static(site_src or site_sources(), stage)
         _write(stage, ".nojekyll", b"")
         blocks = []
         for start in range(0, len(lines), BLOCK_SIZE):
