@@ -83,6 +83,10 @@ def summary_line(raw: dict) -> dict:
     return out
 
 
+# Scanned's per-record lists, in the order records were read.
+COLUMNS = ("ids", "sequences", "digests", "prevs", "kinds", "results", "services", "lines")
+
+
 @dataclass
 class Scanned:
     """Checked records, one list per field (cheap to send between processes and to sort).
@@ -121,14 +125,17 @@ class Scanned:
             state[name] = packed.split(b"\n" if empty == b"" else "\n") if packed else []
         self.__dict__.update(state)
 
-    def extend(self, other: Scanned) -> None:
-        offset = len(self.ids)
-        self.parents.update((offset + pos, pairs) for pos, pairs in other.parents.items())
-        for name in ("ids", "sequences", "digests", "prevs", "kinds", "results", "services"):
-            getattr(self, name).extend(getattr(other, name))
-        self.lines.extend(other.lines)
-        self.leaves += other.leaves
-        self.problems.extend(other.problems)
+    @classmethod
+    def concat(cls, parts: list[Scanned]) -> Scanned:
+        """The parts one after the other, each column joined once."""
+        out = cls(leaves=b"".join(part.leaves for part in parts))
+        for part in parts:
+            offset = len(out.ids)
+            out.parents.update((offset + pos, pairs) for pos, pairs in part.parents.items())
+            for name in COLUMNS:
+                getattr(out, name).extend(getattr(part, name))
+            out.problems.extend(part.problems)
+        return out
 
     def leaf_list(self) -> list[bytes]:
         return [self.leaves[i : i + 32] for i in range(0, len(self.leaves), 32)]
@@ -141,10 +148,9 @@ class Scanned:
         where = {old: new for new, old in enumerate(order)}
         leaves = self.leaf_list()
         out = Scanned(problems=list(self.problems))
-        for name in ("ids", "sequences", "digests", "prevs", "kinds", "results", "services"):
+        for name in COLUMNS:
             column = getattr(self, name)
             setattr(out, name, [column[i] for i in order])
-        out.lines = [self.lines[i] for i in order]
         out.leaves = b"".join(leaves[i] for i in order)
         out.parents = {where[pos]: pairs for pos, pairs in self.parents.items()}
         return out
@@ -233,12 +239,8 @@ def scan_batch(base: str, names: list[str]) -> Scanned:
 def scan_records(repo: Path, names: list[str], workers: int | None = None) -> Scanned:
     """`scan_batch` over all names, spread over the cores; in file-name order."""
     batches, workers = plan_batches(names, workers)
-    out = Scanned()
-    for part in map_batches(
-        functools.partial(scan_batch, str(repo / RECORDS_DIR)), batches, workers
-    ):
-        out.extend(part)
-    return out
+    scan = functools.partial(scan_batch, str(repo / RECORDS_DIR))
+    return Scanned.concat(map_batches(scan, batches, workers))
 
 
 class _Aggregate:
