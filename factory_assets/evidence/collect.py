@@ -12,11 +12,10 @@ or incrementally: every aggregate is a function of the records in sequence order
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
 
@@ -24,17 +23,16 @@ import orjson
 
 from factory_assets.common.errors import FactoryError
 from factory_assets.common.files import atomic_write_bytes
+from factory_assets.evidence.index_scan import Scanned, scan_records
 from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
-from factory_assets.evidence.merkle import MerkleFrontier, leaf_hash
-from factory_assets.evidence.scan import gc_paused, map_batches, plan_batches
+from factory_assets.evidence.merkle import MerkleFrontier
+from factory_assets.evidence.scan import gc_paused
 from factory_assets.evidence.validate import (
     Problem,
     RecordSummary,
     check_chain,
     check_head,
-    check_record_bytes,
     list_record_files,
-    read_record_bytes,
 )
 
 INDEX_FORMAT = "factory-evidence-index/1"
@@ -57,190 +55,6 @@ class CollectResult:
     root: str
     new_records: int
     incremental: bool
-
-
-def summary_line(raw: dict) -> dict:
-    """The per-record line in a shard: enough for timelines, matrices and the Merkle tree."""
-    details = raw.get("details") or {}
-    links = raw.get("links") or {}
-    out = {
-        "seq": raw["integrity"]["sequence"],
-        "id": raw["id"],
-        "kind": raw["kind"],
-        "service": raw.get("service"),
-        "result": raw["result"],
-        "started_at": raw["started_at"],
-        "finished_at": raw["finished_at"],
-        "content_digest": raw["integrity"]["content_digest"],
-    }
-    for key in ("digest", "tag", "release_id", "verdict", "requested_at"):
-        if details.get(key) is not None:
-            out[key] = details[key]
-    if links.get("commit"):
-        out["commit"] = links["commit"]
-    if links.get("dagster_run_id"):
-        out["run_id"] = links["dagster_run_id"]
-    return out
-
-
-# Scanned's per-record lists, in the order records were read.
-COLUMNS = ("ids", "sequences", "digests", "prevs", "kinds", "results", "services", "lines")
-
-
-@dataclass
-class Scanned:
-    """Checked records, one list per field (cheap to send between processes and to sort).
-
-    `lines` are the serialized shard lines; `leaves` the Merkle leaf hashes, 32 bytes each,
-    joined. Both are made where the record is read, so the parent only concatenates.
-    """
-
-    ids: list[str] = field(default_factory=list)
-    sequences: list[int] = field(default_factory=list)
-    digests: list[str] = field(default_factory=list)
-    prevs: list[str | None] = field(default_factory=list)
-    parents: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # by position
-    kinds: list[str] = field(default_factory=list)
-    results: list[str] = field(default_factory=list)
-    services: list[str | None] = field(default_factory=list)
-    lines: list[bytes] = field(default_factory=list)
-    leaves: bytes = b""
-    problems: list[Problem] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getstate__(self) -> dict:
-        # Sent from a scan helper as a few large strings, not 10^5 small objects: pickling
-        # and the pipe then cost ~1/4. Lines, ids and (checked) digests never hold a newline.
-        state = dict(self.__dict__)
-        state["lines"] = b"\n".join(self.lines)
-        state["ids"] = "\n".join(self.ids)
-        state["digests"] = "\n".join(self.digests)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        for name, empty in (("lines", b""), ("ids", ""), ("digests", "")):
-            packed = state[name]
-            state[name] = packed.split(b"\n" if empty == b"" else "\n") if packed else []
-        self.__dict__.update(state)
-
-    @classmethod
-    def concat(cls, parts: list[Scanned]) -> Scanned:
-        """The parts one after the other, each column joined once."""
-        out = cls(leaves=b"".join(part.leaves for part in parts))
-        for part in parts:
-            offset = len(out.ids)
-            out.parents.update((offset + pos, pairs) for pos, pairs in part.parents.items())
-            for name in COLUMNS:
-                getattr(out, name).extend(getattr(part, name))
-            out.problems.extend(part.problems)
-        return out
-
-    def leaf_list(self) -> list[bytes]:
-        return [self.leaves[i : i + 32] for i in range(0, len(self.leaves), 32)]
-
-    def in_sequence_order(self) -> Scanned:
-        """The same records sorted by sequence (file-name order usually is already)."""
-        if all(a < b for a, b in zip(self.sequences, self.sequences[1:], strict=False)):
-            return self
-        order = sorted(range(len(self.ids)), key=self.sequences.__getitem__)
-        where = {old: new for new, old in enumerate(order)}
-        leaves = self.leaf_list()
-        out = Scanned(problems=list(self.problems))
-        for name in COLUMNS:
-            column = getattr(self, name)
-            setattr(out, name, [column[i] for i in order])
-        out.leaves = b"".join(leaves[i] for i in order)
-        out.parents = {where[pos]: pairs for pos, pairs in self.parents.items()}
-        return out
-
-    def summaries(self) -> list[RecordSummary]:
-        """Per-record form for the exact chain checker (only when the fast checks fail)."""
-        return [
-            RecordSummary(
-                f"{RECORDS_DIR}/{record_id}.json",
-                record_id,
-                sequence,
-                digest,
-                prev,
-                self.parents.get(pos, ()),
-            )
-            for pos, (record_id, sequence, digest, prev) in enumerate(
-                zip(self.ids, self.sequences, self.digests, self.prevs, strict=True)
-            )
-        ]
-
-
-def scan_batch(base: str, names: list[str]) -> Scanned:
-    """Read and check a batch of record files, keeping what the index needs of each good one."""
-    out = Scanned()
-    try:
-        directory_fd = os.open(base, os.O_RDONLY)
-    except OSError as exc:
-        out.problems.append(
-            Problem(RECORDS_DIR, "-", f"cannot open the directory: {exc.strerror or exc}")
-        )
-        return out
-    leaves: list[bytes] = []
-    # orjson's output buffers keep ~4 KiB of heap each while alive; copying the lines into one
-    # buffer and splitting it once leaves exact-size objects (measured: 270 MB -> 100 MB at 50k).
-    lines = bytearray()
-    # Bound methods, looked up once: this loop runs 10^5 times per collect.
-    add_id, add_sequence, add_digest, add_prev = (
-        out.ids.append,
-        out.sequences.append,
-        out.digests.append,
-        out.prevs.append,
-    )
-    add_kind, add_result, add_service, add_leaf = (
-        out.kinds.append,
-        out.results.append,
-        out.services.append,
-        leaves.append,
-    )
-    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
-    # One object per distinct kind, result and service: pickle then sends each once.
-    one_copy = {}.setdefault
-    try:
-        for name in names:
-            rel = f"{RECORDS_DIR}/{name}"
-            try:
-                data = read_record_bytes(directory_fd, name)
-            except OSError as exc:
-                out.problems.append(Problem(rel, "-", f"cannot read: {exc.strerror or exc}"))
-                continue
-            # Full schema validation is `validate`'s job (the nightly runs it first); collect
-            # checks what the index relies on: chain fields, summarized fields, the digest.
-            summary, problems, raw = check_record_bytes(name, rel, data, schema=False)
-            if problems or summary is None:
-                out.problems.extend(problems)
-                continue
-            line = summary_line(raw)
-            if summary.parents:
-                out.parents[len(out.ids)] = summary.parents
-            add_id(summary.id)
-            add_sequence(summary.sequence)
-            add_digest(summary.content_digest)
-            add_prev(summary.prev_digest)
-            add_kind(one_copy(line["kind"], line["kind"]))
-            add_result(one_copy(line["result"], line["result"]))
-            add_service(one_copy(line["service"], line["service"]))
-            lines += dumps(line, option=sort_keys)
-            lines += b"\n"
-            add_leaf(leaf_hash(summary.content_digest))
-    finally:
-        os.close(directory_fd)
-    out.lines = bytes(lines).split(b"\n")[:-1]
-    out.leaves = b"".join(leaves)
-    return out
-
-
-def scan_records(repo: Path, names: list[str], workers: int | None = None) -> Scanned:
-    """`scan_batch` over all names, spread over the cores; in file-name order."""
-    batches, workers = plan_batches(names, workers)
-    scan = functools.partial(scan_batch, str(repo / RECORDS_DIR))
-    return Scanned.concat(map_batches(scan, batches, workers))
 
 
 class _Aggregate:
