@@ -22,8 +22,15 @@ from tests.evidence.helpers import record_file, write_chain
 PARENT = os.getpid()
 
 
+def _pause_in_caller(seconds: float = 0.1) -> None:
+    """Slow the caller down so that a helper surely starts and takes batches, even under load."""
+    if os.getpid() == PARENT:
+        time.sleep(seconds)
+
+
 def _slow_pid(batch: int) -> tuple[int, int]:
-    time.sleep(0.02)  # long enough that the helpers take a share before the caller is done
+    time.sleep(0.02)  # every process takes a share: none can run through the list alone
+    _pause_in_caller(0.03)
     return batch, os.getpid()
 
 
@@ -35,7 +42,7 @@ def test_results_come_back_in_batch_order_from_several_processes():
 
 
 def _fail_in_helper(batch: int) -> int:
-    time.sleep(0.02)
+    _pause_in_caller()
     if os.getpid() != PARENT:
         raise ValueError(f"bad batch {batch}")
     return batch
@@ -47,7 +54,7 @@ def test_a_helper_exception_is_raised_with_its_traceback():
 
 
 def _die_in_helper(batch: int) -> int:
-    time.sleep(0.02)
+    _pause_in_caller()
     if os.getpid() != PARENT:
         os._exit(3)
     return batch
