@@ -5,14 +5,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from factory_assets.common.errors import InputError
+
 PRODUCER_NAME = "factory"
 PRODUCER_VERSION = "0.1.0"
 
 
 def resolve_repo(path: str | os.PathLike | None = None) -> Path:
+    """The repository directory; an InputError naming where it came from when it is not one.
+
+    A missing directory is an error, not something to create: a typo in `--repo` must not
+    grow an `evidence/` tree somewhere else.
+    """
     if path:
-        return Path(path).resolve()
-    env = os.environ.get("FACTORY_REPO")
-    if env:
-        return Path(env).resolve()
-    return Path.cwd().resolve()
+        repo, source, field = Path(path).resolve(), str(path), "--repo"
+    elif os.environ.get("FACTORY_REPO"):
+        repo, source, field = Path(os.environ["FACTORY_REPO"]).resolve(), "FACTORY_REPO", "-"
+    else:
+        return Path.cwd().resolve()
+    if not repo.is_dir():
+        problem = "no such directory" if not repo.exists() else "not a directory"
+        raise InputError(source, field, f"{problem}: {repo} (expected the GitOps repository)")
+    return repo
