@@ -217,7 +217,8 @@ class GitopsWriter:
 
     def _reset_tree(self, head: str) -> Path:
         tree = self.tree
-        if not (tree / ".git").exists():
+        gitdir = self._own_tree_gitdir(tree) if (tree / ".git").exists() else None
+        if gitdir is None:
             self._run("worktree", "prune", check=False)
             if tree.exists():
                 shutil.rmtree(tree)
@@ -225,12 +226,24 @@ class GitopsWriter:
             self._run("worktree", "add", "--quiet", "--detach", "--force", str(tree), head)
             return tree
         # We hold the lock, so an index.lock left here is from a killed process.
-        _, gitdir, _ = self._run("rev-parse", "--git-dir", cwd=tree)
-        stale = (tree / gitdir.strip()) / "index.lock"
+        stale = gitdir / "index.lock"
         stale.unlink(missing_ok=True)
         self._run("reset", "--quiet", "--hard", head, cwd=tree)
         self._run("clean", "--quiet", "-ffdx", cwd=tree)
         return tree
+
+    def _own_tree_gitdir(self, tree: Path) -> Path | None:
+        """The private tree's git dir, or None when the tree is not this repository's: a
+        copied or moved checkout carries a tree that still points at the original."""
+        status, out, _ = self._run(
+            "rev-parse", "--git-dir", "--git-common-dir", cwd=tree, check=False
+        )
+        lines = out.splitlines()
+        if status != 0 or len(lines) != 2:
+            return None
+        if (tree / lines[1]).resolve() != self._common_dir.resolve():
+            return None
+        return tree / lines[0]
 
     def _stage(self, tree: Path, paths: Sequence[str] | None) -> bool:
         """Stage the change; True when there is something to commit."""

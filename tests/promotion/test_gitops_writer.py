@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -117,6 +118,28 @@ def test_stale_index_lock_from_a_killed_writer_is_cleared(gitops_remote: GitOpsR
             check=True,
         ).stdout
     )
+
+
+def test_a_copied_checkout_gets_its_own_private_tree(gitops_remote: GitOpsRemote) -> None:
+    """`cp -r` of a checkout copies the private tree, whose .git still names the original."""
+    original = GitopsWriter(gitops_remote.clone)
+    original.transact(append_line("a.txt", "1"), message="first")
+    copy = gitops_remote.workdir / "copy"
+    shutil.copytree(gitops_remote.clone, copy, symlinks=True)
+    GitopsWriter(gitops_remote.new_clone("other")).transact(
+        append_line("a.txt", "2"), message="an object the original has not fetched"
+    )
+    writer = GitopsWriter(copy)
+    txn = writer.transact(append_line("a.txt", "3"), message="from the copy")
+    assert txn.pushed and remote_file(gitops_remote, "a.txt") == "1\n2\n3\n"
+    common = subprocess.run(
+        ["git", "-C", str(writer.tree), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(common) == (copy / ".git").resolve()  # the copy's own, not the original's
+    assert original.transact(append_line("a.txt", "4"), message="original still works").pushed
 
 
 def test_local_and_files_modes(tmp_path: Path) -> None:
