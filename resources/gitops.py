@@ -38,6 +38,8 @@ from typing import Generic, Literal, TypeVar
 
 import git
 
+from factory_assets.common.errors import FactoryError
+
 T = TypeVar("T")
 Mode = Literal["remote", "local", "files"]
 
@@ -47,7 +49,7 @@ DEFAULT_AUTHOR_EMAIL = "factory@localhost"
 _CREDENTIALS_IN_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 
 
-class GitError(Exception):
+class GitError(FactoryError):
     """A git operation failed; `retryable` says whether a later attempt may succeed."""
 
     retryable = True

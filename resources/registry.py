@@ -37,6 +37,8 @@ from typing import Any
 import certifi
 import httpx
 
+from factory_assets.common.errors import FactoryError
+
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -76,7 +78,7 @@ def _rebuild_error(cls: type[RegistryError], message: str, retryable: bool, stat
     return cls(message, retryable=retryable, status=status)
 
 
-class RegistryError(Exception):
+class RegistryError(FactoryError):
     """A registry operation failed; `retryable` says whether trying again later can help."""
 
     retryable: bool = False

@@ -263,6 +263,17 @@ def test_cli_exit_codes(deploy: Deploy, harbor_env, capsys, monkeypatch) -> None
     assert "HARBOR_URL" in capsys.readouterr().err
 
 
+def test_an_unreachable_remote_is_a_clean_cli_error(deploy: Deploy, harbor_env, capsys) -> None:
+    harbor_env(deploy.registry)
+    gone = deploy.clone.parent / "moved-away.git"
+    subprocess.run(
+        ["git", "-C", str(deploy.clone), "remote", "set-url", "origin", str(gone)], check=True
+    )
+    assert cli(deploy, "promote", "--dry-run") == 1  # a message, not a traceback
+    err = capsys.readouterr().err
+    assert err.startswith("factory: error: git fetch origin failed") and str(gone) in err
+
+
 def test_status_after_promotion(deploy: Deploy, capsys) -> None:
     digest = deploy.push("api", "v1")
     entry = deploy.add("api", tag="v1")
