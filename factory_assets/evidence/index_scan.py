@@ -152,19 +152,6 @@ def scan_batch(base: str, names: list[str]) -> Scanned:
     # orjson's output buffers keep ~4 KiB of heap each while alive; copying the lines into one
     # buffer and splitting it once leaves exact-size objects (measured: 270 MB -> 100 MB at 50k).
     lines = bytearray()
-    # Bound methods, looked up once: this loop runs 10^5 times per collect.
-    add_id, add_sequence, add_digest, add_prev = (
-        out.ids.append,
-        out.sequences.append,
-        out.digests.append,
-        out.prevs.append,
-    )
-    add_kind, add_result, add_service, add_leaf = (
-        out.kinds.append,
-        out.results.append,
-        out.services.append,
-        leaves.append,
-    )
     dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
     # One object per distinct kind, result and service: pickle then sends each once.
     one_copy = {}.setdefault
@@ -185,16 +172,16 @@ def scan_batch(base: str, names: list[str]) -> Scanned:
             line = summary_line(raw)
             if summary.parents:
                 out.parents[len(out.ids)] = summary.parents
-            add_id(summary.id)
-            add_sequence(summary.sequence)
-            add_digest(summary.content_digest)
-            add_prev(summary.prev_digest)
-            add_kind(one_copy(line["kind"], line["kind"]))
-            add_result(one_copy(line["result"], line["result"]))
-            add_service(one_copy(line["service"], line["service"]))
+            out.ids.append(summary.id)
+            out.sequences.append(summary.sequence)
+            out.digests.append(summary.content_digest)
+            out.prevs.append(summary.prev_digest)
+            out.kinds.append(one_copy(line["kind"], line["kind"]))
+            out.results.append(one_copy(line["result"], line["result"]))
+            out.services.append(one_copy(line["service"], line["service"]))
             lines += dumps(line, option=sort_keys)
             lines += b"\n"
-            add_leaf(leaf_hash(summary.content_digest))
+            leaves.append(leaf_hash(summary.content_digest))
     finally:
         os.close(directory_fd)
     out.lines = bytes(lines).split(b"\n")[:-1]
