@@ -38,6 +38,7 @@ from typing import Generic, Literal, TypeVar
 
 import git
 
+from factory_assets.common.env import int_setting
 from factory_assets.common.errors import FactoryError
 
 T = TypeVar("T")
@@ -79,13 +80,6 @@ class Transaction(Generic[T]):
     push_result: str
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
 class GitopsWriter:
     """Serialized writes to one branch of the GitOps repository (see the module docstring)."""
 
@@ -101,7 +95,7 @@ class GitopsWriter:
     ) -> None:
         self.repo = Path(repo)
         self.remote = remote
-        self.max_attempts = max_attempts or _env_int(
+        self.max_attempts = max_attempts or int_setting(
             "FACTORY_GIT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS
         )
         self.exclude = tuple(exclude)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from factory_assets.common.env import positive_int_env
+from factory_assets.common.env import int_setting
 from factory_assets.dagster_resources import GitOpsRepo
 from factory_assets.promotion.failed_run import record_failed_run
 from factory_assets.promotion.jobs import promote_service_job
@@ -15,7 +15,7 @@ from sensors.release_queue import SERVICE_TAG
 
 def escalate_after() -> int:
     """FACTORY_ESCALATE_AFTER, read per failure so a changed setting needs no code reload."""
-    return positive_int_env("FACTORY_ESCALATE_AFTER", 3)
+    return int_setting("FACTORY_ESCALATE_AFTER", 3)
 
 
 def consecutive_failures(

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from factory_assets.common.env import positive_int_env
+from factory_assets.common.env import int_setting
 from factory_assets.config import resolve_repo
 
 # The repair loop, GitPython and httpx are imported by the handlers, not here: every `factory`
@@ -114,13 +114,13 @@ def _repair(args: argparse.Namespace) -> int:
 
     repo = resolve_repo(args.repo)
     options = RepairOptions(
-        max_attempts=args.max_attempts or positive_int_env("FACTORY_REPAIR_MAX_ATTEMPTS", 3),
+        max_attempts=args.max_attempts or int_setting("FACTORY_REPAIR_MAX_ATTEMPTS", 3),
         dry_run=args.dry_run,
         base=args.base,
         recipes_path=args.recipes,
         patch_out=args.patch_out,
         escalate=not args.no_escalate,
-        close_after=args.close_after or positive_int_env("FACTORY_REPAIR_CLOSE_AFTER", 3),
+        close_after=args.close_after or int_setting("FACTORY_REPAIR_CLOSE_AFTER", 3),
         labels=tuple(args.label),
         identity_name=os.environ.get("FACTORY_REPAIR_NAME") or None,
         identity_email=os.environ.get("FACTORY_REPAIR_EMAIL") or None,

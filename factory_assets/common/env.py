@@ -7,15 +7,18 @@ import os
 from factory_assets.common.errors import InputError
 
 
-def positive_int_env(name: str, default: int) -> int:
-    """`$name` as a whole number >= 1, or `default` when unset or empty."""
+def int_setting(name: str, default: int, *, minimum: int = 1) -> int:
+    """`$name` as a whole number >= `minimum`, or `default` when unset or empty.
+
+    A typo is an InputError naming the variable, never a silent fall back to the default.
+    """
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise InputError(name, "-", f"expected a whole number >= 1, got {raw!r}") from None
-    if value < 1:
-        raise InputError(name, "-", f"expected a whole number >= 1, got {value}")
+        raise InputError(name, "-", f"expected a whole number >= {minimum}, got {raw!r}") from None
+    if value < minimum:
+        raise InputError(name, "-", f"expected a whole number >= {minimum}, got {value}")
     return value

@@ -14,7 +14,6 @@ Without a remote `origin`, the same steps edit the checkout in place and commit 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import utc_now
+from factory_assets.common.env import int_setting
 from factory_assets.common.errors import InputError
 from factory_assets.pins.pin_file import PinChange, check_service_name, pin_relpath
 from factory_assets.promotion.crash import crash_point
@@ -79,10 +79,7 @@ def plan_pass(
 
 
 def _resolve_concurrency() -> int:
-    try:
-        return max(1, int(os.environ.get("FACTORY_RESOLVE_CONCURRENCY", "4")))
-    except ValueError:
-        return 4
+    return int_setting("FACTORY_RESOLVE_CONCURRENCY", 4)
 
 
 def _plan_outcomes(plan: PromotionPlan) -> list[ServiceOutcome]:

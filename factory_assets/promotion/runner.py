@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+from factory_assets.common.env import int_setting
 from factory_assets.release.model import ReleaseEntry
 
 DEFAULT_LEASE_SECONDS = 600
@@ -27,11 +28,7 @@ def hostname() -> str:
 
 def claim_lease() -> timedelta:
     """How long a claim holds without its runner: FACTORY_CLAIM_LEASE_SECONDS (default 600)."""
-    try:
-        seconds = int(os.environ.get("FACTORY_CLAIM_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
-    except ValueError:
-        seconds = DEFAULT_LEASE_SECONDS
-    return timedelta(seconds=max(1, seconds))
+    return timedelta(seconds=int_setting("FACTORY_CLAIM_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
 
 
 @contextmanager

@@ -7,10 +7,10 @@ need it), and any entry a pin names.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
+from factory_assets.common.env import int_setting
 from factory_assets.release.model import ReleaseQueue
 
 DEFAULT_RETENTION_DAYS = 30
@@ -18,11 +18,8 @@ DEFAULT_RETENTION_DAYS = 30
 
 def retention_window() -> timedelta:
     """FACTORY_RELEASE_RETENTION_DAYS (default 30)."""
-    try:
-        days = int(os.environ.get("FACTORY_RELEASE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
-    except ValueError:
-        days = DEFAULT_RETENTION_DAYS
-    return timedelta(days=max(0, days))
+    days = int_setting("FACTORY_RELEASE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, minimum=0)
+    return timedelta(days=days)
 
 
 def compact(

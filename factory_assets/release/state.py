@@ -10,10 +10,10 @@ Each function takes an entry and returns a new one; nothing here does I/O.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from factory_assets.common.env import int_setting
 from factory_assets.release.model import ReleaseEntry
 
 MAX_ERROR_CHARS = 2000
@@ -29,8 +29,8 @@ class RetryPolicy:
     @classmethod
     def from_env(cls) -> RetryPolicy:
         return cls(
-            base_seconds=int(os.environ.get("FACTORY_RETRY_BASE_SECONDS", cls.base_seconds)),
-            max_seconds=int(os.environ.get("FACTORY_RETRY_MAX_SECONDS", cls.max_seconds)),
+            base_seconds=int_setting("FACTORY_RETRY_BASE_SECONDS", cls.base_seconds),
+            max_seconds=int_setting("FACTORY_RETRY_MAX_SECONDS", cls.max_seconds),
         )
 
     def delay(self, attempts: int) -> timedelta:
