@@ -40,6 +40,10 @@ def generate(
     records = repo / "evidence" / "records"
     records.mkdir(parents=True, exist_ok=True)
     last_id = None
+    head_file = repo / "evidence" / "chain-head.json"
+    # The head also names the record before the last (the documented rule): for a one-record
+    # continuation that is the existing head.
+    before_last = json.loads(head_file.read_text())["head"] if start_sequence > 1 else None
     for offset in range(count):
         seq = start_sequence + offset
         ms = BASE_MS + seq * 60_000
@@ -92,6 +96,8 @@ def generate(
         (records / f"{record_id}.json").write_bytes(
             json.dumps(record, separators=(",", ":")).encode()
         )
+        if offset == count - 2:
+            before_last = {"sequence": seq, "content_digest": digest, "id": record_id}
         prev_digest, last_id = digest, record_id
     head = {
         "head": {
@@ -99,8 +105,8 @@ def generate(
             "content_digest": prev_digest,
             "id": last_id,
         },
-        "previous": None,
+        "previous": before_last,
     }
-    (repo / "evidence" / "chain-head.json").write_text(json.dumps(head, indent=2) + "\n")
+    head_file.write_text(json.dumps(head, indent=2) + "\n")
     os.sync()
     return prev_digest

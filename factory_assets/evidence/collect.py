@@ -243,17 +243,19 @@ def _chain_holds(repo: Path, records: Scanned) -> bool:
         for pairs in records.parents.values():
             if any(digest_of.get(parent) != digest for parent, digest in pairs):
                 return False
-    last = None
-    if count:
-        last = RecordSummary(
-            f"{RECORDS_DIR}/{records.ids[-1]}.json",
-            records.ids[-1],
-            records.sequences[-1],
-            records.digests[-1],
-            records.prevs[-1],
-            records.parents.get(count - 1, ()),
-        )
-    return not check_head(repo, last)
+    tail = list(zip(records.sequences, records.ids, records.digests, strict=True))[-2:]
+    return _head_holds(repo, tail)
+
+
+def _head_holds(repo: Path, tail: list[tuple[int, str, str]]) -> bool:
+    """The chain head names the last two records: `tail` is (sequence, id, digest), oldest first."""
+    named = [
+        RecordSummary(f"{RECORDS_DIR}/{rid}.json", rid, sequence, digest, None, ())
+        for sequence, rid, digest in tail
+    ]
+    last = named[-1] if named else None
+    before_last = named[-2] if len(named) > 1 else None
+    return not check_head(repo, last, before_last)
 
 
 def _head_of(records: Scanned) -> dict | None:
@@ -296,6 +298,8 @@ def _collect_incremental(
         return None
     if not _parents_resolve(repo, records, known_set):
         return None
+    if not _head_holds(repo, _tail_after(repo, records, head, known)):
+        return None  # a deleted or edited head: the full pass names it
     if not _last_shard_intact(out, previous):
         return None
     if not count:
@@ -316,6 +320,23 @@ def _collect_incremental(
         frontier.append_leaf(leaf)
     _write_outputs(out, agg, frontier, _head_of(records), shards, shard_meta, records.ids, False)
     return CollectResult(out, frontier.size, frontier.size, frontier.root().hex(), count, True)
+
+
+def _tail_after(
+    repo: Path, records: Scanned, head: dict | None, known: list[str]
+) -> list[tuple[int, str, str]]:
+    """The last two records once `records` extend the collected chain, oldest first."""
+    tail = list(zip(records.sequences, records.ids, records.digests, strict=True))[-2:]
+    if len(tail) < 2 and head:
+        tail.insert(0, (head["sequence"], head["id"], head["content_digest"]))
+    if len(tail) < 2 and len(known) >= 2:  # nothing new: the one before the collected head
+        before = known[-2]
+        try:
+            integrity = orjson.loads(record_path(repo, before).read_bytes())["integrity"]
+            tail.insert(0, (integrity["sequence"], before, integrity["content_digest"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return []  # unreadable: no head can match, so the full pass reports it
+    return tail[-2:]
 
 
 def _parents_resolve(repo: Path, records: Scanned, known: set[str]) -> bool:

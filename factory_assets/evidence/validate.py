@@ -363,30 +363,66 @@ def check_chain(repo: Path, summaries: list[RecordSummary]) -> list[Problem]:
                 )
         previous = summary
         expected = summary.sequence + 1
-    problems.extend(check_head(repo, ordered[-1] if ordered else None))
+    problems.extend(
+        check_head(
+            repo,
+            ordered[-1] if ordered else None,
+            ordered[-2] if len(ordered) > 1 else None,
+        )
+    )
     return problems
 
 
-def check_head(repo: Path, last: RecordSummary | None) -> list[Problem]:
-    """The chain head file names the last record (a deleted tail record shows here)."""
+def _names(entry: object, record: RecordSummary | None) -> bool:
+    """Whether a head entry names exactly `record` (None: the entry must be null)."""
+    if record is None:
+        return entry is None
+    return isinstance(entry, dict) and (
+        entry.get("sequence"),
+        entry.get("id"),
+        entry.get("content_digest"),
+    ) == (record.sequence, record.id, record.content_digest)
+
+
+def _described(entry: object) -> str:
+    if not isinstance(entry, dict):
+        return "null" if entry is None else "something that is not an object"
+    return f"sequence {entry.get('sequence')} ({entry.get('id')})"
+
+
+def check_head(
+    repo: Path, last: RecordSummary | None, before_last: RecordSummary | None = None
+) -> list[Problem]:
+    """The chain head file names the last record and the one before it, by sequence, id and
+    content digest: a deleted tail record, or a head edited so that the next append would
+    fork the chain, shows here."""
     path = repo / CHAIN_HEAD
     if not path.exists():
         return [Problem(CHAIN_HEAD, "head", "missing, but records exist")] if last else []
     try:
-        head = (json.loads(path.read_bytes()) or {}).get("head")
+        data = json.loads(path.read_bytes()) or {}
+        head, previous = data.get("head"), data.get("previous")
     except (ValueError, OSError, AttributeError) as exc:
         return [Problem(CHAIN_HEAD, "-", f"unreadable chain head ({exc})")]
     if last is None:
         return [Problem(CHAIN_HEAD, "head", "names a record but there are none")] if head else []
-    if not isinstance(head, dict):
-        return [Problem(CHAIN_HEAD, "head", "expected an object")]
-    if head.get("sequence") != last.sequence or head.get("content_digest") != last.content_digest:
+    if not _names(head, last):
         return [
             Problem(
                 CHAIN_HEAD,
                 "head",
-                f"names sequence {head.get('sequence')}, but the last record is {last.sequence} ({last.path}): "
-                "a record was deleted or the head was edited",
+                f"names {_described(head)}, but the last record is sequence {last.sequence} "
+                f"({last.id}): a record was deleted or the head was edited",
+            )
+        ]
+    if not _names(previous, before_last):
+        wanted = f"record {before_last.sequence} ({before_last.id})" if before_last else "null"
+        return [
+            Problem(
+                CHAIN_HEAD,
+                "previous",
+                f"names {_described(previous)}, but should name {wanted}: "
+                "after an interrupted append the next one would fork the chain",
             )
         ]
     return []

@@ -175,3 +175,32 @@ def test_collect_refuses_a_service_that_is_not_a_name(tmp_path: Path):
     assert f"evidence/records/{records[0].id}.json: service: expected a service name" in str(
         caught.value
     )
+
+
+@pytest.mark.parametrize("damage", ["delete", "edit-id"])
+def test_incremental_collect_checks_the_chain_head_like_the_full_one(tmp_path: Path, damage):
+    write_chain(tmp_path, 4)
+    collect_index(tmp_path)
+    write_chain(tmp_path, 2)
+    head = tmp_path / "evidence" / "chain-head.json"
+    if damage == "delete":
+        head.unlink()
+    else:
+        data = json.loads(head.read_text())
+        data["head"]["id"] = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+        head.write_text(json.dumps(data))
+    before = index_files(tmp_path)
+    with pytest.raises(collect_mod.CollectError, match="evidence/chain-head.json: head:"):
+        collect_index(tmp_path)  # incremental first: it must not accept what --full refuses
+    assert index_files(tmp_path) == before
+
+
+def test_incremental_collect_with_nothing_new_still_checks_the_head(tmp_path: Path):
+    write_chain(tmp_path, 3)
+    collect_index(tmp_path)
+    head = tmp_path / "evidence" / "chain-head.json"
+    data = json.loads(head.read_text())
+    data["previous"] = None
+    head.write_text(json.dumps(data))
+    with pytest.raises(collect_mod.CollectError, match="evidence/chain-head.json: previous:"):
+        collect_index(tmp_path)

@@ -122,7 +122,7 @@ def write_reversed_chain(repo: Path, count: int) -> list[str]:
     """A valid chain whose ids sort in the reverse of sequence order (a clock that ran back)."""
     records = repo / "evidence" / "records"
     records.mkdir(parents=True)
-    prev, ids = None, []
+    prev, ids, heads = None, [], []
     for seq in range(1, count + 1):
         record_id = encode_ulid(1_800_000_000_000 - seq * 1000, seq)
         body = {
@@ -147,7 +147,8 @@ def write_reversed_chain(repo: Path, count: int) -> list[str]:
         (records / f"{record_id}.json").write_text(json.dumps(record))
         prev = digest
         ids.append(record_id)
-    head = {"head": {"sequence": count, "content_digest": prev, "id": ids[-1]}, "previous": None}
+        heads.append({"sequence": seq, "content_digest": digest, "id": record_id})
+    head = {"head": heads[-1], "previous": heads[-2]}
     (repo / "evidence" / "chain-head.json").write_text(json.dumps(head))
     return ids
 

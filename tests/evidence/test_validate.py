@@ -97,6 +97,28 @@ def test_deleted_last_record_is_caught_by_the_chain_head(repo: Path):
     assert any(p.startswith("evidence/chain-head.json: head:") for p in found), found
 
 
+@pytest.mark.parametrize(
+    ("entry", "field", "value"),
+    [
+        ("head", "id", "01ARZ3NDEKTSV4RRFFQ69G5FAV"),  # the next append would fork the chain
+        ("previous", "sequence", 2),
+        ("previous", "content_digest", "sha256:" + "0" * 64),
+    ],
+)
+def test_an_edited_chain_head_is_caught(repo: Path, entry: str, field: str, value):
+    path = repo / "evidence" / "chain-head.json"
+    data = json.loads(path.read_text())
+    data[entry][field] = value
+    path.write_text(json.dumps(data))
+    found = problems_of(repo)
+    assert any(p.startswith(f"evidence/chain-head.json: {entry}: names") for p in found), found
+    assert validate_cli_exit(repo) == 1
+
+
+def validate_cli_exit(repo: Path) -> int:
+    return factory("evidence", "validate", "--repo", str(repo)).returncode
+
+
 def test_reordered_chain_is_caught(repo: Path):
     records = sorted(
         (repo / "evidence" / "records").glob("*.json"),
