@@ -79,6 +79,12 @@ class ArgoCDSettings:
             raise ArgoCDConfigError(
                 "ARGOCD_URL must not carry credentials; put the token in ARGOCD_TOKEN"
             )
+        try:
+            port = parts.port  # urlsplit checks the port only when asked
+        except ValueError:
+            port = 0
+        if port is not None and not 0 < port < 65536:
+            raise ArgoCDConfigError(f"ARGOCD_URL has an invalid port, got {self.url!r}")
         if not self.token or not self.token.strip():
             raise ArgoCDConfigError("ARGOCD_TOKEN is empty")
 

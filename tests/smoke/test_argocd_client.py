@@ -114,6 +114,8 @@ def test_unreachable_server_is_retryable():
         ({"ARGOCD_URL": "ftp://argocd", "ARGOCD_TOKEN": "t"}, "http(s) URL"),
         ({"ARGOCD_URL": "https://user:pw@argocd", "ARGOCD_TOKEN": "t"}, "credentials"),
         ({"ARGOCD_URL": "not a url", "ARGOCD_TOKEN": "t"}, "http(s) URL"),
+        ({"ARGOCD_URL": "https://argocd:abc", "ARGOCD_TOKEN": "t"}, "invalid port"),
+        ({"ARGOCD_URL": "https://argocd:99999", "ARGOCD_TOKEN": "t"}, "invalid port"),
     ],
 )
 def test_bad_configuration_is_a_config_error(env, message):
