@@ -104,13 +104,34 @@ class GitHubClient:
             raise GitHubError(method, shown, response.status_code, message)
         return response
 
+    def _request_json(
+        self, method: str, url: str, expect: type, **kwargs: object
+    ) -> tuple[httpx.Response, dict | list]:
+        """`_request`, then its JSON body, which must be a `expect` (dict or list).
+
+        A proxy's login page or a wrong GITHUB_API_URL answers 200 with something else: that
+        is a GitHubError like any failed call, never a JSONDecodeError or a KeyError later.
+        """
+        response = self._request(method, url, **kwargs)  # type: ignore[arg-type]
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, expect) or (
+            expect is list and not all(isinstance(item, dict) for item in data)
+        ):
+            wanted = "a JSON array of objects" if expect is list else "a JSON object"
+            shown = urlsplit(url).path or url
+            raise GitHubError(method, shown, response.status_code, f"expected {wanted}")
+        return response, data
+
     def list_open_issues(self, labels: list[str], *, per_page: int = 100) -> Iterator[dict]:
         """Open issues carrying every label in `labels`; pull requests are skipped."""
         url = f"{self.repo_path}/issues"
         params: dict | None = {"labels": ",".join(labels), "state": "open", "per_page": per_page}
         for _ in range(MAX_PAGES):
-            response = self._request("GET", url, params=params)
-            for item in response.json():
+            response, items = self._request_json("GET", url, list, params=params)
+            for item in items:
                 if "pull_request" not in item:
                     yield item
             next_url = response.links.get("next", {}).get("url")
@@ -126,20 +147,23 @@ class GitHubClient:
             url, params = next_url, None
 
     def create_issue(self, title: str, body: str, labels: list[str]) -> dict:
-        return self._request(
+        return self._request_json(
             "POST",
             f"{self.repo_path}/issues",
+            dict,
             json={"title": title, "body": body, "labels": labels},
-        ).json()
+        )[1]
 
     def add_comment(self, number: int, body: str) -> dict:
-        return self._request(
-            "POST", f"{self.repo_path}/issues/{number}/comments", json={"body": body}
-        ).json()
+        return self._request_json(
+            "POST", f"{self.repo_path}/issues/{number}/comments", dict, json={"body": body}
+        )[1]
 
     def update_issue(self, number: int, **fields: object) -> dict:
         """PATCH an issue: `body`, `title`, `state` ("open"/"closed"), `state_reason`, `labels`."""
-        return self._request("PATCH", f"{self.repo_path}/issues/{number}", json=fields).json()
+        return self._request_json("PATCH", f"{self.repo_path}/issues/{number}", dict, json=fields)[
+            1
+        ]
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -4,6 +4,8 @@ closing after K green runs, secrets redacted, evidence for every step."""
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from factory_assets.repair.counter import (
     counts_to_cursor,
     failure_key,
 )
-from factory_assets.repair.escalate import MARKER, escalate_failure, note_green
+from factory_assets.repair.escalate import MARKER, escalate_failure, note_green, send_escalation
 from resources.github import GitHubClient, GitHubConfig, GitHubError, client_from_env
 from tests.doubles.github import GitHubDouble
 from tests.repair.toy import UNFIXABLE_CHECK, break_build, make_toy, toy_recipes
@@ -256,3 +258,43 @@ def test_escalate_failure_dedupes_and_note_green_closes(
     ]
     assert records[1]["service"] == "payments" and records[1]["links"]["dagster_run_id"] == "run-2"
     assert validate_repo(gitops.path)[1] == []
+
+
+@pytest.fixture
+def wrong_api():
+    """A real server on loopback that answers 200 with what is not the GitHub API."""
+    bodies = {"/repos/acme/gitops/issues": b'{"message": "not a list"}'}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _answer(self) -> None:
+            data = bodies.get(self.path.split("?")[0], b"<html>proxy login</html>")
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = _answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", bodies
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_200_that_is_not_the_api_is_a_github_error(wrong_api) -> None:
+    url, bodies = wrong_api
+    client = GitHubClient(GitHubConfig("acme/gitops", "ghs_token", url))
+    with pytest.raises(GitHubError, match="GET /repos/acme/gitops/issues: HTTP 200: expected a"):
+        list(client.list_open_issues(["factory-repair"]))
+    with pytest.raises(GitHubError, match="HTTP 200: expected a JSON object"):
+        client.add_comment(1, "hello")
+    bodies["/repos/acme/gitops/issues"] = b"[]"  # no open issue: the escalation opens one
+    sent = send_escalation(
+        key="lint", title="t", log="boom", commands=["make lint"], commit=None, client=client
+    )
+    assert sent.action == "error" and "expected a JSON object" in sent.message
