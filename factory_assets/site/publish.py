@@ -69,6 +69,14 @@ def _remote_of(repo: Path) -> str:
         ) from None
 
 
+def _absolute_local(url: str, base: Path) -> str:
+    """A relative local-path remote made absolute against `base`; URLs and scp-style
+    `host:path` remotes are returned as they are."""
+    if "://" in url or re.match(r"^[^/]+:", url) or Path(url).is_absolute():
+        return url
+    return str((base / url).resolve())
+
+
 def _forwarded_auth(repo: Path) -> list[tuple[str, str]]:
     """`http.*.extraheader` entries of the checkout (how actions/checkout stores its token)."""
     try:
@@ -318,9 +326,10 @@ def publish_site(
     No commit when the branch already holds the same tree. With `evidence_branch`
     (default main), a new site commit is recorded as a `pages` evidence record there.
     """
-    repo, build_dir = Path(repo), Path(build_dir)
+    # The scratch repository runs git in its own directory: relative paths must not reach it.
+    repo, build_dir = Path(repo).resolve(), Path(build_dir).resolve()
     checkpoint = _checkpoint(build_dir)
-    url = remote or _remote_of(repo)
+    url = _absolute_local(remote, Path.cwd()) if remote else _absolute_local(_remote_of(repo), repo)
     started_at = rfc3339(utc_now())
     tmp = Path(tempfile.mkdtemp(prefix="factory-pages-"))
     try:

@@ -40,6 +40,26 @@ def test_publish_builds_pushes_and_records(gitops_remote: GitOpsRemote, capsys):
     assert git.Repo(gitops_remote.bare).commit("refs/heads/gh-pages").hexsha
 
 
+def test_publish_takes_relative_paths_as_the_user_typed_them(
+    gitops_remote: GitOpsRemote, capsys, monkeypatch
+):
+    write_fixture(gitops_remote.clone)
+    repo = gitops_remote.repo
+    repo.git.add("--all")
+    repo.index.commit("evidence")
+    repo.remotes.origin.push("HEAD:refs/heads/main").raise_if_error()
+    repo.git.remote("set-url", "origin", "../remote.git")  # relative to the clone
+    monkeypatch.chdir(gitops_remote.workdir)
+    assert main(["site", "build", "--repo", "clone", "--out", "siteout"]) == 0
+    assert main(["site", "publish", "--repo", "clone", "--build-dir", "siteout"]) == 0
+    assert "(pushed;" in capsys.readouterr().out
+    site = git.Repo(gitops_remote.bare).commit("refs/heads/gh-pages")
+    assert "index.html" in [blob.path for blob in site.tree.traverse()]
+    args = ["site", "publish", "--repo", "clone", "--build-dir", "siteout", "--no-record"]
+    assert main([*args, "--remote", "remote.git", "--branch", "pages-2"]) == 0  # relative to cwd
+    assert git.Repo(gitops_remote.bare).commit("refs/heads/pages-2").tree == site.tree
+
+
 def test_publish_without_a_remote_is_a_clear_error(tmp_path: Path, capsys):
     repo = tmp_path / "repo"
     repo.mkdir()
