@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     except FactoryError as exc:
         print(f"factory: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path the user gave that cannot be read or written as asked
+        where = exc.filename if exc.filename is not None else "-"
+        print(f"factory: error: {where}: -: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
