@@ -31,12 +31,10 @@ class HarborRegistry(dg.ConfigurableResource):
 
     def client(self) -> RegistryClient:
         if self._client is None:
-            if self.url:
-                self._client = RegistryClient(
-                    self.url, self.username or None, self.password or None
-                )
-            else:
-                self._client = RegistryClient.from_env()
+            # Field by field: a configured url must not drop the credentials or the rate cap.
+            self._client = RegistryClient.from_env(
+                self.url or None, self.username or None, self.password or None
+            )
         return self._client
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

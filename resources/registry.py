@@ -26,6 +26,7 @@ import base64
 import email.utils
 import hashlib
 import json
+import math
 import os
 import re
 import ssl
@@ -123,6 +124,17 @@ class RegistryUnavailable(RegistryError):
     ) -> None:
         super().__init__(message, retryable=retryable, status=status)
         self.retry_after = retry_after
+
+
+class RegistryConfigError(RegistryError):
+    """A HARBOR_* setting is missing or malformed; `setting` names it."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting, self.problem = setting, problem
+
+    def __reduce__(self):
+        return (type(self), (self.setting, self.problem))
 
 
 class HostNotAllowed(RegistryError):
@@ -307,9 +319,13 @@ def requests_per_second_from_env() -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise RegistryError(f"HARBOR_REQUESTS_PER_SECOND must be a number, got {raw!r}") from None
-    if value < 0:
-        raise RegistryError("HARBOR_REQUESTS_PER_SECOND must be >= 0")
+        raise RegistryConfigError(
+            "HARBOR_REQUESTS_PER_SECOND", f"expected a number >= 0, got {raw!r}"
+        ) from None
+    if not math.isfinite(value) or value < 0:  # nan would switch the limiter off
+        raise RegistryConfigError(
+            "HARBOR_REQUESTS_PER_SECOND", f"expected a number >= 0, got {raw!r}"
+        )
     return value or None
 
 
@@ -417,15 +433,21 @@ class RegistryClient:
         self._issued: list[_Secret] = []  # every token seen, for scrubbing messages
 
     @classmethod
-    def from_env(cls) -> RegistryClient:
-        """Build from HARBOR_URL, HARBOR_USERNAME, HARBOR_PASSWORD (empty values count as unset)."""
-        base_url = os.environ.get("HARBOR_URL", "").strip()
+    def from_env(
+        cls,
+        base_url: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> RegistryClient:
+        """Build from HARBOR_URL, HARBOR_USERNAME, HARBOR_PASSWORD and HARBOR_REQUESTS_PER_SECOND;
+        an argument given (not empty) replaces its variable, each one on its own."""
+        base_url = (base_url or os.environ.get("HARBOR_URL", "")).strip()
         if not base_url:
-            raise RegistryError("HARBOR_URL is not set")
-        username = os.environ.get("HARBOR_USERNAME") or None
-        password = os.environ.get("HARBOR_PASSWORD") or None
+            raise RegistryConfigError("HARBOR_URL", "not set")
+        username = username or os.environ.get("HARBOR_USERNAME") or None
+        password = password or os.environ.get("HARBOR_PASSWORD") or None
         if (username is None) != (password is None):
-            raise RegistryError("set both HARBOR_USERNAME and HARBOR_PASSWORD, or neither")
+            raise RegistryConfigError("HARBOR_USERNAME/HARBOR_PASSWORD", "set both, or neither")
         return cls(base_url, username, password, requests_per_second=requests_per_second_from_env())
 
     @staticmethod
@@ -433,14 +455,20 @@ class RegistryClient:
         try:
             url = httpx.URL(base_url)
         except (httpx.InvalidURL, TypeError) as exc:
-            raise RegistryError("HARBOR_URL is not a valid URL") from exc
+            raise RegistryConfigError("HARBOR_URL", "not a valid URL") from exc
         if url.userinfo:
             # Not echoed: the URL itself carries a credential.
-            raise RegistryError("HARBOR_URL must not contain credentials; use HARBOR_USERNAME")
+            raise RegistryConfigError(
+                "HARBOR_URL", "must not contain credentials; use HARBOR_USERNAME"
+            )
         if url.scheme not in _DEFAULT_PORTS or not url.host:
-            raise RegistryError("HARBOR_URL must be an http:// or https:// URL with a host")
+            raise RegistryConfigError(
+                "HARBOR_URL", "must be an http:// or https:// URL with a host"
+            )
         if url.path not in ("", "/") or url.query or url.fragment:
-            raise RegistryError("HARBOR_URL must be the registry root (no path, query, fragment)")
+            raise RegistryConfigError(
+                "HARBOR_URL", "must be the registry root (no path, query, fragment)"
+            )
         return url.copy_with(path="/")
 
     def __repr__(self) -> str:

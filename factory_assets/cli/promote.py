@@ -15,7 +15,7 @@ from factory_assets.common.errors import InputError
 from factory_assets.config import resolve_repo
 from factory_assets.promotion import PassResult, PromotionPlan, plan_pass, run_pass
 from resources.gitops import GitopsWriter
-from resources.registry import RegistryClient, RegistryError
+from resources.registry import RegistryClient, RegistryConfigError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -99,8 +99,8 @@ def _promote(args: argparse.Namespace) -> int:
         return 1 if blocked else 0
     try:
         registry = RegistryClient.from_env()
-    except RegistryError as exc:
-        raise InputError("environment", "HARBOR_URL", str(exc)) from None
+    except RegistryConfigError as exc:
+        raise InputError("environment", exc.setting, exc.problem) from None
     with registry:
         result = run_pass(repo, registry=registry, service=args.service, force=args.force)
     note = GitopsWriter(repo).update_checkout() if result.pushed else None

@@ -258,9 +258,13 @@ def test_cli_exit_codes(deploy: Deploy, harbor_env, capsys, monkeypatch) -> None
     assert "arguments: --service:" in capsys.readouterr().err
     deploy.add("api", tag="missing-tag")
     assert cli(deploy, "promote") == 1  # 404 on a tag: retry later, this pass failed
+    monkeypatch.setenv("HARBOR_REQUESTS_PER_SECOND", "fast")
+    assert cli(deploy, "promote") == 1
+    assert "environment: HARBOR_REQUESTS_PER_SECOND: expected a number" in capsys.readouterr().err
+    monkeypatch.delenv("HARBOR_REQUESTS_PER_SECOND")
     monkeypatch.delenv("HARBOR_URL")
     assert cli(deploy, "promote") == 1
-    assert "HARBOR_URL" in capsys.readouterr().err
+    assert "environment: HARBOR_URL: not set" in capsys.readouterr().err
 
 
 def test_an_unreachable_remote_is_a_clean_cli_error(deploy: Deploy, harbor_env, capsys) -> None:

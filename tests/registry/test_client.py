@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from factory_assets.dagster_resources import HarborRegistry
 from resources.registry import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -21,6 +22,7 @@ from resources.registry import (
     ManifestNotFound,
     RegistryAuthError,
     RegistryClient,
+    RegistryConfigError,
     RegistryError,
     RegistryUnavailable,
 )
@@ -446,6 +448,28 @@ def test_from_env(harbor_env, registry_basic, unique_repo, monkeypatch):
     monkeypatch.delenv("HARBOR_URL")
     with pytest.raises(RegistryError, match="HARBOR_URL"):
         RegistryClient.from_env()
+
+
+def test_harbor_resource_with_a_url_still_takes_credentials_from_the_environment(
+    harbor_env, registry_basic, unique_repo, monkeypatch
+):
+    pushed = push_image(registry_basic, unique_repo, "v1")
+    harbor_env(registry_basic)
+    monkeypatch.delenv("HARBOR_URL")  # the URL comes from config, the secrets from the env
+    resource = HarborRegistry(url=registry_basic.url)
+    client = resource.client()
+    assert client.resolve(registry_basic.image(unique_repo), tag="v1").digest == pushed
+    client.close()
+
+
+@pytest.mark.parametrize("rate", ["abc", "-1", "nan", "inf"])
+def test_a_bad_rate_cap_names_the_variable(monkeypatch, rate):
+    monkeypatch.setenv("HARBOR_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("HARBOR_REQUESTS_PER_SECOND", rate)
+    with pytest.raises(RegistryConfigError) as bad:
+        RegistryClient.from_env()
+    assert bad.value.setting == "HARBOR_REQUESTS_PER_SECOND"
+    assert pickle.loads(pickle.dumps(bad.value)).setting == "HARBOR_REQUESTS_PER_SECOND"
 
 
 @pytest.mark.parametrize(
