@@ -52,8 +52,12 @@ def promotion_failure_sensor(context: dg.RunFailureSensorContext, gitops: GitOps
     )
     if record_id:
         context.log.info(f"recorded failed run {run.run_id} of {service} as {record_id}")
-    failures = consecutive_failures(context.instance, run.job_name, service)
-    if failures < escalate_after():
+    threshold = escalate_after()
+    # Read at least as many runs as the threshold: the count could never reach it otherwise.
+    failures = consecutive_failures(
+        context.instance, run.job_name, service, limit=max(20, threshold)
+    )
+    if failures < threshold:
         return
     config = GitHubConfig.from_env()
     if config is None:

@@ -124,3 +124,16 @@ def test_a_lost_push_race_does_not_comment_twice(
         f"commented on #{issue['number']}",
     ]
     assert validate_cli(fresh).returncode == 0
+
+
+@pytest.mark.slow
+def test_a_threshold_above_twenty_still_escalates(
+    gitops_remote, dagster_instance, github, monkeypatch
+):
+    dagster_instance.add_dynamic_partitions("services", ["api"])
+    monkeypatch.setenv("FACTORY_ESCALATE_AFTER", "22")
+    for _ in range(21):
+        fail_a_run(dagster_instance)  # failures the sensor did not see (e.g. it was stopped)
+    resources = {"gitops": GitOpsRepo(path=str(gitops_remote.clone))}
+    promotion_failure_sensor(fail_a_run(dagster_instance), **resources)  # the 22nd
+    assert len(github.open_issues()) == 1
