@@ -22,8 +22,26 @@ def resolve_repo(path: str | os.PathLike | None = None) -> Path:
     elif os.environ.get("FACTORY_REPO"):
         repo, source, field = Path(os.environ["FACTORY_REPO"]).resolve(), "FACTORY_REPO", "-"
     else:
-        return Path.cwd().resolve()
+        repo, source, field = Path.cwd().resolve(), "current directory", "-"
     if not repo.is_dir():
         problem = "no such directory" if not repo.exists() else "not a directory"
         raise InputError(source, field, f"{problem}: {repo} (expected the GitOps repository)")
+    top = enclosing_checkout(repo)
+    if top is not None:
+        raise InputError(
+            source, field, f"{repo} is inside the checkout {top}, not its top: use {top}"
+        )
     return repo
+
+
+def enclosing_checkout(directory: Path) -> Path | None:
+    """The git checkout `directory` is strictly inside (its top is another directory), if any.
+
+    Pointing the factory at a sub-folder would grow a second queue and evidence chain there.
+    """
+    if (directory / ".git").exists():
+        return None
+    for parent in directory.parents:
+        if (parent / ".git").exists():
+            return parent
+    return None

@@ -109,9 +109,19 @@ class GitopsWriter:
 
     def _open(self) -> git.Repo | None:
         try:
-            return git.Repo(self.repo)
+            repo = git.Repo(self.repo, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             return None
+        top = Path(repo.working_tree_dir or repo.git_dir).resolve()
+        if top != self.repo.resolve():
+            # Files mode here would grow a second queue and evidence chain inside the
+            # checkout, never committed: refuse, and say which directory was meant.
+            repo.close()
+            raise GitError(
+                f"{self.repo} is inside the git repository {top}, not its top level: "
+                f"use --repo {top} (or FACTORY_REPO)"
+            )
+        return repo
 
     def _detect_mode(self) -> Mode:
         if self._git is None:

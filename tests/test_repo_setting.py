@@ -51,3 +51,25 @@ def test_an_output_path_under_a_file_is_an_error_not_a_traceback(tmp_path: Path,
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith("factory: error: ") and "Not a directory" in proc.stderr
     assert "Traceback" not in proc.stderr and afile.read_text() == "keep me\n"
+
+
+def test_a_folder_inside_a_checkout_is_refused_before_anything_is_written(tmp_path: Path):
+    checkout = tmp_path / "deploy"
+    (checkout / "envs" / "dev").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    inside = checkout / "envs" / "dev"
+    proc = factory("release", "add", "api", "--tag", "v1", "--repo", str(inside))
+    assert proc.returncode == 1
+    assert f"{inside} is inside the checkout {checkout}, not its top" in proc.stderr
+    assert sorted(p.name for p in inside.iterdir()) == []  # no stray queue or evidence chain
+    proc = factory("evidence", "collect", env={"FACTORY_REPO": str(inside)})
+    assert proc.returncode == 1 and "FACTORY_REPO: -:" in proc.stderr
+
+
+def test_the_writer_refuses_a_folder_inside_a_checkout(tmp_path: Path):
+    from resources.gitops import GitError, GitopsWriter
+
+    subprocess.run(["git", "init", "-q", str(tmp_path / "deploy")], check=True)
+    (tmp_path / "deploy" / "envs").mkdir()
+    with pytest.raises(GitError, match="not its top level"):
+        GitopsWriter(tmp_path / "deploy" / "envs")
