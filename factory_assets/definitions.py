@@ -9,14 +9,19 @@ from factory_assets.promotion.jobs import promote_service_job
 from factory_assets.site.assets import site_assets
 from factory_assets.smoke.assets import smoke_assets
 from sensors.harbor import harbor_sensor
-from sensors.promotion_failures import promotion_failure_sensor
+from sensors.promotion_failures import failed_run_evidence_sensor, promotion_failure_sensor
 from sensors.release_queue import release_queue_sensor
 
 defs = dg.Definitions(
     assets=[*promotion_assets, *smoke_assets, *evidence_assets, *site_assets],
     asset_checks=[*evidence_checks],
     jobs=[promote_service_job],
-    sensors=[release_queue_sensor, harbor_sensor, promotion_failure_sensor],
+    sensors=[
+        release_queue_sensor,
+        harbor_sensor,
+        promotion_failure_sensor,
+        failed_run_evidence_sensor,
+    ],
     resources={
         # Empty fields: resolved at run time from FACTORY_REPO (else the cwd) and HARBOR_*.
         "gitops": GitOpsRepo(),

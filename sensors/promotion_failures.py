@@ -1,10 +1,17 @@
 """`promotion_failure_sensor`: evidence for runs that died early, and escalation after N failures."""
 
+from datetime import UTC, datetime, timedelta
+
 import dagster as dg
 
 from factory_assets.common.env import int_setting
 from factory_assets.dagster_resources import GitOpsRepo
-from factory_assets.promotion.failed_run import record_failed_run
+from factory_assets.promotion.failed_run import (
+    FailedRun,
+    record_failed_run,
+    record_failed_runs,
+    runs_missing_evidence,
+)
 from factory_assets.promotion.jobs import promote_service_job
 from factory_assets.repair.counter import failure_key
 from factory_assets.repair.escalate import record_escalation, send_escalation
@@ -90,3 +97,57 @@ def promotion_failure_sensor(context: dg.RunFailureSensorContext, gitops: GitOps
     context.log.info(
         f"{service}: escalation {sent.action} {sent.issue_url or ''} recorded as {txn.value.record_id}"
     )
+
+
+# How far back the reconciliation looks: a day of failed runs, the newest first.
+RECONCILE_WINDOW_SECONDS = 24 * 3600
+RECONCILE_MAX_RUNS = 50
+
+
+def failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The RUN_FAILURE event's message of a run (what the failure sensor would have seen)."""
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
+        event = record.dagster_event
+        if event is not None and event.message:
+            return event.message
+    return "run failed"
+
+
+@dg.sensor(
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Records evidence for failed promotion runs of the last day that have none: "
+    "the failure sensor moves past a run even when recording it failed (git unreachable).",
+)
+def failed_run_evidence_sensor(
+    context: dg.SensorEvaluationContext, gitops: GitOpsRepo
+) -> dg.SkipReason:
+    records = context.instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=promote_service_job.name,
+            statuses=[dg.DagsterRunStatus.FAILURE],
+            updated_after=datetime.now(UTC) - timedelta(seconds=RECONCILE_WINDOW_SECONDS),
+        ),
+        limit=RECONCILE_MAX_RUNS,
+    )
+    runs = {r.dagster_run.run_id: r.dagster_run for r in records}
+    runs = {run_id: run for run_id, run in runs.items() if run.tags.get(SERVICE_TAG)}
+    if not runs:
+        return dg.SkipReason("no failed promotion run in the last day")
+    repo = gitops.resolve()
+    missing = runs_missing_evidence(repo, runs)
+    if not missing:
+        return dg.SkipReason(
+            f"all {len(runs)} failed promotion run(s) of the last day have evidence"
+        )
+    failed = [
+        FailedRun(
+            runs[run_id].tags[SERVICE_TAG],
+            run_id,
+            failure_message(context.instance, run_id),
+            runs[run_id].job_name,
+        )
+        for run_id in sorted(missing)
+    ]
+    recorded = record_failed_runs(repo, failed)
+    return dg.SkipReason(f"recorded {len(recorded)} failed run(s) that had no evidence")

@@ -21,6 +21,7 @@ EXPECTED_SENSORS = {
     "release_queue_sensor": ("RUNNING", "promote_service"),
     "harbor_sensor": ("RUNNING", None),
     "promotion_failure_sensor": ("RUNNING", None),
+    "failed_run_evidence_sensor": ("RUNNING", None),
 }
 
 

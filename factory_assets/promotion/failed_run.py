@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -9,6 +12,7 @@ import orjson
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.layout import RECORDS_DIR
+from factory_assets.evidence.model import RecordBody
 from factory_assets.release.queue_file import load_queue
 from resources.gitops import GitopsWriter
 
@@ -16,21 +20,98 @@ from resources.gitops import GitopsWriter
 RECENT_RECORDS = 500
 
 
-def run_has_evidence(tree: Path, run_id: str) -> bool:
+@dataclass(frozen=True)
+class FailedRun:
+    """A promotion run that failed, as Dagster reported it."""
+
+    service: str
+    run_id: str
+    error: str
+    job: str
+
+
+def runs_with_evidence(tree: Path, run_ids: Collection[str]) -> set[str]:
+    """Which of `run_ids` a record among the newest RECENT_RECORDS links to."""
     directory = tree / RECORDS_DIR
-    if not directory.is_dir():
-        return False
-    names = sorted(
-        (n for n in (p.name for p in directory.iterdir()) if n.endswith(".json")), reverse=True
-    )
+    if not directory.is_dir() or not run_ids:
+        return set()
+    wanted, found = set(run_ids), set()
+    names = sorted((n for n in os.listdir(directory) if n.endswith(".json")), reverse=True)
     for name in names[:RECENT_RECORDS]:
         try:
             links = orjson.loads((directory / name).read_bytes()).get("links") or {}
         except (OSError, orjson.JSONDecodeError, AttributeError):
             continue
-        if links.get("dagster_run_id") == run_id:
-            return True
-    return False
+        if links.get("dagster_run_id") in wanted:
+            found.add(links["dagster_run_id"])
+    return found
+
+
+def run_has_evidence(tree: Path, run_id: str) -> bool:
+    return bool(runs_with_evidence(tree, [run_id]))
+
+
+def _failure_body(tree: Path, failed: FailedRun) -> RecordBody:
+    release_id = None
+    try:
+        open_entries = [
+            e
+            for e in load_queue(tree).queue.entries
+            if e.service == failed.service and e.state in ("pending", "promoting")
+        ]
+        release_id = open_entries[-1].id if open_entries else None
+    except InputError:
+        pass
+    error = (
+        f"run {failed.run_id} of {failed.job} failed before the engine recorded it: {failed.error}"
+    )
+    return store.new_body(
+        kind="promotion",
+        service=failed.service,
+        result="failure",
+        details={"release_id": release_id, "error": error[:60000]},
+        links={
+            "dagster_run_id": failed.run_id,
+            "asset_key": "dev_pin",
+            "partition": failed.service,
+        },
+    )
+
+
+def runs_missing_evidence(repo: Path, run_ids: Collection[str]) -> set[str]:
+    """Which of `run_ids` have no record on the remote head (a read, nothing written)."""
+    have = GitopsWriter(repo).snapshot(lambda tree: runs_with_evidence(tree, run_ids))
+    return set(run_ids) - have
+
+
+def record_failed_runs(repo: Path, failed: Sequence[FailedRun]) -> list[str]:
+    """In one transaction, a `promotion`/`failure` record for each run that has none yet.
+
+    The check runs on the fresh head inside the transaction, so two sensors racing on the
+    same run land one record. Returns the new record ids.
+    """
+
+    def apply(tree: Path) -> list[str]:
+        have = runs_with_evidence(tree, [f.run_id for f in failed])
+        return [
+            store.append_record(tree, _failure_body(tree, f)).id
+            for f in failed
+            if f.run_id not in have
+        ]
+
+    if not failed:
+        return []
+    txn = GitopsWriter(repo).transact(
+        apply,
+        message=lambda ids: (
+            f"factory: record failed run {failed[0].run_id} of {failed[0].service}\n"
+            if len(failed) == 1
+            else f"factory: record {len(ids)} failed promotion run(s)\n"
+        ),
+        step="failed_run",
+        paths=lambda _: ("evidence",),
+    )
+    return txn.value
 
 
 def record_failed_run(repo: Path, *, service: str, run_id: str, error: str, job: str) -> str | None:
@@ -38,38 +119,5 @@ def record_failed_run(repo: Path, *, service: str, run_id: str, error: str, job:
 
     Returns the new record id, or None when the run had evidence already.
     """
-
-    def apply(tree: Path) -> str | None:
-        if run_has_evidence(tree, run_id):
-            return None
-        release_id = None
-        try:
-            open_entries = [
-                e
-                for e in load_queue(tree).queue.entries
-                if e.service == service and e.state in ("pending", "promoting")
-            ]
-            release_id = open_entries[-1].id if open_entries else None
-        except InputError:
-            pass
-        body = store.new_body(
-            kind="promotion",
-            service=service,
-            result="failure",
-            details={
-                "release_id": release_id,
-                "error": f"run {run_id} of {job} failed before the engine recorded it: {error}"[
-                    :60000
-                ],
-            },
-            links={"dagster_run_id": run_id, "asset_key": "dev_pin", "partition": service},
-        )
-        return store.append_record(tree, body).id
-
-    txn = GitopsWriter(repo).transact(
-        apply,
-        message=lambda rid: f"factory: record failed run {run_id} of {service}\n",
-        step="failed_run",
-        paths=lambda _: ("evidence",),
-    )
-    return txn.value
+    ids = record_failed_runs(repo, [FailedRun(service, run_id, error, job)])
+    return ids[0] if ids else None

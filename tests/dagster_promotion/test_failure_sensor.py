@@ -9,9 +9,10 @@ import pytest
 
 from factory_assets.dagster_resources import GitOpsRepo
 from factory_assets.promotion.failed_run import run_has_evidence
-from resources.gitops import GitopsWriter
+from factory_assets.promotion.jobs import promote_service_job
+from resources.gitops import GitError, GitopsWriter
 from sensors import promotion_failures
-from sensors.promotion_failures import promotion_failure_sensor
+from sensors.promotion_failures import failed_run_evidence_sensor, promotion_failure_sensor
 from tests.doubles.github import GitHubDouble
 from tests.support.evidence import validate_cli
 
@@ -30,9 +31,15 @@ def github(monkeypatch):
     double.stop()
 
 
+# A job named like the real one, so the run's job_name is what the sensors monitor.
+crashing_promote_service = dg.Definitions(
+    assets=[crashing_dev_pin],
+    jobs=[dg.define_asset_job(promote_service_job.name, selection=[crashing_dev_pin])],
+).resolve_job_def(promote_service_job.name)
+
+
 def fail_a_run(instance) -> dg.RunFailureSensorContext:
-    result = dg.materialize(
-        [crashing_dev_pin],
+    result = crashing_promote_service.execute_in_process(
         partition_key="api",
         instance=instance,
         raise_on_error=False,
@@ -137,3 +144,31 @@ def test_a_threshold_above_twenty_still_escalates(
     resources = {"gitops": GitOpsRepo(path=str(gitops_remote.clone))}
     promotion_failure_sensor(fail_a_run(dagster_instance), **resources)  # the 22nd
     assert len(github.open_issues()) == 1
+
+
+def test_a_run_the_failure_sensor_could_not_record_is_recorded_later(
+    gitops_remote, dagster_instance, monkeypatch
+):
+    """Run status sensors move their cursor even when the tick fails: the reconciliation
+    sensor finds the failed run without evidence and records it once git is back."""
+    dagster_instance.add_dynamic_partitions("services", ["api"])
+    resources = {"gitops": GitOpsRepo(path=str(gitops_remote.clone))}
+    context = fail_a_run(dagster_instance)
+    run_id = context.dagster_run.run_id
+    away = gitops_remote.bare.with_name("away.git")
+    gitops_remote.bare.rename(away)  # the remote is unreachable for this tick
+    with pytest.raises(GitError):
+        promotion_failure_sensor(context, **resources)
+    away.rename(gitops_remote.bare)
+    assert not run_has_evidence(gitops_remote.new_clone("before"), run_id)
+
+    tick = dg.build_sensor_context(instance=dagster_instance, resources=resources)
+    skip = failed_run_evidence_sensor(tick)
+    assert "recorded 1 failed run" in skip.skip_message
+    fresh = gitops_remote.new_clone("after")
+    assert run_has_evidence(fresh, run_id)
+    (record,) = [r for r in records_of(fresh) if r["links"].get("dagster_run_id") == run_id]
+    assert "Steps failed: ['dev_pin']" in record["details"]["error"]  # the failure's message
+    assert validate_cli(fresh).returncode == 0
+    again = failed_run_evidence_sensor(tick)  # nothing left to do: no second record
+    assert "have evidence" in again.skip_message
