@@ -45,6 +45,7 @@ T = TypeVar("T")
 Mode = Literal["remote", "local", "files"]
 
 DEFAULT_MAX_ATTEMPTS = 10
+STALE_LOCK_SECONDS = 60  # a git lock file this old has no live owner
 DEFAULT_AUTHOR_NAME = "factory"
 DEFAULT_AUTHOR_EMAIL = "factory@localhost"
 _CREDENTIALS_IN_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
@@ -216,10 +217,25 @@ class GitopsWriter:
                 raise RemoteBranchMissing(
                     f"the remote {self.remote!r} has no branch {self.branch!r}"
                 )
+            if "cannot lock ref" in last:
+                self._clear_stale_ref_lock()
             time.sleep(0.05 * (attempt + 1))
         else:
             raise GitError(redact(f"git fetch {self.remote} failed: {last[-800:]}"))
         return self._run("rev-parse", "--verify", self.remote_ref)[1].strip()
+
+    def _clear_stale_ref_lock(self) -> None:
+        """Remove the remote-tracking ref's lock when a killed git left it behind.
+
+        A live fetch holds that lock for milliseconds; one older than STALE_LOCK_SECONDS
+        belongs to no running process, and would otherwise block every later fetch.
+        """
+        lock = self._common_dir / f"{self.remote_ref}.lock"
+        try:
+            if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+                lock.unlink()
+        except FileNotFoundError:
+            pass
 
     def _reset_tree(self, head: str) -> Path:
         tree = self.tree

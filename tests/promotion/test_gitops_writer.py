@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from resources.gitops import CasExhausted, GitopsWriter, RemoteBranchMissing, redact
+from resources.gitops import CasExhausted, GitError, GitopsWriter, RemoteBranchMissing, redact
 from tests.support.gitrepo import GitOpsRemote
 
 
@@ -140,6 +142,24 @@ def test_a_copied_checkout_gets_its_own_private_tree(gitops_remote: GitOpsRemote
     ).stdout.strip()
     assert Path(common) == (copy / ".git").resolve()  # the copy's own, not the original's
     assert original.transact(append_line("a.txt", "4"), message="original still works").pushed
+
+
+def test_a_stale_ref_lock_from_a_killed_fetch_is_cleared(gitops_remote: GitOpsRemote) -> None:
+    writer = GitopsWriter(gitops_remote.clone)
+    writer.transact(append_line("a.txt", "1"), message="first")
+    GitopsWriter(gitops_remote.new_clone("other")).transact(
+        append_line("a.txt", "2"), message="something to fetch"
+    )
+    lock = gitops_remote.clone / ".git" / "refs" / "remotes" / "origin" / "main.lock"
+    lock.write_text("")
+    with pytest.raises(GitError, match="cannot lock ref"):  # a live lock is left alone
+        writer.transact(append_line("a.txt", "3"), message="blocked")
+    assert lock.exists()
+    old = time.time() - 300
+    os.utime(lock, (old, old))  # nobody has held it for five minutes: a killed git's
+    txn = writer.transact(append_line("a.txt", "3"), message="after the stale lock")
+    assert txn.pushed and remote_file(gitops_remote, "a.txt") == "1\n2\n3\n"
+    assert not lock.exists()
 
 
 def test_local_and_files_modes(tmp_path: Path) -> None:
