@@ -62,6 +62,15 @@ class ArgoCDProtocolError(ArgoCDError):
     """An answer that is not an Application (another 4xx, not JSON, too large)."""
 
 
+def _without_userinfo(url: str) -> str:
+    """The URL as it may be shown: anything up to an `@` in its authority is dropped."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.rpartition("@")[2]
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+
+
 @dataclass(frozen=True)
 class ArgoCDSettings:
     url: str
@@ -71,20 +80,21 @@ class ArgoCDSettings:
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ArgoCDConfigError(
-                f"ARGOCD_URL must be an http(s) URL with a host, got {self.url!r}"
-            )
-        if parts.username or parts.password:
+        # Credentials first, and the URL is never echoed: this message can become a smoke
+        # verdict, hence evidence and the published dashboard.
+        if parts.username or parts.password or "@" in parts.netloc or "@" in parts.path:
             raise ArgoCDConfigError(
                 "ARGOCD_URL must not carry credentials; put the token in ARGOCD_TOKEN"
             )
+        shown = _without_userinfo(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ArgoCDConfigError(f"ARGOCD_URL must be an http(s) URL with a host, got {shown!r}")
         try:
             port = parts.port  # urlsplit checks the port only when asked
         except ValueError:
             port = 0
         if port is not None and not 0 < port < 65536:
-            raise ArgoCDConfigError(f"ARGOCD_URL has an invalid port, got {self.url!r}")
+            raise ArgoCDConfigError(f"ARGOCD_URL has an invalid port, got {shown!r}")
         if not self.token or not self.token.strip():
             raise ArgoCDConfigError("ARGOCD_TOKEN is empty")
 

@@ -116,12 +116,14 @@ def test_unreachable_server_is_retryable():
         ({"ARGOCD_URL": "not a url", "ARGOCD_TOKEN": "t"}, "http(s) URL"),
         ({"ARGOCD_URL": "https://argocd:abc", "ARGOCD_TOKEN": "t"}, "invalid port"),
         ({"ARGOCD_URL": "https://argocd:99999", "ARGOCD_TOKEN": "t"}, "invalid port"),
+        ({"ARGOCD_URL": "admin:hunter2@argocd.example", "ARGOCD_TOKEN": "t"}, "credentials"),
     ],
 )
 def test_bad_configuration_is_a_config_error(env, message):
     with pytest.raises(ArgoCDConfigError) as info:
         ArgoCDSettings.from_env(env)
     assert message in str(info.value)
+    assert "hunter2" not in str(info.value)  # the message can become evidence
 
 
 def test_invalid_app_name_is_refused_before_sending(argocd):
