@@ -8,6 +8,7 @@ EVIDENCE_DIR = "evidence"
 RECORDS_DIR = "evidence/records"
 CHAIN_HEAD = "evidence/chain-head.json"
 INDEX_FILE = "evidence/index.json"
+INDEX_DIR = "evidence/index"  # the shards and ids.txt beside INDEX_FILE
 SCHEMA_FILE = "evidence/schema/evidence-record.schema.json"
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
+from factory_assets.evidence.layout import INDEX_DIR, INDEX_FILE
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.release.queue_file import load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
-from resources.gitops import GitopsWriter
+from resources.gitops import GitError, GitopsWriter
 
 
 def note_smoke_on_release(tree: Path, record: EvidenceRecord) -> None:
@@ -48,7 +49,18 @@ def checkout_matches_remote(writer: GitopsWriter) -> bool:
         return False
     if git.head.commit.hexsha != git.commit(writer.remote_ref).hexsha:
         return False
-    return not git.git.status("--porcelain", "--", "evidence", "envs", "release").strip()
+    # The index is derived (evidence_index and `make demo` write it untracked): it says
+    # nothing about whether the pins and the chain are the remote's.
+    changes = git.git.status(
+        "--porcelain",
+        "--",
+        "evidence",
+        "envs",
+        "release",
+        f":(exclude){INDEX_FILE}",
+        f":(exclude){INDEX_DIR}",
+    )
+    return not changes.strip()
 
 
 def record_lander(writer: GitopsWriter, repo: Path) -> Callable[[RecordBody], EvidenceRecord]:
@@ -88,11 +100,21 @@ def smoke_check_and_land(
     timeout_seconds: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SmokeOutcome:
-    """One service, as the `smoke_result` asset runs it."""
+    """One service, as the `smoke_result` asset runs it.
+
+    Unlike the CLI, the asset never keeps a verdict in a checkout that differs from the
+    remote: a run that reports success must have landed its record where everyone sees it.
+    """
     writer = GitopsWriter(repo)
     note = writer.update_checkout()
     if log:
         log(note)
+    if writer.mode == "remote" and not checkout_matches_remote(writer):
+        raise GitError(
+            f"{repo}: the checkout differs from {writer.remote_ref} ({note}); its smoke record "
+            "would not reach the remote: commit and push, or discard, the local changes under "
+            "envs/, release/ and evidence/"
+        )
     return check_service(
         repo,
         service,
