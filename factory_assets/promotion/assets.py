@@ -10,6 +10,7 @@ from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
 from factory_assets.partitions import services_partitions
 from factory_assets.promotion.digest_view import DigestView, digest_for_service, pinned_summary
 from factory_assets.promotion.promote_pass import run_pass
+from resources.registry import RegistryConfigError, RegistryError
 
 PROMOTION_GROUP = "promotion"
 
@@ -35,6 +36,17 @@ def harbor_digest(
     service = context.partition_key
     try:
         view: DigestView = digest_for_service(gitops.resolve(), harbor.client(), service)
+    except RegistryConfigError as exc:  # no pass can succeed: say so, in one line
+        raise dg.Failure(description=f"{service}: {exc}") from exc
+    except RegistryError as exc:
+        # Not a failed run: dev_pin must still run, so that the engine records the attempt and
+        # applies its back-off and retry limit. Failing here would skip it, and the release
+        # would stay pending with no attempt counted, for ever.
+        context.log.warning(f"{service}: the registry did not resolve the digest: {exc}")
+        return dg.MaterializeResult(
+            metadata={"digest": "", "error": str(exc), "retryable": exc.retryable},
+            data_version=dg.DataVersion("unresolved"),
+        )
     except Exception as exc:  # a failed run must say what is wrong, in one line
         raise dg.Failure(description=f"{service}: {exc}") from exc
     return dg.MaterializeResult(

@@ -89,6 +89,36 @@ def test_registry_failure_is_a_failed_run_that_says_why(
     assert "api" in message and "9.9.9" in message or "not found" in message.lower(), message
 
 
+def test_a_digest_the_registry_cannot_resolve_still_counts_an_attempt(
+    registry, unique_repo, harbor_env, gitops_remote, dagster_instance
+):
+    """harbor_digest must not fail the run: dev_pin then records the attempt, so back-off and
+    the retry limit apply instead of a pending release retried by the sensor for ever."""
+    harbor_env(registry)
+    add_release(
+        gitops_remote.new_clone("dev"),
+        service="api",
+        tag="9.9.9",  # nothing pushed
+        image=registry.image(unique_repo),
+        requested_by="dev",
+        push=True,
+    )
+    dagster_instance.add_dynamic_partitions("services", ["api"])
+    result = dg.materialize(
+        [harbor_digest, dev_pin],
+        partition_key="api",
+        instance=dagster_instance,
+        resources={"gitops": GitOpsRepo(path=str(gitops_remote.clone)), "harbor": HarborRegistry()},
+        raise_on_error=False,
+    )
+    (digest_mat,) = result.asset_materializations_for_node("harbor_digest")
+    assert digest_mat.metadata["error"].value  # why, in the UI
+    assert digest_mat.metadata["digest"].value == ""
+    assert not result.success  # dev_pin ran and failed: the attempt is on the queue
+    (entry,) = load_queue(gitops_remote.new_clone("check")).queue.entries
+    assert entry.attempts == 1 and entry.state in ("pending", "failed")
+
+
 @pytest.mark.slow
 def test_dagster_cli_materializes_dev_pin_for_a_partition(queued, dagster_home):
     remote, _, pushed = queued
