@@ -122,20 +122,25 @@ def failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
 def failed_run_evidence_sensor(
     context: dg.SensorEvaluationContext, gitops: GitOpsRepo
 ) -> dg.SkipReason:
+    window_start = datetime.now(UTC) - timedelta(seconds=RECONCILE_WINDOW_SECONDS)
     records = context.instance.get_run_records(
         filters=dg.RunsFilter(
             job_name=promote_service_job.name,
             statuses=[dg.DagsterRunStatus.FAILURE],
-            updated_after=datetime.now(UTC) - timedelta(seconds=RECONCILE_WINDOW_SECONDS),
+            updated_after=window_start,
         ),
         limit=RECONCILE_MAX_RUNS,
     )
+    records = [r for r in records if r.dagster_run.tags.get(SERVICE_TAG)]
     runs = {r.dagster_run.run_id: r.dagster_run for r in records}
-    runs = {run_id: run for run_id, run in runs.items() if run.tags.get(SERVICE_TAG)}
     if not runs:
         return dg.SkipReason("no failed promotion run in the last day")
     repo = gitops.resolve()
-    missing = runs_missing_evidence(repo, runs)
+    # A run's records are written after it started: look that far back in the chain, by
+    # time (a minute of margin for clock skew between the run's host and this one).
+    started = min(r.start_time or r.create_timestamp.timestamp() for r in records)
+    since_ms = int((started - 60) * 1000)
+    missing = runs_missing_evidence(repo, runs, since_ms)
     if not missing:
         return dg.SkipReason(
             f"all {len(runs)} failed promotion run(s) of the last day have evidence"
@@ -149,5 +154,5 @@ def failed_run_evidence_sensor(
         )
         for run_id in sorted(missing)
     ]
-    recorded = record_failed_runs(repo, failed)
+    recorded = record_failed_runs(repo, failed, since_ms)
     return dg.SkipReason(f"recorded {len(recorded)} failed run(s) that had no evidence")

@@ -11,6 +11,7 @@ import orjson
 
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
+from factory_assets.evidence.ids import ulid_millis
 from factory_assets.evidence.layout import RECORDS_DIR
 from factory_assets.evidence.model import RecordBody
 from factory_assets.release.queue_file import load_queue
@@ -30,14 +31,25 @@ class FailedRun:
     job: str
 
 
-def runs_with_evidence(tree: Path, run_ids: Collection[str]) -> set[str]:
-    """Which of `run_ids` a record among the newest RECENT_RECORDS links to."""
+def runs_with_evidence(
+    tree: Path, run_ids: Collection[str], since_ms: int | None = None
+) -> set[str]:
+    """Which of `run_ids` a recent record links to.
+
+    Recent: created at or after `since_ms` (record ids are ULIDs, so their names carry the
+    time), else the newest RECENT_RECORDS. A reconciliation over a day of runs passes the
+    day: a count would miss older records under load and record a run twice.
+    """
     directory = tree / RECORDS_DIR
     if not directory.is_dir() or not run_ids:
         return set()
     wanted, found = set(run_ids), set()
     names = sorted((n for n in os.listdir(directory) if n.endswith(".json")), reverse=True)
-    for name in names[:RECENT_RECORDS]:
+    if since_ms is None:
+        names = names[:RECENT_RECORDS]
+    for name in names:
+        if since_ms is not None and _created_ms(name) < since_ms:
+            break
         try:
             links = orjson.loads((directory / name).read_bytes()).get("links") or {}
         except (OSError, orjson.JSONDecodeError, AttributeError):
@@ -45,6 +57,13 @@ def runs_with_evidence(tree: Path, run_ids: Collection[str]) -> set[str]:
         if links.get("dagster_run_id") in wanted:
             found.add(links["dagster_run_id"])
     return found
+
+
+def _created_ms(name: str) -> int:
+    try:
+        return ulid_millis(name.removesuffix(".json"))
+    except ValueError:
+        return 0  # not a record id: sorts last anyway
 
 
 def run_has_evidence(tree: Path, run_id: str) -> bool:
@@ -78,13 +97,17 @@ def _failure_body(tree: Path, failed: FailedRun) -> RecordBody:
     )
 
 
-def runs_missing_evidence(repo: Path, run_ids: Collection[str]) -> set[str]:
+def runs_missing_evidence(
+    repo: Path, run_ids: Collection[str], since_ms: int | None = None
+) -> set[str]:
     """Which of `run_ids` have no record on the remote head (a read, nothing written)."""
-    have = GitopsWriter(repo).snapshot(lambda tree: runs_with_evidence(tree, run_ids))
+    have = GitopsWriter(repo).snapshot(lambda tree: runs_with_evidence(tree, run_ids, since_ms))
     return set(run_ids) - have
 
 
-def record_failed_runs(repo: Path, failed: Sequence[FailedRun]) -> list[str]:
+def record_failed_runs(
+    repo: Path, failed: Sequence[FailedRun], since_ms: int | None = None
+) -> list[str]:
     """In one transaction, a `promotion`/`failure` record for each run that has none yet.
 
     The check runs on the fresh head inside the transaction, so two sensors racing on the
@@ -92,7 +115,7 @@ def record_failed_runs(repo: Path, failed: Sequence[FailedRun]) -> list[str]:
     """
 
     def apply(tree: Path) -> list[str]:
-        have = runs_with_evidence(tree, [f.run_id for f in failed])
+        have = runs_with_evidence(tree, [f.run_id for f in failed], since_ms)
         return [
             store.append_record(tree, _failure_body(tree, f)).id
             for f in failed
