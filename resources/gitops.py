@@ -40,6 +40,7 @@ import git
 
 from factory_assets.common.env import int_setting
 from factory_assets.common.errors import FactoryError
+from factory_assets.common.files import refuse_symlinked_dirs
 
 T = TypeVar("T")
 Mode = Literal["remote", "local", "files"]
@@ -338,6 +339,7 @@ class GitopsWriter:
             last = ""
             for attempt in range(1, self.max_attempts + 1):
                 tree = self._reset_tree(self.fetch())
+                refuse_symlinked_dirs(tree)
                 value = apply(tree)
                 self.checkpoint(f"{step}:applied")
                 if not self._stage(tree, None):
@@ -367,6 +369,7 @@ class GitopsWriter:
         step: str,
         paths: Callable[[T], Sequence[str]] | None,
     ) -> Transaction[T]:
+        refuse_symlinked_dirs(self.repo)
         value = apply(self.repo)
         self.checkpoint(f"{step}:applied")
         if self.mode == "files":

@@ -76,3 +76,25 @@ def read_text_bounded(path: Path, *, limit: int = MAX_STATE_FILE_BYTES, field: s
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(path, field, f"not UTF-8 (byte {exc.start})") from None
+
+
+# The folders the factory writes into, relative to the repository root.
+WRITTEN_DIRS = ("envs", "envs/dev", "release", "evidence", "evidence/records", "evidence/index")
+
+
+def refuse_symlinked_dirs(root: Path, rel_dirs: tuple[str, ...] = WRITTEN_DIRS) -> None:
+    """InputError when a folder the factory writes into is a symbolic link.
+
+    A link committed to the repository (say `envs/dev -> /etc`) would make every atomic write
+    land outside it: the temp file and the rename both follow the link.
+    """
+    for rel in rel_dirs:
+        if (root / rel).is_symlink():
+            raise InputError(
+                rel, "-", "is a symbolic link: the factory writes only inside the repository"
+            )
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether `path`, links resolved, is within `root` (links resolved too)."""
+    return path.resolve().is_relative_to(root.resolve())

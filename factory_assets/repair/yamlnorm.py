@@ -15,7 +15,7 @@ from pathlib import Path
 from ruamel.yaml.error import YAMLError
 
 from factory_assets.common.errors import InputError
-from factory_assets.common.files import atomic_write_text, read_text_bounded
+from factory_assets.common.files import atomic_write_text, inside, read_text_bounded
 from factory_assets.common.roundtrip_yaml import gitops_yaml
 
 DEFAULT_ROOTS = ("envs", "release")
@@ -53,8 +53,13 @@ def yaml_files(repo: Path, paths: list[str] | None) -> list[Path]:
     found: list[Path] = []
     for root in DEFAULT_ROOTS:
         base = repo / root
-        if base.is_dir():
-            found.extend(p for p in base.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        if base.is_dir() and not base.is_symlink():
+            found.extend(
+                p
+                for p in base.rglob("*")
+                # A linked file or folder may lead out of the repository: never rewrite there.
+                if p.suffix in SUFFIXES and p.is_file() and inside(repo, p)
+            )
     return sorted(found)
 
 
@@ -66,6 +71,8 @@ def normalize_files(repo: Path, paths: list[str] | None, *, check: bool) -> Norm
         rel = path.relative_to(repo).as_posix() if path.is_relative_to(repo) else str(path)
         if not path.is_file():
             raise InputError(rel, "-", "no such file")
+        if not inside(repo, path):
+            raise InputError(rel, "-", "leads outside the repository (a symbolic link)")
         text = read_text_bounded(path)
         normal = normalize_text(text, path=rel)
         if normal != text:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from factory_assets.common.errors import InputError
 from resources.gitops import CasExhausted, GitError, GitopsWriter, RemoteBranchMissing, redact
 from tests.support.gitrepo import GitOpsRemote
 
@@ -160,6 +161,23 @@ def test_a_stale_ref_lock_from_a_killed_fetch_is_cleared(gitops_remote: GitOpsRe
     txn = writer.transact(append_line("a.txt", "3"), message="after the stale lock")
     assert txn.pushed and remote_file(gitops_remote, "a.txt") == "1\n2\n3\n"
     assert not lock.exists()
+
+
+def test_a_committed_symlinked_folder_is_refused_before_apply_writes_through_it(
+    gitops_remote: GitOpsRemote, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    rival = gitops_remote.new_clone("rival")
+    shutil.rmtree(rival / "envs" / "dev", ignore_errors=True)
+    (rival / "envs" / "dev").symlink_to(outside)
+    subprocess.run(["git", "-C", str(rival), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(rival), "commit", "-qm", "envs/dev -> outside"], check=True)
+    subprocess.run(["git", "-C", str(rival), "push", "-q", "origin", "HEAD:main"], check=True)
+    writer = GitopsWriter(gitops_remote.clone)
+    with pytest.raises(InputError, match="envs/dev: -: is a symbolic link"):
+        writer.transact(append_line("envs/dev/api.yaml", "image: x"), message="through the link")
+    assert list(outside.iterdir()) == []
 
 
 def test_local_and_files_modes(tmp_path: Path) -> None:

@@ -123,6 +123,21 @@ def test_normalize_yaml_cli(gitops: GitOpsRepo) -> None:
     assert bad.code == 1 and "envs/dev/app.yaml: line 2: not valid YAML" in bad.err
 
 
+def test_normalize_yaml_never_rewrites_through_a_symbolic_link(
+    gitops: GitOpsRepo, tmp_path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.yaml"
+    victim.write_text("a:   1\nb:\n - x\n")
+    (gitops.path / "envs" / "linked.yaml").symlink_to(victim)
+    assert gitops.run("repair", "normalize-yaml").code == 0  # the link is not a repo file
+    assert victim.read_text() == "a:   1\nb:\n - x\n"
+    named = gitops.run("repair", "normalize-yaml", "envs/linked.yaml")
+    assert named.code == 1 and "leads outside the repository" in named.err
+    assert victim.read_text() == "a:   1\nb:\n - x\n"
+
+
 def test_collect_check(gitops: GitOpsRepo) -> None:
     assert gitops.run("evidence", "collect", "--check").code == 0
     append_record(
