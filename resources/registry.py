@@ -8,9 +8,10 @@ Plain httpx, no dagster. What it guarantees:
 * Only HARBOR_URL's host is ever contacted for registry requests: an image on another host is
   refused before any request (`HostNotAllowed`), and redirects are followed only within
   HARBOR_URL's origin (scheme, host and port). The one exception is the Bearer token realm: it is
-  taken from the `WWW-Authenticate` challenge of that same registry (Harbor and Docker Hub serve
-  tokens from a separate host), and it must be https whenever HARBOR_URL is https, so Basic
-  credentials are never sent in clear text to a realm the operator did not opt into.
+  taken from the `WWW-Authenticate` challenge of that same registry; its host must be
+  HARBOR_URL's (Harbor serves tokens at /service/token) or one listed in
+  HARBOR_TOKEN_REALM_HOSTS, and it must be https whenever HARBOR_URL is https, so Basic
+  credentials never go to a host, or in clear text, the operator did not opt into.
 * Credentials and tokens live only in request headers: they never appear in exception messages,
   `repr()`s or URLs, and every message is scrubbed of them before it is raised.
 * TLS is always verified (certifi, or SSL_CERT_FILE / SSL_CERT_DIR for a private CA); plain http
@@ -32,6 +33,7 @@ import re
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -404,8 +406,11 @@ class RegistryClient:
         retries: int = 2,
         backoff: float = 0.25,
         requests_per_second: float | None = 20.0,
+        token_realm_hosts: Sequence[str] = (),
     ) -> None:
         url = self._parse_base_url(base_url)
+        # Hosts that may serve Bearer tokens besides HARBOR_URL's own (HARBOR_TOKEN_REALM_HOSTS).
+        self._realm_hosts = {url.host, *(h.strip().lower() for h in token_realm_hosts if h.strip())}
         if (username is None) != (password is None):
             raise RegistryError("give both a registry username and password, or neither")
         self._base_url = url
@@ -448,7 +453,14 @@ class RegistryClient:
         password = password or os.environ.get("HARBOR_PASSWORD") or None
         if (username is None) != (password is None):
             raise RegistryConfigError("HARBOR_USERNAME/HARBOR_PASSWORD", "set both, or neither")
-        return cls(base_url, username, password, requests_per_second=requests_per_second_from_env())
+        realm_hosts = os.environ.get("HARBOR_TOKEN_REALM_HOSTS", "").split(",")
+        return cls(
+            base_url,
+            username,
+            password,
+            requests_per_second=requests_per_second_from_env(),
+            token_realm_hosts=realm_hosts,
+        )
 
     @staticmethod
     def _parse_base_url(base_url: str) -> httpx.URL:
@@ -840,6 +852,13 @@ class RegistryClient:
         if self._base_url.scheme == "https" and url.scheme != "https":
             raise RegistryAuthError(
                 f"{what}: refusing a plain-http token realm for an https registry"
+            )
+        if url.host not in self._realm_hosts:
+            # The challenge comes from the registry, but the credentials are the operator's:
+            # they go only to HARBOR_URL's host or to a host the operator named.
+            raise RegistryAuthError(
+                f"{what}: refusing to send credentials to the token realm host {url.host!r}, "
+                "which is not HARBOR_URL's; allow it with HARBOR_TOKEN_REALM_HOSTS"
             )
         return url
 

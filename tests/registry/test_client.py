@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import pickle
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -538,3 +540,57 @@ def test_https_registry_refuses_plain_http_token_realm(make_registry, unique_rep
     with client_for(server) as client, pytest.raises(RegistryAuthError, match="plain-http"):
         client.head_digest(server.image(unique_repo), "v1")
     assert server.token_issuer.request_count == before
+
+
+@pytest.fixture
+def realm_on_another_host():
+    """A registry on 127.0.0.1 whose challenge names a token realm on 127.0.0.2."""
+    seen: list[str] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    collector = ThreadingHTTPServer(("127.0.0.2", 0), Collector)
+    realm = f"http://127.0.0.2:{collector.server_address[1]}/token"
+
+    class Registry(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="x"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET  # noqa: N815 - http.server naming
+
+    registry = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    servers = [collector, registry]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{registry.server_address[1]}", seen
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_credentials_never_go_to_a_token_realm_on_another_host(realm_on_another_host):
+    host, seen = realm_on_another_host
+    with RegistryClient(f"http://{host}", "robot$factory", "S3cr3t-pw") as client:
+        with pytest.raises(RegistryAuthError, match="HARBOR_TOKEN_REALM_HOSTS"):
+            client.resolve(f"{host}/team/api", tag="v1")
+    assert seen == []  # nothing reached the other host
+    allowed = RegistryClient(
+        f"http://{host}", "robot$factory", "S3cr3t-pw", token_realm_hosts=["127.0.0.2"]
+    )
+    with allowed, pytest.raises(RegistryError):
+        allowed.resolve(f"{host}/team/api", tag="v1")  # the realm answers 401: still an error
+    assert seen and seen[0].startswith("Basic ")  # but the operator allowed that host
