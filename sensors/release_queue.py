@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from factory_assets.dagster_resources import GitOpsRepo
-from factory_assets.partitions import services_partitions
+from factory_assets.partitions import services_partitions, unregistered_services
 from factory_assets.promotion.jobs import promote_service_job
 from factory_assets.promotion.watch import ReadyService, queue_snapshot
 
@@ -66,8 +66,7 @@ def release_queue_sensor(
 ) -> dg.SensorResult:
     now = datetime.now(UTC)
     snapshot = queue_snapshot(gitops.resolve(), now)
-    known = set(context.instance.get_dynamic_partitions(services_partitions.name))
-    new = [s for s in snapshot.services if s not in known]
+    new = unregistered_services(context.instance, snapshot.services)
     requests = []
     for ready in snapshot.ready:
         key = run_key_for(context.instance, ready, now)

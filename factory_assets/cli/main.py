@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "smoke": "factory_assets.cli.smoke",
     "repair": "factory_assets.cli.repair",
     "site": "factory_assets.cli.site",
+    "partitions": "factory_assets.cli.partitions",
 }
 
 

@@ -143,3 +143,37 @@ def test_dagster_cli_materializes_dev_pin_for_a_partition(queued, dagster_home):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert read_pin(remote.new_clone("check"), "api").pin.image.endswith("@" + pushed.index_digest)
+
+
+@pytest.mark.slow
+def test_a_fresh_instance_gets_its_partitions_from_the_repo(
+    registry, unique_repo, harbor_env, gitops_remote, dagster_home
+):
+    """Wiping DAGSTER_HOME loses the `services` partitions; git still has the services."""
+    harbor_env(registry)
+    pushed = push_multiarch(registry, unique_repo, "3.0.0")
+    add_release(
+        gitops_remote.new_clone("dev"),
+        service="api",
+        tag="3.0.0",
+        image=registry.image(unique_repo),
+        requested_by="dev",
+        push=True,
+    )
+    env = {**os.environ, "FACTORY_REPO": str(gitops_remote.clone)}
+    materialize = [
+        str(ROOT / ".venv/bin/dagster"),
+        *("asset", "materialize", "-m", "factory_assets.definitions"),
+        *("--select", "harbor_digest,dev_pin", "--partition", "api"),
+    ]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+
+    assert run(*materialize).returncode != 0  # the fresh instance knows no service yet
+    synced = run(str(ROOT / ".venv/bin/factory"), "partitions", "sync")
+    assert synced.returncode == 0 and "added api" in synced.stdout, synced.stderr
+    done = run(*materialize)
+    assert done.returncode == 0, done.stderr[-3000:]
+    fresh = gitops_remote.new_clone("check")
+    assert read_pin(fresh, "api").pin.image.endswith("@" + pushed.index_digest)
