@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory_assets.common.errors import InputError
+from factory_assets.evidence import store
 from factory_assets.pins.pin_file import read_pin
 from factory_assets.promotion.plan import read_plan
 from factory_assets.release.queue_file import load_queue
@@ -97,6 +98,23 @@ def _view(
     )
 
 
+def _record_facts(tree: Path, record_id: str | None) -> dict:
+    """The promotion record's content digest and the media type the registry served."""
+    if not record_id:
+        return {}
+    try:
+        record = store.load_record(tree, record_id)
+    except (InputError, OSError, ValueError):
+        return {}  # the pin stands; validate reports a bad or missing record
+    media_types = [
+        v.media_type for v in getattr(record.details, "verification", []) if v.media_type
+    ]
+    facts = {"evidence_digest": record.integrity.content_digest}
+    if media_types:
+        facts["media_type"] = media_types[-1]
+    return facts
+
+
 def pinned_summary(repo: Path, service: str) -> dict:
     """The service's current pin at the fresh head, with the release's evidence id."""
 
@@ -116,6 +134,7 @@ def pinned_summary(repo: Path, service: str) -> dict:
         entry = next((e for e in queue.entries if e.id == doc.pin.release_id), None)
         if entry is not None:
             summary.update(commit=entry.promoted_commit, evidence_id=entry.evidence)
+            summary.update(_record_facts(tree, entry.evidence))
         return summary
 
     return read_fresh(repo, read)

@@ -60,6 +60,18 @@ def test_materialize_pins_the_index_digest_with_evidence_metadata(queued):
     assert entry.state == "promoted" and entry.evidence == meta["evidence_id"]
     record = (fresh / "evidence" / "records" / f"{meta['evidence_id']}.json").read_text()
     assert result.run_id in record  # the record links back to the Dagster run
+    again = dg.materialize(  # nothing pending: the same pin, described the same way
+        [dev_pin],
+        partition_key="api",
+        instance=instance,
+        resources={"gitops": GitOpsRepo(path=str(remote.clone)), "harbor": HarborRegistry()},
+    )
+    (same,) = again.asset_materializations_for_node("dev_pin")
+    same_meta = {k: v.value for k, v in same.metadata.items()}
+    assert same_meta["changed"] is False
+    for key in ("digest", "media_type", "evidence_id", "evidence_content_digest", "release_id"):
+        assert same_meta[key] == meta[key], key
+    assert same_meta["media_type"]
 
 
 def test_registry_failure_is_a_failed_run_that_says_why(
