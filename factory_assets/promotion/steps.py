@@ -227,7 +227,11 @@ def claim_release(
             )
         )
         w.summary.append(f"refuse {bad.id}: {bad.field}: {bad.problem}")
+    # Never compact what a pin names, nor what this pass is about to promote or finish
+    # recording: its record would then have no entry to land on.
     keep = {p.release_id for p in pins.values() if p.release_id}
+    keep |= {claim.entry.id for claim in claims}
+    keep |= {e.id for e in w.queue.entries if e.claimed_by}
     w.queue = compact(w.queue, now=now, window=retention, keep_ids=keep)
     save_queue(doc, w.queue, invalid_updates)
     return ClaimStep(plan, tuple(claims), tuple(w.outcomes), tuple(w.summary))

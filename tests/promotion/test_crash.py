@@ -87,3 +87,32 @@ def test_kill_then_resume(deploy: Deploy, point: str) -> None:
     count, problems = validate_repo(deploy.remote.new_clone())
     assert problems == []
     assert deploy.run().outcomes == ()  # and the next pass has nothing left to do
+
+
+def test_retention_keeps_a_pinned_release_whose_record_is_still_to_write(
+    deploy: Deploy, monkeypatch
+) -> None:
+    """Two passes die after pushing their pins; the next pass finishes recording both, with
+    retention at 0 days: compaction must not remove what that pass is about to record."""
+    deploy.push("api", "v1")
+    first = deploy.add("api", tag="v1")
+    assert killed_pass(deploy, "write_pin:pushed").returncode == -signal.SIGKILL
+    deploy.push("api", "v2")
+    second = deploy.add("api", tag="v2")
+    assert killed_pass(deploy, "write_pin:pushed").returncode == -signal.SIGKILL
+    monkeypatch.setenv("FACTORY_RELEASE_RETENTION_DAYS", "0")
+    result = deploy.run()
+    assert result.ok, result.to_dict()
+    entries = {e.id: e for e in deploy.queue().entries}
+    assert entries[second.id].state == "promoted" and entries[second.id].evidence
+    records = [
+        json.loads(deploy.show(path))
+        for path in deploy.git("ls-tree", "--name-only", "main", "evidence/records/").split()
+        if path.endswith(".json")
+    ]
+    outcomes = {
+        r["details"].get("release_id"): r["result"]
+        for r in records
+        if r["kind"] == "promotion" and r["details"].get("event") != "requested"
+    }
+    assert outcomes.get(first.id) in ("success", "superseded"), outcomes  # never lost
