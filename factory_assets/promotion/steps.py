@@ -324,6 +324,11 @@ def write_pin(
         digest = res.resolved.digest
         try:
             pin = read_pin(tree, mine.service)
+            if pin.pin.hold and not res.claim.forced:
+                # Set while this pass resolved the digest: the hold wins over the claim.
+                reason = "service put on hold during the promotion: not pinned; waits for the hold"
+                failed.append(Resolution(res.claim, error=reason, result="retry", retryable=True))
+                continue
             pinned = queue.by_id(pin.pin.release_id) if pin.pin.release_id else None
             if (
                 pinned

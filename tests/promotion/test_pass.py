@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -77,6 +79,36 @@ def test_hold_waits_and_force_promotes_with_a_forced_record(deploy: Deploy) -> N
     assert record(deploy, deploy.queue().by_id(entry.id).evidence)["details"]["forced"] is True
     text = deploy.show("envs/dev/api.yaml")
     assert "hold: true  # incident 42" in text  # the user's hold survives the forced promotion
+
+
+def test_a_hold_set_while_the_digest_resolves_wins_over_the_claim(
+    deploy: Deploy, make_fault_proxy
+) -> None:
+    proxy = make_fault_proxy(deploy.registry)  # the registry, answering a little slowly
+    deploy.push("api", "v1")
+    entry = add_release(
+        deploy.clone,
+        service="api",
+        tag="v1",
+        image=proxy.image(f"{deploy.prefix}/api"),
+        requested_by="test",
+        push=True,
+        harbor_url=proxy.url,
+    ).entry
+    proxy.delay_next(1, 3.0, method="GET")  # the manifest fetch of the pass
+    outcome: list = []
+    with RegistryClient(proxy.url) as client:
+        promoter = threading.Thread(
+            target=lambda: outcome.append(run_pass(deploy.clone, registry=client))
+        )
+        promoter.start()
+        time.sleep(1.0)  # the pass has claimed the release and waits for the registry
+        deploy.commit({"envs/dev/api.yaml": "hold: true  # incident 43\n"}, "hold api")
+        promoter.join(timeout=60)
+    assert deploy.pin("api").get("image") is None  # not pinned through the hold
+    assert deploy.queue().by_id(entry.id).state == "pending"
+    (result,) = outcome
+    assert any("on hold" in (o.error or "") for o in result.outcomes), result.to_dict()
 
 
 def test_kustomize_overlay_gets_the_digest_in_the_same_commit(deploy: Deploy) -> None:
