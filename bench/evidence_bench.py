@@ -124,11 +124,21 @@ def main() -> int:
         ("factory evidence collect (+100, incremental)", incremental, 0.3),
     ]
     print(f"\n{args.records} records, {os.cpu_count()} cores; median of {args.runs} runs (min-max)")
-    print(f"{'what':48} {'seconds':>8} {'min-max':>11} {'vs naive':>9} {'target':>7}")
+    print(f"{'what':48} {'seconds':>8} {'min-max':>11} {'vs naive':>9} {'target':>7}  verdict")
+    missed = []
     for name, (median, low, high), target in rows:
         speedup = f"{naive / median:.1f}x" if median else "-"
         spread = f"{low:.2f}-{high:.2f}"
-        print(f"{name:48} {median:8.2f} {spread:>11} {speedup:>9} {target if target else '':>7}")
+        verdict = "" if target is None else ("met" if median <= target else "MISSED")
+        if verdict == "MISSED":
+            missed.append(name)
+        print(
+            f"{name:48} {median:8.2f} {spread:>11} {speedup:>9} "
+            f"{target if target else '':>7}  {verdict}"
+        )
+    print(f"targets: {'all met' if not missed else 'missed: ' + ', '.join(missed)}")
+    # A busy machine skews every figure; say so next to them.
+    print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     return 0
 
 

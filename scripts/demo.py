@@ -184,14 +184,18 @@ def promote_with_daemon(
     try:
         while time.monotonic() - started < 180:
             pin = remote_pins(remote).get("api")
-            if pin and pin != before:
+            if pin and pin != before and promotion_runs_done(dagster_home):
+                # Stop only once the run is over: killing the daemon while dev_pin or
+                # smoke_result still runs would interrupt it before its evidence lands.
                 print(
                     f"  sensor path: api pinned by the daemon in {time.monotonic() - started:.1f} s -> {pin}"
                 )
                 break
             time.sleep(1)
         else:
-            raise SystemExit("the daemon did not pin api within 180 s; see .demo/daemon.log")
+            raise SystemExit(
+                "the daemon did not pin api (and finish its run) within 180 s; see .demo/daemon.log"
+            )
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         try:
@@ -199,6 +203,15 @@ def promote_with_daemon(
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
         log.close()
+
+
+def promotion_runs_done(dagster_home: Path) -> bool:
+    """Whether the daemon launched a promote_service run and every such run has finished."""
+    import dagster as dg  # the demo's own process reads the instance the daemon writes
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(job_name="promote_service"))
+    return bool(runs) and all(run.is_finished for run in runs)
 
 
 def materialize(
