@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from factory_assets.common import roundtrip_yaml
-from factory_assets.common.clock import rfc3339
+from factory_assets.common.clock import parse_rfc3339, rfc3339
 from factory_assets.common.errors import InputError
 from factory_assets.release.model import STATES, InvalidEntry, ReleaseEntry, ReleaseQueue
 
@@ -157,12 +157,27 @@ def _same(old: Any, new: Any) -> bool:
         return isinstance(new, str) and rfc3339(old) == new
     if isinstance(old, bool) != isinstance(new, bool):
         return False
+    if _timestamp_like(old) and _timestamp_like(new) and old != new:
+        # A quoted timestamp stays a string: '...:00Z' and '...:00.000000Z' are one moment.
+        try:
+            return parse_rfc3339(old) == parse_rfc3339(new)
+        except ValueError:
+            return False
     return old == new
 
 
+def _timestamp_like(value: Any) -> bool:
+    return isinstance(value, str) and "T" in value and value.endswith("Z")
+
+
 def sync_entry(target: CommentedMap, entry: ReleaseEntry) -> CommentedMap:
-    """Write the entry's fields into its YAML mapping, touching only what changed."""
+    """Write the entry's fields into its YAML mapping, touching only what changed.
+
+    A field a hand-written entry leaves out stays out while it keeps its default value: a
+    rewrite must not add lines to entries nobody changed.
+    """
     values = entry.model_dump()
+    written = len(target) > 0
     for name in FIELD_ORDER:
         value = _yaml_value(values[name])
         if value is None:
@@ -172,6 +187,8 @@ def sync_entry(target: CommentedMap, entry: ReleaseEntry) -> CommentedMap:
         if name in target:
             if not _same(target[name], value):
                 target[name] = value
+            continue
+        if written and values[name] == ReleaseEntry.model_fields[name].default:
             continue
         target.insert(_insert_position(target, name), name, value)
     return target

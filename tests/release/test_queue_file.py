@@ -64,6 +64,29 @@ def test_round_trip_keeps_comments_quotes_and_order(tmp_path: Path) -> None:
     assert again.by_id("r1") == changed and again.by_id("r2") == r2
 
 
+def test_an_entry_nobody_changed_keeps_its_exact_text(tmp_path: Path) -> None:
+    """Quoted timestamps and fields left at their default are not rewritten."""
+    untouched = (
+        """\
+  - id: r9
+    service: web
+    image: 127.0.0.1:5000/factory/web
+    digest: sha256:"""
+        + "b" * 64
+        + """
+    requested_at: '2026-09-02T00:00:00Z'
+    requested_by: carol
+"""
+    )
+    path = write_queue(tmp_path, HAND_WRITTEN + untouched)
+    doc = load_queue(tmp_path)
+    r1 = doc.queue.by_id("r1")
+    save_queue(doc, doc.queue.replace(r1.model_copy(update={"attempts": 1})))
+    text = path.read_text()
+    assert text.endswith(untouched), text  # no '.000000Z', no `max_attempts: 5` added
+    assert load_queue(tmp_path).queue.by_id("r9") == doc.queue.by_id("r9")
+
+
 def test_saved_queue_reloads_equal_and_drops_compacted(tmp_path: Path) -> None:
     write_queue(tmp_path, HAND_WRITTEN)
     doc = load_queue(tmp_path)
