@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.tokens import CommentToken
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import parse_rfc3339, rfc3339
@@ -204,6 +205,38 @@ def _insert_position(target: CommentedMap, name: str) -> int:
     return 0 if keys and keys[0] not in FIELD_ORDER else len(keys)
 
 
+def _keep_comments_after(releases: CommentedSeq, position: int) -> None:
+    """Move the comment lines that follow entry `position` to where they stay put when it goes.
+
+    ruamel keeps a comment written above an entry on the last line of the entry before it:
+    compacting that earlier entry would silently drop a note about the next one.
+    """
+    entry = releases[position]
+    if not isinstance(entry, CommentedMap) or not entry:
+        return
+    slot = entry.ca.items.get(list(entry)[-1])
+    token = slot[2] if slot and len(slot) > 2 else None
+    if token is None:
+        return
+    _, _, lines = token.value.partition("\n")  # what follows the entry's own last line
+    if not lines.strip():
+        return
+    if position > 0:
+        before = releases[position - 1]
+        last = before.ca.items.setdefault(list(before)[-1], [None, None, None, None])
+        if last[2] is None:
+            last[2] = CommentToken("\n" + lines, token.start_mark)
+        else:
+            text = last[2].value
+            last[2].value = text + ("" if text.endswith("\n") else "\n") + lines
+        return
+    if releases.ca.comment is None:
+        releases.ca.comment = [None, []]
+    if releases.ca.comment[1] is None:
+        releases.ca.comment[1] = []
+    releases.ca.comment[1].append(CommentToken(lines.lstrip(" "), token.start_mark))
+
+
 def render_queue(
     doc: QueueDocument, queue: ReleaseQueue, invalid_updates: dict[int, dict] | None = None
 ) -> CommentedMap:
@@ -221,6 +254,7 @@ def render_queue(
         else:
             drop.append(position)
     for position in reversed(drop):
+        _keep_comments_after(releases, position)
         del releases[position]
     for entry in queue.entries:
         if entry.id not in known:

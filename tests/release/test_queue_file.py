@@ -87,6 +87,33 @@ def test_an_entry_nobody_changed_keeps_its_exact_text(tmp_path: Path) -> None:
     assert load_queue(tmp_path).queue.by_id("r9") == doc.queue.by_id("r9")
 
 
+@pytest.mark.parametrize("dropped", ["r1", "r2"])
+def test_a_comment_about_the_next_entry_survives_compaction(tmp_path: Path, dropped: str) -> None:
+    note = "  # HOTFIX r3: do not delete, see INC-42\n"
+    r3 = """\
+  - id: r3
+    service: api
+    image: 127.0.0.1:5000/factory/api
+    tag: v3
+    requested_at: 2026-01-03T00:00:00Z
+    requested_by: dan
+"""
+    path = write_queue(tmp_path, HAND_WRITTEN + note + r3)
+    doc = load_queue(tmp_path)
+    if dropped == "r1":  # the comment sits after r2: dropping r1 must not disturb it
+        path.write_text(HAND_WRITTEN.replace("  - id: r2", note + "  - id: r2") + r3)
+        doc = load_queue(tmp_path)
+        note_before = "r2"
+    else:
+        note_before = "r3"
+    kept = tuple(e for e in doc.queue.entries if e.id != dropped)
+    save_queue(doc, doc.queue.model_copy(update={"entries": kept}))
+    text = path.read_text()
+    assert f"id: {dropped}\n" not in text  # it is gone
+    assert note in text and text.index(note) < text.index(f"- id: {note_before}"), text
+    assert load_queue(tmp_path).queue.entries == kept
+
+
 def test_saved_queue_reloads_equal_and_drops_compacted(tmp_path: Path) -> None:
     write_queue(tmp_path, HAND_WRITTEN)
     doc = load_queue(tmp_path)
