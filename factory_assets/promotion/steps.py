@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -536,7 +536,10 @@ def record_promotion(
                 _with_evidence(current, record), evidence=record.id, promoted_commit=fin.commit
             )
         )
-        w.outcomes.append(_success(current, record, res.resolved, fin.commit, False))
+        outcome = _success(current, record, res.resolved, fin.commit, False)
+        if res.error:  # the pin is live, so it stays a success; but say it, on the outcome too
+            outcome = replace(outcome, error=f"pinned, but re-verification failed: {res.error}")
+        w.outcomes.append(outcome)
     save_queue(doc, w.queue)
     return RecordStep(tuple(w.outcomes))
 

@@ -13,6 +13,7 @@ import pytest
 
 from factory_assets.evidence.validate import validate_repo
 from tests.promotion.conftest import Deploy
+from tests.support.oci import delete_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,3 +117,19 @@ def test_retention_keeps_a_pinned_release_whose_record_is_still_to_write(
         if r["kind"] == "promotion" and r["details"].get("event") != "requested"
     }
     assert outcomes.get(first.id) in ("success", "superseded"), outcomes  # never lost
+
+
+def test_a_recovered_pin_whose_digest_is_gone_says_so(deploy: Deploy) -> None:
+    """The pin was pushed, then the image was deleted: the pin is live (a success), but the
+    pass and its record both say the digest no longer verifies."""
+    digest = deploy.push("api", "v1")
+    entry = deploy.add("api", tag="v1")
+    assert killed_pass(deploy, "write_pin:pushed").returncode == -signal.SIGKILL
+    delete_manifest(deploy.registry, f"{deploy.prefix}/api", digest)
+    result = deploy.run()
+    (outcome,) = result.outcomes
+    assert outcome.result == "success" and "re-verification failed" in (outcome.error or "")
+    done = deploy.queue().by_id(entry.id)
+    record = json.loads(deploy.show(f"evidence/records/{done.evidence}.json"))
+    assert record["details"]["event"] == "recovered"
+    assert "re-verification failed" in record["details"]["reason"]
