@@ -246,7 +246,10 @@ class GitopsWriter:
             if tree.exists():
                 shutil.rmtree(tree)
             tree.parent.mkdir(parents=True, exist_ok=True)
-            self._run("worktree", "add", "--quiet", "--detach", "--force", str(tree), head)
+            # --force twice: also over a registration a killed `worktree add` left locked.
+            self._run(
+                "worktree", "add", "--quiet", "--detach", "--force", "--force", str(tree), head
+            )
             return tree
         # We hold the lock, so an index.lock left here is from a killed process.
         stale = gitdir / "index.lock"
@@ -400,10 +403,17 @@ class GitopsWriter:
         status, out, _ = self._run("show", f"{commit}:{path}", check=False)
         return out if status == 0 else None
 
-    def update_checkout(self) -> str:
-        """Fast-forward the user's checkout to the remote head when that is safe; say what happened."""
+    def update_checkout(self, *, fetch: bool = False) -> str:
+        """Fast-forward the user's checkout to the remote head when that is safe; say what happened.
+
+        With `fetch`, the remote head is fetched first: a caller about to read the checkout
+        (a smoke check) must see what the remote holds now, not what the last fetch saw.
+        """
         if self.mode != "remote" or self._git is None:
             return "checkout unchanged"
+        if fetch:
+            with self._locked():
+                self.fetch()
         try:
             if self._git.active_branch.name != self.branch:
                 return f"checkout is not on {self.branch}: not updated"

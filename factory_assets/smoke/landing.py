@@ -106,7 +106,7 @@ def smoke_check_and_land(
     remote: a run that reports success must have landed its record where everyone sees it.
     """
     writer = GitopsWriter(repo)
-    note = writer.update_checkout()
+    note = writer.update_checkout(fetch=True)
     if log:
         log(note)
     if writer.mode == "remote" and not checkout_matches_remote(writer):
@@ -133,7 +133,7 @@ def smoke_checks_and_land(
 ) -> list[SmokeOutcome]:
     """Several services at once, as `factory smoke` runs them."""
     writer = GitopsWriter(repo)
-    note = writer.update_checkout()
+    note = writer.update_checkout(fetch=True)
     if log:
         log(note)
     return check_services(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import git
 import pytest
 
 from factory_assets.evidence.collect import collect_index
@@ -12,13 +13,14 @@ from resources.gitops import GitError
 from tests.smoke.conftest import promote
 
 
-def promote_and_push(gitops_remote, service: str) -> None:
+def promote_and_push(gitops_remote, service: str, version: str = "1", clone=None):
     """The pin and its promotion record on the remote, the checkout equal to it."""
-    promote(gitops_remote, service, smoke=None)  # the record is appended in the checkout
-    repo = gitops_remote.repo
+    promoted = promote(gitops_remote, service, smoke=None, version=version, clone=clone)
+    repo = git.Repo(clone or gitops_remote.clone)
     repo.git.add("evidence")
     repo.index.commit(f"record the promotion of {service}")
     repo.remotes.origin.push("HEAD:refs/heads/main").raise_if_error()
+    return promoted
 
 
 def remote_smoke_records(gitops_remote) -> list[dict]:
@@ -47,3 +49,11 @@ def test_a_checkout_with_local_changes_fails_the_asset_instead_of_forking(gitops
         json.loads(p.read_text())["kind"] != "smoke"
         for p in (gitops_remote.clone / "evidence" / "records").glob("*.json")
     )
+
+
+def test_the_check_reads_the_remote_s_current_pin_not_the_last_fetch(gitops_remote):
+    promote_and_push(gitops_remote, "web")
+    other = gitops_remote.new_clone("other")  # someone pins a newer digest meanwhile
+    newer = promote_and_push(gitops_remote, "web", version="2", clone=other)
+    outcome = smoke_check_and_land(gitops_remote.clone, "web")  # this clone never fetched
+    assert outcome.record.details.digest == newer.digest
