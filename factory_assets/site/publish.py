@@ -225,6 +225,16 @@ def _commit_with_retry(
     )
 
 
+def _published_size(scratch: _Scratch, tip: str) -> int | None:
+    """The tree size of the dashboard at `tip`, when it is one of ours."""
+    data = scratch.read_file(tip, SUMMARY_FILE)
+    try:
+        size = json.loads(data)["checkpoint"]["tree_size"] if data else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    return size if isinstance(size, int) else None
+
+
 def _checkpoint(build_dir: Path) -> dict:
     try:
         summary = json.loads((build_dir / SUMMARY_FILE).read_bytes())
@@ -336,12 +346,23 @@ def publish_site(
         scratch = _Scratch(tmp, url, _forwarded_auth(repo))
         tree = scratch.tree_of_dir(build_dir)
         message = f"Publish evidence dashboard: {checkpoint['tree_size']} records, root {checkpoint['root'][:16]}"
+
+        def make_tree(tip: str | None) -> str | None:
+            if tip and scratch.tree_of(tip) == tree:
+                return None
+            published = _published_size(scratch, tip) if tip else None
+            if published is not None and published > checkpoint["tree_size"]:
+                # A stale checkout or a slower racing publisher must not roll the dashboard
+                # (and what its pages record attests) back to fewer records.
+                raise PublishError(
+                    f"{branch} already shows {published} records and this build "
+                    f"{checkpoint['tree_size']}: not replacing a newer dashboard; "
+                    "build from the current main"
+                )
+            return tree
+
         tip, pushed, attempts = _commit_with_retry(
-            scratch,
-            branch,
-            lambda tip: None if tip and scratch.tree_of(tip) == tree else tree,
-            message,
-            max_attempts,
+            scratch, branch, make_tree, message, max_attempts
         )
         result = PublishResult(
             branch, tip, pushed, attempts, checkpoint["tree_size"], checkpoint["root"]

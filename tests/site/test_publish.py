@@ -225,6 +225,19 @@ def test_concurrent_publishers_all_land(gitops_remote: GitOpsRemote, tmp_path: P
     assert problems == [] and count == PUBLISHED + 1 + 3
 
 
+def test_a_stale_build_never_replaces_a_newer_dashboard(
+    gitops_remote: GitOpsRemote, tmp_path: Path
+):
+    stale = Path(gitops_remote.new_clone("stale"))  # cloned before the evidence landed
+    clone = _seed(gitops_remote)
+    newer = publish_site(clone, build_site(clone, tmp_path / "new", links=LINKS).out_dir)
+    assert newer.pushed and newer.tree_size == PUBLISHED
+    old_build = build_site(stale, tmp_path / "old", links=LINKS).out_dir
+    with pytest.raises(PublishError, match=f"already shows {PUBLISHED} records"):
+        publish_site(stale, old_build)
+    assert _log(gitops_remote.bare, "refs/heads/gh-pages")[0] == newer.site_commit
+
+
 def test_a_refused_push_fails_fast_without_credentials_in_the_message(
     gitops_remote: GitOpsRemote, tmp_path: Path
 ):
