@@ -136,6 +136,12 @@ def smoke_checks_and_land(
     note = writer.update_checkout(fetch=True)
     if log:
         log(note)
+        if writer.mode == "remote" and not checkout_matches_remote(writer):
+            log(
+                f"warning: the checkout differs from {writer.remote_ref}: these verdicts stay in "
+                "the checkout, not pushed, and its evidence chain departs from the remote's; "
+                "commit and push (or discard) the local changes under envs/, release/, evidence/"
+            )
     return check_services(
         repo, services, timeout_seconds=timeout_seconds, log=log, record=record_lander(writer, repo)
     )

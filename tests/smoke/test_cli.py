@@ -52,6 +52,8 @@ def test_promotion_then_smoke_then_valid_evidence(gitops_remote, argocd):
     assert "api: passed [argocd" in done.stdout and "web: skipped [none" in done.stdout
     assert "1 passed, 1 skipped" in done.stdout
     assert argocd.token not in done.stdout + done.stderr
+    # promote() left its records uncommitted in this checkout: the verdicts stay here, said so
+    assert "these verdicts stay in the checkout, not pushed" in done.stderr
     smoke = smoke_records(repo)
     assert smoke["api"]["parents"] == [
         {"id": api.record.id, "content_digest": api.record.integrity.content_digest}

@@ -8,7 +8,7 @@ import git
 import pytest
 
 from factory_assets.evidence.collect import collect_index
-from factory_assets.smoke.landing import smoke_check_and_land
+from factory_assets.smoke.landing import smoke_check_and_land, smoke_checks_and_land
 from resources.gitops import GitError
 from tests.smoke.conftest import promote
 
@@ -57,3 +57,11 @@ def test_the_check_reads_the_remote_s_current_pin_not_the_last_fetch(gitops_remo
     newer = promote_and_push(gitops_remote, "web", version="2", clone=other)
     outcome = smoke_check_and_land(gitops_remote.clone, "web")  # this clone never fetched
     assert outcome.record.details.digest == newer.digest
+
+
+def test_a_checkout_equal_to_the_remote_gets_no_warning(gitops_remote):
+    promote_and_push(gitops_remote, "web")
+    lines: list[str] = []
+    smoke_checks_and_land(gitops_remote.clone, ["web"], log=lines.append)
+    assert not [line for line in lines if line.startswith("warning:")], lines
+    assert len(remote_smoke_records(gitops_remote)) == 1
