@@ -225,6 +225,29 @@ def _commit_with_retry(
     )
 
 
+# How many of the newest records to read when looking for a publication's pages record.
+RECORDED_LOOKBACK = 20
+
+
+def _publication_recorded(scratch: _Scratch, evidence_branch: str, site_commit: str) -> bool:
+    """Whether one of the newest records on `evidence_branch` is the pages record of
+    `site_commit` (blobs are fetched one by one, so only a few are read)."""
+    tip = scratch.fetch_tip(evidence_branch)
+    if tip is None:
+        return True  # nowhere to record: the record step would only fail
+    listing = scratch.git("ls-tree", "--name-only", tip, "--", f"{RECORDS_DIR}/")
+    paths = sorted((p for p in listing.split() if p.endswith(".json")), reverse=True)
+    for path in paths[:RECORDED_LOOKBACK]:
+        try:
+            record = json.loads(scratch.read_file(tip, path) or b"{}")
+        except ValueError:
+            continue
+        details = record.get("details") or {}
+        if record.get("kind") == "pages" and details.get("site_commit") == site_commit:
+            return True
+    return False
+
+
 def _published_size(scratch: _Scratch, tip: str) -> int | None:
     """The tree size of the dashboard at `tip`, when it is one of ours."""
     data = scratch.read_file(tip, SUMMARY_FILE)
@@ -367,8 +390,11 @@ def publish_site(
         result = PublishResult(
             branch, tip, pushed, attempts, checkpoint["tree_size"], checkpoint["root"]
         )
-        if not pushed or not evidence_branch:
+        if not evidence_branch:
             return result
+        if not pushed and (tip is None or _publication_recorded(scratch, evidence_branch, tip)):
+            return result
+        # Pushed now, or pushed by a run that died (or was refused) before recording it.
         head = checkpoint.get("head")
 
         def body_of(on_branch) -> object:

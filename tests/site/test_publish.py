@@ -271,6 +271,11 @@ def test_site_pushed_but_main_refused_is_reported(gitops_remote: GitOpsRemote, t
     result = publish_site(clone, build)
     assert result.pushed and result.record_id is None
     assert "main is protected" in result.record_error
+    (gitops_remote.bare / "hooks" / "pre-receive").unlink()
+    again = publish_site(clone, build)  # the site is already there; its record is not
+    assert not again.pushed and again.record_id and again.site_commit == result.site_commit
+    third = publish_site(clone, build)  # now both are: nothing to do
+    assert not third.pushed and third.record_id is None
 
 
 def test_partial_clone_remote_serves_blobless_fetches(gitops_remote: GitOpsRemote, tmp_path: Path):
