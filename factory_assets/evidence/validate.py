@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -231,13 +232,18 @@ def _index_problems(raw: dict, rel: str) -> list[Problem]:
     return problems or [Problem(rel, "-", "not a record the index can summarize")]
 
 
-def check_batch(base: str, names: list[str]) -> tuple[list[tuple], list[Problem]]:
-    """Check a batch of record files in full; summaries as plain tuples (they pickle faster)."""
-    out, problems = [], []
+def checked_files(
+    base: str, names: list[str], problems: list[Problem], schema: bool = True
+) -> Iterator[tuple[RecordSummary | None, list[Problem], dict | None]]:
+    """`check_record_bytes` of each file of a batch in `base`, read with one open directory;
+    a directory or file that cannot be read is a problem appended to `problems`."""
     try:
         directory_fd = os.open(base, os.O_RDONLY)
     except OSError as exc:
-        return [], [Problem(RECORDS_DIR, "-", f"cannot open the directory: {exc.strerror or exc}")]
+        problems.append(
+            Problem(RECORDS_DIR, "-", f"cannot open the directory: {exc.strerror or exc}")
+        )
+        return
     try:
         for name in names:
             rel = f"{RECORDS_DIR}/{name}"
@@ -246,12 +252,19 @@ def check_batch(base: str, names: list[str]) -> tuple[list[tuple], list[Problem]
             except OSError as exc:
                 problems.append(Problem(rel, "-", f"cannot read: {exc.strerror or exc}"))
                 continue
-            summary, found, _ = check_record_bytes(name, rel, data)
-            problems.extend(found)
-            if summary is not None:
-                out.append(tuple(summary))
+            yield check_record_bytes(name, rel, data, schema)
     finally:
         os.close(directory_fd)
+
+
+def check_batch(base: str, names: list[str]) -> tuple[list[tuple], list[Problem]]:
+    """Check a batch of record files in full; summaries as plain tuples (they pickle faster)."""
+    out: list[tuple] = []
+    problems: list[Problem] = []
+    for summary, found, _ in checked_files(base, names, problems):
+        problems.extend(found)
+        if summary is not None:
+            out.append(tuple(summary))
     return out, problems
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import factory_assets.evidence.collect as collect_mod
-import factory_assets.evidence.index_scan as index_scan
+import factory_assets.evidence.validate as validate_mod
 from factory_assets.evidence.collect import collect_index
 from factory_assets.evidence.merkle import merkle_root
 from tests.evidence.helpers import write_chain
@@ -45,9 +45,9 @@ def test_incremental_equals_full_and_reads_only_new_records(tmp_path: Path, monk
     assert (first.new_records, first.incremental) == (5, False)
     write_chain(repo, 4, service="web")
     reads: list[str] = []
-    real_read = index_scan.read_record_bytes
+    real_read = validate_mod.read_record_bytes
     monkeypatch.setattr(
-        index_scan,
+        validate_mod,
         "read_record_bytes",
         lambda fd, name: reads.append(name) or real_read(fd, name),
     )
