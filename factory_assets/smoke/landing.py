@@ -63,13 +63,15 @@ def checkout_matches_remote(writer: GitopsWriter) -> bool:
     return not changes.strip()
 
 
-def record_lander(writer: GitopsWriter, repo: Path) -> Callable[[RecordBody], EvidenceRecord]:
+def record_lander(
+    writer: GitopsWriter, repo: Path, in_sync: bool
+) -> Callable[[RecordBody], EvidenceRecord]:
     """A `record=` callable: seal on the fresh head, commit, push, fast-forward the checkout.
 
-    A checkout that is ahead of (or differs from) the remote keeps its records local: what
-    was checked is not what the remote holds, so the verdict belongs with the checkout.
+    A checkout that is ahead of (or differs from) the remote (`in_sync` false) keeps its
+    records local: what was checked is not what the remote holds, so the verdict belongs
+    with the checkout.
     """
-    in_sync = checkout_matches_remote(writer)
 
     def land(body: RecordBody) -> EvidenceRecord:
         if not in_sync:
@@ -105,11 +107,8 @@ def smoke_check_and_land(
     Unlike the CLI, the asset never keeps a verdict in a checkout that differs from the
     remote: a run that reports success must have landed its record where everyone sees it.
     """
-    writer = GitopsWriter(repo)
-    note = writer.update_checkout(fetch=True)
-    if log:
-        log(note)
-    if writer.mode == "remote" and not checkout_matches_remote(writer):
+    writer, note, in_sync = _fresh_checkout(repo, log)
+    if writer.mode == "remote" and not in_sync:
         raise GitError(
             f"{repo}: the checkout differs from {writer.remote_ref} ({note}); its smoke record "
             "would not reach the remote: commit and push, or discard, the local changes under "
@@ -120,7 +119,7 @@ def smoke_check_and_land(
         service,
         timeout_seconds=timeout_seconds,
         links=links,
-        record=record_lander(writer, repo),
+        record=record_lander(writer, repo, in_sync),
     )
 
 
@@ -132,16 +131,28 @@ def smoke_checks_and_land(
     log: Callable[[str], None] | None = None,
 ) -> list[SmokeOutcome]:
     """Several services at once, as `factory smoke` runs them."""
+    writer, _, in_sync = _fresh_checkout(repo, log)
+    if log and writer.mode == "remote" and not in_sync:
+        log(
+            f"warning: the checkout differs from {writer.remote_ref}: these verdicts stay in "
+            "the checkout, not pushed, and its evidence chain departs from the remote's; "
+            "commit and push (or discard) the local changes under envs/, release/, evidence/"
+        )
+    return check_services(
+        repo,
+        services,
+        timeout_seconds=timeout_seconds,
+        log=log,
+        record=record_lander(writer, repo, in_sync),
+    )
+
+
+def _fresh_checkout(
+    repo: Path, log: Callable[[str], None] | None
+) -> tuple[GitopsWriter, str, bool]:
+    """Fetch and fast-forward the checkout; (writer, what happened, equal to the remote?)."""
     writer = GitopsWriter(repo)
     note = writer.update_checkout(fetch=True)
     if log:
         log(note)
-        if writer.mode == "remote" and not checkout_matches_remote(writer):
-            log(
-                f"warning: the checkout differs from {writer.remote_ref}: these verdicts stay in "
-                "the checkout, not pushed, and its evidence chain departs from the remote's; "
-                "commit and push (or discard) the local changes under envs/, release/, evidence/"
-            )
-    return check_services(
-        repo, services, timeout_seconds=timeout_seconds, log=log, record=record_lander(writer, repo)
-    )
+    return writer, note, checkout_matches_remote(writer)
