@@ -24,7 +24,7 @@ import orjson
 from factory_assets.common.errors import FactoryError
 from factory_assets.common.files import atomic_write_bytes
 from factory_assets.evidence.index_scan import Scanned, scan_records
-from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
+from factory_assets.evidence.layout import INDEX_FILE, record_path
 from factory_assets.evidence.merkle import MerkleFrontier
 from factory_assets.evidence.scan import gc_paused
 from factory_assets.evidence.validate import (
@@ -249,10 +249,7 @@ def _chain_holds(repo: Path, records: Scanned) -> bool:
 
 def _head_holds(repo: Path, tail: list[tuple[int, str, str]]) -> bool:
     """The chain head names the last two records: `tail` is (sequence, id, digest), oldest first."""
-    named = [
-        RecordSummary(f"{RECORDS_DIR}/{rid}.json", rid, sequence, digest, None, ())
-        for sequence, rid, digest in tail
-    ]
+    named = [RecordSummary.named(rid, sequence, digest) for sequence, rid, digest in tail]
     last = named[-1] if named else None
     before_last = named[-2] if len(named) > 1 else None
     return not check_head(repo, last, before_last)

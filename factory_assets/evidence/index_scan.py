@@ -118,14 +118,7 @@ class Scanned:
     def summaries(self) -> list[RecordSummary]:
         """Per-record form for the exact chain checker (only when the fast checks fail)."""
         return [
-            RecordSummary(
-                f"{RECORDS_DIR}/{record_id}.json",
-                record_id,
-                sequence,
-                digest,
-                prev,
-                self.parents.get(pos, ()),
-            )
+            RecordSummary.named(record_id, sequence, digest, prev, self.parents.get(pos, ()))
             for pos, (record_id, sequence, digest, prev) in enumerate(
                 zip(self.ids, self.sequences, self.digests, self.prevs, strict=True)
             )

@@ -60,6 +60,19 @@ class RecordSummary(NamedTuple):
     prev_digest: str | None
     parents: tuple[tuple[str, str], ...]
 
+    @classmethod
+    def named(
+        cls,
+        record_id: str,
+        sequence: int,
+        content_digest: str,
+        prev_digest: str | None = None,
+        parents: tuple[tuple[str, str], ...] = (),
+    ) -> RecordSummary:
+        """A summary whose path is the record's own file (built from collected columns)."""
+        path = f"{RECORDS_DIR}/{record_id}.json"
+        return cls(path, record_id, sequence, content_digest, prev_digest, parents)
+
 
 def _field_of(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "-"
