@@ -87,10 +87,8 @@ def mark_recorded(
     entry: ReleaseEntry, *, evidence: str, promoted_commit: str | None = None
 ) -> ReleaseEntry:
     """Attach the attempt's evidence record (and the pin commit) and drop the claim."""
-    update: dict = {"evidence": evidence, "claimed_by": None, "claim_expires_at": None}
-    if promoted_commit:
-        update["promoted_commit"] = promoted_commit
-    return entry.model_copy(update=update)
+    extra = {"promoted_commit": promoted_commit} if promoted_commit else {}
+    return _without_claim(entry, evidence=evidence, **extra)
 
 
 def mark_retry(
@@ -98,48 +96,24 @@ def mark_retry(
 ) -> ReleaseEntry:
     """A retryable failure: back to pending with back-off, or failed when attempts are spent."""
     _require(entry, "promoting")
-    if entry.attempts >= entry.max_attempts:
-        return mark_failed(
-            entry, error=f"{error} (gave up after {entry.attempts} attempts)", now=now
-        )
-    return entry.model_copy(
-        update={
-            "state": "pending",
-            "last_error": _short(error),
-            "next_attempt_at": now + policy.delay(entry.attempts),
-            "claimed_by": None,
-            "claim_expires_at": None,
-        }
+    return _retry_or_fail(
+        entry, error=error, now=now, next_attempt_at=now + policy.delay(entry.attempts)
     )
 
 
 def mark_failed(entry: ReleaseEntry, *, error: str, now: datetime) -> ReleaseEntry:
     """A failure that retrying cannot fix (auth, bad input) or the last allowed attempt."""
     _require(entry, "pending", "promoting")
-    return entry.model_copy(
-        update={
-            "state": "failed",
-            "last_error": _short(error),
-            "next_attempt_at": None,
-            "finished_at": now,
-            "claimed_by": None,
-            "claim_expires_at": None,
-        }
+    return _without_claim(
+        entry, state="failed", last_error=_short(error), next_attempt_at=None, finished_at=now
     )
 
 
 def mark_superseded(entry: ReleaseEntry, *, by: str, now: datetime) -> ReleaseEntry:
     """A newer release of the same service won: this one is never promoted."""
     _require(entry, "pending", "promoting")
-    return entry.model_copy(
-        update={
-            "state": "superseded",
-            "superseded_by": by,
-            "next_attempt_at": None,
-            "finished_at": now,
-            "claimed_by": None,
-            "claim_expires_at": None,
-        }
+    return _without_claim(
+        entry, state="superseded", superseded_by=by, next_attempt_at=None, finished_at=now
     )
 
 
@@ -149,16 +123,22 @@ def abandon_claim(entry: ReleaseEntry, *, reason: str, now: datetime) -> Release
     No back-off, because a dead runner says nothing about the registry.
     """
     _require(entry, "promoting")
+    return _retry_or_fail(entry, error=reason, now=now, next_attempt_at=None)
+
+
+def _retry_or_fail(
+    entry: ReleaseEntry, *, error: str, now: datetime, next_attempt_at: datetime | None
+) -> ReleaseEntry:
+    """Back to pending (the attempt counted), or failed once the attempts are spent."""
     if entry.attempts >= entry.max_attempts:
         return mark_failed(
-            entry, error=f"{reason} (gave up after {entry.attempts} attempts)", now=now
+            entry, error=f"{error} (gave up after {entry.attempts} attempts)", now=now
         )
-    return entry.model_copy(
-        update={
-            "state": "pending",
-            "last_error": _short(reason),
-            "next_attempt_at": None,
-            "claimed_by": None,
-            "claim_expires_at": None,
-        }
+    return _without_claim(
+        entry, state="pending", last_error=_short(error), next_attempt_at=next_attempt_at
     )
+
+
+def _without_claim(entry: ReleaseEntry, **update: object) -> ReleaseEntry:
+    """`entry` with `update` applied and its claim dropped (every way out of `promoting`)."""
+    return entry.model_copy(update={**update, "claimed_by": None, "claim_expires_at": None})
