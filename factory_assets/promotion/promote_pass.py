@@ -187,16 +187,22 @@ def run_pass(
             commits.append(t1.commit)
             pushed |= t1.pushed
         outcomes = list(step1.outcomes) + _plan_outcomes(step1.plan)
-        if not step1.claims:
+
+        def result(error: str | None = None) -> PassResult:
+            """What the pass did so far (read when called: the lists and `pushed` grow)."""
             return PassResult(
                 step1.plan,
                 tuple(outcomes),
                 tuple(commits),
                 pushed,
                 writer.mode,
+                error=error,
                 runner=runner,
                 notes=tuple(notes),
             )
+
+        if not step1.claims:
+            return result()
 
         resolutions = resolve_all(registry, step1.claims, concurrency=_resolve_concurrency())
         crash_point("resolve_digest:done")
@@ -268,27 +274,10 @@ def run_pass(
                 )
                 for w in pins.written
             ]
-            return PassResult(
-                step1.plan,
-                tuple(outcomes),
-                tuple(commits),
-                pushed,
-                writer.mode,
-                error=f"record: {exc}",
-                runner=runner,
-                notes=tuple(notes),
-            )
+            return result(error=f"record: {exc}")
         notes.append(f"record_promotion: {t3.push_result}")
         if t3.commit:
             commits.append(t3.commit)
             pushed |= t3.pushed
         outcomes += list(t3.value.outcomes)
-    return PassResult(
-        step1.plan,
-        tuple(outcomes),
-        tuple(commits),
-        pushed,
-        writer.mode,
-        runner=runner,
-        notes=tuple(notes),
-    )
+        return result()
