@@ -1,7 +1,8 @@
-"""`factory promote [--service S] [--dry-run] [--force]`: one promotion pass over ready releases.
+"""`factory promote [--service S] [--env ENV]... [--dry-run] [--force]`: one promotion pass.
 
-Exit 0 when every attempted promotion succeeded (or nothing was ready); 1 when any failed,
-was refused or must be retried; 2 on a usage error.
+Exit 0 when every attempted promotion succeeded (or nothing was ready, or what is left waits
+for replication); 1 when any failed, was refused or must be retried; 2 on a usage error.
+`--env` (repeatable) limits the pass to those environments, within FACTORY_ENVS.
 """
 
 from __future__ import annotations
@@ -11,11 +12,33 @@ import json
 import sys
 
 from factory_assets.common.clock import rfc3339
-from factory_assets.common.errors import InputError
+from factory_assets.common.errors import InputError, UsageError
 from factory_assets.config import resolve_repo
+from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, check_env, load_layout
 from factory_assets.promotion import PassResult, PromotionPlan, plan_pass, run_pass
 from resources.gitops import GitopsWriter
-from resources.registry import RegistryClient, RegistryConfigError
+from resources.registries import EnvRegistries
+from resources.registry import RegistryConfigError
+
+
+def lane_label(service: str, env: str) -> str:
+    """`api` for the default environment, `api@prod` for another one."""
+    return service if env == DEFAULT_ENV else f"{service}@{env}"
+
+
+def selected_envs(requested: list[str] | None) -> frozenset[str] | None:
+    """`--env` values within FACTORY_ENVS (None: every environment)."""
+    allowed = allowed_envs()
+    if not requested:
+        return allowed
+    for name in requested:
+        try:
+            check_env(name)
+        except ValueError as exc:
+            raise UsageError(f"--env: {exc}") from None
+        if allowed is not None and name not in allowed:
+            raise UsageError(f"--env {name}: not in FACTORY_ENVS ({', '.join(sorted(allowed))})")
+    return frozenset(requested)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -27,6 +50,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     promote.add_argument("--service", metavar="S", help="only this service")
+    promote.add_argument(
+        "--env",
+        action="append",
+        metavar="ENV",
+        help="only this environment (repeatable; default: FACTORY_ENVS, else all)",
+    )
     promote.add_argument(
         "--dry-run",
         action="store_true",
@@ -56,7 +85,9 @@ def print_plan(plan: PromotionPlan) -> None:
         for w in sp.waiting:
             until = f" until {rfc3339(w.until)}" if w.until else ""
             parts.append(f"wait {w.entry.id} ({w.reason}{until})")
-        print(f"{sp.service}: " + ("; ".join(parts) if parts else "nothing to do"))
+        parts += [f"refuse {e.id} ({sp.refusal})" for e in sp.refuse]
+        label = lane_label(sp.service, sp.env)
+        print(f"{label}: " + ("; ".join(parts) if parts else "nothing to do"))
     for bad in plan.invalid:
         print(f"release/queue.yaml: {bad.field}: {bad.problem} (would be marked failed)")
 
@@ -82,27 +113,37 @@ def print_result(result: PassResult) -> None:
             detail.append("forced")
         if o.error:
             detail.append(o.error)
-        print(f"{o.service}  {o.release_id}  {o.result}  " + "  ".join(detail))
+        label = lane_label(o.service, o.env)
+        print(f"{label}  {o.release_id}  {o.result}  " + "  ".join(detail))
     if result.error:
         print(f"factory: error: {result.error}", file=sys.stderr)
 
 
 def _promote(args: argparse.Namespace) -> int:
     repo = resolve_repo(args.repo)
+    envs = selected_envs(args.env)
     if args.dry_run:
-        plan = plan_pass(repo, service=args.service, force=args.force, fetch=True)
+        plan = plan_pass(repo, service=args.service, force=args.force, fetch=True, envs=envs)
         if args.json:
             print(json.dumps(plan.to_dict(), indent=2))
         else:
             print_plan(plan)
         blocked = plan.invalid or any(sp.blocked for sp in plan.services)
         return 1 if blocked else 0
-    try:
-        registry = RegistryClient.from_env()
+    layout = load_layout(repo)
+    registry = EnvRegistries()
+    try:  # a missing registry setting is a usage problem now, not one failure per release
+        for env in sorted(envs or layout.env_names() or [DEFAULT_ENV]):
+            registry.for_env(env)
     except RegistryConfigError as exc:
+        registry.close()
         raise InputError("environment", exc.setting, exc.problem) from None
-    with registry:
-        result = run_pass(repo, registry=registry, service=args.service, force=args.force)
+    try:
+        result = run_pass(
+            repo, registry=registry, service=args.service, force=args.force, envs=envs
+        )
+    finally:
+        registry.close()
     note = GitopsWriter(repo).update_checkout() if result.pushed else None
     if args.json:
         print(json.dumps({**result.to_dict(), "checkout": note}, indent=2))

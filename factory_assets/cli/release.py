@@ -10,6 +10,8 @@ from pathlib import Path
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
 from factory_assets.config import resolve_repo
+from factory_assets.layout.config import DEFAULT_ENV, Layout, load_layout
+from factory_assets.layout.targets import TargetResolver
 from factory_assets.pins.pin_file import list_pin_services, read_pin
 from factory_assets.release.add import add_release
 from factory_assets.release.model import ReleaseEntry
@@ -36,6 +38,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--image",
         metavar="HOST/REPO",
         help="image repository on HARBOR_URL's host (default: the one the service's pin names)",
+    )
+    add.add_argument(
+        "--env", default=DEFAULT_ENV, metavar="ENV", help="the environment (default: dev)"
+    )
+    add.add_argument(
+        "--source-tag",
+        metavar="T",
+        help="four-list layout: the build's tag, a label for a --digest request (source.tag)",
     )
     add.add_argument("--by", metavar="WHO", help="who requests it (default: the current user)")
     add.add_argument(
@@ -66,18 +76,19 @@ def _add(args: argparse.Namespace) -> int:
         result = add_release(
             repo,
             service=args.service,
-            tag=args.tag,
+            tag=args.tag if args.tag is not None else args.source_tag,
             digest=args.digest,
             image=args.image,
             requested_by=args.by,
             release_id=args.release_id,
             push=args.push,
+            env=args.env,
         )
     except GitError as exc:
         print(f"factory: error: release not pushed: {exc}", file=sys.stderr)
         return 1
     entry = result.entry
-    print(f"{entry.id}  {entry.service}  {entry.reference}  pending")
+    print(f"{entry.id}  {entry.service}  {entry.env}  {entry.reference}  pending")
     if args.push:
         print(result.message)
     else:
@@ -91,27 +102,64 @@ def _newest(entries: list[tuple[int, ReleaseEntry]]) -> ReleaseEntry | None:
     return max(entries, key=lambda pe: pe[1].order_key(pe[0]))[1]
 
 
+def _pin_lanes(tree: Path, layout: Layout) -> set[tuple[str, str]]:
+    """Lanes that have a pin file (pin-file environments only)."""
+    if layout.environments is not None:
+        envs = [name for name, env in layout.environments.items() if env.pins == "pin-files"]
+    else:
+        root = tree / "envs"
+        envs = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return {(service, env) for env in envs for service in list_pin_services(tree, env)}
+
+
 def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
-    """One row per service (pins and queue), plus problems found on the way."""
+    """One row per (service, env) lane (pins and queue), plus problems found on the way."""
+    layout = load_layout(tree)
     queue = load_queue(tree).queue
     problems = [
-        f"release/queue.yaml: {bad.field}: {bad.problem}"
+        f"{layout.queue_path}: {bad.field}: {bad.problem}"
         for bad in queue.invalid
         if bad.state != "failed"
     ]
-    by_service: dict[str, list[tuple[int, ReleaseEntry]]] = {}
+    by_lane: dict[tuple[str, str], list[tuple[int, ReleaseEntry]]] = {}
     for position, entry in enumerate(queue.entries):
-        by_service.setdefault(entry.service, []).append((position, entry))
+        by_lane.setdefault(entry.lane, []).append((position, entry))
+    resolver = TargetResolver.for_tree(tree)
     rows = []
-    for service in sorted(set(by_service) | set(list_pin_services(tree))):
-        row = {"service": service, "pinned": None, "tag": None, "release_id": None, "hold": False}
-        try:
-            pin = read_pin(tree, service).pin
-            row.update(pinned=pin.digest, tag=pin.tag, release_id=pin.release_id, hold=pin.hold)
-        except InputError as exc:
-            problems.append(str(exc))
-            row["pinned"] = "(invalid pin file)"
-        newest = _newest(by_service.get(service, []))
+    for service, env in sorted(
+        set(by_lane) | _pin_lanes(tree, layout), key=lambda lane: (lane[1], lane[0])
+    ):
+        row = {
+            "service": service,
+            "env": env,
+            "pinned": None,
+            "tag": None,
+            "release_id": None,
+            "hold": layout.held(service, env),
+        }
+        lane = by_lane.get((service, env), [])
+        kind = layout.pin_kind(env)
+        if kind == "overlays":
+            pinned = _newest([(i, e) for i, e in lane if e.state == "promoted"])
+            if pinned:
+                row.update(pinned=pinned.digest, tag=pinned.label, release_id=pinned.id)
+            try:
+                resolver.target(service, env)
+            except InputError as exc:
+                row["target"] = str(exc)
+        elif kind is not None:
+            try:
+                pin = read_pin(tree, service, env).pin
+                row.update(
+                    pinned=pin.digest,
+                    tag=pin.tag,
+                    release_id=pin.release_id,
+                    hold=pin.hold or row["hold"],
+                )
+            except InputError as exc:
+                problems.append(str(exc))
+                row["pinned"] = "(invalid pin file)"
+        newest = _newest(lane)
         row.update(
             release=newest.id if newest else None,
             state=newest.state if newest else None,
@@ -121,9 +169,44 @@ def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
             else None,
             last_error=newest.last_error if newest else None,
             smoke=newest.smoke_verdict if newest else None,
+            waiting_since=rfc3339(newest.waiting_since)
+            if newest and newest.waiting_since and newest.state in ("pending", "promoting")
+            else None,
         )
         rows.append(row)
     return rows, problems
+
+
+def _state_cell(row: dict) -> str:
+    if not row["state"]:
+        return "-"
+    if row.get("waiting_since"):
+        return f"waiting for replication since {row['waiting_since']} ({row['release']})"
+    return f"{row['state']} ({row['release']})"
+
+
+def _print_table(rows: list[dict]) -> None:
+    header = ("SERVICE", "PINNED", "TAG", "STATE", "ATTEMPTS", "NEXT RETRY", "SMOKE", "HOLD")
+    table = [header] + [
+        (
+            r["service"],
+            r["pinned"] or "-",
+            r["tag"] or "-",
+            _state_cell(r),
+            r["attempts"] or "-",
+            r["next_retry"] or "-",
+            r["smoke"] or "-",
+            "hold" if r["hold"] else "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    for row in table:
+        print(
+            "  ".join(
+                str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
+            ).rstrip()
+        )
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -135,27 +218,13 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"services": rows, "problems": problems}, indent=2))
     else:
-        header = ("SERVICE", "PINNED", "TAG", "STATE", "ATTEMPTS", "NEXT RETRY", "SMOKE", "HOLD")
-        table = [header] + [
-            (
-                r["service"],
-                r["pinned"] or "-",
-                r["tag"] or "-",
-                f"{r['state']} ({r['release']})" if r["state"] else "-",
-                r["attempts"] or "-",
-                r["next_retry"] or "-",
-                r["smoke"] or "-",
-                "hold" if r["hold"] else "-",
-            )
-            for r in rows
-        ]
-        widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-        for row in table:
-            print(
-                "  ".join(
-                    str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
-                ).rstrip()
-            )
+        envs = sorted({r["env"] for r in rows})
+        if envs in ([], [DEFAULT_ENV]) and not load_layout(repo).declared:
+            _print_table(rows)
+        else:
+            for index, env in enumerate(envs):
+                print(("\n" if index else "") + f"what runs in {env}")
+                _print_table([r for r in rows if r["env"] == env])
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0

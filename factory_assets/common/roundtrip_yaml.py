@@ -14,6 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.composer import Composer
+from ruamel.yaml.emitter import Emitter
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import AliasEvent
 
@@ -23,13 +24,107 @@ from factory_assets.common.files import MAX_STATE_FILE_BYTES, atomic_write_text,
 MAX_DEPTH = 32  # state files are a few levels deep; anything deeper is hostile or broken
 
 
-def gitops_yaml() -> YAML:
+def gitops_yaml(*, sequence: int = 4, offset: int = 2, width: int = 4096) -> YAML:
     """The one round-trip YAML configuration for GitOps files: load, dump and normalise with it."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
-    yaml.width = 4096  # never fold long digests or error messages
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = width  # by default never fold long digests or error messages
+    yaml.indent(mapping=2, sequence=sequence, offset=offset)
     return yaml
+
+
+def sequence_style(text: str) -> tuple[int, int]:
+    """(sequence indent, dash offset) of the first block list item under a key in `text`.
+
+    `key:` then `- item` at the key's column is PyYAML's style (2, 0); `  - item` is the
+    hand-written style (4, 2). Keeping the file's own style keeps a diff to what changed.
+    """
+    lines = text.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        stripped = line.rstrip()
+        if not stripped.endswith(":") or stripped.lstrip().startswith(("#", "-")):
+            continue
+        key_column = len(line) - len(line.lstrip())
+        for following in lines[index + 1 :]:
+            if not following.strip() or following.lstrip().startswith("#"):
+                continue
+            if following.lstrip().startswith("- "):
+                dash = len(following) - len(following.lstrip()) - key_column
+                if dash >= 0:
+                    return dash + 2, dash
+            break
+    return 4, 2
+
+
+class _PyYAMLWrapEmitter(Emitter):
+    """Wraps plain scalars as PyYAML's `safe_dump` does: at a space once past the width.
+
+    ruamel also moves a long word to a line of its own; PyYAML never does, and the files
+    this is for are written by PyYAML tools too.
+    """
+
+    def write_plain(self, text: Any, split: Any = True) -> None:
+        if self.root_context:
+            self.open_ended = True
+        if not text:
+            return
+        if not self.whitespace:
+            self.column += 1
+            self.stream.write(" ")
+        self.whitespace = False
+        self.indention = False
+        spaces = breaks = False
+        start = end = 0
+        while end <= len(text):
+            ch = text[end] if end < len(text) else None
+            if spaces:
+                if ch != " ":
+                    if start + 1 == end and self.column > self.best_width and split:
+                        self.write_indent()
+                        self.whitespace = False
+                        self.indention = False
+                    else:
+                        self.column += end - start
+                        self.stream.write(text[start:end])
+                    start = end
+            elif breaks:
+                if ch not in "\n\x85\u2028\u2029":
+                    if text[start] == "\n":
+                        self.write_line_break()
+                    for br in text[start:end]:
+                        self.write_line_break(None if br == "\n" else br)
+                    self.write_indent()
+                    self.whitespace = False
+                    self.indention = False
+                    start = end
+            elif ch is None or ch in " \n\x85\u2028\u2029":
+                self.column += end - start
+                self.stream.write(text[start:end])
+                start = end
+            if ch is not None:
+                spaces = ch == " "
+                breaks = ch in "\n\x85\u2028\u2029"
+            end += 1
+
+
+def dumps_like(data: Any, original: str, *, width: int = 4096) -> str:
+    """Dump `data` in the list style `original` was written in (see `sequence_style`).
+
+    A `width` below the default wraps long multi-word strings as PyYAML's `safe_dump` does,
+    so files that PyYAML writers share keep their shape.
+    """
+    sequence, offset = sequence_style(original)
+    out = io.StringIO()
+    yaml = gitops_yaml(sequence=sequence, offset=offset, width=width)
+    if width < 4096:
+        yaml.Emitter = _PyYAMLWrapEmitter
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def read_text(path: Path, *, field: str = "-") -> str:
+    """A state file's text (at most 1 MiB, UTF-8)."""
+    return read_text_bounded(path, field=field)
 
 
 def _problem_of(exc: YAMLError) -> str:

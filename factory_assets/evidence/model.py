@@ -112,6 +112,7 @@ class PinChange(_Strict):
 class PromotionDetails(_Strict):
     kind: Literal["promotion"] = "promotion"
     release_id: ShortText | None = None
+    env: ShortText | None = None
     image: ShortText | None = None
     tag: ShortText | None = None
     requested_digest: ContentDigest | None = None
@@ -124,12 +125,18 @@ class PromotionDetails(_Strict):
     superseded_by: ShortText | None = None
     verification: list[RegistryVerification] = []
     pin: list[PinChange] = []
+    pin_proof: LongText | None = None  # how the written pin was proven (an overlay render)
     push: ShortText | None = None
     error: LongText | None = None
     # What this record is in the release's life: its request, one attempt, or a decision.
     event: (
-        Literal["requested", "attempt", "abandoned", "superseded", "refused", "recovered"] | None
+        Literal[
+            "requested", "attempt", "abandoned", "superseded", "refused", "recovered", "waiting"
+        ]
+        | None
     ) = None
+    # Waiting for the env's registry to replicate the digest: since when (no attempt counts).
+    waiting_since: Timestamp | None = None
     media_type: ShortText | None = None
     max_attempts: Annotated[int, Field(ge=0)] | None = None
     retryable: bool | None = None

@@ -131,6 +131,7 @@ class PinChange:
     path: str
     before: str | None
     after: str
+    proof: str | None = None  # how the written pin was proven (an overlay render), if it was
 
 
 def check_service_name(service: Any, *, source: str = "arguments", field: str = "SERVICE") -> str:
@@ -141,12 +142,12 @@ def check_service_name(service: Any, *, source: str = "arguments", field: str = 
         raise InputError(source, field, str(exc)) from None
 
 
-def pin_relpath(service: str) -> str:
-    return f"{PIN_DIR}/{check_service_name(service)}.yaml"
+def pin_relpath(service: str, env: str = ENV) -> str:
+    return f"envs/{env}/{check_service_name(service)}.yaml"
 
 
-def pin_path(repo: Path, service: str) -> Path:
-    return repo / pin_relpath(service)
+def pin_path(repo: Path, service: str, env: str = ENV) -> Path:
+    return repo / pin_relpath(service, env)
 
 
 def _plain(value: Any) -> Any:
@@ -177,9 +178,9 @@ def parse_pin(data: Any, path: Path, service: str) -> PinFile:
     return pin
 
 
-def read_pin(repo: Path, service: str) -> PinDocument:
-    """The pin file of `service` (an empty document when there is none yet)."""
-    path = pin_path(repo, service)
+def read_pin(repo: Path, service: str, env: str = ENV) -> PinDocument:
+    """The pin file of `service` in `env` (an empty document when there is none yet)."""
+    path = pin_path(repo, service, env)
     if not path.exists():
         return PinDocument(service, path, CommentedMap(), PinFile(), exists=False)
     data = roundtrip_yaml.load_file(path)
@@ -189,9 +190,9 @@ def read_pin(repo: Path, service: str) -> PinDocument:
     )
 
 
-def list_pin_services(repo: Path) -> list[str]:
+def list_pin_services(repo: Path, env: str = ENV) -> list[str]:
     """Services with a pin file (names that are not valid service names are skipped)."""
-    directory = repo / PIN_DIR
+    directory = repo / "envs" / env
     if not directory.is_dir():
         return []
     return sorted(p.stem for p in directory.glob("*.yaml") if SERVICE_RE.fullmatch(p.stem))

@@ -9,7 +9,8 @@ from typing import Literal
 from factory_assets.common.clock import rfc3339
 from factory_assets.promotion.plan import PromotionPlan
 
-OutcomeResult = Literal["success", "failure", "superseded", "refused", "retry"]
+# `waiting`: the env's registry has no replica of the digest yet; not a failure.
+OutcomeResult = Literal["success", "failure", "superseded", "refused", "retry", "waiting"]
 FAILED_RESULTS = frozenset({"failure", "refused", "retry"})
 
 
@@ -36,6 +37,7 @@ class ServiceOutcome:
     forced: bool = False
     superseded_by: str | None = None
     next_attempt_at: datetime | None = None
+    env: str = "dev"
 
     def to_dict(self) -> dict:
         data = asdict(self)

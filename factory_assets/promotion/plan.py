@@ -16,7 +16,7 @@ Rules, per service (its open entries are the pending and promoting ones):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,8 @@ from typing import Literal
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
+from factory_assets.layout.config import DEFAULT_ENV
+from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.kustomize import kustomization_file
 from factory_assets.pins.pin_file import read_pin
 from factory_assets.promotion.runner import lease_expired
@@ -37,14 +39,16 @@ StalePredicate = Callable[[ReleaseEntry, datetime], bool]
 
 @dataclass(frozen=True)
 class PinState:
-    """What planning needs from a service's pin file."""
+    """What planning needs from a (service, env)'s pin."""
 
     service: str
     hold: bool = False
     release_id: str | None = None
     image: str | None = None
     tag: str | None = None
-    problem: str | None = None  # the file (or its kustomization) does not validate
+    problem: str | None = None  # the file (or its kustomization) does not validate: wait
+    refused: str | None = None  # the repository names no usable target: requests fail
+    env: str = DEFAULT_ENV
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ class ServicePlan:
 
     service: str
     promote: ReleaseEntry | None = None  # the entry to claim (as it is after any abandon)
+    env: str = DEFAULT_ENV
+    refuse: tuple[ReleaseEntry, ...] = ()  # no usable target: fail with `refused`
+    refusal: str | None = None
     superseded_by: str | None = None
     supersede: tuple[ReleaseEntry, ...] = ()
     abandon: tuple[ReleaseEntry, ...] = ()  # stale claims of gone runners
@@ -75,8 +82,17 @@ class ServicePlan:
     def acts(self) -> bool:
         """True when the pass changes something for this service."""
         return bool(
-            self.promote or self.supersede or self.abandon or self.finalize or self.exhausted
+            self.promote
+            or self.supersede
+            or self.abandon
+            or self.finalize
+            or self.exhausted
+            or self.refuse
         )
+
+    @property
+    def lane(self) -> tuple[str, str]:
+        return (self.service, self.env)
 
 
 @dataclass(frozen=True)
@@ -86,8 +102,11 @@ class PromotionPlan:
     invalid: tuple[InvalidEntry, ...] = ()  # open entries that do not parse: to be marked failed
     force: bool = False
 
-    def for_service(self, service: str) -> ServicePlan | None:
-        return next((s for s in self.services if s.service == service), None)
+    def for_service(self, service: str, env: str | None = None) -> ServicePlan | None:
+        return next(
+            (s for s in self.services if s.service == service and (env is None or s.env == env)),
+            None,
+        )
 
     @property
     def promotions(self) -> list[ReleaseEntry]:
@@ -108,6 +127,8 @@ class PromotionPlan:
             "services": [
                 {
                     "service": s.service,
+                    "env": s.env,
+                    "refused": [brief(e) for e in s.refuse],
                     "promote": brief(s.promote) if s.promote else None,
                     "superseded": [
                         {**brief(e), "superseded_by": s.superseded_by} for e in s.supersede
@@ -147,6 +168,40 @@ def _plan_service(
     now: datetime,
     force: bool,
     is_stale: StalePredicate,
+    env: str = DEFAULT_ENV,
+    eager_supersede: bool = False,
+) -> ServicePlan:
+    plan = _plan_lane(
+        service, entries, queue, pin, now=now, force=force, is_stale=is_stale, env=env
+    )
+    if eager_supersede and plan.waiting and not plan.supersede and not plan.busy_with:
+        # A format that allows one pending request per lane: older ones go at once.
+        waiting = sorted(plan.waiting, key=lambda w: order_of(entries)[w.entry.id])
+        newest = waiting[-1].entry
+        if len(waiting) > 1:
+            return _with(
+                plan,
+                supersede=tuple(w.entry for w in waiting[:-1]),
+                superseded_by=newest.id,
+                waiting=(waiting[-1],),
+            )
+    return plan
+
+
+def order_of(entries: list[tuple[int, ReleaseEntry]]) -> dict[str, tuple]:
+    return {e.id: e.order_key(pos) for pos, e in entries}
+
+
+def _plan_lane(
+    service: str,
+    entries: list[tuple[int, ReleaseEntry]],
+    queue: ReleaseQueue,
+    pin: PinState | None,
+    *,
+    now: datetime,
+    force: bool,
+    is_stale: StalePredicate,
+    env: str,
 ) -> ServicePlan:
     held = bool(pin and pin.hold)
     order = {e.id: e.order_key(pos) for pos, e in entries}
@@ -161,7 +216,9 @@ def _plan_service(
             for _, e in entries
             if e.state == "pending"
         )
-        return ServicePlan(service, waiting=waiting, held=held, busy_with=live[0].claimed_by)
+        return ServicePlan(
+            service, env=env, waiting=waiting, held=held, busy_with=live[0].claimed_by
+        )
     finalize = tuple(e for _, e in entries if e.state == "promoted" and e.claimed_by)
     stale = [e for _, e in entries if e.state == "promoting"]
     reopened = {e.id: abandon_claim(e, reason="runner gone", now=now) for e in stale}
@@ -178,16 +235,18 @@ def _plan_service(
         key=lambda ke: ke[0],
     )
     base = ServicePlan(
-        service, abandon=tuple(stale), finalize=finalize, exhausted=exhausted, held=held
+        service, env=env, abandon=tuple(stale), finalize=finalize, exhausted=exhausted, held=held
     )
     if not candidates:
         return base
+    if pin and pin.refused:
+        return _with(base, refuse=tuple(e for _, e in candidates), refusal=pin.refused)
     if pin and pin.problem:
         waiting = tuple(Waiting(e, f"blocked: {pin.problem}") for _, e in candidates)
         return _with(base, waiting=waiting, blocked=pin.problem)
     newest = candidates[-1][1]
     pinned = queue.by_id(pin.release_id) if pin and pin.release_id else None
-    if pinned is not None and pinned.service == service and pinned.id in order:
+    if pinned is not None and pinned.lane == (service, env) and pinned.id in order:
         if order[pinned.id] > order[newest.id] and pinned.state == "promoted":
             return _with(base, supersede=tuple(e for _, e in candidates), superseded_by=pinned.id)
     if held and not force:
@@ -217,29 +276,44 @@ def plan_queue(
     force: bool = False,
     service: str | None = None,
     is_stale: StalePredicate = _lease_only,
+    envs: Collection[str] | None = None,
+    eager_supersede: bool = False,
 ) -> PromotionPlan:
-    """The pass's decisions for every service (or one), from the queue and the pins alone."""
+    """The pass's decisions for every (service, env) lane (or one service's), from the queue
+    and the pins alone. `envs` limits the lanes to the environments this runner may promote.
+    """
     pins = pins or {}
-    by_service: dict[str, list[tuple[int, ReleaseEntry]]] = {}
+    by_lane: dict[tuple[str, str], list[tuple[int, ReleaseEntry]]] = {}
     for position, entry in enumerate(queue.entries):
-        by_service.setdefault(entry.service, []).append((position, entry))
-    names = sorted(by_service) if service is None else [service]
+        if envs is None or entry.env in envs:
+            by_lane.setdefault(entry.lane, []).append((position, entry))
+    if service is not None:
+        lanes = sorted(lane for lane in by_lane if lane[0] == service)
+        if not lanes:
+            default = sorted(envs)[0] if envs else DEFAULT_ENV
+            lanes = [(service, default)]
+    else:
+        lanes = sorted(by_lane)
     services = tuple(
         _plan_service(
             name,
-            by_service.get(name, []),
+            by_lane.get((name, env), []),
             queue,
-            pins.get(name),
+            pins.get((name, env), pins.get(name) if env == DEFAULT_ENV else None),
             now=now,
             force=force,
             is_stale=is_stale,
+            env=env,
+            eager_supersede=eager_supersede,
         )
-        for name in names
+        for name, env in lanes
     )
     invalid = tuple(
         i
         for i in queue.invalid
-        if i.state in (None, "pending", "promoting") and (service is None or i.service == service)
+        if i.state in (None, "pending", "promoting")
+        and (service is None or i.service == service)
+        and (envs is None or i.env in envs)
     )
     return PromotionPlan(now=now, services=services, invalid=invalid, force=force)
 
@@ -248,7 +322,7 @@ def plan_queue(
 class Decision:
     """One state change a pass makes before resolving anything (see `apply_plan`)."""
 
-    kind: Literal["abandoned", "exhausted", "superseded", "claimed", "finalize"]
+    kind: Literal["abandoned", "exhausted", "superseded", "claimed", "finalize", "refused"]
     before: ReleaseEntry
     after: ReleaseEntry
     reason: str | None = None
@@ -282,10 +356,18 @@ def apply_plan(
             current = queue.by_id(spent.id) or spent
             reason = f"no attempts left ({current.attempts} of {current.max_attempts} used)"
             change("exhausted", current, mark_failed(current, error=reason, now=now), reason)
+        for bad in sp.refuse:
+            current = queue.by_id(bad.id) or bad
+            reason = sp.refusal or "no usable target"
+            change("refused", current, mark_failed(current, error=reason, now=now), reason)
         for older in sp.supersede:
             current = queue.by_id(older.id) or older
             by = sp.superseded_by or ""
-            why = "is being promoted" if sp.promote else "is already pinned"
+            why = (
+                "is being promoted"
+                if sp.promote
+                else ("is waiting" if sp.waiting else "is already pinned")
+            )
             reason = f"superseded: newer release {by} of {sp.service} {why}"
             change("superseded", current, mark_superseded(current, by=by, now=now), reason)
         if sp.promote:
@@ -320,10 +402,10 @@ def ready_services(
     return [s.service for s in plan.services if s.promote or s.finalize]
 
 
-def pin_state(repo: Path, service: str) -> PinState:
-    """Read a service's pin for planning; an invalid file becomes a blocking `problem`."""
+def pin_state(repo: Path, service: str, env: str = DEFAULT_ENV) -> PinState:
+    """Read a service's pin file for planning; an invalid file becomes a blocking `problem`."""
     try:
-        doc = read_pin(repo, service)
+        doc = read_pin(repo, service, env)
         pin = doc.pin
         if pin.kustomization:
             path = kustomization_file(repo, pin.kustomization, source=doc.path)
@@ -334,8 +416,58 @@ def pin_state(repo: Path, service: str) -> PinState:
                     path, "images", "expected a kustomization mapping with an `images:` list"
                 )
     except InputError as exc:
-        return PinState(service, problem=str(exc))
-    return PinState(service, hold=pin.hold, release_id=pin.release_id, image=pin.image, tag=pin.tag)
+        return PinState(service, problem=str(exc), env=env)
+    return PinState(
+        service, hold=pin.hold, release_id=pin.release_id, image=pin.image, tag=pin.tag, env=env
+    )
+
+
+def lane_state(
+    tree: Path, resolver: TargetResolver, queue: ReleaseQueue, service: str, env: str
+) -> PinState:
+    """The pin of one lane: its pin file, or (overlays) the map's target and the queue.
+
+    An overlay holds no release id, so the lane's newest promoted entry stands for it; a
+    target the repository does not name refuses the lane's requests.
+    """
+    try:
+        target = resolver.target(service, env)
+    except TargetError as exc:
+        return PinState(service, refused=str(exc), env=env)
+    if target.kind == "pin-file":
+        state = pin_state(tree, service, env)
+        if resolver.layout.held(service, env):
+            return PinState(**{**state.__dict__, "hold": True})
+        return state
+    promoted = [
+        (position, e)
+        for position, e in enumerate(queue.entries)
+        if e.lane == (service, env) and e.state == "promoted"
+    ]
+    newest = max(promoted, key=lambda pe: pe[1].order_key(pe[0]))[1] if promoted else None
+    return PinState(
+        service,
+        hold=resolver.layout.held(service, env),
+        release_id=newest.id if newest else None,
+        env=env,
+    )
+
+
+def lane_states(
+    tree: Path,
+    queue: ReleaseQueue,
+    *,
+    service: str | None = None,
+    envs: Collection[str] | None = None,
+) -> dict[tuple[str, str], PinState]:
+    """The pin state of every lane the queue (or `service`) names, within `envs`."""
+    resolver = TargetResolver.for_tree(tree)
+    lanes = {e.lane for e in queue.entries if envs is None or e.env in envs}
+    if service:
+        lanes = {lane for lane in lanes if lane[0] == service} or {
+            (service, sorted(envs)[0] if envs else DEFAULT_ENV)
+        }
+    return {lane: lane_state(tree, resolver, queue, *lane) for lane in sorted(lanes)}
 
 
 def read_plan(
@@ -345,12 +477,20 @@ def read_plan(
     force: bool = False,
     now: datetime | None = None,
     is_stale: StalePredicate = _lease_only,
-) -> tuple[PromotionPlan, ReleaseQueue, dict[str, PinState]]:
+    envs: Collection[str] | None = None,
+) -> tuple[PromotionPlan, ReleaseQueue, dict[tuple[str, str], PinState]]:
     """Plan from the files under `tree` (a checkout or the writer's fresh tree)."""
-    queue = load_queue(tree).queue
-    names = {e.service for e in queue.entries} | ({service} if service else set())
-    pins = {name: pin_state(tree, name) for name in sorted(names)}
+    doc = load_queue(tree)
+    queue = doc.queue
+    pins = lane_states(tree, queue, service=service, envs=envs)
     plan = plan_queue(
-        queue, pins, now=now or utc_now(), force=force, service=service, is_stale=is_stale
+        queue,
+        pins,
+        now=now or utc_now(),
+        force=force,
+        service=service,
+        is_stale=is_stale,
+        envs=envs,
+        eager_supersede=doc.keeps_history,
     )
     return plan, queue, pins

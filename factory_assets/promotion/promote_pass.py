@@ -15,7 +15,7 @@ Without a remote `origin`, the same steps edit the checkout in place and commit 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -23,11 +23,13 @@ from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import utc_now
 from factory_assets.common.env import int_setting
 from factory_assets.common.errors import InputError
+from factory_assets.layout.config import allowed_envs
 from factory_assets.pins.pin_file import PinChange, check_service_name, pin_relpath
 from factory_assets.promotion.crash import crash_point
 from factory_assets.promotion.outcome import PassResult, ServiceOutcome
 from factory_assets.promotion.plan import PromotionPlan, read_plan
 from factory_assets.promotion.records import RecordContext
+from factory_assets.promotion.replication import ReplicationPolicy
 from factory_assets.promotion.runner import active_runner, claim_is_stale, claim_lease
 from factory_assets.promotion.steps import (
     RELEASE_TRAILER,
@@ -44,6 +46,8 @@ from factory_assets.promotion.steps import (
 from factory_assets.release.retention import retention_window
 from factory_assets.release.state import RetryPolicy
 from resources.gitops import GitError, GitopsWriter
+from resources.registries import registry_for
+from resources.registry import ManifestNotFound, RegistryError
 
 
 def _check_service(service: str | None) -> None:
@@ -58,6 +62,7 @@ def plan_pass(
     force: bool = False,
     now: datetime | None = None,
     fetch: bool = False,
+    envs: Collection[str] | None = None,
 ) -> PromotionPlan:
     """What a pass would do, per service: promote, supersede, wait (back-off, hold, busy).
 
@@ -67,9 +72,12 @@ def plan_pass(
     """
     _check_service(service)
     moment = now or utc_now()
+    envs = envs if envs is not None else allowed_envs()
 
     def read(tree: Path) -> PromotionPlan:
-        return read_plan(tree, service=service, force=force, now=moment, is_stale=claim_is_stale)[0]
+        return read_plan(
+            tree, service=service, force=force, now=moment, is_stale=claim_is_stale, envs=envs
+        )[0]
 
     if fetch:
         writer = GitopsWriter(repo)
@@ -127,13 +135,32 @@ def _finalize_info(writer: GitopsWriter, res: Resolution) -> Finalize:
     entry = res.claim.entry
     commit = writer.find_commit(f"^{RELEASE_TRAILER}: {re.escape(entry.id)}$")
     changes: tuple[PinChange, ...] = ()
-    if commit:
-        path = pin_relpath(entry.service)
+    if commit and (res.claim.target is None or res.claim.target.kind == "pin-file"):
+        path = pin_relpath(entry.service, entry.env)
         after = _image_of(writer.show(commit, path), path)
         before = _image_of(writer.show(f"{commit}^", path), path)
         if after:
             changes = (PinChange(path=path, before=before, after=after),)
     return Finalize(res, commit, changes)
+
+
+def _replica_check(registry):
+    """HEAD-like look for a waiting digest on its env's registry, once per entry per pass."""
+    seen: dict[str, bool] = {}
+
+    def present(entry, target) -> bool:
+        if entry.id not in seen:
+            image = target.verify_reference(entry.image) if target else entry.image
+            try:
+                registry_for(registry, entry.env).resolve(image, digest=entry.digest)
+                seen[entry.id] = True
+            except ManifestNotFound:
+                seen[entry.id] = False
+            except RegistryError:
+                seen[entry.id] = True  # let the attempt say what is wrong, with a record
+        return seen[entry.id]
+
+    return present
 
 
 def run_pass(
@@ -145,10 +172,13 @@ def run_pass(
     now: datetime | None = None,
     links: Mapping[str, str] | None = None,
     writer: GitopsWriter | None = None,
+    envs: Collection[str] | None = None,
 ) -> PassResult:
     """Promote every ready release (or one service's): claim, resolve, pin, push, record.
 
-    `registry` is a `resources.registry.RegistryClient`. `links` ({dagster_run_id, asset_key,
+    `registry` is a `resources.registry.RegistryClient` (every env) or an `EnvRegistries`
+    (one per env). `envs` limits the pass to those environments (default: FACTORY_ENVS,
+    else all). `links` ({dagster_run_id, asset_key,
     partition}) goes into every evidence record. Raises InputError when the queue itself is
     unusable (nothing is changed then); every per-release problem is an outcome instead.
     """
@@ -156,6 +186,8 @@ def run_pass(
     moment = now or utc_now()
     writer = writer or GitopsWriter(repo, checkpoint=crash_point)
     policy = RetryPolicy.from_env()
+    replication = ReplicationPolicy.from_env()
+    envs = envs if envs is not None else allowed_envs()
     commits: list[str] = []
     notes: list[str] = []
     pushed = False
@@ -173,6 +205,9 @@ def run_pass(
                     retention=retention_window(),
                     force=force,
                     service=service,
+                    envs=envs,
+                    replica_present=_replica_check(registry),
+                    replication=replication,
                 ),
                 step="claim_release",
                 message=lambda v: "factory: claim releases\n\n" + "\n".join(v.summary) + "\n",
@@ -252,6 +287,7 @@ def run_pass(
                     pin_push=pin_push,
                     failures=failures,
                     finalize=finalize,
+                    replication=replication,
                 ),
                 step="record_promotion",
                 message=lambda v: (

@@ -87,6 +87,7 @@ def write_record(
     superseded_by: str | None = None,
     next_attempt_at: datetime | None = None,
     retryable: bool | None = None,
+    waiting_since: datetime | None = None,
 ) -> EvidenceRecord:
     """Seal one promotion record for `entry` onto the chain of `tree`."""
     digest = resolved.digest if resolved else (entry.digest if entry.state == "promoted" else None)
@@ -97,8 +98,9 @@ def write_record(
         subject.append({"name": f"git:{entry.service}", "digest": {"gitCommit": commit}})
     details = {
         "release_id": entry.id,
+        "env": entry.env,
         "image": entry.image,
-        "tag": entry.tag,
+        "tag": entry.tag or entry.source_tag,
         "requested_digest": entry.digest if entry.tag is None else None,
         "digest": digest,
         "requested_at": rfc3339(entry.requested_at),
@@ -110,6 +112,7 @@ def write_record(
         "superseded_by": superseded_by,
         "verification": _verifications(resolved),
         "pin": [{"path": c.path, "before": c.before, "after": c.after} for c in pin_changes],
+        "pin_proof": "; ".join(c.proof for c in pin_changes if c.proof) or None,
         "push": push,
         "error": error,
         "event": event,
@@ -117,6 +120,7 @@ def write_record(
         "retryable": retryable,
         "next_attempt_at": rfc3339(next_attempt_at) if next_attempt_at else None,
         "runner": ctx.runner,
+        "waiting_since": rfc3339(waiting_since) if waiting_since else None,
     }
     links = {k: str(v) for k, v in ctx.links.items() if k in LINK_KEYS and v is not None}
     if commit:

@@ -17,7 +17,7 @@ still in the state this runner left it in before touching it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,14 +29,20 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.model import EvidenceRecord
+from factory_assets.layout.overlay_pin import OverlayRefused, OverlayRequest, pin_overlays
+from factory_assets.layout.targets import Target, TargetError, TargetResolver
 from factory_assets.pins.kustomize import render_image_digest
-from factory_assets.pins.pin_file import PinChange, pin_relpath, read_pin, render_pin_text
+from factory_assets.pins.pin_file import PinChange, read_pin, render_pin_text
 from factory_assets.promotion.outcome import ServiceOutcome
-from factory_assets.promotion.plan import PromotionPlan, apply_plan, pin_state, plan_queue
+from factory_assets.promotion.plan import PromotionPlan, apply_plan, lane_states, plan_queue
 from factory_assets.promotion.records import LINK_KEYS, RecordContext, write_record
+from factory_assets.promotion.replication import (
+    ReplicationPolicy,
+    mark_waiting,
+)
 from factory_assets.promotion.runner import claim_is_stale
 from factory_assets.release.model import SERVICE_RE, InvalidEntry, ReleaseEntry, ReleaseQueue
-from factory_assets.release.queue_file import QUEUE_FILE, load_queue, save_queue
+from factory_assets.release.queue_file import QUEUE_FILE, load_queue, queue_relpath, save_queue
 from factory_assets.release.retention import compact
 from factory_assets.release.state import (
     RetryPolicy,
@@ -47,11 +53,23 @@ from factory_assets.release.state import (
     mark_superseded,
 )
 from resources.gitops import GitopsWriter, Transaction
-from resources.registry import HostNotAllowed, InvalidReference, RegistryError, ResolvedDigest
+from resources.registries import registry_for
+from resources.registry import (
+    HostNotAllowed,
+    InvalidReference,
+    ManifestNotFound,
+    RegistryError,
+    ResolvedDigest,
+)
 
 T = TypeVar("T")
 STATE_PATHS = (QUEUE_FILE, "evidence")
 RELEASE_TRAILER = "Factory-Release"
+
+
+def state_paths(tree: Path) -> tuple[str, ...]:
+    """What every state transaction may change: the queue file and the evidence folder."""
+    return (queue_relpath(tree), "evidence")
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,8 @@ class Claim:
     entry: ReleaseEntry
     kind: Literal["promote", "finalize"] = "promote"
     forced: bool = False
+    target: Target | None = None  # where the lane's pin lives; None: unknown (finalize only)
+    replication_waits: bool = False  # a missing digest waits for the env's replica
 
 
 @dataclass(frozen=True)
@@ -68,7 +88,8 @@ class Resolution:
     claim: Claim
     resolved: ResolvedDigest | None = None
     error: str | None = None
-    result: Literal["retry", "failure", "refused"] | None = None  # how to treat the error
+    # how to treat the error; `waiting`: the env's registry has no replica yet
+    result: Literal["retry", "failure", "refused", "waiting"] | None = None
     retryable: bool = False
 
 
@@ -133,9 +154,10 @@ def _outcome(
 ) -> ServiceOutcome:
     return ServiceOutcome(
         service=entry.service,
+        env=entry.env,
         release_id=entry.id,
         result=result,  # type: ignore[arg-type]
-        tag=entry.tag,
+        tag=entry.label,
         attempt=entry.attempts,
         evidence_id=record.id if record else None,
         evidence_digest=record.integrity.content_digest if record else None,
@@ -156,25 +178,61 @@ def claim_release(
     retention: timedelta,
     force: bool = False,
     service: str | None = None,
+    envs: Collection[str] | None = None,
+    replica_present: Callable[[ReleaseEntry, Target | None], bool] | None = None,
+    replication: ReplicationPolicy | None = None,
 ) -> ClaimStep:
     """Plan on the fresh tree and write the decisions: claims, supersedes, releases, failures."""
     doc = load_queue(tree)
     queue = doc.queue
-    names = {e.service for e in queue.entries} | ({service} if service else set())
-    pins = {name: pin_state(tree, name) for name in sorted(names)}
-    plan = plan_queue(queue, pins, now=now, force=force, service=service, is_stale=claim_is_stale)
+    resolver = TargetResolver.for_tree(tree)
+    pins = lane_states(tree, queue, service=service, envs=envs)
+    plan = plan_queue(
+        queue,
+        pins,
+        now=now,
+        force=force,
+        service=service,
+        is_stale=claim_is_stale,
+        envs=envs,
+        eager_supersede=doc.keeps_history,
+    )
     queue, decisions = apply_plan(queue, plan, runner=runner, now=now, lease=lease)
     w = _Writes(queue)
     claims: list[Claim] = []
+    waits = resolver.layout.declared
+    replication = replication or ReplicationPolicy()
+
+    def target_of(entry: ReleaseEntry) -> Target | None:
+        try:
+            return resolver.target(entry.service, entry.env)
+        except TargetError:
+            return None
+
     for d in decisions:
+        if (
+            d.kind == "claimed"
+            and d.before.waiting_since is not None
+            and replica_present is not None
+            and not replication.expired(d.before, now)
+            and not replica_present(d.before, target_of(d.before))
+        ):
+            # Still no replica: nothing to claim, commit or record until it appears.
+            w.put(d.before)
+            w.outcomes.append(
+                _outcome(d.before, "waiting", attempted=False, error=d.before.last_error)
+            )
+            continue
         if d.kind == "claimed":
-            claims.append(Claim(d.after, "promote", forced=d.forced))
+            claims.append(
+                Claim(d.after, "promote", d.forced, target_of(d.after), replication_waits=waits)
+            )
             w.summary.append(
                 f"claim {d.after.id} ({d.after.service} {d.after.reference}), attempt {d.after.attempts}"
             )
             continue
         if d.kind == "finalize":
-            claims.append(Claim(d.after, "finalize"))
+            claims.append(Claim(d.after, "finalize", target=target_of(d.after)))
             w.summary.append(f"finish recording {d.after.id} ({d.after.service})")
             continue
         if d.kind == "superseded":
@@ -191,6 +249,18 @@ def claim_release(
             w.outcomes.append(
                 _outcome(d.after, "superseded", record, superseded_by=d.after.superseded_by)
             )
+        elif d.kind == "refused":
+            record = write_record(
+                tree,
+                w.queue,
+                d.before,
+                ctx,
+                result="refused",
+                event="refused",
+                error=d.reason,
+                retryable=False,
+            )
+            w.outcomes.append(_outcome(d.after, "refused", record, error=d.after.last_error))
         else:  # abandoned or exhausted: the attempt (or the entry) failed
             record = write_record(
                 tree,
@@ -209,7 +279,7 @@ def claim_release(
     invalid_updates = {}
     for bad in plan.invalid:
         record = _refusal_record(tree, bad, ctx)
-        message = f"{QUEUE_FILE}: {bad.field}: {bad.problem}"
+        message = f"{queue_relpath(tree)}: {bad.field}: {bad.problem}"
         invalid_updates[bad.position] = {
             "state": "failed",
             "last_error": message,
@@ -232,9 +302,10 @@ def claim_release(
     keep = {p.release_id for p in pins.values() if p.release_id}
     keep |= {claim.entry.id for claim in claims}
     keep |= {e.id for e in w.queue.entries if e.claimed_by}
-    w.queue = compact(w.queue, now=now, window=retention, keep_ids=keep)
+    if not doc.keeps_history:
+        w.queue = compact(w.queue, now=now, window=retention, keep_ids=keep)
     save_queue(doc, w.queue, invalid_updates)
-    return ClaimStep(plan, tuple(claims), tuple(w.outcomes), tuple(w.summary))
+    return ClaimStep(plan, tuple(claims), tuple(w.outcomes), tuple(w.summary), state_paths(tree))
 
 
 def _refusal_record(tree: Path, bad: InvalidEntry, ctx: RecordContext) -> EvidenceRecord:
@@ -271,13 +342,24 @@ def classify(error: RegistryError) -> tuple[Literal["retry", "failure", "refused
 
 
 def resolve_digest(registry, item: Claim) -> Resolution:
-    """Resolve the claimed entry in the registry: the tag once, or the digest exactly."""
+    """Resolve the claimed entry on its env's registry: the tag once, or the digest exactly.
+
+    An overlay target is verified at the map's `harborImage`, the replica that env pulls;
+    the request's own repository (perhaps a public build registry) gets no request.
+    """
     entry = item.entry
+    image = item.target.verify_reference(entry.image) if item.target else entry.image
     try:
+        client = registry_for(registry, entry.env)
         if item.kind == "finalize" or entry.tag is None:
-            resolved = registry.resolve(entry.image, digest=entry.digest)
+            resolved = client.resolve(image, digest=entry.digest)
         else:
-            resolved = registry.resolve(entry.image, tag=entry.tag)
+            resolved = client.resolve(image, tag=entry.tag)
+    except ManifestNotFound as exc:
+        if item.replication_waits and item.kind == "promote" and entry.tag is None:
+            return Resolution(item, error=str(exc), result="waiting", retryable=True)
+        result, retryable = classify(exc)
+        return Resolution(item, error=str(exc), result=result, retryable=retryable)
     except RegistryError as exc:
         result, retryable = classify(exc)
         return Resolution(
@@ -306,14 +388,16 @@ def _newer(queue: ReleaseQueue, a: ReleaseEntry, b: ReleaseEntry) -> bool:
 def write_pin(
     tree: Path, resolutions: Sequence[Resolution], *, runner: str, now: datetime
 ) -> PinStep:
-    """Write the pins (and kustomize images) of resolved claims; entries become `promoted`."""
+    """Write the pins of resolved claims (pin file or overlay entry); entries become `promoted`."""
     doc = load_queue(tree)
     queue = doc.queue
+    resolver = TargetResolver.for_tree(tree)
     written: list[PinWrite] = []
     superseded: list[tuple[Resolution, str]] = []
     failed: list[Resolution] = []
     lost: list[ServiceOutcome] = []
-    paths = list(STATE_PATHS)
+    paths = list(state_paths(tree))
+    overlays: list[tuple[Resolution, ReleaseEntry, OverlayRequest]] = []
     for res in resolutions:
         mine = res.claim.entry
         current = queue.by_id(mine.id)
@@ -321,52 +405,126 @@ def write_pin(
             lost.append(_lost(mine, current))
             continue
         assert res.resolved is not None
-        digest = res.resolved.digest
         try:
-            pin = read_pin(tree, mine.service)
-            if pin.pin.hold and not res.claim.forced:
-                # Set while this pass resolved the digest: the hold wins over the claim.
-                reason = "service put on hold during the promotion: not pinned; waits for the hold"
-                failed.append(Resolution(res.claim, error=reason, result="retry", retryable=True))
-                continue
-            pinned = queue.by_id(pin.pin.release_id) if pin.pin.release_id else None
-            if (
-                pinned
-                and pinned.service == mine.service
-                and pinned.state == "promoted"
-                and _newer(queue, pinned, current)
-            ):
-                superseded.append((res, pinned.id))
-                continue
-            text, change = render_pin_text(
-                pin,
-                image=current.image,
-                digest=digest,
-                tag=current.tag,
-                release_id=current.id,
-                promoted_at=now,
-                repo=tree,
-            )
-            overlay = None
-            if pin.pin.kustomization:
-                overlay = render_image_digest(
-                    tree, pin.pin.kustomization, image=current.image, digest=digest, source=pin.path
-                )
+            target = resolver.target(mine.service, mine.env)
+            if target.kind == "overlay":
+                pinned = _overlay_request(queue, resolver, res, current, target)
+            else:
+                pinned = _pin_file(tree, queue, res, current, target, now)
+        except TargetError as exc:
+            failed.append(Resolution(res.claim, res.resolved, str(exc), "refused", False))
+            continue
         except InputError as exc:
             failed.append(Resolution(res.claim, error=str(exc), result="retry", retryable=True))
             continue
-        # Both rendered and valid: only now touch the files, so a failure leaves neither half-done.
-        roundtrip_yaml.write_text(pin.path, text)
-        changes = [change]
-        paths.append(pin_relpath(mine.service))
-        if overlay is not None:
-            roundtrip_yaml.write_text(overlay[0], overlay[1])
-            changes.append(overlay[2])
-            paths.append(overlay[2].path)
-        queue = queue.replace(mark_pinned(current, digest=digest, now=now))
-        written.append(PinWrite(res, tuple(changes)))
+        if isinstance(pinned, OverlayRequest):
+            overlays.append((res, current, pinned))
+            continue
+        if isinstance(pinned, str):
+            superseded.append((res, pinned))
+            continue
+        if isinstance(pinned, Resolution):
+            failed.append(pinned)
+            continue
+        paths += [c.path for c in pinned]
+        queue = queue.replace(mark_pinned(current, digest=res.resolved.digest, now=now))
+        written.append(PinWrite(res, tuple(pinned)))
+    proven = pin_overlays(tree, [request for _, _, request in overlays])
+    for res, current, request in overlays:
+        outcome = proven[request.key]
+        if isinstance(outcome, OverlayRefused):
+            failed.append(Resolution(res.claim, res.resolved, str(outcome), "refused", False))
+            continue
+        change = PinChange(request.relative, outcome.before, outcome.after, outcome.proof)
+        paths.append(request.relative)
+        queue = queue.replace(mark_pinned(current, digest=request.digest, now=now))
+        written.append(PinWrite(res, (change,)))
     save_queue(doc, queue)
     return PinStep(tuple(written), tuple(superseded), tuple(failed), tuple(lost), tuple(paths))
+
+
+def _newer_pin(queue: ReleaseQueue, release_id: str | None, current: ReleaseEntry) -> str | None:
+    """The id of the lane's pinned release when it is newer than `current` (never go back)."""
+    pinned = queue.by_id(release_id) if release_id else None
+    if (
+        pinned
+        and pinned.lane == current.lane
+        and pinned.state == "promoted"
+        and _newer(queue, pinned, current)
+    ):
+        return pinned.id
+    return None
+
+
+def _held(res: Resolution) -> Resolution:
+    # Set while this pass resolved the digest: the hold wins over the claim.
+    reason = "service put on hold during the promotion: not pinned; waits for the hold"
+    return Resolution(res.claim, error=reason, result="retry", retryable=True)
+
+
+def _pin_file(
+    tree: Path,
+    queue: ReleaseQueue,
+    res: Resolution,
+    current: ReleaseEntry,
+    target: Target,
+    now: datetime,
+) -> list[PinChange] | str | Resolution:
+    """`envs/<env>/<service>.yaml` (and its kustomization write-through), both or neither."""
+    digest = res.resolved.digest
+    pin = read_pin(tree, current.service, current.env)
+    if pin.pin.hold and not res.claim.forced:
+        return _held(res)
+    newer = _newer_pin(queue, pin.pin.release_id, current)
+    if newer:
+        return newer
+    text, change = render_pin_text(
+        pin,
+        image=current.image,
+        digest=digest,
+        tag=current.tag,
+        release_id=current.id,
+        promoted_at=now,
+        repo=tree,
+    )
+    overlay = None
+    if pin.pin.kustomization:
+        overlay = render_image_digest(
+            tree, pin.pin.kustomization, image=current.image, digest=digest, source=pin.path
+        )
+    # Both rendered and valid: only now touch the files, so a failure leaves neither half-done.
+    roundtrip_yaml.write_text(pin.path, text)
+    changes = [change]
+    if overlay is not None:
+        roundtrip_yaml.write_text(overlay[0], overlay[1])
+        changes.append(overlay[2])
+    return changes
+
+
+def _overlay_request(
+    queue: ReleaseQueue,
+    resolver: TargetResolver,
+    res: Resolution,
+    current: ReleaseEntry,
+    target: Target,
+) -> OverlayRequest | str | Resolution:
+    """What to write into the lane's overlay entry (written and proven with the others)."""
+    if resolver.layout.held(current.service, current.env) and not res.claim.forced:
+        return _held(res)
+    promoted = [(i, e) for i, e in enumerate(queue.entries) if e.lane == current.lane]
+    promoted = [(i, e) for i, e in promoted if e.state == "promoted"]
+    if promoted:
+        newest = max(promoted, key=lambda ie: ie[1].order_key(ie[0]))[1]
+        newer = _newer_pin(queue, newest.id, current)
+        if newer:
+            return newer
+    return OverlayRequest(
+        key=current.id,
+        relative=target.path,
+        name=target.image_name or "",
+        deploy=target.deploy_reference(current.image),
+        digest=res.resolved.digest,
+    )
 
 
 def _lost(mine: ReleaseEntry, current: ReleaseEntry | None) -> ServiceOutcome:
@@ -422,6 +580,7 @@ def record_promotion(
     pin_push: str | None,
     failures: Sequence[Resolution],
     finalize: Sequence[Finalize],
+    replication: ReplicationPolicy | None = None,
 ) -> RecordStep:
     """One record per attempt; entries get their record id, failures back-off or `failed`."""
     doc = load_queue(tree)
@@ -481,6 +640,9 @@ def record_promotion(
     for res in failures:
         current = owned(res.claim.entry, "promoting")
         if current is None:
+            continue
+        if res.result == "waiting":
+            _record_wait(tree, w, current, res, ctx, now, replication or ReplicationPolicy())
             continue
         if res.retryable:
             after = mark_retry(current, error=res.error or "failed", now=now, policy=policy)
@@ -542,6 +704,54 @@ def record_promotion(
         w.outcomes.append(outcome)
     save_queue(doc, w.queue)
     return RecordStep(tuple(w.outcomes))
+
+
+def _record_wait(
+    tree: Path,
+    w: _Writes,
+    current: ReleaseEntry,
+    res: Resolution,
+    ctx: RecordContext,
+    now: datetime,
+    policy: ReplicationPolicy,
+) -> None:
+    """No replica yet: back to pending uncounted; one record when the wait starts or ends."""
+    after = mark_waiting(current, error=res.error or "not found", now=now, policy=policy)
+    if after.state == "failed":
+        record = write_record(
+            tree,
+            w.queue,
+            current,
+            ctx,
+            result="failure",
+            event="waiting",
+            error=after.last_error,
+            retryable=False,
+            waiting_since=after.waiting_since,
+        )
+        w.put(_with_evidence(after, record))
+        w.outcomes.append(_outcome(after, "failure", record, error=after.last_error))
+        return
+    if current.waiting_since is not None:  # still waiting: the start was recorded already
+        w.put(after)
+        w.outcomes.append(_outcome(after, "waiting", attempted=False, error=after.last_error))
+        return
+    record = write_record(
+        tree,
+        w.queue,
+        current,
+        ctx,
+        result="skipped",
+        event="waiting",
+        reason="waiting for replication: the environment's registry does not have this digest "
+        "yet; no attempt counts until it does",
+        error=res.error,
+        retryable=True,
+        waiting_since=after.waiting_since,
+    )
+    after = after.model_copy(update={"waiting_evidence": record.id})
+    w.put(_with_evidence(after, record))
+    w.outcomes.append(_outcome(after, "waiting", record, attempted=False, error=after.last_error))
 
 
 def _success(

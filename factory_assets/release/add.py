@@ -23,9 +23,12 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.ids import new_record_id
+from factory_assets.layout.config import DEFAULT_ENV, check_env, load_layout
+from factory_assets.layout.four_lists import DEFAULT_MAX_ATTEMPTS as FOUR_LIST_MAX_ATTEMPTS
+from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import check_service_name, read_pin
 from factory_assets.release.model import ReleaseEntry
-from factory_assets.release.queue_file import QUEUE_FILE, load_queue, save_queue
+from factory_assets.release.queue_file import load_queue, queue_relpath, save_queue
 from resources.gitops import GitopsWriter
 
 ARGS = "arguments"
@@ -89,13 +92,31 @@ def build_entry(
     now: datetime | None = None,
     release_id: str | None = None,
     harbor_url: str | None = None,
+    env: str = DEFAULT_ENV,
 ) -> ReleaseEntry:
     """A validated pending entry (raises InputError naming the argument and what is wrong)."""
     check_service_name(service)
+    try:
+        check_env(env)
+    except ValueError as exc:
+        raise InputError(ARGS, "--env", str(exc)) from None
+    layout = load_layout(repo)
+    if layout.queue_format == "four-lists":
+        return _four_list_entry(
+            repo,
+            service=service,
+            env=env,
+            tag=tag,
+            digest=digest,
+            image=image,
+            requested_by=requested_by,
+            now=now,
+            release_id=release_id,
+        )
     if (tag is None) == (digest is None):
         raise InputError(ARGS, "--tag/--digest", "give exactly one of --tag or --digest")
     if image is None:
-        pin = read_pin(repo, service)
+        pin = read_pin(repo, service, env)
         image = pin.pin.repository
         if image is None:
             raise InputError(
@@ -108,6 +129,7 @@ def build_entry(
             {
                 "id": release_id or new_record_id(),
                 "service": service,
+                "env": env,
                 "image": image,
                 "tag": tag,
                 "digest": digest,
@@ -125,6 +147,50 @@ def build_entry(
             ARGS, "--image", f"registry host {host!r} is not HARBOR_URL's host {allowed!r}"
         )
     return entry
+
+
+def _four_list_entry(
+    repo: Path,
+    *,
+    service: str,
+    env: str,
+    tag: str | None,
+    digest: str | None,
+    image: str | None,
+    requested_by: str | None,
+    now: datetime | None,
+    release_id: str | None,
+) -> ReleaseEntry:
+    """An entry in the shape service CI appends: `<createdAt>-<service>-<tag>`, source by digest.
+
+    The target must exist in the service map, so a typo fails here and not on a runner.
+    """
+    if digest is None:
+        raise InputError(ARGS, "--digest", "required in the four-list layout (source.digest)")
+    try:
+        target = TargetResolver.for_tree(repo).target(service, env)
+    except TargetError as exc:
+        raise InputError(ARGS, "SERVICE/--env", str(exc)) from None
+    moment = (now or utc_now()).replace(microsecond=0)
+    label = tag or digest.removeprefix("sha256:")[:12]
+    suffix = "" if env == DEFAULT_ENV else f"-{env}"
+    try:
+        return ReleaseEntry.model_validate(
+            {
+                "id": release_id or f"{moment:%Y%m%dT%H%M%SZ}-{service}-{label}{suffix}",
+                "service": service,
+                "env": env,
+                "image": image or target.image_name or target.verify_image,
+                "digest": digest,
+                "source_tag": label,
+                "requested_at": moment,
+                "requested_by": requested_by or _who(),
+                "max_attempts": FOUR_LIST_MAX_ATTEMPTS,
+            }
+        )
+    except ValidationError as exc:
+        field, problem = _field_of(exc)
+        raise InputError(ARGS, field, problem) from None
 
 
 def _who() -> str:
@@ -191,11 +257,13 @@ def add_release(
     harbor_url: str | None = None,
     links: dict | None = None,
     writer: GitopsWriter | None = None,
+    env: str = DEFAULT_ENV,
 ) -> AddResult:
     """Validate and append a pending release (see the module docstring for `push`)."""
     repo = Path(repo)
     entry = build_entry(
         repo,
+        env=env,
         service=service,
         tag=tag,
         digest=digest,
@@ -207,13 +275,14 @@ def add_release(
     )
     if not push:
         result = append_entry(repo, entry, record=False)
-        return AddResult(result.entry, message=f"added {entry.id} to {QUEUE_FILE} (not committed)")
+        where = queue_relpath(repo)
+        return AddResult(result.entry, message=f"added {entry.id} to {where} (not committed)")
     writer = writer or GitopsWriter(repo)
     txn = writer.transact(
         lambda tree: append_entry(tree, entry, record=True, links=links),
         message=f"factory: request release {entry.id} ({entry.service} {entry.reference})\n",
         step="add_release",
-        paths=lambda _: (QUEUE_FILE, "evidence"),
+        paths=lambda _: (queue_relpath(repo), "evidence"),
     )
     added = txn.value
     return AddResult(added.entry, txn.commit, txn.pushed, added.evidence_id, txn.push_result)

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from factory_assets.evidence.model import RECORD_ID, SERVICE_NAME
+from factory_assets.layout.config import DEFAULT_ENV, EnvName
 from resources.registry import InvalidReference, parse_image, validate_digest, validate_tag
 
 State = Literal["pending", "promoting", "promoted", "failed", "superseded"]
@@ -95,9 +96,12 @@ class ReleaseEntry(BaseModel):
 
     id: ReleaseId
     service: ServiceName
+    env: EnvName = DEFAULT_ENV
     image: ImageName
     tag: Tag | None = None
     digest: Digest | None = None
+    # The tag the build named (the four-list `source.tag`): a label, the digest decides.
+    source_tag: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     requested_at: UtcDatetime
     requested_by: OneLine
     state: State = "pending"
@@ -115,6 +119,9 @@ class ReleaseEntry(BaseModel):
     # A live claim: which runner promotes this entry, and until when the claim holds.
     claimed_by: Annotated[str, StringConstraints(max_length=300)] | None = None
     claim_expires_at: UtcDatetime | None = None
+    # Waiting for the env's registry to replicate the digest: no attempt counts meanwhile.
+    waiting_since: UtcDatetime | None = None
+    waiting_evidence: Annotated[str, StringConstraints(pattern=RECORD_ID)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ReleaseEntry:
@@ -132,9 +139,19 @@ class ReleaseEntry(BaseModel):
         return self.state in TERMINAL_STATES
 
     @property
+    def lane(self) -> tuple[str, str]:
+        """(service, env): supersede, claims, retry and hold are per lane."""
+        return (self.service, self.env)
+
+    @property
     def reference(self) -> str:
         """What was asked for: `host/repo:tag` or `host/repo@digest`."""
         return f"{self.image}:{self.tag}" if self.tag else f"{self.image}@{self.digest}"
+
+    @property
+    def label(self) -> str | None:
+        """The tag to show: the requested tag, else the build's tag."""
+        return self.tag or self.source_tag
 
     def order_key(self, position: int) -> tuple[datetime, int]:
         """Newest wins: later request time, then later position in the file."""
@@ -152,6 +169,7 @@ class InvalidEntry(BaseModel):
     state: str | None
     field: str
     problem: str
+    env: str = DEFAULT_ENV
 
 
 class ReleaseQueue(BaseModel):
@@ -168,8 +186,8 @@ class ReleaseQueue(BaseModel):
                 return entry
         return None
 
-    def for_service(self, service: str) -> list[ReleaseEntry]:
-        return [e for e in self.entries if e.service == service]
+    def for_service(self, service: str, env: str | None = None) -> list[ReleaseEntry]:
+        return [e for e in self.entries if e.service == service and (env is None or e.env == env)]
 
     def services(self) -> list[str]:
         return sorted({e.service for e in self.entries})

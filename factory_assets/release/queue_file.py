@@ -20,6 +20,8 @@ from ruamel.yaml.tokens import CommentToken
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import parse_rfc3339, rfc3339
 from factory_assets.common.errors import InputError
+from factory_assets.layout import four_lists
+from factory_assets.layout.config import load_layout
 from factory_assets.release.model import STATES, InvalidEntry, ReleaseEntry, ReleaseQueue
 
 QUEUE_FILE = "release/queue.yaml"
@@ -28,8 +30,13 @@ TOP_LEVEL_KEYS = ("releases",)
 FIELD_ORDER = tuple(ReleaseEntry.model_fields)
 
 
+def queue_relpath(repo: Path) -> str:
+    """The queue file of this repository (factory.yaml `queue.path`, else release/queue.yaml)."""
+    return load_layout(repo).queue_path
+
+
 def queue_path(repo: Path) -> Path:
-    return repo / QUEUE_FILE
+    return repo / queue_relpath(repo)
 
 
 @dataclass
@@ -40,6 +47,14 @@ class QueueDocument:
     data: CommentedMap
     queue: ReleaseQueue
     raw_ids: list[str | None] = field(default_factory=list)  # per raw item: its id if it parsed
+    format: str = "releases"
+    slots: list[four_lists.Slot] = field(default_factory=list)  # four-lists: where each item sits
+    text: str = ""  # as read: the four-list writer keeps its list style
+
+    @property
+    def keeps_history(self) -> bool:
+        """The four-list queue never drops an entry (no compaction)."""
+        return self.format == "four-lists"
 
 
 def _plain(value: Any) -> Any:
@@ -130,8 +145,11 @@ def parse_queue(data: Any, path: Path) -> tuple[ReleaseQueue, list[str | None]]:
 
 
 def load_queue(repo: Path) -> QueueDocument:
-    """Read the queue (a missing file is an empty queue)."""
-    path = queue_path(repo)
+    """Read the queue in the repository's format (a missing file is an empty queue)."""
+    layout = load_layout(repo)
+    path = Path(repo) / layout.queue_path
+    if layout.queue_format == "four-lists":
+        return _load_four_lists(path)
     if not path.exists():
         data = CommentedMap()
         data["releases"] = CommentedSeq()
@@ -143,6 +161,15 @@ def load_queue(repo: Path) -> QueueDocument:
     if data.get("releases") is None:
         data["releases"] = CommentedSeq()
     return QueueDocument(path=path, data=data, queue=queue, raw_ids=raw_ids)
+
+
+def _load_four_lists(path: Path) -> QueueDocument:
+    if not path.exists():
+        return QueueDocument(path, four_lists.empty(), ReleaseQueue(), format="four-lists")
+    text = roundtrip_yaml.read_text(path)
+    data = four_lists.structure(roundtrip_yaml.loads(text, path), path)
+    queue, slots = four_lists.parse(data, path, text)
+    return QueueDocument(path, data, queue, format="four-lists", slots=slots, text=text)
 
 
 def _yaml_value(value: Any) -> Any:
@@ -266,6 +293,9 @@ def save_queue(
     doc: QueueDocument, queue: ReleaseQueue, invalid_updates: dict[int, dict] | None = None
 ) -> None:
     """Write the queue atomically; a reload must give back exactly `queue`."""
+    if doc.format == "four-lists":
+        _save_four_lists(doc, queue, invalid_updates)
+        return
     data = render_queue(doc, queue, invalid_updates)
     doc.path.parent.mkdir(parents=True, exist_ok=True)
     text = roundtrip_yaml.dumps(data)
@@ -274,4 +304,17 @@ def save_queue(
     if any(back.get(e.id) != e for e in queue.entries):
         # A bug guard: never write a queue that reads back different from what was meant.
         raise RuntimeError(f"{doc.path}: rendered queue does not read back the same")
+    roundtrip_yaml.write_text(doc.path, text)
+
+
+def _save_four_lists(
+    doc: QueueDocument, queue: ReleaseQueue, invalid_updates: dict[int, dict] | None
+) -> None:
+    data = four_lists.render(doc.data, doc.slots, queue, invalid_updates)
+    text = four_lists.dumps(data, doc.text)
+    reparsed, _ = four_lists.parse(roundtrip_yaml.loads(text, doc.path), doc.path, text)
+    back = {e.id: e for e in reparsed.entries}
+    if any(back.get(e.id) != four_lists.comparable(e) for e in queue.entries):
+        raise RuntimeError(f"{doc.path}: rendered queue does not read back the same")
+    doc.path.parent.mkdir(parents=True, exist_ok=True)
     roundtrip_yaml.write_text(doc.path, text)

@@ -79,7 +79,13 @@ def mark_pinned(entry: ReleaseEntry, *, digest: str, now: datetime) -> ReleaseEn
     """promoting -> promoted. The claim stays until the attempt's record is written."""
     _require(entry, "promoting")
     return entry.model_copy(
-        update={"state": "promoted", "digest": digest, "finished_at": now, "last_error": None}
+        update={
+            "state": "promoted",
+            "digest": digest,
+            "finished_at": now,
+            "last_error": None,
+            "waiting_since": None,
+        }
     )
 
 

@@ -1,0 +1,195 @@
+"""`factory.yaml`: the repository declares its layout; without it, the factory's own layout.
+
+The factory's own layout: a `releases:` queue at `release/queue.yaml`, pin files at
+`envs/<env>/<service>.yaml`, any environment name. A repository in the ljwx-deploy layout
+declares the four-list queue, its service map and its environments instead, e.g.
+
+    queue: {path: release/queue.yaml, format: four-lists}
+    service_map: release/services.yaml
+    environments:
+      dev: {pins: overlays}
+      prod: {pins: overlays, hold: [web]}
+
+`SERVICE_MAP_PATH` overrides `service_map`, so each cluster's runner picks its profile.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from factory_assets.common import roundtrip_yaml
+from factory_assets.common.errors import InputError
+
+LAYOUT_FILE = "factory.yaml"
+DEFAULT_QUEUE = "release/queue.yaml"
+DEFAULT_ENV = "dev"
+ENV_NAME = r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"
+ENV_RE = re.compile(ENV_NAME)
+
+
+def _relative(value: str) -> str:
+    path = PurePosixPath(value)
+    if not value or path.is_absolute() or ".." in path.parts or "\\" in value or "\x00" in value:
+        raise ValueError("expected a relative path inside the repository (no `..`, not absolute)")
+    return value
+
+
+def check_env(value: str) -> str:
+    """An environment name is also a directory and a partition key: a short lowercase label."""
+    if not isinstance(value, str) or not ENV_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an environment name: 1-32 lowercase letters, digits and '-'"
+        )
+    return value
+
+
+RelativePath = Annotated[str, AfterValidator(_relative)]
+EnvName = Annotated[str, AfterValidator(check_env)]
+QueueFormat = Literal["releases", "four-lists"]
+PinKind = Literal["pin-files", "overlays"]
+
+
+class QueueLayout(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: RelativePath = DEFAULT_QUEUE
+    format: QueueFormat = "releases"
+
+
+class EnvironmentLayout(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pins: PinKind = "pin-files"
+    # Services held in this environment: the queue waits for them (the overlay has no room).
+    hold: tuple[str, ...] = ()
+
+
+class LayoutFile(BaseModel):
+    """The contents of `factory.yaml`, validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue: QueueLayout = QueueLayout()
+    service_map: RelativePath | None = None
+    environments: dict[EnvName, EnvironmentLayout] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _overlays_need_a_map(self) -> LayoutFile:
+        for name, env in self.environments.items():
+            if env.pins == "overlays" and self.service_map is None:
+                raise ValueError(
+                    f"environments.{name}.pins is `overlays`, which needs `service_map`"
+                )
+        return self
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a repository keeps its queue, service map and pins (see the module docstring)."""
+
+    queue_path: str = DEFAULT_QUEUE
+    queue_format: QueueFormat = "releases"
+    service_map: str | None = None
+    environments: dict[str, EnvironmentLayout] | None = None  # None: any name, pin files
+    declared: bool = False  # read from factory.yaml (False: the factory's own default)
+
+    def env_names(self) -> list[str] | None:
+        return list(self.environments) if self.environments is not None else None
+
+    def environment(self, env: str) -> EnvironmentLayout | None:
+        """The environment's layout, or None when this repository does not have it."""
+        if self.environments is None:
+            return EnvironmentLayout() if ENV_RE.fullmatch(env or "") else None
+        return self.environments.get(env)
+
+    def pin_kind(self, env: str) -> PinKind | None:
+        found = self.environment(env)
+        return found.pins if found else None
+
+    def held(self, service: str, env: str) -> bool:
+        found = self.environment(env)
+        return bool(found and service in found.hold)
+
+    @property
+    def keeps_history(self) -> bool:
+        """The four-list queue never drops an entry: entries only move between lists."""
+        return self.queue_format == "four-lists"
+
+
+def _message(err: dict) -> str:
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        return "unknown key (expected queue, service_map, environments; see the README)"
+    if err.get("type") == "literal_error":
+        return f"{msg}, got {err.get('input')!r}"
+    return msg
+
+
+def parse_layout(data: object, path: Path | str) -> LayoutFile:
+    """Validate `factory.yaml` data; an InputError names the file, the field and the problem."""
+    if not isinstance(data, dict):
+        raise InputError(path, "-", "expected a mapping with queue, service_map and environments")
+    try:
+        return LayoutFile.model_validate(_plain(data))
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "-"
+        raise InputError(path, loc, _message(err)) from None
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_layout(repo: Path) -> Layout:
+    """The repository's layout: `factory.yaml` if present (validated), else the default."""
+    path = Path(repo) / LAYOUT_FILE
+    override = os.environ.get("SERVICE_MAP_PATH", "").strip() or None
+    if not path.is_file():
+        return Layout(service_map=_check_override(override))
+    declared = parse_layout(roundtrip_yaml.load_file(path), path)
+    return Layout(
+        queue_path=declared.queue.path,
+        queue_format=declared.queue.format,
+        service_map=_check_override(override) or declared.service_map,
+        environments=dict(declared.environments),
+        declared=True,
+    )
+
+
+def _check_override(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return _relative(value)
+    except ValueError as exc:
+        raise InputError("SERVICE_MAP_PATH", "-", str(exc)) from None
+
+
+def allowed_envs() -> frozenset[str] | None:
+    """FACTORY_ENVS: the environments this runner may promote (None: all of them)."""
+    raw = os.environ.get("FACTORY_ENVS", "").strip()
+    if not raw:
+        return None
+    names = [part.strip() for part in raw.split(",") if part.strip()]
+    for name in names:
+        if not ENV_RE.fullmatch(name):
+            raise InputError("FACTORY_ENVS", "-", f"{name!r} is not an environment name")
+    return frozenset(names)

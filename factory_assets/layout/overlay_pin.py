@@ -1,0 +1,255 @@
+"""The overlay `images:` entry is the pin: write it round-trip, then prove it by rendering.
+
+The entry whose `name` is the map's `kustomizeImageName` gets `newName` = the deploy
+repository and `digest`; its `newTag` goes. `name` is never rewritten: a wrong map name must
+not break an overlay that works. Kustomize ignores an entry that matches nothing, so after
+writing, the overlay is rendered with the real kustomize and the manifests must use
+`<deploy repository>@<digest>`; otherwise the pin is refused and nothing is written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from factory_assets.common import roundtrip_yaml
+from factory_assets.common.errors import InputError
+
+RENDER_TIMEOUT_SECONDS = 60
+
+
+class OverlayRefused(InputError):
+    """The overlay cannot carry the pin (render failed, or the entry matches no image)."""
+
+
+@dataclass(frozen=True)
+class OverlayPin:
+    """The overlay's new text, what it said before and after, and how the result was proven."""
+
+    path: Path
+    text: str
+    before: str | None
+    after: str
+    proof: str  # `kubectl kustomize: ...` or `structural check only: ...`
+
+
+def _images(data: object, path: Path) -> CommentedSeq:
+    if not isinstance(data, CommentedMap):
+        raise InputError(path, "-", "expected a kustomization mapping")
+    images = data.get("images")
+    if images is None:
+        data["images"] = images = CommentedSeq()
+    if not isinstance(images, list):
+        raise InputError(path, "images", "expected a list")
+    return images
+
+
+def render_overlay_pin(
+    repo: Path, relative: str, *, name: str, deploy: str, digest: str
+) -> tuple[Path, str, str | None]:
+    """The overlay text with the entry for `name` pinned to `deploy@digest` (nothing written)."""
+    path = Path(repo) / relative
+    original = roundtrip_yaml.read_text(path)
+    data = roundtrip_yaml.loads(original, relative)
+    images = _images(data, path)
+    entry = None
+    for index, item in enumerate(images):
+        if not isinstance(item, dict):
+            raise InputError(
+                relative, f"images[{index}]", "expected a mapping with name/newName/digest"
+            )
+        if item.get("name") == name:
+            entry = item
+            break
+    before = None
+    if entry is None:
+        entry = CommentedMap()
+        entry["name"] = name
+        images.append(entry)
+    else:
+        repository = entry.get("newName") or name
+        if entry.get("digest"):
+            before = f"{repository}@{entry['digest']}"
+        elif entry.get("newTag") is not None:
+            before = f"{repository}:{entry['newTag']}"
+    if entry.get("newName") != deploy:
+        entry["newName"] = deploy
+    entry.pop("newTag", None)
+    if entry.get("digest") != digest:
+        entry["digest"] = digest
+    return path, roundtrip_yaml.dumps_like(data, original), before
+
+
+def kustomize_command() -> list[str] | None:
+    """`kubectl kustomize` or `kustomize build`, whichever is on PATH (None: neither)."""
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    return None
+
+
+def rendered_images(directory: Path) -> list[str]:
+    """Every container and init container image the overlay renders, with the real kustomize."""
+    command = kustomize_command()
+    if command is None:
+        raise FileNotFoundError("neither kubectl nor kustomize is on PATH")
+    done = subprocess.run(
+        [*command, str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=RENDER_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if done.returncode != 0:
+        problem = (done.stderr or done.stdout).strip().splitlines()
+        raise OverlayRefused(
+            directory, "-", f"kustomize render failed: {problem[-1] if problem else 'no output'}"
+        )
+    images: list[str] = []
+    for doc in YAML(typ="safe", pure=True).load_all(done.stdout):
+        _collect(doc, images)
+    return sorted(set(images))
+
+
+def _collect(node: object, out: list[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("containers", "initContainers", "ephemeralContainers") and isinstance(
+                value, list
+            ):
+                out.extend(str(c["image"]) for c in value if isinstance(c, dict) and c.get("image"))
+            else:
+                _collect(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            _collect(item, out)
+
+
+@dataclass(frozen=True)
+class OverlayRequest:
+    """One pin to write: which entry (`name`) of which overlay file gets `deploy@digest`."""
+
+    key: str  # the caller's handle (a release id)
+    relative: str
+    name: str
+    deploy: str
+    digest: str
+
+    @property
+    def want(self) -> str:
+        return f"{self.deploy}@{self.digest}"
+
+
+def pin_overlays(
+    repo: Path, requests: list[OverlayRequest], *, concurrency: int = 4
+) -> dict[str, OverlayPin | OverlayRefused]:
+    """Write every requested pin and prove it with one render per overlay file.
+
+    Services sharing an overlay land in one write of that file. A request whose image the
+    render does not show is refused; its file is rewritten without it and rendered again,
+    so a wrong map entry never blocks (nor un-pins) a neighbour in the same file.
+    """
+    results: dict[str, OverlayPin | OverlayRefused] = {}
+    by_file: dict[str, list[OverlayRequest]] = {}
+    for request in requests:
+        by_file.setdefault(request.relative, []).append(request)
+    originals = {rel: roundtrip_yaml.read_text(Path(repo) / rel) for rel in by_file}
+    pending = dict(by_file)
+    while pending:
+        written = {
+            rel: _write_all(repo, rel, originals[rel], reqs, results)
+            for rel, reqs in pending.items()
+        }
+        renders = _render_all(repo, list(written), concurrency)
+        retry: dict[str, list[OverlayRequest]] = {}
+        for rel, (befores, text) in written.items():
+            reqs = [r for r in pending[rel] if r.key in befores]
+            images = renders[rel]
+            if isinstance(images, OverlayRefused):
+                for r in reqs:
+                    results[r.key] = OverlayRefused(rel, "images", images.problem)
+                roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
+                continue
+            accepted = [r for r in reqs if images is None or r.want in images]
+            for r in reqs:
+                if r in accepted:
+                    proof = _proof_text(images, r.want)
+                    results[r.key] = OverlayPin(
+                        Path(repo) / rel, text, befores[r.key], r.want, proof
+                    )
+                else:
+                    results[r.key] = _no_op(rel, r.name, images or [])
+            if len(accepted) < len(reqs):
+                if accepted:
+                    retry[rel] = accepted
+                else:
+                    roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
+        pending = retry
+    return results
+
+
+def _write_all(
+    repo: Path,
+    relative: str,
+    original: str,
+    requests: list[OverlayRequest],
+    results: dict[str, OverlayPin | OverlayRefused],
+) -> tuple[dict[str, str | None], str]:
+    """Apply every request to the file's original text, in order, and write it once."""
+    path = Path(repo) / relative
+    roundtrip_yaml.write_text(path, original)
+    befores: dict[str, str | None] = {}
+    text = original
+    for r in requests:
+        try:
+            _, text, before = render_overlay_pin(
+                repo, relative, name=r.name, deploy=r.deploy, digest=r.digest
+            )
+        except InputError as exc:
+            results[r.key] = OverlayRefused(exc.path, exc.field, exc.problem)
+            continue
+        roundtrip_yaml.write_text(path, text)
+        befores[r.key] = before
+    return befores, text
+
+
+def _render_all(
+    repo: Path, relatives: list[str], concurrency: int
+) -> dict[str, list[str] | OverlayRefused | None]:
+    """Render each overlay once, in parallel (None: no kustomize on PATH)."""
+
+    def one(rel: str) -> list[str] | OverlayRefused | None:
+        try:
+            return rendered_images((Path(repo) / rel).parent)
+        except FileNotFoundError:
+            return None
+        except OverlayRefused as exc:
+            return exc
+
+    if len(relatives) <= 1:
+        return {rel: one(rel) for rel in relatives}
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        return dict(zip(relatives, pool.map(one, relatives), strict=True))
+
+
+def _proof_text(images: list[str] | None, want: str) -> str:
+    if images is None:
+        return "structural check only: neither kubectl nor kustomize is on PATH, the render was not checked"
+    return f"{' '.join(kustomize_command() or [])}: the rendered manifests use {want}"
+
+
+def _no_op(relative: str, name: str, images: list[str]) -> OverlayRefused:
+    used = ", ".join(images) or "none"
+    return OverlayRefused(
+        relative,
+        "images",
+        f"the entry named {name!r} matches no image the manifests use, so the pin would be "
+        f"a silent no-op (kustomizeImageName in the service map?); rendered images: {used}",
+    )

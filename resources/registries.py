@@ -1,0 +1,81 @@
+"""One registry per environment: `HARBOR_URL_<ENV>`, else `HARBOR_URL`.
+
+Each environment's cluster pulls from its own Harbor, so a digest is verified on the
+registry of the environment it is promoted to. `HARBOR_USERNAME_<ENV>` and
+`HARBOR_PASSWORD_<ENV>` fall back to the unsuffixed variables only when the environment's
+registry is HARBOR_URL's own host: one registry's credentials never reach another host.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import httpx
+
+from resources.registry import RegistryClient, RegistryConfigError, requests_per_second_from_env
+
+
+def env_suffix(env: str) -> str:
+    """`prod` -> `PROD`, `eu-west` -> `EU_WEST` (the environment as a variable suffix)."""
+    return env.upper().replace("-", "_")
+
+
+def _host(url: str) -> str | None:
+    try:
+        return httpx.URL(url).netloc.decode("ascii").lower() or None
+    except (httpx.InvalidURL, TypeError):
+        return None
+
+
+def env_settings(env: str) -> tuple[str, str | None, str | None, str]:
+    """(url, username, password, the variable the url came from) for `env`'s registry."""
+    suffix = env_suffix(env)
+    base = os.environ.get("HARBOR_URL", "").strip()
+    own = os.environ.get(f"HARBOR_URL_{suffix}", "").strip()
+    url, source = (own, f"HARBOR_URL_{suffix}") if own else (base, "HARBOR_URL")
+    if not url:
+        raise RegistryConfigError("HARBOR_URL", f"not set (nor HARBOR_URL_{suffix})")
+    username = os.environ.get(f"HARBOR_USERNAME_{suffix}") or None
+    password = os.environ.get(f"HARBOR_PASSWORD_{suffix}") or None
+    if username is None and password is None and (not own or _host(own) == _host(base)):
+        username = os.environ.get("HARBOR_USERNAME") or None
+        password = os.environ.get("HARBOR_PASSWORD") or None
+    if (username is None) != (password is None):
+        raise RegistryConfigError(
+            f"HARBOR_USERNAME_{suffix}/HARBOR_PASSWORD_{suffix}", "set both, or neither"
+        )
+    return url, username, password, source
+
+
+class EnvRegistries:
+    """Registry clients by environment, built on first use from the environment variables."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def for_env(self, env: str) -> RegistryClient:
+        with self._lock:
+            if env not in self._clients:
+                url, username, password, _ = env_settings(env)
+                # Not from_env: it would fall back to HARBOR_USERNAME for another host.
+                self._clients[env] = RegistryClient(
+                    url,
+                    username,
+                    password,
+                    requests_per_second=requests_per_second_from_env(),
+                    token_realm_hosts=os.environ.get("HARBOR_TOKEN_REALM_HOSTS", "").split(","),
+                )
+            return self._clients[env]
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
+def registry_for(registry: RegistryClient | EnvRegistries, env: str) -> RegistryClient:
+    """The client for `env`: one per environment, or the single client a caller passed."""
+    return registry.for_env(env) if isinstance(registry, EnvRegistries) else registry
