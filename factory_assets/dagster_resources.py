@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from factory_assets.config import resolve_repo
+from resources.registries import EnvRegistries
 from resources.registry import RegistryClient
 
 
@@ -28,6 +29,15 @@ class HarborRegistry(dg.ConfigurableResource):
     username: str = ""
     password: str = ""
     _client: RegistryClient | None = PrivateAttr(default=None)
+    _registries: EnvRegistries | None = PrivateAttr(default=None)
+
+    def registries(self) -> RegistryClient | EnvRegistries:
+        """One registry per environment (HARBOR_URL_<ENV>), unless this resource names a url."""
+        if self.url or self.username:
+            return self.client()
+        if self._registries is None:
+            self._registries = EnvRegistries()
+        return self._registries
 
     def client(self) -> RegistryClient:
         if self._client is None:
@@ -41,3 +51,6 @@ class HarborRegistry(dg.ConfigurableResource):
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._registries is not None:
+            self._registries.close()
+            self._registries = None

@@ -1,6 +1,10 @@
-"""The one partitioning of per-service assets: a dynamic partition per service.
+"""The one partitioning of per-lane assets: service x environment, two dynamic dimensions.
 
-The services come from git (pin files and the release queue); the Dagster instance only
+A lane is a (service, env) pair: supersede, claims, retry and hold are per lane, and so are
+the `harbor_digest`, `dev_pin` and `smoke_result` partitions. Both dimensions show in the UI
+and can be filtered on. Keys read `<env>|<service>` (Dagster orders dimensions by name).
+
+The lanes come from git (pin files and the release queue); the Dagster instance only
 mirrors them. `release_queue_sensor` adds new ones on every tick; `factory partitions sync`
 does the same once, for a fresh or wiped DAGSTER_HOME driven by `dagster asset materialize`.
 """
@@ -10,17 +14,63 @@ from collections.abc import Iterable
 import dagster as dg
 
 services_partitions = dg.DynamicPartitionsDefinition(name="services")
+envs_partitions = dg.DynamicPartitionsDefinition(name="envs")
+lanes_partitions = dg.MultiPartitionsDefinition(
+    {"service": services_partitions, "env": envs_partitions}
+)
+
+Lane = tuple[str, str]
 
 
-def unregistered_services(instance: dg.DagsterInstance, services: Iterable[str]) -> list[str]:
-    """The services the instance does not have as `services` partitions yet, in order."""
-    known = set(instance.get_dynamic_partitions(services_partitions.name))
-    return [s for s in services if s not in known]
+def lane_key(service: str, env: str) -> dg.MultiPartitionKey:
+    """The partition key of a lane (its string form is `<env>|<service>`)."""
+    return dg.MultiPartitionKey({"service": service, "env": env})
 
 
-def sync_service_partitions(instance: dg.DagsterInstance, services: Iterable[str]) -> list[str]:
-    """Add the missing services as partitions; returns those added."""
-    new = unregistered_services(instance, services)
-    if new:
-        instance.add_dynamic_partitions(services_partitions.name, new)
-    return new
+def lane_of(partition_key: str | dg.MultiPartitionKey) -> Lane:
+    """(service, env) of a partition key, as the context or a run tag gives it."""
+    if isinstance(partition_key, dg.MultiPartitionKey):
+        keys = partition_key.keys_by_dimension
+        return keys["service"], keys["env"]
+    env, sep, service = str(partition_key).partition("|")
+    if not sep:
+        raise ValueError(f"{partition_key!r} is not a lane key (`<env>|<service>`)")
+    return service, env
+
+
+def unregistered_lanes(
+    instance: dg.DagsterInstance, lanes: Iterable[Lane]
+) -> tuple[list[str], list[str]]:
+    """The services and envs the instance does not have as partitions yet, in order."""
+    known_services = set(instance.get_dynamic_partitions(services_partitions.name))
+    known_envs = set(instance.get_dynamic_partitions(envs_partitions.name))
+    services: list[str] = []
+    envs: list[str] = []
+    for service, env in lanes:
+        if service not in known_services and service not in services:
+            services.append(service)
+        if env not in known_envs and env not in envs:
+            envs.append(env)
+    return services, envs
+
+
+def add_requests(services: list[str], envs: list[str]) -> list:
+    """The sensor's `dynamic_partitions_requests` for what is new."""
+    requests = []
+    if services:
+        requests.append(services_partitions.build_add_request(services))
+    if envs:
+        requests.append(envs_partitions.build_add_request(envs))
+    return requests
+
+
+def sync_lane_partitions(
+    instance: dg.DagsterInstance, lanes: Iterable[Lane]
+) -> tuple[list[str], list[str]]:
+    """Add the missing services and envs as partitions; returns those added."""
+    services, envs = unregistered_lanes(instance, list(lanes))
+    if services:
+        instance.add_dynamic_partitions(services_partitions.name, services)
+    if envs:
+        instance.add_dynamic_partitions(envs_partitions.name, envs)
+    return services, envs

@@ -5,11 +5,12 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from factory_assets.dagster_resources import GitOpsRepo
-from factory_assets.partitions import services_partitions, unregistered_services
+from factory_assets.partitions import add_requests, lane_key, unregistered_lanes
 from factory_assets.promotion.jobs import promote_service_job
 from factory_assets.promotion.watch import ReadyService, queue_snapshot
 
 SERVICE_TAG = "factory/service"
+ENV_TAG = "factory/env"
 RELEASE_TAG = "factory/release"
 KEY_BASE_TAG = "factory/run-key-base"
 MAX_RUN_RETRIES = 5
@@ -58,27 +59,30 @@ def run_key_for(instance: dg.DagsterInstance, ready: ReadyService, now: datetime
     job=promote_service_job,
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Fetches the deploy repo, adds a `services` partition per service and requests a promotion "
-    "run for each service with a ready release (pending, back-off over, not held).",
+    description="Fetches the deploy repo, adds the `services` and `envs` partitions of each lane and "
+    "requests a promotion run for each (service, env) lane with a ready release (pending, back-off "
+    "over, not held, not waiting for replication), within FACTORY_ENVS.",
 )
 def release_queue_sensor(
     context: dg.SensorEvaluationContext, gitops: GitOpsRepo
 ) -> dg.SensorResult:
     now = datetime.now(UTC)
     snapshot = queue_snapshot(gitops.resolve(), now)
-    new = unregistered_services(context.instance, snapshot.services)
+    new_services, new_envs = unregistered_lanes(context.instance, snapshot.lanes)
     requests = []
     for ready in snapshot.ready:
         key = run_key_for(context.instance, ready, now)
         if key is None:
             continue
-        tags = {SERVICE_TAG: ready.service, KEY_BASE_TAG: ready.run_key}
+        tags = {SERVICE_TAG: ready.service, ENV_TAG: ready.env, KEY_BASE_TAG: ready.run_key}
         if ready.release_id:
             tags[RELEASE_TAG] = ready.release_id
-        requests.append(dg.RunRequest(run_key=key, partition_key=ready.service, tags=tags))
+        requests.append(
+            dg.RunRequest(run_key=key, partition_key=lane_key(ready.service, ready.env), tags=tags)
+        )
     for line in snapshot.waiting:
         context.log.info(line)
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[services_partitions.build_add_request(new)] if new else [],
+        dynamic_partitions_requests=add_requests(new_services, new_envs),
     )

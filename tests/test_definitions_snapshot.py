@@ -11,15 +11,15 @@ import dagster as dg
 from factory_assets.definitions import defs
 
 EXPECTED_ASSETS = {
-    "harbor_digest": {"group": "promotion", "partitions": "services", "deps": []},
-    "dev_pin": {"group": "promotion", "partitions": "services", "deps": ["harbor_digest"]},
-    "smoke_result": {"group": "promotion", "partitions": "services", "deps": ["dev_pin"]},
+    "harbor_digest": {"group": "promotion", "partitions": "envs x services", "deps": []},
+    "dev_pin": {"group": "promotion", "partitions": "envs x services", "deps": ["harbor_digest"]},
+    "smoke_result": {"group": "promotion", "partitions": "envs x services", "deps": ["dev_pin"]},
     "evidence_index": {"group": "evidence", "partitions": None, "deps": []},
     "pages_site": {"group": "evidence", "partitions": None, "deps": ["evidence_index"]},
 }
 EXPECTED_SENSORS = {
     "release_queue_sensor": ("RUNNING", "promote_service"),
-    "harbor_sensor": ("RUNNING", None),
+    "harbor_sensor": ("RUNNING", "promote_service"),
     "promotion_failure_sensor": ("RUNNING", None),
     "failed_run_evidence_sensor": ("RUNNING", None),
 }
@@ -27,6 +27,8 @@ EXPECTED_SENSORS = {
 
 def _partitions_name(spec) -> str | None:
     partitions = spec.partitions_def
+    if isinstance(partitions, dg.MultiPartitionsDefinition):
+        return " x ".join(d.partitions_def.name for d in partitions.partitions_defs)
     return getattr(partitions, "name", None) if partitions else None
 
 

@@ -1,4 +1,4 @@
-"""`factory partitions sync`: the repo's services as `services` partitions in DAGSTER_HOME."""
+"""`factory partitions sync`: the repo's lanes as `services` x `envs` partitions in DAGSTER_HOME."""
 
 from __future__ import annotations
 
@@ -32,11 +32,16 @@ def _sync(args: argparse.Namespace) -> int:
     # Dagster is imported here only: every other command starts without it.
     import dagster as dg
 
-    from factory_assets.partitions import sync_service_partitions
+    from factory_assets.partitions import sync_lane_partitions
     from factory_assets.promotion.watch import queue_snapshot
 
-    services = queue_snapshot(repo).services
+    snapshot = queue_snapshot(repo)
     with dg.DagsterInstance.get() as instance:
-        added = sync_service_partitions(instance, services)
-    print(f"services: {len(services)} in the repo; added {', '.join(added) if added else 'none'}")
+        services, envs = sync_lane_partitions(instance, snapshot.lanes)
+    print(
+        f"services: {len(snapshot.services)} in the repo; added "
+        f"{', '.join(services) if services else 'none'}"
+    )
+    all_envs = sorted({env for _, env in snapshot.lanes})
+    print(f"envs: {', '.join(all_envs) or 'none'}; added {', '.join(envs) if envs else 'none'}")
     return 0

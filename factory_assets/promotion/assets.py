@@ -1,4 +1,4 @@
-"""Dagster layer for promotion: `harbor_digest` and `dev_pin`, one partition per service.
+"""Dagster layer for promotion: `harbor_digest` and `dev_pin`, one partition per (service, env).
 
 Both call the engine; the engine's evidence record id and content digest go into the
 metadata, so the asset lineage in the UI is the evidence chain.
@@ -7,7 +7,7 @@ metadata, so the asset lineage in the UI is the evidence chain.
 import dagster as dg
 
 from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
-from factory_assets.partitions import services_partitions
+from factory_assets.partitions import lane_of, lanes_partitions
 from factory_assets.promotion.digest_view import DigestView, digest_for_service, pinned_summary
 from factory_assets.promotion.promote_pass import run_pass
 from resources.registry import RegistryConfigError, RegistryError
@@ -19,23 +19,24 @@ def _links(context: dg.AssetExecutionContext, asset: str) -> dict:
     return {
         "dagster_run_id": context.run.run_id,
         "asset_key": asset,
-        "partition": context.partition_key,
+        "partition": str(context.partition_key),
     }
 
 
 @dg.asset(
-    partitions_def=services_partitions,
+    partitions_def=lanes_partitions,
     group_name=PROMOTION_GROUP,
-    description="The digest in Harbor that the service's next release (or its current pin) names, verified "
-    "by hashing the manifest fetched with all four manifest media types. Data version: the digest.",
+    description="The digest on the environment's Harbor that the lane's next release (or its current pin) "
+    "names, verified by hashing the manifest fetched with all four manifest media types. Data version: "
+    "the digest.",
     kinds={"oci"},
 )
 def harbor_digest(
     context: dg.AssetExecutionContext, gitops: GitOpsRepo, harbor: HarborRegistry
 ) -> dg.MaterializeResult:
-    service = context.partition_key
+    service, env = lane_of(context.partition_key)
     try:
-        view: DigestView = digest_for_service(gitops.resolve(), harbor.client(), service)
+        view: DigestView = digest_for_service(gitops.resolve(), harbor.registries(), service, env)
     except RegistryConfigError as exc:  # no pass can succeed: say so, in one line
         raise dg.Failure(description=f"{service}: {exc}") from exc
     except RegistryError as exc:
@@ -56,24 +57,26 @@ def harbor_digest(
 
 
 @dg.asset(
-    partitions_def=services_partitions,
+    partitions_def=lanes_partitions,
     deps=[harbor_digest],
     group_name=PROMOTION_GROUP,
-    description="envs/dev/<service>.yaml pinned by digest on the remote: one promotion pass for the service "
-    "(claim, verify, pin, commit and push with compare-and-swap, evidence).",
+    description="The lane's pin on the remote (envs/<env>/<service>.yaml, or the overlay entry the service map "
+    "names), by digest: one promotion pass for the lane (claim, verify on the env's registry, pin, commit "
+    "and push with compare-and-swap, evidence).",
     kinds={"git"},
 )
 def dev_pin(
     context: dg.AssetExecutionContext, gitops: GitOpsRepo, harbor: HarborRegistry
 ) -> dg.MaterializeResult:
-    service = context.partition_key
+    service, env = lane_of(context.partition_key)
     result = run_pass(
         gitops.resolve(),
-        registry=harbor.client(),
+        registry=harbor.registries(),
         service=service,
+        envs={env},
         links=_links(context, "dev_pin"),
     )
-    mine = [o for o in result.outcomes if o.service == service]
+    mine = [o for o in result.outcomes if o.service == service and o.env == env]
     for outcome in mine:
         context.log.info(
             f"{service}: {outcome.release_id} -> {outcome.result}"
@@ -95,7 +98,7 @@ def dev_pin(
             },
         )
     success = next((o for o in reversed(mine) if o.result == "success"), None)
-    pinned = success.to_dict() if success else pinned_summary(gitops.resolve(), service)
+    pinned = success.to_dict() if success else pinned_summary(gitops.resolve(), service, env)
     metadata = {
         "digest": pinned.get("digest") or "",
         "media_type": pinned.get("media_type") or "",
@@ -106,6 +109,8 @@ def dev_pin(
         "evidence_content_digest": pinned.get("evidence_digest") or "",
         "changed": success is not None,
         "superseded": [o.release_id for o in mine if o.result == "superseded"],
+        "env": env,
+        "waiting": [o.release_id for o in mine if o.result == "waiting"],
     }
     return dg.MaterializeResult(
         metadata=metadata, data_version=dg.DataVersion(metadata["digest"] or "none")

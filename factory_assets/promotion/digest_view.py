@@ -11,10 +11,14 @@ from pathlib import Path
 
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
+from factory_assets.layout.config import DEFAULT_ENV, load_layout
+from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import read_pin
 from factory_assets.promotion.plan import read_plan
+from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue
 from resources.gitops import GitopsWriter
+from resources.registries import EnvRegistries, registry_for
 from resources.registry import RegistryClient, ResolvedDigest
 
 
@@ -54,21 +58,38 @@ def read_fresh(repo: Path, read):
     return GitopsWriter(repo).snapshot(read)
 
 
-def digest_for_service(repo: Path, registry: RegistryClient, service: str) -> DigestView:
-    """Resolve, in Harbor, the digest the service's next release (or its pin) names."""
+def digest_for_service(
+    repo: Path, registry: RegistryClient | EnvRegistries, service: str, env: str = DEFAULT_ENV
+) -> DigestView:
+    """Resolve, on the env's Harbor, the digest the lane's next release (or its pin) names."""
 
     def read(tree: Path):
-        plan, _, pins = read_plan(tree, service=service)
-        doc = read_pin(tree, service)
-        return plan.for_service(service), doc.pin if doc.exists else None
+        plan, queue, _ = read_plan(tree, service=service, envs={env})
+        try:
+            target = TargetResolver.for_tree(tree).target(service, env)
+        except TargetError:
+            target = None
+        pin = None
+        if target is None or target.kind == "pin-file":
+            doc = read_pin(tree, service, env)
+            pin = doc.pin if doc.exists else None
+        pinned = _lane_pinned(queue, service, env) if target and target.kind == "overlay" else None
+        return plan.for_service(service, env), pin, target, pinned
 
-    service_plan, pin = read_fresh(repo, read)
+    service_plan, pin, target, pinned_entry = read_fresh(repo, read)
+    client = registry_for(registry, env)
     entry = service_plan.promote if service_plan else None
     if entry is not None:
-        resolved = registry.resolve(
-            entry.image, tag=entry.tag, digest=entry.digest if not entry.tag else None
+        image = target.verify_reference(entry.image) if target else entry.image
+        resolved = client.resolve(
+            image, tag=entry.tag, digest=entry.digest if not entry.tag else None
         )
         return _view(service, "release", resolved, release_id=entry.id)
+    if pinned_entry is not None and target is not None:
+        image = target.verify_reference(pinned_entry.image)
+        resolved = client.resolve(image, digest=pinned_entry.digest)
+        return _view(service, "pin", resolved, release_id=pinned_entry.id)
+    registry = client
     if pin is not None and pin.image:
         image, _, pinned = pin.image.partition("@")
         if pin.track:
@@ -115,11 +136,34 @@ def _record_facts(tree: Path, record_id: str | None) -> dict:
     return facts
 
 
-def pinned_summary(repo: Path, service: str) -> dict:
-    """The service's current pin at the fresh head, with the release's evidence id."""
+def _lane_pinned(queue: ReleaseQueue, service: str, env: str) -> ReleaseEntry | None:
+    """An overlay holds no release id: the lane's newest promoted entry is its pin."""
+    promoted = [
+        (i, e)
+        for i, e in enumerate(queue.entries)
+        if e.lane == (service, env) and e.state == "promoted"
+    ]
+    return max(promoted, key=lambda ie: ie[1].order_key(ie[0]))[1] if promoted else None
+
+
+def pinned_summary(repo: Path, service: str, env: str = DEFAULT_ENV) -> dict:
+    """The lane's current pin at the fresh head, with the release's evidence id."""
 
     def read(tree: Path) -> dict:
-        doc = read_pin(tree, service)
+        if load_layout(tree).pin_kind(env) == "overlays":
+            entry = _lane_pinned(load_queue(tree).queue, service, env)
+            if entry is None:
+                return {}
+            summary = {
+                "digest": entry.digest,
+                "tag": entry.label,
+                "release_id": entry.id,
+                "commit": entry.promoted_commit,
+                "evidence_id": entry.evidence,
+            }
+            summary.update(_record_facts(tree, entry.evidence))
+            return summary
+        doc = read_pin(tree, service, env)
         if not doc.exists or not doc.pin.image:
             return {}
         summary = {

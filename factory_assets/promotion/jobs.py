@@ -5,5 +5,5 @@ import dagster as dg
 promote_service_job = dg.define_asset_job(
     "promote_service",
     selection=dg.AssetSelection.assets("harbor_digest", "dev_pin", "smoke_result"),
-    description="Verify the digest in Harbor, pin it in envs/dev/<service>.yaml, then smoke-check the deploy.",
+    description="Verify the digest on the env's Harbor, pin it for the (service, env) lane, then smoke-check the deploy.",
 )

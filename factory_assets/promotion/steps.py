@@ -644,6 +644,8 @@ def record_promotion(
         if res.result == "waiting":
             _record_wait(tree, w, current, res, ctx, now, replication or ReplicationPolicy())
             continue
+        if current.waiting_since is not None:  # the replica is there: the wait is over
+            current = current.model_copy(update={"waiting_since": None})
         if res.retryable:
             after = mark_retry(current, error=res.error or "failed", now=now, policy=policy)
         else:

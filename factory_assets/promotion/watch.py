@@ -1,6 +1,7 @@
-"""What the release-queue sensor needs: services, and who is ready, at the remote head.
+"""What the release-queue sensor needs: lanes, and which are ready, at the remote head.
 
-Plain Python; `sensors/release_queue.py` turns it into partitions and run requests.
+Plain Python; `sensors/release_queue.py` turns it into partitions and run requests. A
+runner plans only the environments it may promote (FACTORY_ENVS).
 """
 
 from __future__ import annotations
@@ -11,62 +12,95 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_assets.common.clock import utc_now
+from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, load_layout
 from factory_assets.promotion.plan import read_plan
 from factory_assets.promotion.runner import claim_is_stale
 from resources.gitops import GitopsWriter
 
-PIN_DIR = "envs/dev"
-
 
 @dataclass(frozen=True)
 class ReadyService:
-    """A service the next pass would act on, and the run key base for that exact state."""
+    """A lane the next pass would act on, and the run key base for that exact state."""
 
     service: str
     release_id: str | None
     attempts: int
     run_key: str
+    env: str = DEFAULT_ENV
 
 
 @dataclass(frozen=True)
 class QueueSnapshot:
-    services: tuple[str, ...]
+    lanes: tuple[tuple[str, str], ...]  # (service, env), from the queue and the pin files
     ready: tuple[ReadyService, ...]
     waiting: tuple[str, ...]  # "service: reason" lines, for the tick log
 
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(sorted({service for service, _ in self.lanes}))
 
-def _pin_services(tree: Path) -> set[str]:
-    directory = tree / PIN_DIR
-    if not directory.is_dir():
-        return set()
-    return {p.stem for p in directory.glob("*.yaml") if not p.name.startswith(".")}
+
+def _pin_lanes(tree: Path, envs) -> set[tuple[str, str]]:
+    """Lanes with a pin file under `envs/<env>/` (pin-file environments)."""
+    layout = load_layout(tree)
+    if layout.environments is not None:
+        names = [n for n, e in layout.environments.items() if e.pins == "pin-files"]
+    else:
+        root = tree / "envs"
+        names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    lanes = set()
+    for env in names:
+        if envs is not None and env not in envs:
+            continue
+        for path in (tree / "envs" / env).glob("*.yaml"):
+            if not path.name.startswith("."):
+                lanes.add((path.stem, env))
+    return lanes
 
 
 def queue_snapshot(repo: Path, now: datetime | None = None) -> QueueSnapshot:
     """Fetch the branch and plan at the fresh remote head (never the local checkout)."""
     moment = now or utc_now()
+    envs = allowed_envs()
 
     def read(tree: Path) -> QueueSnapshot:
-        plan, queue, _ = read_plan(tree, now=moment, is_stale=claim_is_stale)
-        services = sorted(set(queue.services()) | _pin_services(tree))
+        plan, queue, _ = read_plan(tree, now=moment, is_stale=claim_is_stale, envs=envs)
+        lanes = {e.lane for e in queue.entries if envs is None or e.env in envs}
+        lanes = sorted(lanes | _pin_lanes(tree, envs), key=lambda lane: (lane[1], lane[0]))
         ready, waiting = [], []
         for item in plan.services:
             if item.busy_with:
-                waiting.append(f"{item.service}: busy ({item.busy_with})")
+                waiting.append(f"{item.service}@{item.env}: busy ({item.busy_with})")
                 continue
+            # The dev lane keeps its historical key; other lanes name their env.
+            base = item.service if item.env == DEFAULT_ENV else f"{item.service}@{item.env}"
             if item.promote is not None:
                 entry = item.promote
-                key = f"{item.service}:{entry.id}:a{entry.attempts}"
-                ready.append(ReadyService(item.service, entry.id, entry.attempts, key))
+                if entry.waiting_since is not None:
+                    # Waiting for replication: the Harbor sensor requests the run once the
+                    # replica appears; re-running the pass every tick would find nothing.
+                    waiting.append(f"{base}: {entry.id} waits for replication")
+                    continue
+                key = f"{base}:{entry.id}:a{entry.attempts}"
+                ready.append(ReadyService(item.service, entry.id, entry.attempts, key, item.env))
             elif item.acts:
                 # Supersede, abandon, finalize or fail-exhausted only: key on the exact state.
                 touched = sorted(
-                    e.id for e in (*item.supersede, *item.abandon, *item.finalize, *item.exhausted)
+                    e.id
+                    for e in (
+                        *item.supersede,
+                        *item.abandon,
+                        *item.finalize,
+                        *item.exhausted,
+                        *item.refuse,
+                    )
                 )
                 digest = hashlib.sha256(",".join(touched).encode()).hexdigest()[:12]
-                ready.append(ReadyService(item.service, None, 0, f"{item.service}:maint:{digest}"))
+                ready.append(
+                    ReadyService(item.service, None, 0, f"{base}:maint:{digest}", item.env)
+                )
             for wait in item.waiting:
-                waiting.append(f"{item.service}: {wait.entry.id} waits ({wait.reason})")
-        return QueueSnapshot(tuple(services), tuple(ready), tuple(waiting))
+                waiting.append(f"{base}: {wait.entry.id} waits ({wait.reason})")
+        return QueueSnapshot(tuple(lanes), tuple(ready), tuple(waiting))
 
     return GitopsWriter(repo).snapshot(read)

@@ -22,6 +22,7 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.evidence.store import append_record, new_body
+from factory_assets.layout.config import DEFAULT_ENV
 from factory_assets.pins.pin_file import list_pin_services
 from factory_assets.smoke.argocd_verdict import RevisionCheck, judge_application
 from factory_assets.smoke.config import SmokeConfig, parse_smoke_config
@@ -155,6 +156,7 @@ def check_service(
     promotion: EvidenceRecord | None = None,
     log: Log | None = None,
     record: Recorder | None = None,
+    environment: str = DEFAULT_ENV,
 ) -> SmokeOutcome:
     """Smoke-check `service`'s current pin and append a `smoke` record; never raises for a
     failing release or a check that cannot run (those are verdicts), only for an unknown service.
@@ -166,7 +168,11 @@ def check_service(
     """
     repo = Path(repo)
     recorder = record or (lambda body: append_record(repo, body))
-    ctx = _Context(pin=read_pin(repo, service), started_at=rfc3339(utc_now()), recorder=recorder)
+    ctx = _Context(
+        pin=read_pin(repo, service, environment),
+        started_at=rfc3339(utc_now()),
+        recorder=recorder,
+    )
     pin = ctx.pin
     if pin.image is None or pin.digest is None:
         return _finish(ctx, "none", None, _skip(f"{pin.rel_path} pins no image yet"), links)

@@ -14,6 +14,7 @@ from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.layout import INDEX_DIR, INDEX_FILE
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
+from factory_assets.layout.config import DEFAULT_ENV
 from factory_assets.release.queue_file import load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
 from resources.gitops import GitError, GitopsWriter
@@ -101,8 +102,9 @@ def smoke_check_and_land(
     links: Mapping[str, str] | None = None,
     timeout_seconds: float | None = None,
     log: Callable[[str], None] | None = None,
+    environment: str = DEFAULT_ENV,
 ) -> SmokeOutcome:
-    """One service, as the `smoke_result` asset runs it.
+    """One lane, as the `smoke_result` asset runs it.
 
     Unlike the CLI, the asset never keeps a verdict in a checkout that differs from the
     remote: a run that reports success must have landed its record where everyone sees it.
@@ -120,6 +122,7 @@ def smoke_check_and_land(
         timeout_seconds=timeout_seconds,
         links=links,
         record=record_lander(writer, repo, in_sync),
+        environment=environment,
     )
 
 

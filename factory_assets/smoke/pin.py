@@ -18,6 +18,7 @@ from ruamel.yaml.error import YAMLError
 from factory_assets.common.errors import InputError
 from factory_assets.common.files import read_text_bounded
 from factory_assets.evidence.vocabulary import SERVICE_NAME
+from factory_assets.layout.config import DEFAULT_ENV
 from factory_assets.pins.pin_file import PIN_DIR
 
 IMAGE_WITH_DIGEST = re.compile(r"^(?P<repo>[^@\s]+)@(?P<digest>sha256:[a-f0-9]{64})$")
@@ -45,9 +46,13 @@ class PinView:
         return match["repo"] if match else None
 
 
-def read_pin(repo: Path, service: str) -> PinView:
+def read_pin(repo: Path, service: str, environment: str = DEFAULT_ENV) -> PinView:
     """Parse one pin file; InputError names the file and the field when it is unusable."""
-    rel = f"{PIN_DIR}/{service}.yaml"
+    rel = (
+        f"{PIN_DIR}/{service}.yaml"
+        if environment == DEFAULT_ENV
+        else f"envs/{environment}/{service}.yaml"
+    )
     path = repo / rel
     if not _SERVICE.match(service):
         raise InputError(

@@ -33,6 +33,7 @@ def queued(registry, unique_repo, harbor_env, gitops_remote, dagster_instance):
         push=True,
     )
     dagster_instance.add_dynamic_partitions("services", ["api"])
+    dagster_instance.add_dynamic_partitions("envs", ["dev"])
     return gitops_remote, dagster_instance, pushed
 
 
@@ -40,7 +41,7 @@ def test_materialize_pins_the_index_digest_with_evidence_metadata(queued):
     remote, instance, pushed = queued
     result = dg.materialize(
         [harbor_digest, dev_pin],
-        partition_key="api",
+        partition_key="dev|api",
         instance=instance,
         resources={"gitops": GitOpsRepo(path=str(remote.clone)), "harbor": HarborRegistry()},
     )
@@ -62,7 +63,7 @@ def test_materialize_pins_the_index_digest_with_evidence_metadata(queued):
     assert result.run_id in record  # the record links back to the Dagster run
     again = dg.materialize(  # nothing pending: the same pin, described the same way
         [dev_pin],
-        partition_key="api",
+        partition_key="dev|api",
         instance=instance,
         resources={"gitops": GitOpsRepo(path=str(remote.clone)), "harbor": HarborRegistry()},
     )
@@ -88,9 +89,10 @@ def test_registry_failure_is_a_failed_run_that_says_why(
         push=True,
     )
     dagster_instance.add_dynamic_partitions("services", ["api"])
+    dagster_instance.add_dynamic_partitions("envs", ["dev"])
     result = dg.materialize(
         [dev_pin],
-        partition_key="api",
+        partition_key="dev|api",
         instance=dagster_instance,
         resources={"gitops": GitOpsRepo(path=str(gitops_remote.clone)), "harbor": HarborRegistry()},
         raise_on_error=False,
@@ -116,9 +118,10 @@ def test_a_digest_the_registry_cannot_resolve_still_counts_an_attempt(
         push=True,
     )
     dagster_instance.add_dynamic_partitions("services", ["api"])
+    dagster_instance.add_dynamic_partitions("envs", ["dev"])
     result = dg.materialize(
         [harbor_digest, dev_pin],
-        partition_key="api",
+        partition_key="dev|api",
         instance=dagster_instance,
         resources={"gitops": GitOpsRepo(path=str(gitops_remote.clone)), "harbor": HarborRegistry()},
         raise_on_error=False,
@@ -145,7 +148,7 @@ def test_dagster_cli_materializes_dev_pin_for_a_partition(queued, dagster_home):
             "--select",
             "harbor_digest,dev_pin",
             "--partition",
-            "api",
+            "dev|api",
         ],
         cwd=ROOT,
         env=env,
@@ -176,7 +179,7 @@ def test_a_fresh_instance_gets_its_partitions_from_the_repo(
     materialize = [
         str(ROOT / ".venv/bin/dagster"),
         *("asset", "materialize", "-m", "factory_assets.definitions"),
-        *("--select", "harbor_digest,dev_pin", "--partition", "api"),
+        *("--select", "harbor_digest,dev_pin", "--partition", "dev|api"),
     ]
 
     def run(*args: str) -> subprocess.CompletedProcess:

@@ -43,12 +43,13 @@ def test_new_queue_entry_adds_the_partition_and_requests_a_run(setup):
         other, service="api", tag="1.0.0", image=image, requested_by="dev", push=True
     )
     result = queue_sensor_result(instance, resources)
-    (partitions,) = result.dynamic_partitions_requests
-    assert list(partitions.partition_keys) == ["api"]
+    services, envs = result.dynamic_partitions_requests
+    assert (services.partitions_def_name, list(services.partition_keys)) == ("services", ["api"])
+    assert (envs.partitions_def_name, list(envs.partition_keys)) == ("envs", ["dev"])
     (request,) = result.run_requests
-    assert request.partition_key == "api"
+    assert request.partition_key == "dev|api"
     assert request.run_key == f"api:{added.entry.id}:a0"
-    assert request.tags["factory/service"] == "api"
+    assert request.tags["factory/service"] == "api" and request.tags["factory/env"] == "dev"
 
 
 def test_back_off_not_yet_due_requests_nothing(setup):
@@ -71,6 +72,7 @@ def test_back_off_not_yet_due_requests_nothing(setup):
     result = queue_sensor_result(instance, resources)
     assert result.run_requests == []
     assert list(result.dynamic_partitions_requests[0].partition_keys) == ["api"]
+    assert list(result.dynamic_partitions_requests[1].partition_keys) == ["dev"]
 
 
 def test_held_service_requests_nothing(setup):

@@ -84,13 +84,20 @@ def test_materialize_dev_pin_partition_through_graphql(
             wait_for(lambda: _up(client), 90, what=f"webserver\n{server.log()[-2000:]}")
             selector = {"repositoryLocationName": "factory", "repositoryName": "__repository__"}
             graphql(client, ADD_PARTITION, {"selector": selector, "name": "services", "key": "api"})
+            graphql(client, ADD_PARTITION, {"selector": selector, "name": "envs", "key": "dev"})
             params = {
                 "selector": {
                     **selector,
                     "jobName": "__ASSET_JOB",
                     "assetSelection": [{"path": ["harbor_digest"]}, {"path": ["dev_pin"]}],
                 },
-                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "api"}]},
+                "executionMetadata": {
+                    "tags": [
+                        {"key": "dagster/partition", "value": "dev|api"},
+                        {"key": "dagster/partition/env", "value": "dev"},
+                        {"key": "dagster/partition/service", "value": "api"},
+                    ]
+                },
                 "mode": "default",
             }
             launched = graphql(client, LAUNCH, {"params": params})["launchPipelineExecution"]

@@ -154,7 +154,7 @@ def test_two_runners_with_their_own_instances_serialize_and_supersede(
                     "--select",
                     "harbor_digest,dev_pin",
                     "--partition",
-                    SERVICE,
+                    f"dev|{SERVICE}",
                 ],
                 env=env,
             )
@@ -217,9 +217,10 @@ def pg_instance(home: PgHome) -> Iterator[dg.DagsterInstance]:
 
 
 def add_partition(home: PgHome, key: str) -> None:
-    """The `services` partition exists before a CLI run (the sensor adds it under a daemon)."""
+    """The lane's partitions exist before a CLI run (the sensor adds them under a daemon)."""
     with pg_instance(home) as instance:
         instance.add_dynamic_partitions("services", [key])
+        instance.add_dynamic_partitions("envs", ["dev"])
 
 
 def git_lines(bare: Path, *args: str) -> list[str]:
