@@ -77,6 +77,24 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     verify.set_defaults(func=_verify)
 
+    export = ev_sub.add_parser(
+        "export",
+        parents=[common],
+        help="write a promotion or smoke record as an in-toto Statement about the pinned image",
+    )
+    export.add_argument("id", metavar="ID", help="the record id")
+    export.add_argument(
+        "--format",
+        choices=("in-toto", "predicate"),
+        default="in-toto",
+        help="in-toto: a Statement v1 (default); predicate: its predicate alone, "
+        "for `cosign attest --type custom --predicate`",
+    )
+    export.add_argument(
+        "--out", metavar="PATH", default=None, help="write here (atomically) instead of stdout"
+    )
+    export.set_defaults(func=_export)
+
 
 def _schema(args: argparse.Namespace) -> int:
     from factory_assets.evidence.schema_file import check_schema_file, write_schema_file
@@ -177,4 +195,17 @@ def _verify(args: argparse.Namespace) -> int:
         f"consistent with {result.checkpoints} published checkpoint(s) on {pages.where}: "
         f"{result.tree_size} record(s), merkle root {result.root}"
     )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from factory_assets.common.files import atomic_write_bytes
+    from factory_assets.evidence.intoto import export_bytes
+
+    data = export_bytes(resolve_repo(args.repo), args.id, args.format)
+    if args.out:
+        atomic_write_bytes(Path(args.out), data)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.buffer.write(data)
     return 0
