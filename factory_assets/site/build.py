@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.evidence.canonical import body_of, fast_canonical_bytes, sha256_digest
+from factory_assets.evidence.checkpoints import HISTORY_FILE, history_bytes
 from factory_assets.evidence.collect import collect_index
 from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
 from factory_assets.site.data import (
@@ -211,6 +212,9 @@ def build_site(
         }
         _write(stage, "data/metrics.json", dump_json(compute_metrics(lines)))
         _write(stage, SUMMARY_FILE, dump_json(summary))
+        # Publishing replaces this with the branch's history plus this checkpoint; a build
+        # served as it is has been published nowhere yet.
+        _write(stage, HISTORY_FILE, history_bytes([]))
         files = [p for p in stage.rglob("*") if p.is_file()]
         size = sum(p.stat().st_size for p in files)
         if out_dir.exists():

@@ -84,7 +84,9 @@ def test_publish_twice_second_is_a_no_op(gitops_remote: GitOpsRemote, tmp_path: 
     assert first.pushed and first.attempts == 1 and first.record_error is None
     published = _branch_files(gitops_remote.bare, "gh-pages")
     history = parse_history(published.pop(HISTORY_FILE), HISTORY_FILE)
-    assert published == _files(build)  # the build is the branch root, plus the checkpoint history
+    built = _files(build)
+    assert parse_history(built.pop(HISTORY_FILE), HISTORY_FILE) == []
+    assert published == built  # the build is the branch root, with the checkpoint history
     summary = json.loads((build / "data" / "summary.json").read_text())["checkpoint"]
     assert [(c.tree_size, c.root, c.head_id) for c in history] == [
         (PUBLISHED, summary["root"], summary["head"]["id"])
@@ -186,9 +188,10 @@ def test_a_push_race_is_retried_and_keeps_the_other_commit(
     theirs = git.Repo(other).head.commit.hexsha
     history = _log(bare, "refs/heads/gh-pages")
     assert history[0] == result.site_commit and theirs in history  # no force push
-    published = _branch_files(bare, "gh-pages")
+    published, built = _branch_files(bare, "gh-pages"), _files(build)
     published.pop(HISTORY_FILE)
-    assert published == _files(build)
+    built.pop(HISTORY_FILE)
+    assert published == built
 
 
 def test_concurrent_publishers_all_land(gitops_remote: GitOpsRemote, tmp_path: Path):
