@@ -172,8 +172,7 @@ def _collect_check(repo: Path, out: str | None) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from factory_assets.evidence.verify import current_tree, verify_tree
-    from factory_assets.site.pages_ref import read_local, read_remote
-    from factory_assets.site.publish import DEFAULT_BRANCH
+    from factory_assets.site.pages_ref import PAGES_BRANCH, read_local, read_remote
 
     repo = resolve_repo(args.repo)
     tree = current_tree(repo)
@@ -181,7 +180,7 @@ def _verify(args: argparse.Namespace) -> int:
         pages = read_local(repo, args.against)
         result = verify_tree(tree, pages.history, pages.digests)
     else:
-        with read_remote(repo, args.branch or DEFAULT_BRANCH, args.remote) as pages:
+        with read_remote(repo, args.branch or PAGES_BRANCH, args.remote) as pages:
             result = verify_tree(tree, pages.history, pages.digests)
     if result.failure:
         print(f"{pages.where}: {result.failure}", file=sys.stderr)

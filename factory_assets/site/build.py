@@ -24,6 +24,7 @@ from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
 from factory_assets.site.data import (
     BLOCK_SIZE,
     SITE_FORMAT,
+    SUMMARY_FILE,
     block_meta,
     block_path,
     checkpoint_of,
@@ -40,7 +41,6 @@ from factory_assets.site.metrics import compute_metrics
 # The checkout's `site/` (a source tree or an editable install).
 CHECKOUT_SITE_SRC = Path(__file__).resolve().parents[2] / "site"
 INSTALLED_SITE_SRC = "share/factory/site"  # where a wheel puts them, under the install prefix
-SUMMARY_FILE = "data/summary.json"
 ENV_COMMIT_URL = "FACTORY_COMMIT_URL_TEMPLATE"
 ENV_DAGSTER_URL = "FACTORY_DAGSTER_URL"
 

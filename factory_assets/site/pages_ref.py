@@ -8,20 +8,21 @@ local ref of the checkout, or the remote branch fetched into a scratch repositor
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-
 from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.evidence.checkpoints import HISTORY_FILE, Checkpoint, parse_history
-from factory_assets.site.build import SUMMARY_FILE
+from factory_assets.site.data import SUMMARY_FILE
 
 Reader = Callable[[str], bytes | None]
+PAGES_BRANCH = "gh-pages"
 
 
 @dataclass(frozen=True)
@@ -63,26 +64,26 @@ def published_digests(read: Reader) -> list[str] | None:
 
 
 def local_ref_reader(repo: Path, ref: str) -> tuple[Reader, str]:
-    """A reader over `ref` of the checkout at `repo`; raises InputError when it is not a commit."""
-    try:
-        handle = git.Repo(repo)
-        commit = handle.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}").strip()
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise InputError(repo, "-", "not a git repository") from None
-    except git.GitCommandError:
-        raise InputError(
-            "--against", ref, "expected a commit or branch of the repository"
-        ) from None
+    """A reader over `ref` of the checkout at `repo`; raises InputError when it is not a commit.
+
+    Plain git processes: verify should not pay for importing a git library.
+    """
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, env={**os.environ, "LC_ALL": "C"}
+        )
+
+    if not (Path(repo) / ".git").exists() and git("rev-parse", "--git-dir").returncode:
+        raise InputError(repo, "-", "not a git repository")
+    found = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if found.returncode:
+        raise InputError("--against", ref, "expected a commit or branch of the repository")
+    commit = found.stdout.decode().strip()
 
     def read(path: str) -> bytes | None:
-        try:
-            return handle.git.execute(
-                ["git", "cat-file", "blob", f"{commit}:{path}"],
-                stdout_as_string=False,
-                strip_newline_in_stdout=False,
-            )
-        except git.GitCommandError:
-            return None
+        blob = git("cat-file", "blob", f"{commit}:{path}")
+        return None if blob.returncode else blob.stdout
 
     return read, f"{ref}@{commit[:12]}"
 

@@ -39,10 +39,10 @@ from factory_assets.evidence.checkpoints import (
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR
 from factory_assets.evidence.store import ChainHead, chain_head_bytes, new_body, record_bytes, seal
 from factory_assets.site.build import SUMMARY_FILE
-from factory_assets.site.pages_ref import published_digests, published_history
+from factory_assets.site.pages_ref import PAGES_BRANCH, published_digests, published_history
 from resources.gitops import redact
 
-DEFAULT_BRANCH = "gh-pages"
+DEFAULT_BRANCH = PAGES_BRANCH
 EVIDENCE_BRANCH = "main"
 MAX_ATTEMPTS = 5
 ENV_RUN_URL = "FACTORY_RUN_URL"
