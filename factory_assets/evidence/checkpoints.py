@@ -119,7 +119,7 @@ class Inconsistency:
         differs = (
             f"; first record that differs: sequence {self.first_differing_sequence}"
             if self.first_differing_sequence
-            else "; the first record that differs is not known (the published records are not available)"
+            else "; the first record that differs is not known (no published timeline reproduces this checkpoint)"
         )
         return f"checkpoint #{self.number} ({cp.describe()}{head}{when}) no longer holds: {self.reason}{differs}"
 
