@@ -7,7 +7,10 @@ Per size: site build time (with the committed index current, as after the
 time in headless chromium (cold cache, plain loopback static server), and the
 in-browser integrity check over every record. The baseline is an empty
 dashboard measured in the same run: what the page costs with no data at all.
-Targets: first view <= 1 MB and <= 1 s at 100k records.
+Each build is served with a published checkpoint history of 100 entries (what
+100 publications leave on gh-pages): the page loads it up front, and the
+integrity check proves the records extend every one of them.
+Targets: first view <= 1 MB and <= 1 s at 100k records, history included.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.checkpoint_history import history_for  # noqa: E402
 from bench.evidence_records import generate  # noqa: E402
+from factory_assets.evidence.checkpoints import HISTORY_FILE, history_bytes  # noqa: E402
 from factory_assets.evidence.collect import collect_index  # noqa: E402
 from factory_assets.site.build import SiteLinks, build_site  # noqa: E402
+from factory_assets.site.pages_ref import published_digests  # noqa: E402
 from tests.site.chromium import Browser  # noqa: E402
 from tests.site.server import StaticServer  # noqa: E402
 
@@ -34,6 +40,17 @@ FIRST_VIEW = """(() => {
           wire: entries.reduce((n, e) => n + e.transferSize, 0), files: entries.length};
 })()"""
 VERIFIED = "['ok','fail'].includes(document.getElementById('integrity-status').dataset.state) && document.getElementById('integrity-status').dataset.state"
+
+
+CHECKPOINTS = 100
+
+
+def publish_history(site: Path, count: int = CHECKPOINTS) -> int:
+    """Write the history `count` publications of this build's records would leave; its size in bytes."""
+    digests = published_digests(lambda path: (site / path).read_bytes()) or []
+    data = history_bytes(history_for(digests, count) if digests else [])
+    (site / HISTORY_FILE).write_bytes(data)
+    return len(data)
 
 
 def timed(fn):
@@ -103,8 +120,10 @@ def main() -> int:
                         repo, base / f"site-{size}", links=links
                     )
                 )
+                history_bytes_ = publish_history(build.out_dir)
                 server = StaticServer(build.out_dir).start()
                 view = first_view(browser, server.url, args.runs)
+                view["history"] = history_bytes_
                 state, verify_s = (
                     verify_all(browser, server.url) if size <= args.verify_max else ("skipped", 0.0)
                 )
@@ -130,9 +149,15 @@ def main() -> int:
     largest = rows[-1][6]
     ok = largest["bytes"] <= 1_000_000 and largest["ready_ms"] <= 1000
     print(
+        f"checkpoint history loaded up front: {CHECKPOINTS} entries, {largest['history']:,} B; "
+        f"verify proves consistency with each"
+    )
+    verified = all(state in ("ok", "skipped") for *_, state, _ in rows)
+    print(f"in-browser check passed at every size: {'yes' if verified else 'NO'}")
+    print(
         f"target at {rows[-1][0]} records (first view <= 1 MB, <= 1000 ms): {'met' if ok else 'MISSED'}"
     )
-    return 0 if ok else 1
+    return 0 if ok and verified else 1
 
 
 if __name__ == "__main__":

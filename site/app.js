@@ -11,7 +11,7 @@ const PAGE = 50;
 const FILTERS = ["service", "kind", "result", "from", "to"];
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
-const state = { summary: null, metrics: null, timeline: new Map(), records: new Map(), scan: null, verifying: false };
+const state = { summary: null, metrics: null, history: null, timeline: new Map(), records: new Map(), scan: null, verifying: false };
 const $ = (id) => document.getElementById(id);
 
 async function fetchJson(path) {
@@ -58,6 +58,13 @@ function navigate(query) {
 
 // --- header, warnings, checkpoint ------------------------------------------
 
+function publishedLine(published) {
+  const entries = (published && published.checkpoints) || [];
+  if (!entries.length) return "none yet: this build has not been published";
+  const last = entries[entries.length - 1];
+  return `${entries.length} · last: ${last.tree_size} records${last.published_at ? ` on ${formatTime(last.published_at)}` : ""}`;
+}
+
 function renderHeader(summary) {
   const cp = summary.checkpoint;
   const last = summary.range ? formatTime(summary.range.last) : "no records yet";
@@ -70,6 +77,7 @@ function renderHeader(summary) {
     ["Merkle root", cp.root],
     ["Head", cp.head ? `sequence ${cp.head.sequence} · ${cp.head.id}` : "–"],
     ["Hashing", cp.hash],
+    ["Published checkpoints", publishedLine(state.history)],
   ];
   for (const [k, v] of rows) facts.append(el("dt", {}, k), el("dd", { class: "mono" }, v));
 }
@@ -411,11 +419,13 @@ async function runVerify() {
       progress.max = blocks;
       progress.value = block;
       status.textContent = `Checking… ${records} records (block ${block} of ${blocks})`;
-    });
+    }, state.history);
+    status.dataset.checkpoints = String(result.checkpoints);
+    status.dataset.consistent = result.consistent ? "1" : "0";
     status.dataset.state = result.ok ? "ok" : "fail";
     status.className = result.ok ? "ok" : "fail";
     status.textContent = result.ok
-      ? `The published checkpoint holds: ${result.size} records, every content digest recomputed, the chain links, Merkle root ${result.root} matches.`
+      ? `The published checkpoint holds: ${result.size} records, every content digest recomputed, the chain links, Merkle root ${result.root} matches; consistent with ${result.checkpoints} published checkpoint(s).`
       : `The published checkpoint does NOT hold: ${result.problems.length}${result.truncated ? "+" : ""} problem(s).`;
     for (const text of result.problems) problems.append(el("li", {}, text));
   } catch (error) {
@@ -458,9 +468,14 @@ function wire() {
 
 async function main() {
   try {
-    const [summary, metrics] = await Promise.all([fetchJson("data/summary.json"), fetchJson("data/metrics.json")]);
+    const [summary, metrics, checkpoints] = await Promise.all([
+      fetchJson("data/summary.json"),
+      fetchJson("data/metrics.json"),
+      fetchJson("data/checkpoints.json").catch(() => null), // a build made before histories existed
+    ]);
     state.summary = summary;
     state.metrics = metrics;
+    state.history = checkpoints;
     renderHeader(summary);
     renderMatrix(summary);
     renderMetrics(metrics);

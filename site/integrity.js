@@ -4,6 +4,7 @@
 
 import { canonicalBytes, canonicalize } from "./jcs.js";
 import { sha256, toHex, fromHex } from "./hash.js";
+import { checkHistory } from "./consistency.js";
 
 const LEAF = 0x00;
 const NODE = 0x01;
@@ -56,8 +57,10 @@ export class MerkleFrontier {
 }
 
 // Leaves of a full power-of-two block hash level by level in parallel, then join the frontier once.
+// Returns the leaf hashes (the consistency check builds its own tree from them).
 async function appendLeaves(frontier, digests) {
-  let level = await Promise.all(digests.map(leafHash));
+  const leaves = await Promise.all(digests.map(leafHash));
+  let level = leaves;
   const full = level.length > 0 && (level.length & (level.length - 1)) === 0;
   if (full && frontier.size % level.length === 0) {
     let height = 0;
@@ -68,9 +71,10 @@ async function appendLeaves(frontier, digests) {
       height += 1;
     }
     await frontier.appendSubtree(level[0], height);
-    return;
+    return leaves;
   }
   for (const leaf of level) await frontier.appendSubtree(leaf, 0);
+  return leaves;
 }
 
 export async function contentDigestOf(record) {
@@ -115,7 +119,8 @@ async function checkedJson(meta, problems) {
 }
 
 // Verify everything; `onProgress({block, blocks, records})` after each block. Never throws for bad data.
-export async function verifyPublished(summary, onProgress = () => {}) {
+// With the published checkpoint `history`, also prove the records extend every checkpoint in it.
+export async function verifyPublished(summary, onProgress = () => {}, history = null) {
   const problems = [];
   const note = (text) => { if (problems.length < 200) problems.push(text); else problems.truncated = true; };
   const frontier = new MerkleFrontier();
@@ -128,6 +133,7 @@ export async function verifyPublished(summary, onProgress = () => {}) {
   let expected = 1;
   let prevDigest = null;
   let last = null;
+  const leaves = [];
   const blocks = summary.blocks || [];
   for (let b = 0; b < blocks.length; b++) {
     const meta = blocks[b];
@@ -164,7 +170,7 @@ export async function verifyPublished(summary, onProgress = () => {}) {
       last = { sequence: integrity.sequence, id: record.id, content_digest: digests[i] };
     }
     if (lines.length !== records.length) note(`block ${meta.block}: ${lines.length} timeline entries for ${records.length} records`);
-    await appendLeaves(frontier, digests);
+    for (const leaf of await appendLeaves(frontier, digests)) leaves.push(leaf);
     onProgress({ block: b + 1, blocks: blocks.length, records: frontier.size });
   }
   const root = toHex(await frontier.root());
@@ -178,5 +184,15 @@ export async function verifyPublished(summary, onProgress = () => {}) {
       if (line && linesBySeq.get(line.seq) !== canonicalize(line)) note(`service ${row.service}: ${key} differs from record ${line.seq}`);
     }
   }
-  return { ok: problems.length === 0, problems, truncated: Boolean(problems.truncated), size: frontier.size, root };
+  const consistency = await checkHistory(history, leaves);
+  if (consistency.failure) note(consistency.failure);
+  return {
+    ok: problems.length === 0,
+    problems,
+    truncated: Boolean(problems.truncated),
+    size: frontier.size,
+    root,
+    checkpoints: consistency.checked,
+    consistent: !consistency.failure,
+  };
 }

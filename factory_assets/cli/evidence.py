@@ -1,4 +1,4 @@
-"""`factory evidence schema|validate|collect`."""
+"""`factory evidence schema|validate|collect|verify|export`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from factory_assets.evidence.validate import validate_repo
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    evidence = sub.add_parser("evidence", help="evidence records: schema, validate, collect")
+    evidence = sub.add_parser(
+        "evidence", help="evidence records: schema, validate, collect, verify, export"
+    )
     ev_sub = evidence.add_subparsers(dest="evidence_command", metavar="SUBCOMMAND")
     ev_sub.required = True
 
@@ -52,6 +54,46 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="exit 1 when the committed index differs from a fresh collect; write nothing",
     )
     collect.set_defaults(func=_collect)
+
+    verify = ev_sub.add_parser(
+        "verify",
+        parents=[common],
+        help="prove the records extend every checkpoint published to the pages branch",
+    )
+    verify.add_argument(
+        "--against",
+        metavar="REF",
+        default=None,
+        help="a commit or branch of the repository holding the published site "
+        "(default: the pages branch of the remote)",
+    )
+    verify.add_argument(
+        "--branch",
+        default=None,
+        help="the pages branch on the remote, when --against is not given (default: gh-pages)",
+    )
+    verify.add_argument(
+        "--remote", metavar="URL", default=None, help="git remote URL (default: the repo's origin)"
+    )
+    verify.set_defaults(func=_verify)
+
+    export = ev_sub.add_parser(
+        "export",
+        parents=[common],
+        help="write a promotion or smoke record as an in-toto Statement about the pinned image",
+    )
+    export.add_argument("id", metavar="ID", help="the record id")
+    export.add_argument(
+        "--format",
+        choices=("in-toto", "predicate"),
+        default="in-toto",
+        help="in-toto: a Statement v1 (default); predicate: its predicate alone, "
+        "for `cosign attest --type custom --predicate`",
+    )
+    export.add_argument(
+        "--out", metavar="PATH", default=None, help="write here (atomically) instead of stdout"
+    )
+    export.set_defaults(func=_export)
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -125,4 +167,44 @@ def _collect_check(repo: Path, out: str | None) -> int:
         )
         return 1
     print(f"{index} is up to date")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from factory_assets.evidence.verify import current_tree, verify_tree
+    from factory_assets.site.pages_ref import PAGES_BRANCH, read_local, read_remote
+
+    repo = resolve_repo(args.repo)
+    tree = current_tree(repo)
+    if args.against:
+        pages = read_local(repo, args.against)
+        result = verify_tree(tree, pages.history, pages.digests)
+    else:
+        with read_remote(repo, args.branch or PAGES_BRANCH, args.remote) as pages:
+            result = verify_tree(tree, pages.history, pages.digests)
+    if result.failure:
+        print(f"{pages.where}: {result.failure}", file=sys.stderr)
+        print(
+            f"the {result.tree_size} record(s) (root {result.root}) are not an append-only "
+            "extension of what was published",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"consistent with {result.checkpoints} published checkpoint(s) on {pages.where}: "
+        f"{result.tree_size} record(s), merkle root {result.root}"
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from factory_assets.common.files import atomic_write_bytes
+    from factory_assets.evidence.intoto import export_bytes
+
+    data = export_bytes(resolve_repo(args.repo), args.id, args.format)
+    if args.out:
+        atomic_write_bytes(Path(args.out), data)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.buffer.write(data)
     return 0

@@ -205,12 +205,22 @@ def collect_index(
         return _collect_full(repo, out_path, names)
 
 
-def _collect_full(repo: Path, out: Path, names: list[str]) -> CollectResult:
+def checked_records(repo: Path, names: list[str] | None = None) -> Scanned:
+    """Every record in sequence order, once the chain holds; raises CollectError otherwise."""
+    if names is None:
+        names, problems = list_record_files(repo)
+        if problems:
+            raise CollectError(problems)
     records = scan_records(repo, names).in_sequence_order()
     if records.problems or not _chain_holds(repo, records):
         # The exact checker names every problem; the fast one above only says yes or no.
         problems = records.problems + check_chain(repo, records.summaries())
         raise CollectError(sorted(set(problems)))
+    return records
+
+
+def _collect_full(repo: Path, out: Path, names: list[str]) -> CollectResult:
+    records = checked_records(repo, names)
     # The chain holds: sequences are exactly 1..n, so shard k is a plain slice.
     agg = _Aggregate()
     agg.add(records)

@@ -18,11 +18,13 @@ from urllib.parse import urlsplit
 
 from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.evidence.canonical import body_of, fast_canonical_bytes, sha256_digest
+from factory_assets.evidence.checkpoints import HISTORY_FILE, history_bytes
 from factory_assets.evidence.collect import collect_index
 from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
 from factory_assets.site.data import (
     BLOCK_SIZE,
     SITE_FORMAT,
+    SUMMARY_FILE,
     block_meta,
     block_path,
     checkpoint_of,
@@ -39,7 +41,6 @@ from factory_assets.site.metrics import compute_metrics
 # The checkout's `site/` (a source tree or an editable install).
 CHECKOUT_SITE_SRC = Path(__file__).resolve().parents[2] / "site"
 INSTALLED_SITE_SRC = "share/factory/site"  # where a wheel puts them, under the install prefix
-SUMMARY_FILE = "data/summary.json"
 ENV_COMMIT_URL = "FACTORY_COMMIT_URL_TEMPLATE"
 ENV_DAGSTER_URL = "FACTORY_DAGSTER_URL"
 
@@ -211,6 +212,9 @@ def build_site(
         }
         _write(stage, "data/metrics.json", dump_json(compute_metrics(lines)))
         _write(stage, SUMMARY_FILE, dump_json(summary))
+        # Publishing replaces this with the branch's history plus this checkpoint; a build
+        # served as it is has been published nowhere yet.
+        _write(stage, HISTORY_FILE, history_bytes([]))
         files = [p for p in stage.rglob("*") if p.is_file()]
         size = sum(p.stat().st_size for p in files)
         if out_dir.exists():

@@ -19,6 +19,7 @@ import json
 from factory_assets.evidence.merkle import MerkleFrontier
 
 SITE_FORMAT = "factory-site/1"
+SUMMARY_FILE = "data/summary.json"
 BLOCK_SIZE = 512
 MAX_BLOCK_SERVICES = 64  # beyond this a block lists none and the browser simply fetches it
 MERKLE_RULE = "RFC 6962 SHA-256 over integrity.content_digest in sequence order"

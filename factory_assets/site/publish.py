@@ -28,12 +28,21 @@ import git
 
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import FactoryError, InputError
+from factory_assets.evidence.checkpoints import (
+    HISTORY_FILE,
+    Checkpoint,
+    CurrentTree,
+    appended,
+    first_inconsistency,
+    history_bytes,
+)
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR
 from factory_assets.evidence.store import ChainHead, chain_head_bytes, new_body, record_bytes, seal
 from factory_assets.site.build import SUMMARY_FILE
+from factory_assets.site.pages_ref import PAGES_BRANCH, published_digests, published_history
 from resources.gitops import redact
 
-DEFAULT_BRANCH = "gh-pages"
+DEFAULT_BRANCH = PAGES_BRANCH
 EVIDENCE_BRANCH = "main"
 MAX_ATTEMPTS = 5
 ENV_RUN_URL = "FACTORY_RUN_URL"
@@ -268,6 +277,24 @@ def _checkpoint(build_dir: Path) -> dict:
         ) from None
 
 
+def _build_tree(build_dir: Path, checkpoint: dict) -> CurrentTree:
+    """The tree of the records a build shows, checked against the checkpoint it claims."""
+
+    def read(path: str) -> bytes | None:
+        file = build_dir / path
+        return file.read_bytes() if file.is_file() else None
+
+    digests = published_digests(read)
+    if digests is None:
+        raise InputError(build_dir, "data/timeline", "missing or unreadable: not a site build")
+    tree = CurrentTree(digests)
+    if (tree.size, tree.root_hex()) != (checkpoint["tree_size"], checkpoint["root"]):
+        raise InputError(
+            build_dir, f"{SUMMARY_FILE}: checkpoint", "does not match the build's timeline records"
+        )
+    return tree
+
+
 def _chain_head_at(scratch: _Scratch, commit: str) -> ChainHead | None:
     """The chain head committed at `commit`, with the store's crash fallback to `previous`."""
     data = scratch.read_file(commit, CHAIN_HEAD)
@@ -368,11 +395,11 @@ def publish_site(
     try:
         scratch = _Scratch(tmp, url, _forwarded_auth(repo))
         tree = scratch.tree_of_dir(build_dir)
+        records = _build_tree(build_dir, checkpoint)
+        entry = Checkpoint.from_summary(checkpoint, started_at)
         message = f"Publish evidence dashboard: {checkpoint['tree_size']} records, root {checkpoint['root'][:16]}"
 
         def make_tree(tip: str | None) -> str | None:
-            if tip and scratch.tree_of(tip) == tree:
-                return None
             published = _published_size(scratch, tip) if tip else None
             if published is not None and published > checkpoint["tree_size"]:
                 # A stale checkout or a slower racing publisher must not roll the dashboard
@@ -382,7 +409,22 @@ def publish_site(
                     f"{checkpoint['tree_size']}: not replacing a newer dashboard; "
                     "build from the current main"
                 )
-            return tree
+
+            def read(path: str) -> bytes | None:
+                return scratch.read_file(tip, path) if tip else None
+
+            # Every checkpoint ever published must still be a prefix of what goes out now:
+            # a rewritten history is refused here, before anything is pushed.
+            history = published_history(read, branch)
+            failure = first_inconsistency(records, history, lambda: published_digests(read))
+            if failure:
+                raise PublishError(
+                    f"{branch}: {failure}; refusing to publish records that are not an "
+                    "append-only extension of what was published (see `factory evidence verify`)"
+                )
+            files = {HISTORY_FILE: history_bytes(appended(history, entry))}
+            full = scratch.tree_with_files(tree, files)
+            return None if tip and scratch.tree_of(tip) == full else full
 
         tip, pushed, attempts = _commit_with_retry(
             scratch, branch, make_tree, message, max_attempts

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from factory_assets.evidence.model import EvidenceRecord
-from factory_assets.evidence.store import append_record, new_body
+from factory_assets.evidence.store import ChainHead, append_record, chain_head_bytes, new_body
 
 
 def write_chain(repo: Path, count: int, service: str = "api") -> list[EvidenceRecord]:
@@ -47,3 +48,43 @@ def write_chain(repo: Path, count: int, service: str = "api") -> list[EvidenceRe
 
 def record_file(repo: Path, record: EvidenceRecord) -> Path:
     return repo / "evidence" / "records" / f"{record.id}.json"
+
+
+def rewrite_tail(repo: Path, keep: int, count: int) -> list[EvidenceRecord]:
+    """Replace every record after sequence `keep` by `count` new ones, consistently:
+    digests, `prev_digest` links and the chain head are all recomputed by the real writer,
+    so validate and collect find nothing wrong. Only published checkpoints can tell."""
+    records_dir = repo / "evidence" / "records"
+    by_sequence = {}
+    for path in records_dir.glob("*.json"):
+        record = json.loads(path.read_bytes())
+        by_sequence[record["integrity"]["sequence"]] = (path, record)
+    for sequence, (path, _) in by_sequence.items():
+        if sequence > keep:
+            path.unlink()
+    head, previous = (by_sequence.get(keep), by_sequence.get(keep - 1))
+    heads = [
+        ChainHead(r["integrity"]["sequence"], r["integrity"]["content_digest"], r["id"])
+        if r
+        else None
+        for r in (head and head[1], previous and previous[1])
+    ]
+    (repo / "evidence" / "chain-head.json").write_bytes(chain_head_bytes(heads[0], heads[1]))
+    return [
+        append_record(
+            repo,
+            new_body(
+                kind="promotion",
+                service="api",
+                result="success",
+                details={
+                    "release_id": f"rewritten-{n}",
+                    "tag": f"6.6.{n}",
+                    "digest": "sha256:" + "66" * 32,
+                    "attempt": 1,
+                },
+                subject=[{"name": "registry.local/api", "digest": {"sha256": "66" * 32}}],
+            ),
+        )
+        for n in range(count)
+    ]

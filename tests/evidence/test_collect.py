@@ -12,8 +12,10 @@ import pytest
 
 import factory_assets.evidence.collect as collect_mod
 import factory_assets.evidence.validate as validate_mod
+from factory_assets.evidence.checkpoints import Checkpoint, first_inconsistency
 from factory_assets.evidence.collect import collect_index
 from factory_assets.evidence.merkle import merkle_root
+from factory_assets.evidence.verify import current_tree
 from tests.evidence.helpers import write_chain
 
 
@@ -136,15 +138,20 @@ def test_bad_record_refuses_and_leaves_the_index_alone(tmp_path: Path):
     assert index_files(tmp_path) == before
 
 
-def test_rewritten_history_falls_back_to_a_full_rebuild(tmp_path: Path):
+def test_rewritten_history_is_reindexed_but_not_consistent_with_its_checkpoint(tmp_path: Path):
+    """Collect describes the records as they are (a full rebuild); holding them to what was
+    published before is `verify`'s job, and the earlier checkpoint catches the rewrite."""
     write_chain(tmp_path, 4)
-    collect_index(tmp_path)
+    before = collect_index(tmp_path)
     shutil.rmtree(tmp_path / "evidence" / "records")
     (tmp_path / "evidence" / "chain-head.json").unlink()
     write_chain(tmp_path, 2)
     result = collect_index(tmp_path)
     assert (result.incremental, result.tree_size) == (False, 2)
     assert not (tmp_path / "evidence" / "index" / "000001.json").exists()
+    published = Checkpoint(before.tree_size, before.root, None, None)
+    failure = first_inconsistency(current_tree(tmp_path), [published])
+    assert failure is not None and "fewer than the 4 published" in failure.reason
 
 
 def test_collect_names_the_field_it_cannot_index(tmp_path: Path):

@@ -17,8 +17,11 @@ import pytest
 import rfc8785
 
 from factory_assets.evidence.canonical import content_digest
+from factory_assets.evidence.checkpoints import HISTORY_FILE, Checkpoint, history_bytes
 from factory_assets.site import build as build_module
 from factory_assets.site.build import build_site
+from tests.evidence.helpers import rewrite_tail, write_chain
+from tests.evidence.test_proofs import CONSISTENCY, LEAF_INPUTS, ROOTS
 from tests.site.conftest import LINKS
 from tests.site.fixture import COMMIT, PUBLISHED, XSS_HOLD, XSS_REASON, XSS_TAG, write_fixture
 
@@ -247,6 +250,7 @@ def test_first_view_fetches_only_the_summary_and_the_newest_block(
     )
     # 50 rows wanted, 9 exist: the scan reads all three timeline blocks, never a records block.
     assert fetched == [
+        "/data/checkpoints.json",
         "/data/metrics.json",
         "/data/summary.json",
         "/data/timeline/000000.json",
@@ -326,3 +330,64 @@ def test_javascript_jcs_and_sha256_match_python(page, serve, built_site: Path):
         f"{json.dumps([b.hex() for b in blobs])}.map(async x => [h.toHex(h.sha256Sync(h.fromHex(x))), h.toHex(await h.sha256(h.fromHex(x)))])))"
     )
     assert hexes == [[hashlib.sha256(b).hexdigest()] * 2 for b in blobs]
+
+
+def _published(site: Path, *builds: Path) -> Path:
+    """`site` as publish would leave it: its history names the checkpoints of `builds`."""
+    history = [
+        Checkpoint.from_summary(
+            json.loads((b / "data" / "summary.json").read_bytes())["checkpoint"],
+            f"2026-03-0{n}T00:00:00Z",
+        )
+        for n, b in enumerate(builds, 1)
+    ]
+    (site / HISTORY_FILE).write_bytes(history_bytes(history))
+    return site
+
+
+def test_consistency_with_published_checkpoints_in_the_browser(page, serve, tmp_path: Path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    write_fixture(repo)
+    first = build_site(repo, tmp_path / "first", links=LINKS).out_dir
+    write_chain(repo, 2)  # an honest append
+    second = _published(
+        build_site(repo, tmp_path / "second", links=LINKS).out_dir, first, tmp_path / "second"
+    )
+    page.open(serve(second))
+    assert page.text("#checkpoint").count("Published checkpoints") == 1
+    assert "2 · last: " in page.text("#checkpoint")
+    state, text, problems = _verify(page, serve(second))
+    assert (state, problems) == ("ok", [])
+    assert "consistent with 2 published checkpoint(s)" in text
+
+    # A tail rewritten consistently: every digest, link and the head recomputed.
+    rewrite_tail(repo, keep=PUBLISHED - 3, count=5)
+    third = build_site(repo, tmp_path / "third", links=LINKS).out_dir
+    _published(third, first, second)
+    state, text, problems = _verify(page, serve(third))
+    assert state == "fail" and "does NOT hold" in text
+    assert len(problems) == 1, problems  # the chain, digests and root of the new records all hold
+    assert problems[0].startswith(f"checkpoint #1 (size {PUBLISHED}, root ")
+    assert "no longer holds: the consistency proof" in problems[0]
+    assert page.eval("document.getElementById('integrity-status').dataset.consistent") == "0"
+
+
+def test_javascript_consistency_proofs_match_the_reference(page, serve, built_site: Path):
+    page.open(serve(built_site))
+    got = page.eval(
+        "Promise.all([import('./consistency.js'), import('./hash.js')]).then(async ([c, h]) => {"
+        f"  const leaves = await Promise.all({json.dumps(LEAF_INPUTS)}.map(x => {{"
+        "    const d = h.fromHex(x); const b = new Uint8Array(d.length + 1); b.set(d, 1); return h.sha256(b); }));"
+        "  const tree = await c.MerkleLevels.build(leaves);"
+        "  const roots = []; for (let n = 0; n <= 8; n++) roots.push(h.toHex(await tree.root(n)));"
+        f"  const proofs = []; for (const [m, n] of {json.dumps([[m, n] for m, n, _ in CONSISTENCY])}) {{"
+        "    const proof = await tree.consistencyProof(m, n);"
+        "    const ok = await c.verifyConsistency(m, n, await tree.root(m), await tree.root(n), proof);"
+        "    const bad = proof.length ? await c.verifyConsistency(m, n, await tree.root(m), await tree.root(n), proof.slice(1)) : false;"
+        "    proofs.push([proof.map(h.toHex), ok, bad]); }"
+        "  return [roots, proofs]; })"
+    )
+    roots, proofs = got
+    assert roots == [ROOTS[n] for n in range(9)]
+    assert proofs == [[proof, True, False] for _, _, proof in CONSISTENCY]

@@ -14,6 +14,7 @@ from pathlib import Path
 import git
 import pytest
 
+from factory_assets.evidence.checkpoints import HISTORY_FILE, parse_history
 from factory_assets.evidence.validate import validate_repo
 from factory_assets.site.build import build_site
 from factory_assets.site.publish import PublishError, publish_site, redact
@@ -81,9 +82,15 @@ def test_publish_twice_second_is_a_no_op(gitops_remote: GitOpsRemote, tmp_path: 
 
     first = publish_site(clone, build)
     assert first.pushed and first.attempts == 1 and first.record_error is None
-    assert _branch_files(gitops_remote.bare, "gh-pages") == _files(
-        build
-    )  # the build is the branch root
+    published = _branch_files(gitops_remote.bare, "gh-pages")
+    history = parse_history(published.pop(HISTORY_FILE), HISTORY_FILE)
+    built = _files(build)
+    assert parse_history(built.pop(HISTORY_FILE), HISTORY_FILE) == []
+    assert published == built  # the build is the branch root, with the checkpoint history
+    summary = json.loads((build / "data" / "summary.json").read_text())["checkpoint"]
+    assert [(c.tree_size, c.root, c.head_id) for c in history] == [
+        (PUBLISHED, summary["root"], summary["head"]["id"])
+    ]
     assert first.site_commit == git.Repo(gitops_remote.bare).commit("refs/heads/gh-pages").hexsha
     assert _state(clone) == before  # checkout, index, refs and config untouched
 
@@ -181,7 +188,10 @@ def test_a_push_race_is_retried_and_keeps_the_other_commit(
     theirs = git.Repo(other).head.commit.hexsha
     history = _log(bare, "refs/heads/gh-pages")
     assert history[0] == result.site_commit and theirs in history  # no force push
-    assert _branch_files(bare, "gh-pages") == _files(build)
+    published, built = _branch_files(bare, "gh-pages"), _files(build)
+    published.pop(HISTORY_FILE)
+    built.pop(HISTORY_FILE)
+    assert published == built
 
 
 def test_concurrent_publishers_all_land(gitops_remote: GitOpsRemote, tmp_path: Path):
