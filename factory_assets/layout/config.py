@@ -21,14 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.errors import InputError
@@ -86,15 +79,6 @@ class LayoutFile(BaseModel):
     service_map: RelativePath | None = None
     environments: dict[EnvName, EnvironmentLayout] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _overlays_need_a_map(self) -> LayoutFile:
-        for name, env in self.environments.items():
-            if env.pins == "overlays" and self.service_map is None:
-                raise ValueError(
-                    f"environments.{name}.pins is `overlays`, which needs `service_map`"
-                )
-        return self
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -143,11 +127,21 @@ def parse_layout(data: object, path: Path | str) -> LayoutFile:
     if not isinstance(data, dict):
         raise InputError(path, "-", "expected a mapping with queue, service_map and environments")
     try:
-        return LayoutFile.model_validate(_plain(data))
+        layout = LayoutFile.model_validate(_plain(data))
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
+        errors = exc.errors(include_url=False)
+        # A misspelt key is the likelier mistake than the missing one it stands for.
+        err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
         loc = ".".join(str(p) for p in err["loc"]) or "-"
         raise InputError(path, loc, _message(err)) from None
+    for name, env in layout.environments.items():
+        if env.pins == "overlays" and layout.service_map is None:
+            raise InputError(
+                path,
+                f"environments.{name}.pins",
+                "is `overlays`, which needs `service_map` (the map that names each overlay)",
+            )
+    return layout
 
 
 def _plain(value: object) -> object:

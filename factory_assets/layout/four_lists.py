@@ -277,6 +277,7 @@ def _factory_meta(entry: ReleaseEntry) -> dict:
 def sync(target: CommentedMap, entry: ReleaseEntry) -> CommentedMap:
     """Write `entry` into its raw mapping, changing only what differs (new: the full shape)."""
     fresh = len(target) == 0
+    was = target.get("status")
     state_list = list_of(entry)
     if fresh:
         source = CommentedMap()
@@ -320,7 +321,7 @@ def sync(target: CommentedMap, entry: ReleaseEntry) -> CommentedMap:
         del meta["factory"]
         if not meta:
             del target["meta"]
-    if state_list == "superseded":
+    if state_list == "superseded" and was != "superseded":  # hand-made ones may have none
         if target.get("reason") != SUPERSEDE_REASON:
             target.pop("reason", None)
             target["reason"] = SUPERSEDE_REASON  # always the last key

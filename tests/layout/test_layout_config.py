@@ -28,7 +28,7 @@ def test_without_factory_yaml_the_layout_is_the_factorys_own(tmp_path: Path):
     ("text", "field", "problem"),
     [
         ("environments: {dev: {pins: overlay}}\n", "environments.dev.pins", "'overlays'"),
-        ("environments: {dev: {pins: overlays}}\n", "environments", "needs `service_map`"),
+        ("environments: {dev: {pins: overlays}}\n", "environments.dev.pins", "needs `service_map`"),
         ("environments: {}\n", "environments", "at least 1"),
         ("environments: {Dev: {}}\n", "environments.Dev.[key]", "not an environment name"),
         ("queue: {format: lists}\nenvironments: {dev: {}}\n", "queue.format", "'four-lists'"),
@@ -51,13 +51,16 @@ def test_a_bad_factory_yaml_names_the_field(tmp_path: Path, text: str, field: st
 
 
 def test_a_bad_factory_yaml_stops_every_command_and_changes_nothing(ljwx: LjwxRepo, capsys):
-    (ljwx.clone / "factory.yaml").write_text("environments: {dev: {pins: overlay}}\n")
+    bad = {"factory.yaml": "environments: {dev: {pins: overlay}}\n"}
+    ljwx.remote.commit_and_push(bad, "a typo in the layout")  # passes read the remote head
     queue = (ljwx.clone / "release" / "queue.yaml").read_bytes()
+    head = ljwx.remote.remote_head()
     for args in (["promote", "--dry-run"], ["release", "status"], ["promote"]):
         assert main([*args, "--repo", str(ljwx.clone)]) == 1
         err = capsys.readouterr().err
         assert "factory.yaml: environments.dev.pins:" in err and "Traceback" not in err
     assert (ljwx.clone / "release" / "queue.yaml").read_bytes() == queue
+    assert ljwx.remote.remote_head() == head
 
 
 def test_service_map_path_selects_the_clusters_profile(ljwx: LjwxRepo, monkeypatch):
