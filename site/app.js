@@ -95,44 +95,53 @@ function verdictBadge(line) {
   return el("span", { class: `badge v-${/^[a-z]+$/.test(verdict) ? verdict : "other"}` }, verdict);
 }
 
+function matrixRow(row) {
+  const pin = row.pin || {};
+  const pinned = row.pinned || {};
+  const digest = pin.digest || pinned.digest || null;
+  const digestCell = el("td", { class: "mono", title: digest || "" }, digest ? recordLink(row.pinned, shortDigest(digest)) : "–");
+  if (row.pin_matches_evidence === false) {
+    digestCell.append(" ", el("span", { class: "badge warn", title: "the pin file differs from the last successful promotion record" }, "pin ≠ evidence"));
+  }
+  const smoke = row.last_smoke;
+  const queue = row.queue;
+  const queueCell = el("td", {});
+  if (queue && queue.latest) {
+    queueCell.append(el("span", { class: "badge" }, queue.latest.state));
+    if (queue.latest.id) queueCell.append(" ", el("span", { class: "mono" }, queue.latest.id));
+    if (queue.latest.attempts !== null && queue.latest.attempts !== undefined) queueCell.append(` · attempt ${queue.latest.attempts}`);
+    const counts = Object.entries(queue.states || {}).map(([s, n]) => `${s} ${n}`).join(", ");
+    queueCell.title = counts;
+  } else queueCell.append("–");
+  return el("tr", { dataset: { service: row.service, env: row.env || "dev" } },
+    el("th", { scope: "row" }, el("a", { href: queryFor({ service: row.service }) }, row.service)),
+    digestCell,
+    el("td", {}, pin.tag || pinned.tag || "–"),
+    el("td", {}, formatTime(pin.promoted_at || pinned.finished_at) || "–"),
+    el("td", { class: "mono" }, pin.release_id || pinned.release_id || "–"),
+    el("td", {}, smoke ? [verdictBadge(smoke), " ", recordLink(smoke, formatTime(smoke.finished_at))] : "–"),
+    queueCell,
+    el("td", { class: pin.hold ? "hold" : "" }, pin.hold || "–"),
+  );
+}
+
+// One section per environment: "what runs in dev", "what runs in prod".
 function renderMatrix(summary) {
   const table = clear($("matrix"));
   const head = ["Service", "Pinned digest", "Tag", "Promoted", "Release", "Last smoke", "Queue", "Hold"];
   table.append(el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))));
-  const body = el("tbody");
-  if (!summary.services.length) body.append(el("tr", {}, el("td", { colspan: head.length, class: "muted" }, "No services yet.")));
-  for (const row of summary.services) {
-    const pin = row.pin || {};
-    const pinned = row.pinned || {};
-    const digest = pin.digest || pinned.digest || null;
-    const digestCell = el("td", { class: "mono", title: digest || "" }, digest ? recordLink(row.pinned, shortDigest(digest)) : "–");
-    if (row.pin_matches_evidence === false) {
-      digestCell.append(" ", el("span", { class: "badge warn", title: "the pin file differs from the last successful promotion record" }, "pin ≠ evidence"));
-    }
-    const smoke = row.last_smoke;
-    const queue = row.queue;
-    const queueCell = el("td", {});
-    if (queue && queue.latest) {
-      queueCell.append(el("span", { class: "badge" }, queue.latest.state));
-      if (queue.latest.id) queueCell.append(" ", el("span", { class: "mono" }, queue.latest.id));
-      if (queue.latest.attempts !== null && queue.latest.attempts !== undefined) queueCell.append(` · attempt ${queue.latest.attempts}`);
-      const counts = Object.entries(queue.states || {}).map(([s, n]) => `${s} ${n}`).join(", ");
-      queueCell.title = counts;
-    } else queueCell.append("–");
-    body.append(
-      el("tr", { dataset: { service: row.service } },
-        el("th", { scope: "row" }, el("a", { href: queryFor({ service: row.service }) }, row.service)),
-        digestCell,
-        el("td", {}, pin.tag || pinned.tag || "–"),
-        el("td", {}, formatTime(pin.promoted_at || pinned.finished_at) || "–"),
-        el("td", { class: "mono" }, pin.release_id || pinned.release_id || "–"),
-        el("td", {}, smoke ? [verdictBadge(smoke), " ", recordLink(smoke, formatTime(smoke.finished_at))] : "–"),
-        queueCell,
-        el("td", { class: pin.hold ? "hold" : "" }, pin.hold || "–"),
-      ),
-    );
+  const rows = summary.services;
+  if (!rows.length) {
+    table.append(el("tbody", {}, el("tr", {}, el("td", { colspan: head.length, class: "muted" }, "No services yet."))));
+    return;
   }
-  table.append(body);
+  const envs = [...new Set(rows.map((row) => row.env || "dev"))];
+  for (const env of envs) {
+    const body = el("tbody", { dataset: { env } },
+      el("tr", { class: "env-heading" }, el("th", { colspan: head.length, scope: "rowgroup" }, `What runs in ${env}`)));
+    for (const row of rows) if ((row.env || "dev") === env) body.append(matrixRow(row));
+    table.append(body);
+  }
 }
 
 // --- DORA -------------------------------------------------------------------
@@ -159,6 +168,7 @@ function renderMetrics(metrics) {
     tile("pinned_to_healthy", "Pinned → healthy", formatMs(t.pinned_to_healthy_ms && t.pinned_to_healthy_ms.median), stat(t.pinned_to_healthy_ms)),
     tile("request_to_healthy", "Request → healthy", formatMs(t.request_to_healthy_ms && t.request_to_healthy_ms.median), stat(t.request_to_healthy_ms)),
   );
+  renderEnvMetrics(metrics);
   const charts = clear($("charts"));
   const days = metrics.days || [];
   const s = metrics.series || {};
@@ -174,6 +184,29 @@ function renderMetrics(metrics) {
     el("figure", {}, el("figcaption", {}, "Time to restore (daily median)"),
       lineChart("Time to restore", days, [{ name: "restore", values: s.restore_ms, cls: "s3" }])),
   );
+}
+
+// DORA per environment: each env's deployments, lead time, failures and restores.
+function renderEnvMetrics(metrics) {
+  const table = clear($("dora-envs"));
+  const byEnv = metrics.by_env || {};
+  const envs = Object.keys(byEnv).sort();
+  if (!envs.length) return;
+  const head = ["Environment", "Deployments", "Lead time (median)", "Change failure rate", "Time to restore (median)"];
+  table.append(el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))));
+  const body = el("tbody");
+  for (const env of envs) {
+    const t = byEnv[env] || {};
+    const deploys = t.deployments || 0;
+    body.append(el("tr", { dataset: { env } },
+      el("th", { scope: "row" }, env),
+      el("td", {}, String(deploys)),
+      el("td", {}, formatMs(t.lead_time_ms && t.lead_time_ms.median)),
+      el("td", {}, deploys ? `${((100 * (t.failed_smokes || 0)) / deploys).toFixed(1)} %` : "–"),
+      el("td", {}, formatMs(t.restore_ms && t.restore_ms.median)),
+    ));
+  }
+  table.append(body);
 }
 
 // --- timeline -------------------------------------------------------------------

@@ -33,7 +33,7 @@ def summary_line(raw: dict) -> dict:
         "finished_at": raw["finished_at"],
         "content_digest": raw["integrity"]["content_digest"],
     }
-    for key in ("digest", "tag", "release_id", "verdict", "requested_at"):
+    for key in ("digest", "tag", "release_id", "verdict", "requested_at", "env"):
         if details.get(key) is not None:
             out[key] = details[key]
     if links.get("commit"):

@@ -164,6 +164,7 @@ class SmokeObservation(_Strict):
 class SmokeDetails(_Strict):
     kind: Literal["smoke"] = "smoke"
     method: Literal["argocd", "http", "none"]
+    env: ShortText | None = None  # absent: the default environment (dev)
     target: ShortText | None = None
     release_id: ShortText | None = None
     digest: ContentDigest | None = None

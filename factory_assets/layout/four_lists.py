@@ -16,11 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import parse_rfc3339, rfc3339
 from factory_assets.common.errors import InputError
+from factory_assets.layout.four_list_text import (
+    EMPTY_TEXT,
+    QueueText,
+    compose,
+    edit_block,
+    new_block,
+    read,
+)
 from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
 
 LISTS = ("pending", "promoted", "failed", "superseded")
@@ -40,7 +48,6 @@ ENTRY_KEYS = (
 SUPERSEDE_REASON = "replaced by newer pending release for same service+env"
 STATE_TIMESTAMP = {"promoted": "promotedAt", "failed": "failedAt", "superseded": "supersededAt"}
 DEFAULT_MAX_ATTEMPTS = 10  # the repository's RETRY_MAX
-WIDTH = 80  # PyYAML's line width: long notes wrap as the repository's writers wrap them
 # ReleaseEntry field -> meta.factory key (everything the format has no field for).
 META_FIELDS = {
     "requested_by": "requestedBy",
@@ -76,34 +83,24 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def structure(data: Any, path: Path) -> CommentedMap:
-    """The four lists (missing ones become empty); anything else about them refuses the file."""
+def structure(data: Any, path: Path) -> dict:
+    """The four lists (missing ones read as empty); anything else about them refuses the file."""
     if data is None:
-        data = CommentedMap()
+        data = {}
     if not isinstance(data, dict):
-        raise InputError(
-            path, "-", f"expected a mapping with {', '.join(LISTS)}, found {_kind(data)}"
-        )
+        raise InputError(path, "-", f"expected a mapping with {', '.join(LISTS)}, found {_kind(data)}")
     for name in LISTS:
         value = data.get(name)
-        if value is None:
-            data[name] = CommentedSeq()
-        elif not isinstance(value, list):
+        if value is not None and not isinstance(value, list):
             raise InputError(path, name, f"expected a list of entries, found {_kind(value)}")
     return data
 
 
-def _text(mapping: Any, key: str, lines: list[str]) -> str | None:
-    """A scalar as its exact source text: a YAML 1.2 reader turns `1234e56` into a float."""
-    value = mapping.get(key) if isinstance(mapping, dict) else None
+def _str(value: Any) -> str | None:
+    """A scalar the format means as text (an unquoted all-digit SHA reads as a number)."""
     if value is None or isinstance(value, str):
         return value
-    try:
-        line, column = mapping.lc.value(key)
-        raw = lines[line][column:].split(" #", 1)[0].strip()
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return str(value)
-    return raw.strip("'\"") or str(value)
+    return str(value)
 
 
 def _moment(value: Any) -> datetime | None:
@@ -123,13 +120,13 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def entry_values(raw: dict, list_name: str, lines: list[str]) -> dict:
+def entry_values(raw: dict, list_name: str) -> dict:
     """A raw four-list entry as ReleaseEntry fields (validation is pydantic's job)."""
     source = raw.get("source")
     if not isinstance(source, dict):
         raise ValueError("source: expected a mapping with ghcr, tag and digest")
-    ghcr = _text(source, "ghcr", lines) or ""
-    digest = _text(source, "digest", lines) or (ghcr.rpartition("@")[2] if "@" in ghcr else None)
+    ghcr = _str(source.get("ghcr")) or ""
+    digest = _str(source.get("digest")) or (ghcr.rpartition("@")[2] if "@" in ghcr else None)
     meta = raw.get("meta") if isinstance(raw.get("meta"), dict) else {}
     mine = meta.get("factory") if isinstance(meta.get("factory"), dict) else {}
     state = list_name
@@ -141,7 +138,7 @@ def entry_values(raw: dict, list_name: str, lines: list[str]) -> dict:
         "env": raw.get("env") or "dev",
         "image": ghcr.partition("@")[0],
         "digest": digest,
-        "source_tag": _text(source, "tag", lines) or None,
+        "source_tag": _str(source.get("tag")) or None,
         "requested_at": _moment(raw.get("createdAt")),
         "requested_by": "smoke" if meta.get("autoPromoteBySmoke") else "service-ci",
         "state": state,
@@ -159,17 +156,16 @@ def entry_values(raw: dict, list_name: str, lines: list[str]) -> dict:
     return values
 
 
-def parse(data: Any, path: Path, text: str) -> tuple[ReleaseQueue, list[Slot]]:
+def parse(data: Any, path: Path) -> tuple[ReleaseQueue, list[Slot]]:
     """Validate the lists and each entry; one bad entry becomes an InvalidEntry, not a refusal."""
     data = structure(data, path)
-    lines = text.splitlines()
     entries: list[ReleaseEntry] = []
     invalid: list[InvalidEntry] = []
     slots: list[Slot] = []
     seen: dict[str, str] = {}
     position = 0
     for name in LISTS:
-        for index, raw in enumerate(data[name]):
+        for index, raw in enumerate(data.get(name) or []):
             where = f"{name}[{index}]"
             if not isinstance(raw, dict):
                 raise InputError(path, where, f"expected a mapping, found {_kind(raw)}")
@@ -182,7 +178,7 @@ def parse(data: Any, path: Path, text: str) -> tuple[ReleaseQueue, list[Slot]]:
                 )
             seen[release_id] = where
             try:
-                entries.append(ReleaseEntry.model_validate(entry_values(raw, name, lines)))
+                entries.append(ReleaseEntry.model_validate(entry_values(raw, name)))
                 slots.append(Slot(name, index, release_id))
             except (ValidationError, ValueError) as exc:
                 field, problem = _problem(exc)
@@ -328,42 +324,68 @@ def sync(target: CommentedMap, entry: ReleaseEntry) -> CommentedMap:
     return target
 
 
-def _block(seq: CommentedSeq) -> CommentedSeq:
-    seq.fa.set_block_style()
-    return seq
-
-
 def render(
-    data: CommentedMap,
+    qt: QueueText,
     slots: list[Slot],
+    before: ReleaseQueue,
     queue: ReleaseQueue,
+    path: Path | str,
     invalid_updates: dict[int, dict] | None = None,
-) -> CommentedMap:
-    """Apply `queue` onto the lists: changed entries in place, moved ones to their list's end."""
+) -> str:
+    """The new text: changed entries edited in place, moved ones at their list's end."""
     wanted = {e.id: e for e in queue.entries}
+    was = {e.id: comparable(e) for e in before.entries}
     known = {slot.id for slot in slots if slot.id}
-    moves: list[tuple[Slot, CommentedMap, str]] = []
+    blocks: dict[str, list[str]] = {name: [] for name in LISTS}
+    moved: dict[str, list[str]] = {name: [] for name in LISTS}
+    changed: set[str] = set()
+    items = {name: (qt.region(name).items if qt.region(name) else []) for name in LISTS}
     for position, slot in enumerate(slots):
-        raw = data[slot.list][slot.index]
+        item = items[slot.list][slot.index]
+        original = qt.block(item)
+        where = f"{path}: {slot.list}[{slot.index}]"
         if slot.id is None:
             update = (invalid_updates or {}).get(position)
-            if update:
-                moves.append((slot, _fail_raw(raw, update), "failed"))
+            if update is None:
+                blocks[slot.list].append(original)
+                continue
+            text = edit_block(original, item.dash, lambda raw, u=update: _fail_raw(raw, u), where)
+            moved["failed"].append(_indent_to(text, item.dash, qt.dash("failed")))
+            changed |= {slot.list, "failed"}
             continue
         entry = wanted.get(slot.id)
         if entry is None:
             raise RuntimeError(f"the four-list queue never drops an entry ({slot.id})")
-        sync(raw, entry)
-        if list_of(entry) != slot.list:
-            moves.append((slot, raw, list_of(entry)))
-    for slot, _, _ in sorted(moves, key=lambda m: (m[0].list, m[0].index), reverse=True):
-        del data[slot.list][slot.index]
-    for _, raw, name in moves:
-        _block(data[name]).append(raw)
+        target = list_of(entry)
+        text = original
+        if comparable(entry) != was.get(slot.id):
+            text = edit_block(original, item.dash, lambda raw, e=entry: sync(raw, e), where)
+            changed.add(slot.list)
+        if target == slot.list:
+            blocks[slot.list].append(text)
+        else:
+            moved[target].append(_indent_to(text, item.dash, qt.dash(target)))
+            changed |= {slot.list, target}
     for entry in queue.entries:
         if entry.id not in known:
-            _block(data[list_of(entry)]).append(sync(CommentedMap(), entry))
-    return data
+            target = list_of(entry)
+            moved[target].append(new_block(sync(CommentedMap(), entry), qt.dash(target)))
+            changed.add(target)
+    for name in LISTS:
+        blocks[name] += moved[name]
+    return compose(qt, blocks, changed)
+
+
+def _indent_to(text: str, now: int, then: int) -> str:
+    if now == then:
+        return text
+    if now > then:
+        return "".join(
+            line[now - then :] if line.startswith(" " * (now - then)) else line
+            for line in text.splitlines(keepends=True)
+        )
+    pad = " " * (then - now)
+    return "".join(pad + line if line.strip() else line for line in text.splitlines(keepends=True))
 
 
 def _fail_raw(raw: CommentedMap, update: dict) -> CommentedMap:
@@ -394,15 +416,4 @@ def comparable(entry: ReleaseEntry) -> ReleaseEntry:
     return entry.model_copy(update=update)
 
 
-def dumps(data: CommentedMap, original: str) -> str:
-    return roundtrip_yaml.dumps_like(data, original or "pending:\n- x\n", width=WIDTH)
-
-
-def empty() -> CommentedMap:
-    data = CommentedMap()
-    for name in LISTS:
-        data[name] = CommentedSeq()
-    return data
-
-
-__all__ = ["parse", "render", "dumps", "empty", "comparable", "Slot", "parse_rfc3339"]
+__all__ = ["parse", "render", "comparable", "Slot", "parse_rfc3339", "read", "EMPTY_TEXT"]

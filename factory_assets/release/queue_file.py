@@ -50,6 +50,7 @@ class QueueDocument:
     format: str = "releases"
     slots: list[four_lists.Slot] = field(default_factory=list)  # four-lists: where each item sits
     text: str = ""  # as read: the four-list writer keeps its list style
+    parsed: Any = None  # four-lists: the text's regions and entry line ranges
 
     @property
     def keeps_history(self) -> bool:
@@ -164,12 +165,12 @@ def load_queue(repo: Path) -> QueueDocument:
 
 
 def _load_four_lists(path: Path) -> QueueDocument:
-    if not path.exists():
-        return QueueDocument(path, four_lists.empty(), ReleaseQueue(), format="four-lists")
-    text = roundtrip_yaml.read_text(path)
-    data = four_lists.structure(roundtrip_yaml.loads(text, path), path)
-    queue, slots = four_lists.parse(data, path, text)
-    return QueueDocument(path, data, queue, format="four-lists", slots=slots, text=text)
+    text = roundtrip_yaml.read_text(path) if path.exists() else four_lists.EMPTY_TEXT
+    parsed = four_lists.read(text, path)
+    queue, slots = four_lists.parse(parsed.data, path)
+    return QueueDocument(
+        path, parsed.data, queue, format="four-lists", slots=slots, text=text, parsed=parsed
+    )
 
 
 def _yaml_value(value: Any) -> Any:
@@ -310,9 +311,10 @@ def save_queue(
 def _save_four_lists(
     doc: QueueDocument, queue: ReleaseQueue, invalid_updates: dict[int, dict] | None
 ) -> None:
-    data = four_lists.render(doc.data, doc.slots, queue, invalid_updates)
-    text = four_lists.dumps(data, doc.text)
-    reparsed, _ = four_lists.parse(roundtrip_yaml.loads(text, doc.path), doc.path, text)
+    text = four_lists.render(
+        doc.parsed, doc.slots, doc.queue, queue, doc.path, invalid_updates
+    )
+    reparsed, _ = four_lists.parse(four_lists.read(text, doc.path).data, doc.path)
     back = {e.id: e for e in reparsed.entries}
     if any(back.get(e.id) != four_lists.comparable(e) for e in queue.entries):
         raise RuntimeError(f"{doc.path}: rendered queue does not read back the same")

@@ -1,4 +1,4 @@
-"""Read the dev pins and the release queue for the dashboard, defensively.
+"""Read the pins and the release queue for the dashboard, per (service, env), defensively.
 
 The dashboard must build while these files are missing, half-migrated or
 hand-edited badly: anything unreadable becomes a warning shown on the page,
@@ -20,12 +20,16 @@ from factory_assets.common.files import read_text_bounded
 PINS_DIR = "envs/dev"
 QUEUE_FILE = "release/queue.yaml"
 MAX_TEXT = 512  # a matrix cell, not a document
+DEFAULT_ENV = "dev"
+FOUR_LISTS = ("pending", "promoted", "failed", "superseded")
+
+Lane = tuple[str, str]  # (service, env)
 
 
 @dataclass
 class RepoState:
-    pins: dict[str, dict] = field(default_factory=dict)
-    queue: dict[str, dict] = field(default_factory=dict)
+    pins: dict[Lane, dict] = field(default_factory=dict)
+    queue: dict[Lane, dict] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -62,14 +66,21 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def read_pins(repo: Path, warnings: list[str]) -> dict[str, dict]:
-    """`envs/dev/<service>.yaml` -> {service: pin summary}."""
-    directory = repo / PINS_DIR
-    pins: dict[str, dict] = {}
-    if not directory.is_dir():
+def read_pins(repo: Path, warnings: list[str]) -> dict[Lane, dict]:
+    """`envs/<env>/<service>.yaml` -> {(service, env): pin summary}."""
+    pins: dict[Lane, dict] = {}
+    root = repo / "envs"
+    if not root.is_dir():
         return pins
+    for directory in sorted(p for p in root.iterdir() if p.is_dir()):
+        pins.update(_read_env_pins(directory, directory.name, warnings))
+    return pins
+
+
+def _read_env_pins(directory: Path, env: str, warnings: list[str]) -> dict[Lane, dict]:
+    pins: dict[Lane, dict] = {}
     for path in sorted(directory.glob("*.y*ml")):
-        rel = f"{PINS_DIR}/{path.name}"
+        rel = f"envs/{env}/{path.name}"
         data = _load_yaml(path, rel, warnings)
         if data is None:
             continue
@@ -82,7 +93,7 @@ def read_pins(repo: Path, warnings: list[str]) -> dict[str, dict]:
         digest = None
         if image_text and "@" in image_text:
             digest = image_text.rsplit("@", 1)[1]
-        pins[service] = {
+        pins[(service, env)] = {
             "file": rel,
             "image": image_text,
             "digest": digest,
@@ -105,33 +116,62 @@ def _image_ref(image: dict) -> str:
     return f"{ref}@{digest}" if digest else ref
 
 
-def read_queue(repo: Path, warnings: list[str]) -> dict[str, dict]:
-    """`release/queue.yaml` -> {service: {latest entry, count per state}}."""
-    path = repo / QUEUE_FILE
+def _queue_entries(data: object, rel: str, warnings: list[str]) -> list[tuple[str, object]]:
+    """(where, entry) of either queue format: `releases:` or the four lists."""
+    if not isinstance(data, dict):
+        return []
+    if any(name in data for name in FOUR_LISTS):
+        found = []
+        for name in FOUR_LISTS:
+            items = data.get(name) or []
+            if not isinstance(items, list):
+                warnings.append(f"{rel}: {name}: expected a list")
+                continue
+            found += [(f"{name}[{i}]", item) for i, item in enumerate(items)]
+        # Newest last, as in a `releases:` list: entries only move to the end of a list.
+        return sorted(
+            found, key=lambda wi: str(wi[1].get("createdAt", "")) if isinstance(wi[1], dict) else ""
+        )
+    entries = data.get("releases")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        warnings.append(f"{rel}: releases: expected a list")
+        return []
+    return [(f"releases[{i}]", item) for i, item in enumerate(entries)]
+
+
+def read_queue(repo: Path, warnings: list[str]) -> dict[Lane, dict]:
+    """The queue -> {(service, env): {latest entry, count per state}}."""
+    rel = QUEUE_FILE
+    path = repo / rel
     if not path.exists():
         return {}
-    data = _load_yaml(path, QUEUE_FILE, warnings)
+    data = _load_yaml(path, rel, warnings)
     if data is None:
         return {}
-    entries = data.get("releases") if isinstance(data, dict) else None
-    if entries is None:
-        entries = []
-    if not isinstance(entries, list):
-        warnings.append(f"{QUEUE_FILE}: releases: expected a list")
-        return {}
-    out: dict[str, dict] = {}
-    for number, entry in enumerate(entries):
+    out: dict[Lane, dict] = {}
+    for where, entry in _queue_entries(data, rel, warnings):
         if not isinstance(entry, dict) or not isinstance(entry.get("service"), str):
-            warnings.append(f"{QUEUE_FILE}: releases[{number}]: expected a mapping with a service")
+            warnings.append(f"{rel}: {where}: expected a mapping with a service")
             continue
-        state = as_text(entry.get("state")) or "unknown"
-        slot = out.setdefault(entry["service"], {"states": {}, "latest": None})
+        state = as_text(entry.get("state") or entry.get("status")) or "unknown"
+        mine = (
+            (entry.get("meta") or {}).get("factory")
+            if isinstance(entry.get("meta"), dict)
+            else None
+        )
+        if state == "pending" and isinstance(mine, dict) and mine.get("waitingSince"):
+            state = "waiting"
+        env = as_text(entry.get("env")) or DEFAULT_ENV
+        source = entry.get("source") if isinstance(entry.get("source"), dict) else {}
+        slot = out.setdefault((entry["service"], env), {"states": {}, "latest": None})
         slot["states"][state] = slot["states"].get(state, 0) + 1
         slot["latest"] = {
             "id": as_text(entry.get("id")),
             "state": state,
             "attempts": _int_or_none(entry.get("attempts")),
-            "tag": as_text(entry.get("tag")),
+            "tag": as_text(entry.get("tag") or source.get("tag")),
         }
     for slot in out.values():
         slot["states"] = dict(sorted(slot["states"].items()))

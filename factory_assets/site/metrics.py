@@ -8,8 +8,8 @@ Definitions (what the dashboard shows):
 - deployment: a promotion with result success (the pin landed);
 - lead time: promotion finished_at - details.requested_at (request -> pinned);
 - change failure rate: failed smokes (verdict failed or timeout) / deployments;
-- time to restore: per service, first failed smoke -> next passed smoke;
-- pinned -> healthy: a deployment -> the first passed smoke of the same service
+- time to restore: per service and env, first failed smoke -> next passed smoke;
+- pinned -> healthy: a deployment -> the first passed smoke of the same service, env
   and release (or digest) after it.
 """
 
@@ -22,6 +22,7 @@ from statistics import median_low
 from factory_assets.common.clock import parse_rfc3339
 
 WINDOW_DAYS = 90
+DEFAULT_ENV = "dev"
 FAILED_VERDICTS = ("failed", "timeout")
 _MS = timedelta(milliseconds=1)
 
@@ -65,10 +66,27 @@ class _Series:
 
 
 def compute_metrics(lines: list[dict], window_days: int = WINDOW_DAYS) -> dict:
-    """The dashboard's metrics block from summaries in sequence order."""
+    """The dashboard's metrics block from summaries in sequence order, with the DORA tiles
+    of each environment too (`by_env`; a record without an env is the default one's)."""
+    metrics = _metrics(lines, window_days)
+    if lines:
+        last_day = max(line["finished_at"][:10] for line in lines)
+        envs = sorted({line.get("env") or DEFAULT_ENV for line in lines if line.get("service")})
+        metrics["by_env"] = {
+            env: _metrics(
+                [line for line in lines if (line.get("env") or DEFAULT_ENV) == env],
+                window_days,
+                last_day,
+            )["tiles"]
+            for env in envs
+        }
+    return metrics
+
+
+def _metrics(lines: list[dict], window_days: int, last_day: str | None = None) -> dict:
     if not lines:
         return {"window_days": window_days, "days": [], "series": {}, "tiles": {}}
-    last_day = max(line["finished_at"][:10] for line in lines)
+    last_day = last_day or max(line["finished_at"][:10] for line in lines)
     end = datetime.strptime(last_day, "%Y-%m-%d").replace(tzinfo=UTC)
     days = [
         (end - timedelta(days=window_days - 1 - i)).strftime("%Y-%m-%d") for i in range(window_days)
@@ -77,11 +95,12 @@ def compute_metrics(lines: list[dict], window_days: int = WINDOW_DAYS) -> dict:
 
     deploys, lead, failed_smokes, restore = _Series(), _Series(), _Series(), _Series()
     to_healthy, request_to_healthy = _Series(), _Series()
-    awaiting: dict[str, list[dict]] = defaultdict(list)  # service -> deployments not yet healthy
-    broken_since: dict[str, str] = {}
+    # per (service, env): deployments not yet healthy, and since when the lane is broken
+    awaiting: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    broken_since: dict[tuple[str, str], str] = {}
 
     for line in lines:
-        service = line.get("service") or ""
+        service = (line.get("service") or "", line.get("env") or DEFAULT_ENV)
         day = line["finished_at"][:10]
         counted = day in in_window
         if line["kind"] == "promotion" and line["result"] == "success":

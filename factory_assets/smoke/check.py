@@ -111,6 +111,7 @@ class _Context:
     promotion: EvidenceRecord | None = None
     pin_commit: str | None = None
     notes: list[str] = field(default_factory=list)
+    environment: str = DEFAULT_ENV
 
 
 def check_services(
@@ -172,6 +173,7 @@ def check_service(
         pin=read_pin(repo, service, environment),
         started_at=rfc3339(utc_now()),
         recorder=recorder,
+        environment=environment,
     )
     pin = ctx.pin
     if pin.image is None or pin.digest is None:
@@ -392,6 +394,8 @@ def _finish(
         "observations": observations,
         "error": result.error,
     }
+    if ctx.environment != DEFAULT_ENV:  # records without an env are the default env's
+        details["env"] = ctx.environment
     subject = []
     if pin.digest and pin.repository:
         subject.append(
