@@ -21,6 +21,32 @@ from resources.registries import EnvRegistries
 from resources.registry import RegistryConfigError
 
 
+def _envs_with_a_registry(
+    registry: EnvRegistries, envs: frozenset[str] | None, declared: list[str] | None
+) -> frozenset[str] | None:
+    """The environments this runner can verify: a named one without a registry is an error;
+    of all declared ones, those without a registry are left to a runner that has one."""
+    named = envs is not None
+    candidates = sorted(envs) if named else (declared or [DEFAULT_ENV])
+    usable = []
+    for env in candidates:
+        try:
+            registry.for_env(env)
+            usable.append(env)
+        except RegistryConfigError as exc:
+            if named or declared is None:
+                registry.close()
+                raise InputError("environment", exc.setting, exc.problem) from None
+            print(
+                f"factory: {env}: {exc.setting} {exc.problem}: left to a runner that has it",
+                file=sys.stderr,
+            )
+    if not usable:
+        registry.close()
+        raise InputError("environment", "HARBOR_URL", "not set for any environment")
+    return frozenset(usable) if (named or declared is not None) else envs
+
+
 def lane_label(service: str, env: str) -> str:
     """`api` for the default environment, `api@prod` for another one."""
     return service if env == DEFAULT_ENV else f"{service}@{env}"
@@ -132,12 +158,7 @@ def _promote(args: argparse.Namespace) -> int:
         return 1 if blocked else 0
     layout = load_layout(repo)
     registry = EnvRegistries()
-    try:  # a missing registry setting is a usage problem now, not one failure per release
-        for env in sorted(envs or layout.env_names() or [DEFAULT_ENV]):
-            registry.for_env(env)
-    except RegistryConfigError as exc:
-        registry.close()
-        raise InputError("environment", exc.setting, exc.problem) from None
+    envs = _envs_with_a_registry(registry, envs, layout.env_names())
     try:
         result = run_pass(
             repo, registry=registry, service=args.service, force=args.force, envs=envs

@@ -191,3 +191,38 @@ def test_a_map_that_does_not_parse_refuses_the_pass(ljwx: LjwxRepo, broken: str)
     )
     assert ljwx.remote.remote_head() == head
     assert ljwx.find("20260405T100000Z-api-sha-0000007")[0] == "pending"
+
+
+def test_a_target_missing_a_field_or_its_overlay_is_refused_alone(ljwx: LjwxRepo):
+    smap = ljwx.show("release/services.yaml")
+    smap = smap.replace(
+        "overlayPath: apps/batch/overlays/prod/kustomization.yaml",
+        "overlayPath: apps/batch/overlays/gone/kustomization.yaml",
+    )
+    smap = smap.replace(f"        harborImage: {ljwx.prod.host}/{ljwx.project}/web\n", "")
+    ljwx.remote.commit_and_push({"release/services.yaml": smap}, "break two targets")
+    api, web, batch = (ljwx.replicate("prod", s, f"{s} 6") for s in ("api", "web", "batch"))
+    at = "2026-04-09T10:00:00Z"
+    _push_queue(
+        ljwx,
+        ljwx.entry("api", "prod", api, tag="sha-0000031", git_sha="'0000031'", at=at)
+        + ljwx.entry("web", "prod", web, tag="sha-0000032", git_sha="'0000032'", at=at)
+        + ljwx.entry("batch", "prod", batch, tag="sha-0000033", git_sha="'0000033'", at=at),
+    )
+    result = _pass(ljwx, {"prod"})
+    assert {o.service: o.result for o in result.outcomes} == {
+        "api": "success",
+        "web": "refused",
+        "batch": "refused",
+    }
+    _, web_entry = ljwx.find("20260409T100000Z-web-sha-0000032-prod")
+    assert "services.web.envs.prod.harborImage: missing or empty" in web_entry["lastError"]
+    _, batch_entry = ljwx.find("20260409T100000Z-batch-sha-0000033-prod")
+    assert (
+        "overlay file not found: apps/batch/overlays/gone/kustomization.yaml"
+        in batch_entry["lastError"]
+    )
+    for entry in (web_entry, batch_entry):
+        record = _record(ljwx, entry["meta"]["factory"]["evidence"])
+        assert record["result"] == "refused" and record["details"]["event"] == "refused"
+    assert queue_errors(ljwx.show("release/queue.yaml")) == []
