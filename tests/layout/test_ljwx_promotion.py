@@ -6,7 +6,9 @@ Real parts: two `docker-registry` processes as the dev and prod Harbor, a git re
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -226,3 +228,41 @@ def test_a_target_missing_a_field_or_its_overlay_is_refused_alone(ljwx: LjwxRepo
         record = _record(ljwx, entry["meta"]["factory"]["evidence"])
         assert record["result"] == "refused" and record["details"]["event"] == "refused"
     assert queue_errors(ljwx.show("release/queue.yaml")) == []
+
+
+def test_a_wait_past_the_replication_timeout_fails_with_a_record(ljwx: LjwxRepo, monkeypatch):
+    monkeypatch.setenv("FACTORY_REPLICATION_TIMEOUT", "1")
+    digest = ljwx.build("api", "api never replicated")
+    at = "2026-04-10T10:00:00Z"
+    _push_queue(
+        ljwx, ljwx.entry("api", "dev", digest, tag="sha-0000040", git_sha="'0000040'", at=at)
+    )
+    assert [o.result for o in _pass(ljwx, {"dev"}).outcomes] == ["waiting"]
+    _, waiting = ljwx.find("20260410T100000Z-api-sha-0000040")
+    time.sleep(1.2)
+    result = _pass(ljwx, {"dev"})
+    assert [o.result for o in result.outcomes] == ["failure"] and result.exit_code == 1
+    name, entry = ljwx.find("20260410T100000Z-api-sha-0000040")
+    assert name == "failed" and "never reached this environment's registry" in entry["lastError"]
+    start = _record(ljwx, waiting["meta"]["factory"]["waitingEvidence"])
+    end = _record(ljwx, entry["meta"]["factory"]["evidence"])
+    assert start["details"]["event"] == end["details"]["event"] == "waiting"
+    assert (start["result"], end["result"]) == ("skipped", "failure")
+    assert queue_errors(ljwx.show("release/queue.yaml")) == []
+
+
+def test_without_kustomize_the_pin_is_checked_structurally_and_says_so(
+    ljwx: LjwxRepo, monkeypatch, tmp_path
+):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(shutil.which("git"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    api = ljwx.replicate("dev", "api", "api no kustomize")
+    at = "2026-04-11T10:00:00Z"
+    _push_queue(ljwx, ljwx.entry("api", "dev", api, tag="sha-0000041", git_sha="'0000041'", at=at))
+    assert [o.result for o in _pass(ljwx, {"dev"}).outcomes] == ["success"]
+    _, entry = ljwx.find("20260411T100000Z-api-sha-0000041")
+    record = _record(ljwx, entry["meta"]["factory"]["evidence"])
+    assert record["details"]["pin_proof"].startswith("structural check only")
+    assert f"digest: {api}" in ljwx.show("apps/api/overlays/dev/kustomization.yaml")
