@@ -196,6 +196,15 @@ def write_text(path: Path, text: str) -> str:
     return text
 
 
+def kind_of(value: Any) -> str:
+    """What a YAML value is, for "expected ..., found ..." messages."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__} ({str(value)[:40]!r})"
+
+
 def as_utc(value: Any) -> Any:
     """ruamel parses unquoted timestamps into datetimes: normalize them to aware UTC."""
     if isinstance(value, datetime):

@@ -34,10 +34,14 @@ ENV_RE = re.compile(ENV_NAME)
 
 
 def _relative(value: str) -> str:
+    """A path inside the repository: relative, no `..` (the writes must stay in it)."""
     path = PurePosixPath(value)
     if not value or path.is_absolute() or ".." in path.parts or "\\" in value or "\x00" in value:
         raise ValueError("expected a relative path inside the repository (no `..`, not absolute)")
     return value
+
+
+relative_path = _relative
 
 
 def check_env(value: str) -> str:

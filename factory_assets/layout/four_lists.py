@@ -75,24 +75,22 @@ class Slot:
     id: str | None
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
 def structure(data: Any, path: Path) -> dict:
     """The four lists (missing ones read as empty); anything else about them refuses the file."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InputError(path, "-", f"expected a mapping with {', '.join(LISTS)}, found {_kind(data)}")
+        raise InputError(
+            path,
+            "-",
+            f"expected a mapping with {', '.join(LISTS)}, found {roundtrip_yaml.kind_of(data)}",
+        )
     for name in LISTS:
         value = data.get(name)
         if value is not None and not isinstance(value, list):
-            raise InputError(path, name, f"expected a list of entries, found {_kind(value)}")
+            raise InputError(
+                path, name, f"expected a list of entries, found {roundtrip_yaml.kind_of(value)}"
+            )
     return data
 
 
@@ -168,7 +166,9 @@ def parse(data: Any, path: Path) -> tuple[ReleaseQueue, list[Slot]]:
         for index, raw in enumerate(data.get(name) or []):
             where = f"{name}[{index}]"
             if not isinstance(raw, dict):
-                raise InputError(path, where, f"expected a mapping, found {_kind(raw)}")
+                raise InputError(
+                    path, where, f"expected a mapping, found {roundtrip_yaml.kind_of(raw)}"
+                )
             release_id = raw.get("id")
             if not isinstance(release_id, str) or not release_id.strip():
                 raise InputError(path, f"{where}.id", "missing: every entry needs a string id")

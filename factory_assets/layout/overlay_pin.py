@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.errors import InputError
+from factory_assets.pins.kustomize import images_of
 
 RENDER_TIMEOUT_SECONDS = 60
 
@@ -39,17 +40,6 @@ class OverlayPin:
     proof: str  # `kubectl kustomize: ...` or `structural check only: ...`
 
 
-def _images(data: object, path: Path) -> CommentedSeq:
-    if not isinstance(data, CommentedMap):
-        raise InputError(path, "-", "expected a kustomization mapping")
-    images = data.get("images")
-    if images is None:
-        data["images"] = images = CommentedSeq()
-    if not isinstance(images, list):
-        raise InputError(path, "images", "expected a list")
-    return images
-
-
 def render_overlay_pin(
     repo: Path, relative: str, *, name: str, deploy: str, digest: str
 ) -> tuple[Path, str, str | None]:
@@ -57,7 +47,7 @@ def render_overlay_pin(
     path = Path(repo) / relative
     original = roundtrip_yaml.read_text(path)
     data = roundtrip_yaml.loads(original, relative)
-    images = _images(data, path)
+    images = images_of(data, path)
     entry = None
     for index, item in enumerate(images):
         if not isinstance(item, dict):

@@ -44,20 +44,14 @@ class ServiceMap:
         return sorted({service for service, _ in self.targets})
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
 def parse_service_map(data: Any, path: str) -> ServiceMap:
     """Validate the map's structure; per-target fields are checked when a target is used."""
     if not isinstance(data, dict):
-        raise InputError(path, "-", f"expected a mapping with `services:`, found {_kind(data)}")
+        raise InputError(
+            path, "-", f"expected a mapping with `services:`, found {roundtrip_yaml.kind_of(data)}"
+        )
     if not isinstance(data.get("services"), dict):
-        found = _kind(data.get("services")) if "services" in data else "nothing"
+        found = roundtrip_yaml.kind_of(data.get("services")) if "services" in data else "nothing"
         raise InputError(path, "services", f"expected a mapping of services, found {found}")
     targets: dict[tuple[str, str], MapTarget] = {}
     for service, body in data["services"].items():
@@ -67,7 +61,9 @@ def parse_service_map(data: Any, path: str) -> ServiceMap:
         for env, fields in body["envs"].items():
             if not isinstance(fields, dict):
                 raise InputError(
-                    path, f"{where}.envs.{env}", f"expected a mapping, found {_kind(fields)}"
+                    path,
+                    f"{where}.envs.{env}",
+                    f"expected a mapping, found {roundtrip_yaml.kind_of(fields)}",
                 )
             plain = {str(k): v if isinstance(v, str) else str(v) for k, v in fields.items()}
             targets[(str(service), str(env))] = MapTarget(

@@ -34,7 +34,8 @@ def kustomization_file(repo: Path, relative: str, *, source: Path | str) -> Path
     return target
 
 
-def _images(data: object, path: Path) -> CommentedSeq:
+def images_of(data: object, path: Path) -> CommentedSeq:
+    """The kustomization's `images:` list (created empty when absent)."""
     if not isinstance(data, CommentedMap):
         raise InputError(path, "-", "expected a kustomization mapping")
     images = data.get("images")
@@ -51,7 +52,7 @@ def render_image_digest(
     """The overlay's new text with `image` pointed at `digest`, without writing it."""
     path = kustomization_file(repo, relative, source=source)
     data = roundtrip_yaml.load_file(path)
-    images = _images(data, path)
+    images = images_of(data, path)
     entry = None
     for index, item in enumerate(images):
         if not isinstance(item, dict):

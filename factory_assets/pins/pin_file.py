@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
@@ -29,6 +29,7 @@ from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import SERVICE_NAME
+from factory_assets.layout.config import relative_path
 from factory_assets.release.model import (
     ReleaseId,
     ServiceName,
@@ -62,13 +63,6 @@ def _pinned_image(value: str) -> str:
     return value
 
 
-def _relative_path(value: str) -> str:
-    path = PurePosixPath(value)
-    if not value or path.is_absolute() or ".." in path.parts or "\\" in value or "\x00" in value:
-        raise ValueError("expected a relative path inside the repository (no `..`, not absolute)")
-    return value
-
-
 PinnedImage = Annotated[str, StringConstraints(max_length=400), AfterValidator(_pinned_image)]
 
 
@@ -87,7 +81,7 @@ class PinFile(BaseModel):
     # The smoke domain owns the meaning of every `smoke:` key; the pin file only carries them.
     smoke: SmokeConfig | None = None
     kustomization: (
-        Annotated[str, StringConstraints(max_length=1024), AfterValidator(_relative_path)] | None
+        Annotated[str, StringConstraints(max_length=1024), AfterValidator(relative_path)] | None
     ) = None
 
     @field_validator("smoke")

@@ -176,7 +176,8 @@ def _plan_service(
     )
     if eager_supersede and plan.waiting and not plan.supersede and not plan.busy_with:
         # A format that allows one pending request per lane: older ones go at once.
-        waiting = sorted(plan.waiting, key=lambda w: order_of(entries)[w.entry.id])
+        order = order_of(entries)
+        waiting = sorted(plan.waiting, key=lambda w: order[w.entry.id])
         newest = waiting[-1].entry
         if len(waiting) > 1:
             return _with(

@@ -82,7 +82,9 @@ def _structure(data: Any, path: Path) -> CommentedSeq:
         return CommentedSeq()
     if not isinstance(data, dict):
         raise InputError(
-            path, "-", f"expected a mapping with a `releases:` list, found {_kind(data)}"
+            path,
+            "-",
+            f"expected a mapping with a `releases:` list, found {roundtrip_yaml.kind_of(data)}",
         )
     unknown = [str(k) for k in data if k not in TOP_LEVEL_KEYS]
     if unknown:
@@ -91,16 +93,12 @@ def _structure(data: Any, path: Path) -> CommentedSeq:
     if releases is None:
         return CommentedSeq()
     if not isinstance(releases, list):
-        raise InputError(path, "releases", f"expected a list of entries, found {_kind(releases)}")
+        raise InputError(
+            path,
+            "releases",
+            f"expected a list of entries, found {roundtrip_yaml.kind_of(releases)}",
+        )
     return releases
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__} ({str(value)[:40]!r})"
 
 
 def parse_queue(data: Any, path: Path) -> tuple[ReleaseQueue, list[str | None]]:
@@ -113,7 +111,9 @@ def parse_queue(data: Any, path: Path) -> tuple[ReleaseQueue, list[str | None]]:
     for position, raw in enumerate(releases):
         where = f"releases[{position}]"
         if not isinstance(raw, dict):
-            raise InputError(path, where, f"expected a mapping, found {_kind(raw)}")
+            raise InputError(
+                path, where, f"expected a mapping, found {roundtrip_yaml.kind_of(raw)}"
+            )
         release_id = raw.get("id")
         if not isinstance(release_id, str) or not release_id:
             raise InputError(path, f"{where}.id", "missing: every entry needs a string id")
@@ -311,9 +311,7 @@ def save_queue(
 def _save_four_lists(
     doc: QueueDocument, queue: ReleaseQueue, invalid_updates: dict[int, dict] | None
 ) -> None:
-    text = four_lists.render(
-        doc.parsed, doc.slots, doc.queue, queue, doc.path, invalid_updates
-    )
+    text = four_lists.render(doc.parsed, doc.slots, doc.queue, queue, doc.path, invalid_updates)
     reparsed, _ = four_lists.parse(four_lists.read(text, doc.path).data, doc.path)
     back = {e.id: e for e in reparsed.entries}
     if any(back.get(e.id) != four_lists.comparable(e) for e in queue.entries):
