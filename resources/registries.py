@@ -76,6 +76,11 @@ class EnvRegistries:
             self._clients.clear()
 
 
+def on_registry(image: str, host: str) -> str:
+    """`image`'s repository on the registry at `host` (Harbor replication keeps the path)."""
+    return f"{host}/{image.partition('/')[2]}"
+
+
 def registry_for(registry: RegistryClient | EnvRegistries, env: str) -> RegistryClient:
     """The client for `env`: one per environment, or the single client a caller passed."""
     return registry.for_env(env) if isinstance(registry, EnvRegistries) else registry

@@ -21,6 +21,7 @@ COMMAND_MODULES = {
     "repair": "factory_assets.cli.repair",
     "site": "factory_assets.cli.site",
     "partitions": "factory_assets.cli.partitions",
+    "rollback": "factory_assets.cli.rollback",
 }
 
 

@@ -13,6 +13,7 @@ from factory_assets.config import resolve_repo
 from factory_assets.layout.config import DEFAULT_ENV, Layout, load_layout
 from factory_assets.layout.targets import TargetResolver
 from factory_assets.pins.pin_file import list_pin_services, read_pin
+from factory_assets.pipeline.approval import decide_release
 from factory_assets.release.add import add_release
 from factory_assets.release.model import ReleaseEntry
 from factory_assets.release.queue_file import load_queue
@@ -58,6 +59,24 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     add.set_defaults(func=_add)
 
+    for verb in ("approve", "reject"):
+        decide = rel_sub.add_parser(
+            verb,
+            parents=[common],
+            help=f"{verb} a stage request awaiting approval (recorded with who and when)",
+            description="Exit 0 when recorded; 1 on bad input (nothing changed); 2 usage.",
+        )
+        decide.add_argument("release_id", metavar="ID")
+        decide.add_argument("--by", required=True, metavar="WHO")
+        if verb == "approve":
+            decide.add_argument(
+                "--digest", metavar="D", help="refuse unless the request is exactly this digest"
+            )
+        else:
+            decide.add_argument("--reason", required=True, metavar="TEXT")
+        decide.add_argument("--push", action="store_true", help="commit and push (race-safe)")
+        decide.set_defaults(func=_decide, approve=verb == "approve")
+
     status = rel_sub.add_parser(
         "status",
         parents=[common],
@@ -93,6 +112,24 @@ def _add(args: argparse.Namespace) -> int:
         print(result.message)
     else:
         print(f"{result.message}: commit and push it, or use --push")
+    return 0
+
+
+def _decide(args: argparse.Namespace) -> int:
+    done = decide_release(
+        resolve_repo(args.repo),
+        args.release_id,
+        by=args.by,
+        approve=args.approve,
+        reason=getattr(args, "reason", None),
+        digest=getattr(args, "digest", None),
+        push=args.push,
+    )
+    verb = "approved" if args.approve else "rejected"
+    print(
+        f"{done.entry.id}  {done.entry.service}  {done.entry.env}  {verb} by {args.by}  evidence {done.record_id}"
+    )
+    print(done.message or "not committed: commit and push it, or use --push")
     return 0
 
 
@@ -172,6 +209,9 @@ def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
             waiting_since=rfc3339(newest.waiting_since)
             if newest and newest.waiting_since and newest.state in ("pending", "promoting")
             else None,
+            awaiting_approval=bool(
+                newest and newest.state == "pending" and newest.awaiting_approval
+            ),
         )
         rows.append(row)
     return rows, problems
@@ -182,6 +222,8 @@ def _state_cell(row: dict) -> str:
         return "-"
     if row.get("waiting_since"):
         return f"waiting for replication since {row['waiting_since']} ({row['release']})"
+    if row.get("awaiting_approval"):
+        return f"awaiting approval ({row['release']})"
     return f"{row['state']} ({row['release']})"
 
 

@@ -131,7 +131,17 @@ class PromotionDetails(_Strict):
     # What this record is in the release's life: its request, one attempt, or a decision.
     event: (
         Literal[
-            "requested", "attempt", "abandoned", "superseded", "refused", "recovered", "waiting"
+            "requested",
+            "attempt",
+            "abandoned",
+            "superseded",
+            "refused",
+            "recovered",
+            "waiting",
+            "handoff",
+            "approved",
+            "rejected",
+            "rollback",
         ]
         | None
     ) = None

@@ -72,6 +72,9 @@ class EnvironmentLayout(BaseModel):
     pins: PinKind = "pin-files"
     # Services held in this environment: the queue waits for them (the overlay has no room).
     hold: tuple[str, ...] = ()
+    # A pipeline stage: requests come from `after` once its smoke passed on that exact digest.
+    after: EnvName | None = None
+    approval: bool = False  # a stage request also waits for `factory release approve`
 
 
 class LayoutFile(BaseModel):
@@ -107,6 +110,16 @@ class Layout:
         found = self.environment(env)
         return found.pins if found else None
 
+    def stages_after(self, env: str) -> list[str]:
+        """The environments whose requests come from `env` (its downstream stages)."""
+        if self.environments is None:
+            return []
+        return [name for name, layout in self.environments.items() if layout.after == env]
+
+    def needs_approval(self, env: str) -> bool:
+        found = self.environment(env)
+        return bool(found and found.approval)
+
     def held(self, service: str, env: str) -> bool:
         found = self.environment(env)
         return bool(found and service in found.hold)
@@ -138,6 +151,7 @@ def parse_layout(data: object, path: Path | str) -> LayoutFile:
         err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
         loc = ".".join(str(p) for p in err["loc"]) or "-"
         raise InputError(path, loc, _message(err)) from None
+    _check_stages(layout, path)
     for name, env in layout.environments.items():
         if env.pins == "overlays" and layout.service_map is None:
             raise InputError(
@@ -146,6 +160,31 @@ def parse_layout(data: object, path: Path | str) -> LayoutFile:
                 "is `overlays`, which needs `service_map` (the map that names each overlay)",
             )
     return layout
+
+
+def _check_stages(layout: LayoutFile, path: Path | str) -> None:
+    """`after` names another declared environment, and the stages form no cycle."""
+    envs = layout.environments
+    for name, env in envs.items():
+        seen = {name}
+        upstream = env.after
+        while upstream is not None:
+            if upstream not in envs:
+                raise InputError(
+                    path,
+                    f"environments.{name}.after",
+                    f"{upstream!r} is not a declared environment ({', '.join(envs)})",
+                )
+            if upstream in seen:
+                raise InputError(path, f"environments.{name}.after", "the stages form a cycle")
+            seen.add(upstream)
+            upstream = envs[upstream].after
+        if env.approval and env.after is None:
+            raise InputError(
+                path,
+                f"environments.{name}.approval",
+                "only a stage (with `after`) waits for approval",
+            )
 
 
 def _plain(value: object) -> object:

@@ -62,8 +62,15 @@ META_FIELDS = {
     "smoke_evidence": "smokeEvidence",
     "waiting_since": "waitingSince",
     "waiting_evidence": "waitingEvidence",
+    "upstream": "upstream",
+    "upstream_smoke": "upstreamSmoke",
+    "handed_off": "handedOff",
+    "approval_required": "approvalRequired",
+    "approved_by": "approvedBy",
+    "approved_at": "approvedAt",
+    "rollback_of": "rollbackOf",
 }
-TIME_FIELDS = {"next_attempt_at", "claim_expires_at", "waiting_since"}
+TIME_FIELDS = {"next_attempt_at", "claim_expires_at", "waiting_since", "approved_at"}
 
 
 @dataclass(frozen=True)
@@ -265,6 +272,8 @@ def _factory_meta(entry: ReleaseEntry) -> dict:
         if value is None or (field == "requested_by" and value in ("service-ci", "smoke")):
             continue
         if field == "max_attempts" and value == DEFAULT_MAX_ATTEMPTS:
+            continue
+        if field == "approval_required" and not value:
             continue
         out[key] = rfc3339(value) if isinstance(value, datetime) else value
     return out

@@ -111,10 +111,17 @@ def dev_pin(
         "superseded": [o.release_id for o in mine if o.result == "superseded"],
         "env": env,
         "waiting": [o.release_id for o in mine if o.result == "waiting"],
+        # what a person must let through: `factory release approve ID --by NAME`
+        "awaiting_approval": _awaiting_approval(result.plan, service, env),
     }
     return dg.MaterializeResult(
         metadata=metadata, data_version=dg.DataVersion(metadata["digest"] or "none")
     )
+
+
+def _awaiting_approval(plan, service: str, env: str) -> list[str]:
+    lane = plan.for_service(service, env)
+    return [w.entry.id for w in (lane.waiting if lane else ()) if w.reason == "awaiting approval"]
 
 
 promotion_assets = [harbor_digest, dev_pin]

@@ -252,6 +252,9 @@ def _plan_lane(
             return _with(base, supersede=tuple(e for _, e in candidates), superseded_by=pinned.id)
     if held and not force:
         return _with(base, waiting=tuple(Waiting(e, "service on hold") for _, e in candidates))
+    if newest.awaiting_approval:
+        # Approval is a gate of the stage, not a hold: --force does not pass it.
+        return _with(base, waiting=tuple(Waiting(e, "awaiting approval") for _, e in candidates))
     if not is_due(newest, now):
         until = newest.next_attempt_at
         return _with(base, waiting=tuple(Waiting(e, "back-off", until) for _, e in candidates))

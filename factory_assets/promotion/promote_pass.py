@@ -41,6 +41,7 @@ from factory_assets.promotion.steps import (
     pin_message,
     record_promotion,
     resolve_all,
+    verified_image,
     write_pin,
 )
 from factory_assets.release.retention import retention_window
@@ -150,9 +151,9 @@ def _replica_check(registry):
 
     def present(entry, target) -> bool:
         if entry.id not in seen:
-            image = target.verify_reference(entry.image) if target else entry.image
             try:
-                registry_for(registry, entry.env).resolve(image, digest=entry.digest)
+                client = registry_for(registry, entry.env)
+                client.resolve(verified_image(entry, target, client), digest=entry.digest)
                 seen[entry.id] = True
             except ManifestNotFound:
                 seen[entry.id] = False

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factory_assets.common.errors import InputError
-from factory_assets.layout.targets import TargetError, TargetResolver
+from factory_assets.layout.targets import Target, TargetError, TargetResolver
+from factory_assets.promotion.steps import verified_image
+from factory_assets.release.model import ReleaseEntry
 from factory_assets.release.queue_file import load_queue
 from resources.registries import EnvRegistries, registry_for
 from resources.registry import ManifestNotFound, RegistryClient, RegistryError
@@ -21,11 +23,24 @@ from resources.registry import ManifestNotFound, RegistryClient, RegistryError
 
 @dataclass(frozen=True)
 class WaitingEntry:
-    service: str
-    env: str
-    release_id: str
-    image: str  # the repository checked: the map's harborImage, else the request's
-    digest: str
+    entry: ReleaseEntry
+    target: Target
+
+    @property
+    def service(self) -> str:
+        return self.entry.service
+
+    @property
+    def env(self) -> str:
+        return self.entry.env
+
+    @property
+    def release_id(self) -> str:
+        return self.entry.id
+
+    @property
+    def digest(self) -> str:
+        return self.entry.digest or ""
 
 
 def waiting_entries(tree: Path, envs: Collection[str] | None = None) -> list[WaitingEntry]:
@@ -42,10 +57,10 @@ def waiting_entries(tree: Path, envs: Collection[str] | None = None) -> list[Wai
         if envs is not None and entry.env not in envs:
             continue
         try:
-            image = resolver.target(entry.service, entry.env).verify_reference(entry.image)
+            target = resolver.target(entry.service, entry.env)
         except (TargetError, InputError):
             continue  # the pass refuses it, with a record
-        found.append(WaitingEntry(entry.service, entry.env, entry.id, image, entry.digest))
+        found.append(WaitingEntry(entry, target))
     return found
 
 
@@ -59,12 +74,13 @@ def replicated(
 
     def look(item: WaitingEntry) -> tuple[WaitingEntry, bool, str | None]:
         try:
-            registry_for(registry, item.env).resolve(item.image, digest=item.digest)
+            client = registry_for(registry, item.env)
+            client.resolve(verified_image(item.entry, item.target, client), digest=item.digest)
             return item, True, None
         except ManifestNotFound:
             return item, False, None
         except RegistryError as exc:
-            return item, False, f"{item.service}@{item.env}: {item.image}@{item.digest}: {exc}"
+            return item, False, f"{item.service}@{item.env}: {item.digest}: {exc}"
 
     present, errors = [], []
     if not waiting:

@@ -53,7 +53,7 @@ from factory_assets.release.state import (
     mark_superseded,
 )
 from resources.gitops import GitopsWriter, Transaction
-from resources.registries import registry_for
+from resources.registries import on_registry, registry_for
 from resources.registry import (
     HostNotAllowed,
     InvalidReference,
@@ -341,6 +341,19 @@ def classify(error: RegistryError) -> tuple[Literal["retry", "failure", "refused
     return "failure", False
 
 
+def verified_image(entry: ReleaseEntry, target: Target | None, client) -> str:
+    """The repository whose digest is checked on the entry's env registry.
+
+    An overlay target names it (`harborImage`); a stage request (from the pipeline) names the
+    upstream repository, and its stage checks the replica under the same path on its own
+    registry; otherwise the request's own repository.
+    """
+    image = target.verify_reference(entry.image) if target else entry.image
+    if entry.upstream and (target is None or target.kind == "pin-file"):
+        image = on_registry(image, client.registry_host)
+    return image
+
+
 def resolve_digest(registry, item: Claim) -> Resolution:
     """Resolve the claimed entry on its env's registry: the tag once, or the digest exactly.
 
@@ -348,9 +361,9 @@ def resolve_digest(registry, item: Claim) -> Resolution:
     the request's own repository (perhaps a public build registry) gets no request.
     """
     entry = item.entry
-    image = item.target.verify_reference(entry.image) if item.target else entry.image
     try:
         client = registry_for(registry, entry.env)
+        image = verified_image(entry, item.target, client)
         if item.kind == "finalize" or entry.tag is None:
             resolved = client.resolve(image, digest=entry.digest)
         else:
@@ -478,9 +491,11 @@ def _pin_file(
     newer = _newer_pin(queue, pin.pin.release_id, current)
     if newer:
         return newer
+    # A stage request pins the replica it was verified on (its own env's registry).
+    image = res.resolved.image if current.upstream else current.image
     text, change = render_pin_text(
         pin,
-        image=current.image,
+        image=image,
         digest=digest,
         tag=current.tag,
         release_id=current.id,
@@ -490,7 +505,7 @@ def _pin_file(
     overlay = None
     if pin.pin.kustomization:
         overlay = render_image_digest(
-            tree, pin.pin.kustomization, image=current.image, digest=digest, source=pin.path
+            tree, pin.pin.kustomization, image=image, digest=digest, source=pin.path
         )
     # Both rendered and valid: only now touch the files, so a failure leaves neither half-done.
     roundtrip_yaml.write_text(pin.path, text)

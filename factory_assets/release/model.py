@@ -122,6 +122,15 @@ class ReleaseEntry(BaseModel):
     # Waiting for the env's registry to replicate the digest: no attempt counts meanwhile.
     waiting_since: UtcDatetime | None = None
     waiting_evidence: Annotated[str, StringConstraints(pattern=RECORD_ID)] | None = None
+    # Pipeline: the upstream request (and its passed smoke) this stage request came from.
+    upstream: ReleaseId | None = None
+    upstream_smoke: Annotated[str, StringConstraints(pattern=RECORD_ID)] | None = None
+    # Stages this (upstream) request has been handed to: env -> the request id, or `skipped`.
+    handed_off: dict[EnvName, Annotated[str, StringConstraints(max_length=200)]] | None = None
+    approval_required: bool = False
+    approved_by: OneLine | None = None
+    approved_at: UtcDatetime | None = None
+    rollback_of: ReleaseId | None = None  # the release whose pin this request rolls back
 
     @model_validator(mode="after")
     def _consistent(self) -> ReleaseEntry:
@@ -147,6 +156,10 @@ class ReleaseEntry(BaseModel):
     def reference(self) -> str:
         """What was asked for: `host/repo:tag` or `host/repo@digest`."""
         return f"{self.image}:{self.tag}" if self.tag else f"{self.image}@{self.digest}"
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.approval_required and self.approved_by is None
 
     @property
     def label(self) -> str | None:

@@ -15,6 +15,7 @@ from factory_assets.evidence import store
 from factory_assets.evidence.layout import INDEX_DIR, INDEX_FILE
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.layout.config import DEFAULT_ENV
+from factory_assets.pipeline.handoff import hand_off
 from factory_assets.release.queue_file import load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
 from resources.gitops import GitError, GitopsWriter
@@ -36,6 +37,27 @@ def note_smoke_on_release(tree: Path, record: EvidenceRecord) -> None:
         update={"smoke_verdict": record.details.verdict, "smoke_evidence": record.id}
     )
     save_queue(doc, doc.queue.replace(updated))
+
+
+def unchanged_verdict(tree: Path, body: RecordBody) -> EvidenceRecord | None:
+    """The last smoke record of this release when it said the same about the same digest.
+
+    A periodic check that finds what the last one found writes no record and no commit:
+    only a new pin, a changed verdict or drift (another digest) is news.
+    """
+    release_id = body.details.release_id
+    if not release_id:
+        return None
+    try:
+        entry = load_queue(tree).queue.by_id(release_id)
+        if entry is None or not entry.smoke_evidence or entry.smoke_verdict != body.details.verdict:
+            return None
+        last = store.load_record(tree, entry.smoke_evidence)
+    except (InputError, OSError, ValueError):
+        return None
+    if last.details.digest != body.details.digest or last.details.method != body.details.method:
+        return None
+    return last
 
 
 def checkout_matches_remote(writer: GitopsWriter) -> bool:
@@ -76,11 +98,16 @@ def record_lander(
 
     def land(body: RecordBody) -> EvidenceRecord:
         if not in_sync:
-            return store.append_record(repo, body)
+            return unchanged_verdict(repo, body) or store.append_record(repo, body)
 
         def apply(tree: Path) -> EvidenceRecord:
+            same = unchanged_verdict(tree, body)
+            if same is not None:
+                hand_off(tree, same)  # idempotent: only a stage declared since gets its request
+                return same
             record = store.append_record(tree, body)
             note_smoke_on_release(tree, record)
+            hand_off(tree, record)  # a passed smoke opens the next stage's gate, once
             return record
 
         txn = writer.transact(

@@ -1,0 +1,160 @@
+"""Hand a release to the next stage once its smoke passed on that exact digest, exactly once.
+
+Runs inside the transaction that lands the smoke record, so two runners (or a retried run)
+can never queue the same stage twice: the upstream entry's `handed_off` says which stages
+have their request already (or were `skipped`, for a service with no target there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from factory_assets.common.clock import rfc3339, utc_now
+from factory_assets.common.errors import InputError
+from factory_assets.evidence import store
+from factory_assets.evidence.ids import new_record_id
+from factory_assets.evidence.model import EvidenceRecord
+from factory_assets.layout.config import Layout, load_layout
+from factory_assets.layout.four_lists import DEFAULT_MAX_ATTEMPTS as FOUR_LIST_MAX_ATTEMPTS
+from factory_assets.layout.targets import TargetError, TargetResolver
+from factory_assets.pins.pin_file import pin_path
+from factory_assets.release.model import ReleaseEntry, ReleaseQueue
+from factory_assets.release.queue_file import load_queue, save_queue
+
+SKIPPED = "skipped"
+PIPELINE = "pipeline"
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """What one stage got from a passed smoke: a request, or a `skipped` record."""
+
+    env: str
+    release_id: str | None
+    record_id: str
+    skipped: bool = False
+
+
+def has_target(tree: Path, resolver: TargetResolver, service: str, env: str) -> bool:
+    """A service joins a stage only where it is deployed: a map target, or a pin file."""
+    try:
+        target = resolver.target(service, env)
+    except (TargetError, InputError):
+        return False
+    return target.kind == "overlay" or pin_path(tree, service, env).exists()
+
+
+def _stage_id(queue: ReleaseQueue, layout: Layout, entry: ReleaseEntry, env: str, now) -> str:
+    """`<now>-<service>-<tag>-<env>` in the four-list layout (as its smoke did), else a ULID."""
+    if layout.queue_format != "four-lists":
+        return new_record_id()
+    base = f"{now:%Y%m%dT%H%M%SZ}-{entry.service}-{entry.label or entry.digest[7:19]}-{env}"
+    candidate, n = base, 1
+    while queue.by_id(candidate) is not None or any(i.id == candidate for i in queue.invalid):
+        n += 1
+        candidate = f"{base}-r{n}"
+    return candidate
+
+
+def _record(
+    tree: Path, entry: ReleaseEntry, smoke: EvidenceRecord, env: str, **details
+) -> EvidenceRecord:
+    body = store.new_body(
+        kind="promotion",
+        service=entry.service,
+        result="skipped",
+        details={
+            "release_id": details.pop("release_id", entry.id),
+            "env": env,
+            "image": entry.image,
+            "requested_digest": entry.digest,
+            "event": "handoff",
+            "requested_by": PIPELINE,
+            **details,
+        },
+        subject=[{"name": entry.image, "digest": {"sha256": entry.digest.removeprefix("sha256:")}}],
+        parents=[
+            {"id": smoke.id, "content_digest": smoke.integrity.content_digest},
+            *(
+                [
+                    {
+                        "id": entry.evidence,
+                        "content_digest": store.load_record(
+                            tree, entry.evidence
+                        ).integrity.content_digest,
+                    }
+                ]
+                if entry.evidence
+                else []
+            ),
+        ],
+    )
+    return store.append_record(tree, body)
+
+
+def hand_off(tree: Path, smoke: EvidenceRecord, *, now: datetime | None = None) -> list[HandOff]:
+    """After `smoke` passed on a release's pin, queue each downstream stage's request once."""
+    details = smoke.details
+    if getattr(details, "verdict", None) != "passed" or not details.release_id:
+        return []
+    layout = load_layout(tree)
+    doc = load_queue(tree)
+    entry = doc.queue.by_id(details.release_id)
+    if entry is None or entry.state != "promoted" or entry.digest is None:
+        return []
+    if details.digest and details.digest != entry.digest:
+        return []  # the smoke saw another digest than this release pinned: no gate opens
+    stages = [env for env in layout.stages_after(entry.env) if env not in (entry.handed_off or {})]
+    if not stages:
+        return []
+    moment = now or utc_now()
+    resolver = TargetResolver(Path(tree), layout)
+    queue = doc.queue
+    done = dict(entry.handed_off or {})
+    result: list[HandOff] = []
+    for env in stages:
+        if not has_target(tree, resolver, entry.service, env):
+            record = _record(
+                tree,
+                entry,
+                smoke,
+                env,
+                reason=f"{entry.service} has no target in {env}: nothing queued",
+            )
+            done[env] = SKIPPED
+            result.append(HandOff(env, None, record.id, skipped=True))
+            continue
+        stage = ReleaseEntry(
+            id=_stage_id(queue, layout, entry, env, moment),
+            service=entry.service,
+            env=env,
+            image=entry.image,
+            digest=entry.digest,
+            source_tag=entry.label,
+            requested_at=moment,
+            requested_by=PIPELINE,
+            max_attempts=FOUR_LIST_MAX_ATTEMPTS
+            if layout.queue_format == "four-lists"
+            else entry.max_attempts,
+            upstream=entry.id,
+            upstream_smoke=smoke.id,
+            approval_required=layout.needs_approval(env),
+        )
+        record = _record(
+            tree,
+            entry,
+            smoke,
+            env,
+            release_id=stage.id,
+            reason=f"smoke passed on {entry.env} for {entry.digest}: {env} request {stage.id}"
+            + (" awaits approval" if stage.approval_required else ""),
+            requested_at=rfc3339(moment),
+        )
+        queue = queue.append(stage.model_copy(update={"evidence": record.id}))
+        done[env] = stage.id
+        result.append(HandOff(env, stage.id, record.id))
+    queue = queue.replace(entry.model_copy(update={"handed_off": done}))
+    save_queue(doc, queue)
+    return result
