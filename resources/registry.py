@@ -177,6 +177,14 @@ class ManifestVerification:
 
 
 @dataclass(frozen=True)
+class _Upload:
+    """A request body (a manifest being PUT) and the push scope it needs."""
+
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
 class ResolvedDigest:
     """An image reference resolved to the digest of exact manifest bytes."""
 
@@ -550,11 +558,55 @@ class RegistryClient:
             raise RegistryError(f"{image}:{tag}: registry sent a malformed Docker-Content-Digest")
         return header
 
+    def tag_manifest(self, image: str, *, digest: str, tag: str) -> ManifestVerification:
+        """Give the manifest `digest` the tag `tag`: PUT its exact bytes by tag (OCI push).
+
+        What a tag-filtered replication rule needs to carry a digest to another registry. The
+        bytes come from this registry and are verified first; the digest the registry answers
+        must be the same, or the tag now names something else (DigestMismatch).
+        """
+        _, repository = parse_image(image)
+        validate_tag(tag)
+        validate_digest(digest)
+        self._check_host(image)
+        verification, body = self._get_manifest(image, repository, digest)
+        self._require_digest(image, digest, verification)
+        assert verification.media_type is not None
+        url = self._manifest_url(repository, tag)
+        what = f"{image}:{tag}"
+        response = self._request(
+            "PUT", url, repository, what=what, upload=_Upload(body, verification.media_type)
+        )
+        try:
+            if response.status_code not in (200, 201):
+                self._raise_for_status(response, what)
+                raise RegistryError(f"{what}: PUT answered {response.status_code}")
+            answered = response.headers.get("Docker-Content-Digest")
+        finally:
+            response.close()
+        if answered is not None and answered != digest:
+            raise DigestMismatch(f"{what}: the registry tagged {answered}, not {digest}")
+        return ManifestVerification(
+            url=str(url),
+            method="PUT",
+            accept=verification.media_type,
+            status=response.status_code,
+            header_digest=answered,
+            computed_digest=digest,
+            media_type=verification.media_type,
+            size=len(body),
+        )
+
     # -- manifest fetching ----------------------------------------------------------------------
     def _manifest_url(self, repository: str, reference: str) -> httpx.URL:
         return self._base_url.join(f"/v2/{repository}/manifests/{reference}")
 
     def _fetch_manifest(self, image: str, repository: str, reference: str) -> ManifestVerification:
+        return self._get_manifest(image, repository, reference)[0]
+
+    def _get_manifest(
+        self, image: str, repository: str, reference: str
+    ) -> tuple[ManifestVerification, bytes]:
         url = self._manifest_url(repository, reference)
         what = f"{image}@{reference}" if ":" in reference else f"{image}:{reference}"
         response = self._request("GET", url, repository, what=what)
@@ -587,7 +639,7 @@ class RegistryClient:
                 f"{what}: Docker-Content-Digest {header} differs from the digest of the body "
                 f"{computed}"
             )
-        return verification
+        return verification, body
 
     @staticmethod
     def _require_digest(image: str, expected: str, verification: ManifestVerification) -> None:
@@ -674,13 +726,19 @@ class RegistryClient:
             )
 
     def _request(
-        self, method: str, url: httpx.URL, repository: str, *, what: str
+        self,
+        method: str,
+        url: httpx.URL,
+        repository: str,
+        *,
+        what: str,
+        upload: _Upload | None = None,
     ) -> httpx.Response:
         """Send with auth; retry 5xx/429/transport errors with backoff; follow same-origin redirects."""
         attempt = 0
         while True:
             try:
-                return self._scrubbed(self._follow_redirects, method, url, repository, what)
+                return self._scrubbed(self._follow_redirects, method, url, repository, what, upload)
             except RegistryUnavailable as exc:
                 if attempt >= self._retries:
                     raise
@@ -712,10 +770,15 @@ class RegistryClient:
         return text
 
     def _follow_redirects(
-        self, method: str, url: httpx.URL, repository: str, what: str
+        self,
+        method: str,
+        url: httpx.URL,
+        repository: str,
+        what: str,
+        upload: _Upload | None = None,
     ) -> httpx.Response:
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._authenticated(method, url, repository, what)
+            response = self._authenticated(method, url, repository, what, upload)
             if response.status_code not in (301, 302, 303, 307, 308):
                 return response
             location = response.headers.get("Location")
@@ -730,10 +793,19 @@ class RegistryClient:
         raise RegistryError(f"{what}: too many redirects")
 
     def _send(
-        self, method: str, url: httpx.URL, headers: dict[str, str], what: str
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        what: str,
+        upload: _Upload | None = None,
     ) -> httpx.Response:
         self._limiter.acquire()
-        request = self._http.build_request(method, url, headers=headers)
+        if upload is not None:
+            headers = {**headers, "Content-Type": upload.content_type}
+        request = self._http.build_request(
+            method, url, headers=headers, content=upload.body if upload else None
+        )
         try:
             response = self._http.send(request, stream=True)
         except httpx.TimeoutException:
@@ -757,14 +829,20 @@ class RegistryClient:
 
     # -- auth -----------------------------------------------------------------------------------
     def _authenticated(
-        self, method: str, url: httpx.URL, repository: str, what: str
+        self,
+        method: str,
+        url: httpx.URL,
+        repository: str,
+        what: str,
+        upload: _Upload | None = None,
     ) -> httpx.Response:
-        scope = f"repository:{repository}:pull"
+        # A write asks for push in its own token scope; reads never hold more than pull.
+        scope = f"repository:{repository}:{'pull,push' if upload else 'pull'}"
         headers = {"Accept": MANIFEST_ACCEPT}
         authorization = self._known_authorization(scope, what)
         if authorization:
             headers["Authorization"] = authorization
-        response = self._send(method, url, headers, what)
+        response = self._send(method, url, headers, what, upload)
         if response.status_code != 401:
             if response.status_code == 403:
                 code = self._error_code(response)
@@ -796,7 +874,7 @@ class RegistryClient:
         else:
             raise RegistryAuthError(f"{what}: 401 without a usable challenge", status=401)
 
-        response = self._send(method, url, headers, what)
+        response = self._send(method, url, headers, what, upload)
         if response.status_code in (401, 403):
             status = response.status_code
             code = self._error_code(response)

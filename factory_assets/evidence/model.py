@@ -94,7 +94,7 @@ class RegistryVerification(_Strict):
     """What the registry said when the digest was resolved: enough to re-check it."""
 
     url: ShortText
-    method: Literal["HEAD", "GET"]
+    method: Literal["HEAD", "GET", "PUT"]
     accept: ShortText
     status: int
     header_digest: ContentDigest | None = None

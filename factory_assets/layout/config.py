@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.errors import InputError
@@ -75,6 +82,11 @@ class EnvironmentLayout(BaseModel):
     # A pipeline stage: requests come from `after` once its smoke passed on that exact digest.
     after: EnvName | None = None
     approval: bool = False  # a stage request also waits for `factory release approve`
+    # Tag the digest `<retag><tag>` on the upstream registry before queuing, so that a
+    # tag-filtered replication rule (Harbor's `prod-*`) carries it to this stage's registry.
+    retag: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")] | None
+    ) = None
 
 
 class LayoutFile(BaseModel):
@@ -179,6 +191,10 @@ def _check_stages(layout: LayoutFile, path: Path | str) -> None:
                 raise InputError(path, f"environments.{name}.after", "the stages form a cycle")
             seen.add(upstream)
             upstream = envs[upstream].after
+        if env.retag and env.after is None:
+            raise InputError(
+                path, f"environments.{name}.retag", "only a stage (with `after`) is fed by a retag"
+            )
         if env.approval and env.after is None:
             raise InputError(
                 path,

@@ -22,6 +22,8 @@ from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import pin_path
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue, save_queue
+from resources.registries import EnvRegistries, registry_for
+from resources.registry import ManifestVerification, RegistryError
 
 SKIPPED = "skipped"
 PIPELINE = "pipeline"
@@ -29,12 +31,40 @@ PIPELINE = "pipeline"
 
 @dataclass(frozen=True)
 class HandOff:
-    """What one stage got from a passed smoke: a request, or a `skipped` record."""
+    """What one stage got from a passed smoke: a request, a `skipped` record, or an error
+    (a retag that failed: the stage is tried again on the next passed smoke)."""
 
     env: str
     release_id: str | None
-    record_id: str
+    record_id: str | None
     skipped: bool = False
+    error: str | None = None
+
+
+def replication_tag(prefix: str, entry: ReleaseEntry) -> str:
+    """`prod-<tag>` (a tag that has the prefix already is kept; no tag: the digest's hex)."""
+    label = entry.label
+    if label and label.startswith(prefix):
+        return label
+    if label:
+        return f"{prefix}{label}"[:128]
+    return f"{prefix}{('sha256-' + entry.digest.removeprefix('sha256:'))[:48]}"
+
+
+def retag_upstream(
+    tree: Path, layout: Layout, entry: ReleaseEntry, prefix: str, registries
+) -> ManifestVerification:
+    """Tag the digest on the upstream env's registry, where the stage's replication reads."""
+    from factory_assets.promotion.steps import verified_image  # the one image rule
+
+    resolver = TargetResolver(Path(tree), layout)
+    try:
+        target = resolver.target(entry.service, entry.env)
+    except (TargetError, InputError):
+        target = None
+    client = registry_for(registries, entry.env)
+    image = verified_image(entry, target, client)
+    return client.tag_manifest(image, digest=entry.digest, tag=replication_tag(prefix, entry))
 
 
 def has_target(tree: Path, resolver: TargetResolver, service: str, env: str) -> bool:
@@ -94,7 +124,22 @@ def _record(
     return store.append_record(tree, body)
 
 
-def hand_off(tree: Path, smoke: EvidenceRecord, *, now: datetime | None = None) -> list[HandOff]:
+def _verification(v: ManifestVerification) -> dict:
+    return {
+        "url": v.url,
+        "method": v.method,
+        "accept": v.accept,
+        "status": v.status,
+        "header_digest": v.header_digest,
+        "computed_digest": v.computed_digest,
+        "media_type": v.media_type,
+        "size": v.size,
+    }
+
+
+def hand_off(
+    tree: Path, smoke: EvidenceRecord, *, now: datetime | None = None, registries=None
+) -> list[HandOff]:
     """After `smoke` passed on a release's pin, queue each downstream stage's request once."""
     details = smoke.details
     if getattr(details, "verdict", None) != "passed" or not details.release_id:
@@ -110,11 +155,29 @@ def hand_off(tree: Path, smoke: EvidenceRecord, *, now: datetime | None = None) 
     if not stages:
         return []
     moment = now or utc_now()
+    pool = registries if registries is not None else EnvRegistries()  # clients made on use
+    try:
+        return _hand_off(tree, smoke, entry, stages, layout, doc, moment, pool)
+    finally:
+        if registries is None:
+            pool.close()
+
+
+def _hand_off(tree, smoke, entry, stages, layout, doc, moment, registries) -> list[HandOff]:
     resolver = TargetResolver(Path(tree), layout)
     queue = doc.queue
     done = dict(entry.handed_off or {})
     result: list[HandOff] = []
     for env in stages:
+        retag = layout.environment(env).retag if layout.environment(env) else None
+        if retag and has_target(tree, resolver, entry.service, env):
+            try:
+                tagged = retag_upstream(tree, layout, entry, retag, registries)
+            except RegistryError as exc:
+                result.append(HandOff(env, None, None, error=f"retag for {env} failed: {exc}"))
+                continue  # not marked: the next passed smoke tries again
+        else:
+            tagged = None
         if not has_target(tree, resolver, entry.service, env):
             record = _record(
                 tree,
@@ -149,8 +212,10 @@ def hand_off(tree: Path, smoke: EvidenceRecord, *, now: datetime | None = None) 
             env,
             release_id=stage.id,
             reason=f"smoke passed on {entry.env} for {entry.digest}: {env} request {stage.id}"
-            + (" awaits approval" if stage.approval_required else ""),
+            + (" awaits approval" if stage.approval_required else "")
+            + (f"; tagged {tagged.url.rpartition('/')[2]} for replication" if tagged else ""),
             requested_at=rfc3339(moment),
+            verification=[_verification(tagged)] if tagged else [],
         )
         queue = queue.append(stage.model_copy(update={"evidence": record.id}))
         done[env] = stage.id

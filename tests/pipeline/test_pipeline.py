@@ -3,6 +3,7 @@ runner pins the replica on its own registry; rollback requests the last good dig
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -14,6 +15,7 @@ from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
 from factory_assets.smoke.landing import smoke_checks_and_land
 from resources.registries import EnvRegistries
+from resources.registry import RegistryClient
 from tests.smoke.conftest import Answer
 from tests.support.evidence import validate_cli
 from tests.support.oci import push_image
@@ -204,3 +206,29 @@ def test_rollback_requests_the_last_digest_that_passed_smoke(pipeline, endpoint)
         )
         == 1
     )
+
+
+def test_a_stage_with_retag_tags_the_digest_for_replication_before_queuing(pipeline, monkeypatch):
+    remote, dev, prod, repo = pipeline
+    remote.commit_and_push(
+        {"factory.yaml": LAYOUT.replace("approval: true", "retag: prod-")}, "retag for prod"
+    )
+    digest = push_image(dev, repo, "4.0", content=b"api four")
+    add_release(
+        remote.clone, service="api", tag="4.0", image=dev.image(repo), requested_by="ci", push=True
+    )
+    _pass(remote.clone, {"dev"})
+    smoke_checks_and_land(remote.clone)
+    (stage,) = [e for e in _queue(remote).values() if e.env == "prod"]
+    assert not stage.awaiting_approval
+    with RegistryClient(dev.url) as client:
+        assert client.head_digest(dev.image(repo), "prod-4.0") == digest  # what Harbor replicates
+    record = json.loads(
+        (remote.new_clone() / "evidence" / "records" / f"{stage.evidence}.json").read_text()
+    )
+    (put,) = record["details"]["verification"]
+    assert (put["method"], put["computed_digest"]) == ("PUT", digest)
+    assert put["url"].endswith(f"/{repo}/manifests/prod-4.0")
+    # "replication": the tagged manifest reaches the prod registry; the prod runner pins it.
+    assert push_image(prod, repo, "prod-4.0", content=b"api four") == digest
+    assert [o.result for o in _pass(remote.clone, {"prod"}).outcomes] == ["success"]
