@@ -92,7 +92,8 @@ function recordLink(line, text) {
 function verdictBadge(line) {
   if (!line) return "–";
   const verdict = line.verdict || line.result;
-  return el("span", { class: `badge v-${/^[a-z]+$/.test(verdict) ? verdict : "other"}` }, verdict);
+  const text = line.drift ? `${verdict} (drift)` : verdict;
+  return el("span", { class: `badge v-${/^[a-z]+$/.test(verdict) ? verdict : "other"}`, title: line.drift ? "the application runs another image than the pin" : "" }, text);
 }
 
 function matrixRow(row) {

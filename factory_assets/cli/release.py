@@ -10,6 +10,7 @@ from pathlib import Path
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
 from factory_assets.config import resolve_repo
+from factory_assets.evidence import store
 from factory_assets.layout.config import DEFAULT_ENV, Layout, load_layout
 from factory_assets.layout.targets import TargetResolver
 from factory_assets.pins.pin_file import list_pin_services, read_pin
@@ -177,7 +178,7 @@ def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
         lane = by_lane.get((service, env), [])
         kind = layout.pin_kind(env)
         if kind == "overlays":
-            pinned = _newest([(i, e) for i, e in lane if e.state == "promoted"])
+            pinned = queue.newest_promoted(service, env)
             if pinned:
                 row.update(pinned=pinned.digest, tag=pinned.label, release_id=pinned.id)
             try:
@@ -205,7 +206,7 @@ def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
             if newest and newest.next_attempt_at
             else None,
             last_error=newest.last_error if newest else None,
-            smoke=newest.smoke_verdict if newest else None,
+            smoke=_smoke_cell(tree, newest),
             waiting_since=rfc3339(newest.waiting_since)
             if newest and newest.waiting_since and newest.state in ("pending", "promoting")
             else None,
@@ -215,6 +216,20 @@ def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
         )
         rows.append(row)
     return rows, problems
+
+
+def _smoke_cell(tree: Path, entry: ReleaseEntry | None) -> str | None:
+    """The last verdict on the release's pin; a failure that is drift says so."""
+    if entry is None or entry.smoke_verdict is None:
+        return None
+    if entry.smoke_verdict == "failed" and entry.smoke_evidence:
+        try:
+            record = store.load_record(tree, entry.smoke_evidence)
+        except (InputError, OSError, ValueError):
+            return entry.smoke_verdict
+        if getattr(record.details, "error", None) == "drift":
+            return "failed (drift)"
+    return entry.smoke_verdict
 
 
 def _state_cell(row: dict) -> str:

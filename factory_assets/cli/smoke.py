@@ -47,6 +47,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="check only this service (repeatable; default: every service with a pin file)",
     )
     smoke.add_argument(
+        "--env",
+        metavar="ENV",
+        action="append",
+        default=None,
+        help="check this environment (repeatable; default: the declared ones within "
+        "FACTORY_ENVS, else dev)",
+    )
+    smoke.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=_positive_seconds,
@@ -73,6 +81,7 @@ def _smoke(args: argparse.Namespace) -> int:
         args.service,
         timeout_seconds=args.timeout,
         log=lambda line: print(line, file=sys.stderr),
+        environments=args.env,
     )
     if not outcomes:
         print("no service has a pin file under envs/dev/: nothing to check")

@@ -36,6 +36,8 @@ def summary_line(raw: dict) -> dict:
     for key in ("digest", "tag", "release_id", "verdict", "requested_at", "env"):
         if details.get(key) is not None:
             out[key] = details[key]
+    if details.get("error") == "drift":  # the one smoke failure the dashboard names
+        out["drift"] = True
     if links.get("commit"):
         out["commit"] = links["commit"]
     if links.get("dagster_run_id"):

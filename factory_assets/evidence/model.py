@@ -185,7 +185,7 @@ class SmokeDetails(_Strict):
     observations: list[SmokeObservation] = []
     # set when the check itself could not run (bad config, auth, unknown app, target down):
     # such a failure says nothing about the release
-    error: Literal["config", "auth", "unknown_app", "unavailable", "protocol"] | None = None
+    error: Literal["config", "auth", "unknown_app", "unavailable", "protocol", "drift"] | None = None
 
 
 class RepairDetails(_Strict):

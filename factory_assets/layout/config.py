@@ -97,6 +97,7 @@ class LayoutFile(BaseModel):
     queue: QueueLayout = QueueLayout()
     service_map: RelativePath | None = None
     environments: dict[EnvName, EnvironmentLayout] = Field(min_length=1)
+    smoke_targets: RelativePath | None = None  # the targets file overlay lanes are checked by
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class Layout:
     service_map: str | None = None
     environments: dict[str, EnvironmentLayout] | None = None  # None: any name, pin files
     declared: bool = False  # read from factory.yaml (False: the factory's own default)
+    smoke_targets: str | None = None
 
     def env_names(self) -> list[str] | None:
         return list(self.environments) if self.environments is not None else None
@@ -145,7 +147,9 @@ class Layout:
 def _message(err: dict) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
-        return "unknown key (expected queue, service_map, environments; see the README)"
+        return (
+            "unknown key (expected queue, service_map, environments, smoke_targets; see the README)"
+        )
     if err.get("type") == "literal_error":
         return f"{msg}, got {err.get('input')!r}"
     return msg
@@ -224,6 +228,7 @@ def load_layout(repo: Path) -> Layout:
         service_map=_check_override(override) or declared.service_map,
         environments=dict(declared.environments),
         declared=True,
+        smoke_targets=declared.smoke_targets,
     )
 
 

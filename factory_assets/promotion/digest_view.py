@@ -15,7 +15,6 @@ from factory_assets.layout.config import DEFAULT_ENV, load_layout
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import read_pin
 from factory_assets.promotion.plan import read_plan
-from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue
 from resources.gitops import GitopsWriter
 from resources.registries import EnvRegistries, registry_for
@@ -73,7 +72,9 @@ def digest_for_service(
         if target is None or target.kind == "pin-file":
             doc = read_pin(tree, service, env)
             pin = doc.pin if doc.exists else None
-        pinned = _lane_pinned(queue, service, env) if target and target.kind == "overlay" else None
+        pinned = (
+            queue.newest_promoted(service, env) if target and target.kind == "overlay" else None
+        )
         return plan.for_service(service, env), pin, target, pinned
 
     service_plan, pin, target, pinned_entry = read_fresh(repo, read)
@@ -136,22 +137,12 @@ def _record_facts(tree: Path, record_id: str | None) -> dict:
     return facts
 
 
-def _lane_pinned(queue: ReleaseQueue, service: str, env: str) -> ReleaseEntry | None:
-    """An overlay holds no release id: the lane's newest promoted entry is its pin."""
-    promoted = [
-        (i, e)
-        for i, e in enumerate(queue.entries)
-        if e.lane == (service, env) and e.state == "promoted"
-    ]
-    return max(promoted, key=lambda ie: ie[1].order_key(ie[0]))[1] if promoted else None
-
-
 def pinned_summary(repo: Path, service: str, env: str = DEFAULT_ENV) -> dict:
     """The lane's current pin at the fresh head, with the release's evidence id."""
 
     def read(tree: Path) -> dict:
         if load_layout(tree).pin_kind(env) == "overlays":
-            entry = _lane_pinned(load_queue(tree).queue, service, env)
+            entry = load_queue(tree).queue.newest_promoted(service, env)
             if entry is None:
                 return {}
             summary = {

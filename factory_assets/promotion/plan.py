@@ -443,12 +443,7 @@ def lane_state(
         if resolver.layout.held(service, env):
             return PinState(**{**state.__dict__, "hold": True})
         return state
-    promoted = [
-        (position, e)
-        for position, e in enumerate(queue.entries)
-        if e.lane == (service, env) and e.state == "promoted"
-    ]
-    newest = max(promoted, key=lambda pe: pe[1].order_key(pe[0]))[1] if promoted else None
+    newest = queue.newest_promoted(service, env)
     return PinState(
         service,
         hold=resolver.layout.held(service, env),

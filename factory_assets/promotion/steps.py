@@ -526,13 +526,10 @@ def _overlay_request(
     """What to write into the lane's overlay entry (written and proven with the others)."""
     if resolver.layout.held(current.service, current.env) and not res.claim.forced:
         return _held(res)
-    promoted = [(i, e) for i, e in enumerate(queue.entries) if e.lane == current.lane]
-    promoted = [(i, e) for i, e in promoted if e.state == "promoted"]
-    if promoted:
-        newest = max(promoted, key=lambda ie: ie[1].order_key(ie[0]))[1]
-        newer = _newer_pin(queue, newest.id, current)
-        if newer:
-            return newer
+    newest = queue.newest_promoted(*current.lane)
+    newer = _newer_pin(queue, newest.id, current) if newest else None
+    if newer:
+        return newer
     return OverlayRequest(
         key=current.id,
         relative=target.path,

@@ -202,6 +202,16 @@ class ReleaseQueue(BaseModel):
     def for_service(self, service: str, env: str | None = None) -> list[ReleaseEntry]:
         return [e for e in self.entries if e.service == service and (env is None or e.env == env)]
 
+    def newest_promoted(self, service: str, env: str) -> ReleaseEntry | None:
+        """The lane's newest promoted entry: what an overlay pin (which keeps no id) came from."""
+        best, best_key = None, None
+        for position, entry in enumerate(self.entries):
+            if entry.lane == (service, env) and entry.state == "promoted":
+                key = entry.order_key(position)
+                if best_key is None or key > best_key:
+                    best, best_key = entry, key
+        return best
+
     def services(self) -> list[str]:
         return sorted({e.service for e in self.entries})
 

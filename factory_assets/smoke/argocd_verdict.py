@@ -61,8 +61,8 @@ def judge_application(
     seen = observe_application(app)
     relation_of = revision_check or exact_revision(pin_commit)
 
-    def verdict(state: str, reason: str, *, refresh: bool = False) -> Judgement:
-        return Judgement(state, reason, {**seen, "note": reason}, refresh=refresh)  # type: ignore[arg-type]
+    def verdict(state: str, reason: str, *, refresh: bool = False, error=None) -> Judgement:
+        return Judgement(state, reason, {**seen, "note": reason}, refresh=refresh, error=error)  # type: ignore[arg-type]
 
     # 1. revision first
     revision, op_revision = seen.get("revision"), seen.get("operation_revision")
@@ -118,7 +118,9 @@ def judge_application(
     if not any(image_has_digest(image, digest) for image in images):
         return verdict(
             "fail",
-            f"pinned digest {digest} is not among the running images {images or '(none reported)'}",
+            f"drift: pinned digest {digest} is not among the running images "
+            f"{images or '(none reported)'}",
+            error="drift",
         )
     return verdict("pass", f"Synced and Healthy at {revision}, running {digest}")
 

@@ -3,7 +3,6 @@
 import dagster as dg
 
 from factory_assets.dagster_resources import GitOpsRepo
-from factory_assets.layout.config import load_layout
 from factory_assets.partitions import lane_of, lanes_partitions
 from factory_assets.smoke.landing import smoke_check_and_land
 
@@ -19,11 +18,6 @@ from factory_assets.smoke.landing import smoke_check_and_land
 def smoke_result(context: dg.AssetExecutionContext, gitops: GitOpsRepo) -> dg.MaterializeResult:
     service, env = lane_of(context.partition_key)
     repo = gitops.resolve()
-    if load_layout(repo).pin_kind(env) == "overlays":
-        # Overlay lanes carry no `smoke:` block; their targets file is not read yet.
-        reason = f"{service}@{env}: smoke targets for overlay pins are not configured"
-        context.log.info(reason)
-        return dg.MaterializeResult(metadata={"verdict": "skipped", "reason": reason})
     links = {
         "dagster_run_id": context.run.run_id,
         "asset_key": "smoke_result",

@@ -21,9 +21,10 @@ import httpx
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
-from factory_assets.evidence.store import append_record, new_body
-from factory_assets.layout.config import DEFAULT_ENV
+from factory_assets.evidence.store import append_record, load_record, new_body
+from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, load_layout
 from factory_assets.pins.pin_file import list_pin_services
+from factory_assets.release.queue_file import load_queue
 from factory_assets.smoke.argocd_verdict import RevisionCheck, judge_application
 from factory_assets.smoke.config import SmokeConfig, parse_smoke_config
 from factory_assets.smoke.judgement import ErrorKind, Judgement
@@ -32,9 +33,10 @@ from factory_assets.smoke.lineage import (
     git_revision_check,
     last_commit_touching,
 )
-from factory_assets.smoke.pin import PinView, read_pin
+from factory_assets.smoke.pin import PinView, lane_pin_view
 from factory_assets.smoke.poll import PollResult, Verdict, poll
 from factory_assets.smoke.readiness import Expected, probe_readiness, resolve_expected
+from factory_assets.smoke.targets import load_smoke_targets
 from resources.argocd import (
     ArgoCDAppNotFound,
     ArgoCDAuthError,
@@ -124,27 +126,56 @@ def check_services(
     max_workers: int = 4,
     log: Log | None = None,
     record: Recorder | None = None,
+    environments: Sequence[str] | None = None,
 ) -> list[SmokeOutcome]:
-    """Check several services at once (each waits on its own target); outcomes in input order."""
-    names = list(services) if services is not None else list_pin_services(repo)
-    for name in names:
-        read_pin(repo, name)  # an unknown service is a usage problem: report it before any wait
-    if not names:
+    """Check several lanes at once (each waits on its own target); outcomes in lane order.
+
+    `environments` defaults to the declared ones within FACTORY_ENVS (the factory's own
+    layout without factory.yaml: dev); `services` to every service with a target there.
+    """
+    lanes = [
+        (name, environment)
+        for environment in smoke_environments(repo, environments)
+        for name in (list(services) if services is not None else lane_services(repo, environment))
+    ]
+    for name, environment in lanes:
+        lane_pin_view(repo, name, environment)  # an unknown one is a usage problem: say it now
+    if not lanes:
         return []
 
-    def one(name: str) -> SmokeOutcome:
+    def one(lane: tuple[str, str]) -> SmokeOutcome:
         return check_service(
             repo,
-            name,
+            lane[0],
             timeout_seconds=timeout_seconds,
             env=env,
             links=links,
             log=log,
             record=record,
+            environment=lane[1],
         )
 
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names)))) as pool:
-        return list(pool.map(one, names))
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(lanes)))) as pool:
+        return list(pool.map(one, lanes))
+
+
+def smoke_environments(repo: Path, requested: Sequence[str] | None) -> list[str]:
+    """The environments a smoke run checks: those asked for, else the declared ones this
+    runner may promote (FACTORY_ENVS), else dev."""
+    if requested:
+        return list(requested)
+    declared = load_layout(repo).env_names()
+    allowed = allowed_envs()
+    if declared is None:
+        return [DEFAULT_ENV] if allowed is None or DEFAULT_ENV in allowed else sorted(allowed)
+    return [name for name in declared if allowed is None or name in allowed]
+
+
+def lane_services(repo: Path, environment: str) -> list[str]:
+    """Services with something to check in `environment`: a pin file, or a smoke target."""
+    if load_layout(repo).pin_kind(environment) == "overlays":
+        return sorted(s for s, e in load_smoke_targets(repo) if e == environment)
+    return list_pin_services(repo, environment)
 
 
 def check_service(
@@ -170,7 +201,7 @@ def check_service(
     repo = Path(repo)
     recorder = record or (lambda body: append_record(repo, body))
     ctx = _Context(
-        pin=read_pin(repo, service, environment),
+        pin=lane_pin_view(repo, service, environment),
         started_at=rfc3339(utc_now()),
         recorder=recorder,
         environment=environment,
@@ -217,7 +248,7 @@ def check_service(
 def _promotion_of(
     repo: Path, pin: PinView, given: EvidenceRecord | None, notes: list[str]
 ) -> EvidenceRecord | None:
-    record = given or find_promotion_record(repo, pin.service)
+    record = given or _release_record(repo, pin) or find_promotion_record(repo, pin.service)
     if record is None:
         notes.append("no promotion record for this service: the smoke record has no parent")
         return None
@@ -228,6 +259,20 @@ def _promotion_of(
         )
         return None
     return record
+
+
+def _release_record(repo: Path, pin: PinView) -> EvidenceRecord | None:
+    """The promotion record of the pinned release, by its queue entry (one per lane)."""
+    if not pin.release_id:
+        return None
+    try:
+        entry = load_queue(repo).queue.by_id(pin.release_id)
+        if entry is None or not entry.evidence:
+            return None
+        record = load_record(repo, entry.evidence)
+    except (InputError, OSError, ValueError):
+        return None
+    return record if getattr(record.details, "digest", None) == pin.digest else None
 
 
 def _pin_commit(repo: Path, pin: PinView, promotion: EvidenceRecord | None) -> str | None:

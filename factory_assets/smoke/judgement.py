@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 State = Literal["pass", "wait", "fail", "skip"]
-# Why a check could not run at all (as opposed to the release failing it).
-ErrorKind = Literal["config", "auth", "unknown_app", "unavailable", "protocol"]
+# Why a check could not run at all (as opposed to the release failing it); or `drift`: the
+# check ran, and the application runs another image than the pin.
+ErrorKind = Literal["config", "auth", "unknown_app", "unavailable", "protocol", "drift"]
 
 
 @dataclass(frozen=True)

@@ -159,8 +159,9 @@ def smoke_checks_and_land(
     *,
     timeout_seconds: float | None = None,
     log: Callable[[str], None] | None = None,
+    environments: Sequence[str] | None = None,
 ) -> list[SmokeOutcome]:
-    """Several services at once, as `factory smoke` runs them."""
+    """Several lanes at once, as `factory smoke` runs them."""
     writer, _, in_sync = _fresh_checkout(repo, log)
     if log and writer.mode == "remote" and not in_sync:
         log(
@@ -174,6 +175,7 @@ def smoke_checks_and_land(
         timeout_seconds=timeout_seconds,
         log=log,
         record=record_lander(writer, repo, in_sync),
+        environments=environments,
     )
 
 

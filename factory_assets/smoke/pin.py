@@ -82,3 +82,31 @@ def read_pin(repo: Path, service: str, environment: str = DEFAULT_ENV) -> PinVie
 
 def _optional_text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def lane_pin_view(repo: Path, service: str, environment: str = DEFAULT_ENV) -> PinView:
+    """What runs in the lane, for the smoke check: its pin file, or (overlay layout) the
+    lane's newest promoted release as its overlay deploys it, with the targets file's check."""
+    from factory_assets.layout.config import load_layout
+    from factory_assets.layout.targets import TargetError, TargetResolver
+    from factory_assets.release.queue_file import load_queue
+    from factory_assets.smoke.targets import load_smoke_targets
+
+    layout = load_layout(repo)
+    if layout.pin_kind(environment) != "overlays":
+        return read_pin(repo, service, environment)
+    try:
+        target = TargetResolver(Path(repo), layout).target(service, environment)
+    except TargetError as exc:
+        raise InputError(exc.path, exc.field, exc.problem) from None
+    pinned = load_queue(repo).queue.newest_promoted(service, environment)
+    image = f"{target.deploy_reference(pinned.image)}@{pinned.digest}" if pinned else None
+    return PinView(
+        service=service,
+        path=Path(repo) / target.path,
+        rel_path=target.path,
+        image=image,
+        tag=pinned.label if pinned else None,
+        release_id=pinned.id if pinned else None,
+        smoke=load_smoke_targets(repo).get((service, environment)),
+    )

@@ -117,6 +117,7 @@ def test_wrong_digest_running_fails(gitops_remote, argocd):
     outcome = check_service(gitops_remote.clone, "api", env=argocd.env())
     assert outcome.verdict == "failed"
     assert p.digest in outcome.reason and "not among the running images" in outcome.reason
+    assert outcome.reason.startswith("drift:") and outcome.record.details.error == "drift"
 
 
 def test_bad_token_fails_fast_as_auth_and_the_token_is_nowhere(gitops_remote, argocd, capsys):
