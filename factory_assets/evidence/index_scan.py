@@ -38,6 +38,8 @@ def summary_line(raw: dict) -> dict:
             out[key] = details[key]
     if details.get("error") == "drift":  # the one smoke failure the dashboard names
         out["drift"] = True
+    if details.get("rollback_of") or details.get("event") == "rollback":
+        out["rollback"] = True
     if links.get("commit"):
         out["commit"] = links["commit"]
     if links.get("dagster_run_id"):

@@ -147,6 +147,8 @@ class PromotionDetails(_Strict):
     ) = None
     # Waiting for the env's registry to replicate the digest: since when (no attempt counts).
     waiting_since: Timestamp | None = None
+    rollback_of: ShortText | None = None  # this release rolls back the pin of that release
+    upstream: ShortText | None = None  # the upstream stage's release this one came from
     media_type: ShortText | None = None
     max_attempts: Annotated[int, Field(ge=0)] | None = None
     retryable: bool | None = None
@@ -185,7 +187,9 @@ class SmokeDetails(_Strict):
     observations: list[SmokeObservation] = []
     # set when the check itself could not run (bad config, auth, unknown app, target down):
     # such a failure says nothing about the release
-    error: Literal["config", "auth", "unknown_app", "unavailable", "protocol", "drift"] | None = None
+    error: Literal["config", "auth", "unknown_app", "unavailable", "protocol", "drift"] | None = (
+        None
+    )
 
 
 class RepairDetails(_Strict):

@@ -121,6 +121,8 @@ def write_record(
         "next_attempt_at": rfc3339(next_attempt_at) if next_attempt_at else None,
         "runner": ctx.runner,
         "waiting_since": rfc3339(waiting_since) if waiting_since else None,
+        "rollback_of": entry.rollback_of,
+        "upstream": entry.upstream,
     }
     links = {k: str(v) for k, v in ctx.links.items() if k in LINK_KEYS and v is not None}
     if commit:

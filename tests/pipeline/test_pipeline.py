@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from factory_assets.cli.main import main
+from factory_assets.evidence.index_scan import summary_line
 from factory_assets.promotion import run_pass
 from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
@@ -196,9 +197,14 @@ def test_rollback_requests_the_last_digest_that_passed_smoke(pipeline, endpoint)
     (rollback,) = [e for e in entries.values() if e.rollback_of]
     assert (rollback.digest, rollback.requested_by) == (good, "carol")
     assert entries[rollback.rollback_of].digest == bad
-    assert [o.result for o in _pass(clone, {"dev"}).outcomes] == ["success"]
-    pin = yaml.safe_load(remote.new_clone().joinpath("envs/dev/api.yaml").read_text())
+    (done,) = _pass(clone, {"dev"}).outcomes
+    assert done.result == "success"
+    check = remote.new_clone()
+    pin = yaml.safe_load(check.joinpath("envs/dev/api.yaml").read_text())
     assert pin["image"].endswith(good) and first.digest is None
+    record = json.loads((check / "evidence" / "records" / f"{done.evidence_id}.json").read_text())
+    assert record["details"]["rollback_of"] == rollback.rollback_of
+    assert summary_line(record)["rollback"] is True  # the dashboard's timeline marks it
     subprocess.run(["git", "-C", str(clone), "pull", "-q"], check=True)
     assert (
         main(
