@@ -145,6 +145,39 @@ function renderMatrix(summary) {
   }
 }
 
+// --- pipeline: each release through the environments ---------------------------
+
+function pipelineCell(cell) {
+  if (!cell || !cell.where) return el("td", { class: "muted" }, "–");
+  const parts = [el("span", { class: "badge" }, cell.where)];
+  if (cell.where === "no target") return el("td", { class: "muted" }, parts);
+  if (cell.healthy_at) parts.push(" healthy ", formatTime(cell.healthy_at));
+  else if (cell.pinned_at) parts.push(" pinned ", formatTime(cell.pinned_at));
+  else if (cell.since) parts.push(" since ", formatTime(cell.since));
+  if (cell.approved_by) parts.push(` · approved by ${cell.approved_by}`);
+  return el("td", { dataset: { env: cell.env }, title: cell.release_id || "" }, parts);
+}
+
+function renderPipeline(summary) {
+  const pipeline = summary.pipeline || { stages: [], rows: [] };
+  const panel = $("pipeline-panel");
+  panel.hidden = !pipeline.stages.length;
+  if (panel.hidden) return;
+  const table = clear($("pipeline"));
+  const head = ["Service", "Release", ...pipeline.stages, "Lead time (request → last stage healthy)"];
+  table.append(el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))));
+  const body = el("tbody");
+  for (const row of pipeline.rows) {
+    body.append(el("tr", { dataset: { service: row.service } },
+      el("th", { scope: "row" }, row.service),
+      el("td", { class: "mono", title: row.digest || "" }, row.tag || shortDigest(row.digest) || "–"),
+      ...row.cells.map(pipelineCell),
+      el("td", {}, row.lead_time_ms === null || row.lead_time_ms === undefined ? "–" : formatMs(row.lead_time_ms)),
+    ));
+  }
+  table.append(body);
+}
+
 // --- DORA -------------------------------------------------------------------
 
 function tile(metric, label, value, sub) {
@@ -512,6 +545,7 @@ async function main() {
     state.history = checkpoints;
     renderHeader(summary);
     renderMatrix(summary);
+    renderPipeline(summary);
     renderMetrics(metrics);
     wire();
     await route();

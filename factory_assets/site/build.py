@@ -36,6 +36,7 @@ from factory_assets.site.data import (
     timeline_bytes,
 )
 from factory_assets.site.inputs import read_repo_state
+from factory_assets.site.pipeline import pipeline_rows
 from factory_assets.site.metrics import compute_metrics
 
 # The checkout's `site/` (a source tree or an editable install).
@@ -206,6 +207,7 @@ def build_site(
             if lines
             else None,
             "services": service_matrix(lines, state.pins, state.queue),
+            "pipeline": pipeline_rows(repo, lines, state.warnings),
             "blocks": blocks,
             "links": {"commit": links.commit_url_template, "dagster": links.dagster_url},
             "warnings": state.warnings,

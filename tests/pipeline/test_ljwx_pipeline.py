@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from factory_assets.promotion import run_pass
+from factory_assets.site.build import build_site
 from factory_assets.smoke.landing import smoke_checks_and_land
 from resources.registries import EnvRegistries
 from resources.registry import RegistryClient
 from tests.layout.conftest import ljwx  # noqa: F401
+from tests.site.conftest import browser, serve  # noqa: F401
 from tests.smoke.conftest import Answer
 from tests.support.ljwx import EMPTY_QUEUE, PUBLIC, LjwxRepo
 from tests.support.queue_rules import queue_errors
@@ -33,7 +37,8 @@ def _pass(clone, envs):
         registries.close()
 
 
-def test_dev_to_prod_in_the_ljwx_layout(ljwx: LjwxRepo, endpoint):  # noqa: F811
+@pytest.mark.xdist_group("chromium")
+def test_dev_to_prod_in_the_ljwx_layout(ljwx: LjwxRepo, endpoint, tmp_path, browser, serve):  # noqa: F811
     targets = {
         "profile": "test",
         "targets": [
@@ -91,3 +96,28 @@ def test_dev_to_prod_in_the_ljwx_layout(ljwx: LjwxRepo, endpoint):  # noqa: F811
     # dev deploys the public repository, prod its own Harbor (deployImage)
     assert f"newName: {PUBLIC}/api" in ljwx.show("apps/api/overlays/dev/kustomization.yaml")
     assert queue_errors(ljwx.show("release/queue.yaml")) == []
+
+    # The dashboard's pipeline view: where each release is, and its lead time to prod healthy.
+    build_site(ljwx.remote.new_clone("site"), tmp_path / "site")
+    pipeline = json.loads((tmp_path / "site" / "data" / "summary.json").read_text())["pipeline"]
+    assert pipeline["stages"] == ["dev", "prod"]
+    rows = {row["service"]: row for row in pipeline["rows"]}
+    dev_cell, prod_cell = rows["api"]["cells"]
+    assert (dev_cell["where"], prod_cell["where"]) == ("promoted", "promoted")
+    assert prod_cell["healthy_at"] and rows["api"]["lead_time_ms"] > 0
+    assert rows["worker"]["cells"][1]["where"] == "no target"
+    page = browser.new_page()
+    try:
+        page.open(serve(tmp_path / "site"))
+        page.wait_for("!document.getElementById('pipeline-panel').hidden")
+        cells = page.eval(
+            "[...document.querySelectorAll('#pipeline tbody tr')].map(tr => "
+            "[...tr.children].map(c => c.textContent))"
+        )
+        shown = {row[0]: row for row in cells}
+        assert shown["api"][2].startswith("promoted healthy") and shown["api"][3].startswith(
+            "promoted healthy"
+        )
+        assert shown["worker"][3] == "no target"
+    finally:
+        page.close()
