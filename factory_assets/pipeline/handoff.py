@@ -137,6 +137,21 @@ def _verification(v: ManifestVerification) -> dict:
     }
 
 
+def handoff_pending(tree: Path, smoke: EvidenceRecord) -> bool:
+    """Would `hand_off` have work for this passed smoke (a stage not handed to yet)?"""
+    details = smoke.details
+    if getattr(details, "verdict", None) != "passed" or not details.release_id:
+        return False
+    try:
+        layout = load_layout(tree)
+        entry = load_queue(tree).queue.by_id(details.release_id)
+    except InputError:
+        return False
+    if entry is None or entry.state != "promoted":
+        return False
+    return any(env not in (entry.handed_off or {}) for env in layout.stages_after(entry.env))
+
+
 def hand_off(
     tree: Path, smoke: EvidenceRecord, *, now: datetime | None = None, registries=None
 ) -> list[HandOff]:

@@ -36,8 +36,8 @@ from factory_assets.site.data import (
     timeline_bytes,
 )
 from factory_assets.site.inputs import read_repo_state
-from factory_assets.site.pipeline import pipeline_rows
 from factory_assets.site.metrics import compute_metrics
+from factory_assets.site.pipeline import pipeline_rows
 
 # The checkout's `site/` (a source tree or an editable install).
 CHECKOUT_SITE_SRC = Path(__file__).resolve().parents[2] / "site"

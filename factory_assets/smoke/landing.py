@@ -15,7 +15,7 @@ from factory_assets.evidence import store
 from factory_assets.evidence.layout import INDEX_DIR, INDEX_FILE
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.layout.config import DEFAULT_ENV
-from factory_assets.pipeline.handoff import hand_off
+from factory_assets.pipeline.handoff import hand_off, handoff_pending
 from factory_assets.release.queue_file import load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
 from resources.gitops import GitError, GitopsWriter
@@ -99,6 +99,10 @@ def record_lander(
     def land(body: RecordBody) -> EvidenceRecord:
         if not in_sync:
             return unchanged_verdict(repo, body) or store.append_record(repo, body)
+        # The checkout is the remote head here: a check with no news needs no transaction.
+        same = unchanged_verdict(repo, body)
+        if same is not None and not handoff_pending(repo, same):
+            return same
 
         def apply(tree: Path) -> EvidenceRecord:
             same = unchanged_verdict(tree, body)
