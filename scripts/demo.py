@@ -82,6 +82,61 @@ def start_registry() -> tuple[object, dict]:
     return server, {"HARBOR_URL": server.url}
 
 
+def carry_to_prod(clone: Path, env: dict, endpoint: str) -> dict[str, str]:
+    """dev -> prod: declare the stage, let the dev smoke open its gate, approve, replicate,
+    promote with a prod runner, smoke prod. Returns each step's record id."""
+    sys.path.insert(0, str(ROOT))
+    from tests.support.oci import push_image
+    from tests.support.registry import RegistryServer
+
+    prod = RegistryServer(DEMO / "registry-prod", "none").start()
+    print(f"prod registry: {prod.url} (the prod cluster's Harbor)")
+    env = {**env, "HARBOR_URL_PROD": prod.url}
+    try:
+        (clone / "factory.yaml").write_text(
+            "# dev -> prod: a passed dev smoke queues prod; prod also waits for a person\n"
+            "environments:\n  dev: {pins: pin-files}\n"
+            "  prod: {pins: pin-files, after: dev, approval: true}\n"
+        )
+        (clone / "envs" / "prod").mkdir(exist_ok=True)
+        (clone / "envs" / "prod" / "api.yaml").write_text(
+            f"service: api\nsmoke:\n  url: {endpoint}\n  timeout_seconds: 20\n"
+        )
+        git("add", "factory.yaml", "envs/prod/api.yaml", cwd=clone)
+        git("commit", "-q", "-m", "declare the prod stage of api", cwd=clone)
+        git("push", "-q", "origin", "main", cwd=clone)
+        factory("smoke", "--env", "dev", "--repo", str(clone), "--timeout", "20", env=env)
+        git("pull", "-q", "--ff-only", cwd=clone)
+        entries = yaml_entries(clone)
+        stage = next(e for e in entries if e.get("env") == "prod")
+        upstream = next(e for e in entries if e["id"] == stage["upstream"])
+        factory("release", "status", "--repo", str(clone), env=env)
+        factory("release", "approve", stage["id"], "--by", "demo", "--push", "--repo", str(clone))
+        prod_env = {**env, "FACTORY_ENVS": "prod"}  # the prod cluster's runner
+        factory("promote", "--repo", str(clone), env=prod_env)  # waiting: no replica yet
+        push_image(prod, "demo/api", "1.1.0", content=b"api 1.1.0")  # Harbor replication
+        print("replicated   : demo/api:1.1.0 to the prod registry")
+        factory("promote", "--repo", str(clone), env=prod_env)
+        factory("smoke", "--env", "prod", "--repo", str(clone), "--timeout", "20", env=prod_env)
+        git("pull", "-q", "--ff-only", cwd=clone)
+        final = next(e for e in yaml_entries(clone) if e["id"] == stage["id"])
+        return {
+            "dev smoke": upstream.get("smoke_evidence", "-"),
+            "prod request": stage.get("evidence", "-"),
+            "prod pinned": final.get("evidence", "-"),
+            "prod smoke": final.get("smoke_evidence", "-"),
+        }
+    finally:
+        prod.stop()
+
+
+def yaml_entries(clone: Path) -> list[dict]:
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe", pure=True).load((clone / "release" / "queue.yaml").read_text())
+    return list(data.get("releases") or [])
+
+
 def push_sample_images(server) -> dict[str, str]:
     """Images pushed through the OCI upload API: api single-arch, web multi-arch."""
     from tests.support.oci import push_image, push_multiarch
@@ -124,7 +179,7 @@ def git(*args: str, cwd: Path) -> str:
 
 def remote_pins(remote: Path) -> dict[str, str]:
     listing = subprocess.run(
-        ["git", "--git-dir", str(remote), "ls-tree", "--name-only", "main", "envs/dev/"],
+        ["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", "main", "envs/"],
         capture_output=True,
         text=True,
     ).stdout.split()
@@ -146,7 +201,8 @@ def remote_pins(remote: Path) -> dict[str, str]:
             None,
         )
         if image:
-            pins[Path(path).stem] = image
+            env = Path(path).parent.name
+            pins[Path(path).stem if env == "dev" else f"{Path(path).stem}@{env}"] = image
     return pins
 
 
@@ -296,7 +352,10 @@ def main() -> int:
         if smoke.returncode not in (0, 1):
             raise SystemExit("factory smoke failed to run")
 
-        print("\n== 4. evidence: validate, collect, materialize ==")
+        print("\n== 4. from dev to prod: smoke gate, approval, replication ==")
+        pipeline = carry_to_prod(clone, env, endpoint)
+
+        print("\n== 5. evidence: validate, collect, materialize ==")
         git("pull", "-q", "--ff-only", cwd=clone)
         factory("evidence", "validate", "--repo", str(clone))
         factory(
@@ -309,7 +368,7 @@ def main() -> int:
         )
         materialize(clone, dagster_home, "evidence_index")
 
-        print("\n== 5. the dashboard, published to the demo remote's gh-pages ==")
+        print("\n== 6. the dashboard, published to the demo remote's gh-pages ==")
         site_dir = DEMO / "site"
         factory("site", "build", "--out", str(site_dir), "--repo", str(clone))
         factory("site", "publish", "--build-dir", str(site_dir), "--repo", str(clone))
@@ -321,10 +380,12 @@ def main() -> int:
     print()
     print("== factory demo summary ==")
     for service, image in sorted(remote_pins(remote).items()):
-        print(f"pinned       : {service:4} {image}")
+        print(f"pinned       : {service:8} {image}")
     print(
         f"smoke        : {smoke.stdout.strip().splitlines()[-1] if smoke.stdout.strip() else 'no output'}"
     )
+    for step, record in pipeline.items():
+        print(f"dev -> prod  : {step:13} record {record}")
     print(
         f"evidence     : {index['record_count']} record(s), merkle root {index['checkpoint']['root'][:16]}…"
     )
