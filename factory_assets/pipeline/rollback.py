@@ -148,7 +148,7 @@ def request_rollback(
     now: datetime | None = None,
 ) -> Rollback:
     """Queue the rollback request (see the module docstring); with `push`, one CAS commit."""
-    moment = (now or utc_now()).replace(microsecond=0)
+    moment = now or utc_now()  # a rollback is newer than the pin it replaces, to the microsecond
 
     def apply(tree: Path) -> Rollback:
         return _request(tree, service, env, to=to, by=by, reason=reason, force=force, now=moment)

@@ -497,7 +497,7 @@ def _pin_file(
         pin,
         image=image,
         digest=digest,
-        tag=current.tag,
+        tag=current.label,  # the tag it came from: requested, or the build's
         release_id=current.id,
         promoted_at=now,
         repo=tree,
