@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,20 +42,34 @@ def _parse_head(data: dict | None) -> ChainHead | None:
     return ChainHead(int(data["sequence"]), str(data["content_digest"]), str(data["id"]))
 
 
+def chain_head_of(data: bytes, has_record: Callable[[str], bool]) -> ChainHead | None:
+    """The head that `chain-head.json` bytes name, or its `previous` when `has_record(id)` says
+    the head's record is missing (a crash between writing the head and the record).
+
+    Raises ValueError when the bytes are not a chain head. The one parser of the file: a
+    checkout (`read_chain_head`) and a bare scratch repository (site publishing) both use it.
+    """
+    try:
+        parsed = json.loads(data)
+        head = _parse_head(parsed.get("head"))
+        previous = _parse_head(parsed.get("previous"))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(str(exc)) from None
+    if head and not has_record(head.id):
+        return previous
+    return head
+
+
 def read_chain_head(repo: Path) -> ChainHead | None:
     """The last record of the chain, or None for an empty chain."""
     path = repo / CHAIN_HEAD
     if not path.exists():
         return None
+    data = read_bounded(path, field="chain-head")
     try:
-        data = json.loads(read_bounded(path, field="chain-head"))
-        head = _parse_head(data.get("head"))
-        previous = _parse_head(data.get("previous"))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return chain_head_of(data, lambda record_id: record_path(repo, record_id).exists())
+    except ValueError as exc:
         raise InputError(path, "head", f"not a valid chain head ({exc})") from None
-    if head and not record_path(repo, head.id).exists():
-        return previous  # crash between writing the head and the record
-    return head
 
 
 def chain_head_bytes(head: ChainHead, previous: ChainHead | None) -> bytes:
