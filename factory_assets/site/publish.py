@@ -240,7 +240,9 @@ def _commit_with_retry(
             attempt, max_attempts=max_attempts, target=branch
         )
     except GitError as exc:
-        raise PublishError(str(exc)) from None
+        error = PublishError(str(exc))
+        error.retryable = exc.retryable
+        raise error from None
     return tip, pushed, attempts
 
 
