@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 
+import factory_assets
+import resources
 from factory_assets.common import errors
 from factory_assets.common.errors import FactoryError
 
-MODULES = [
-    "resources.gitops",
-    "resources.registry",
-    "resources.argocd",
-    "resources.github",
-    "factory_assets.site.publish",
-    "factory_assets.site.build",
-    "factory_assets.evidence.collect",
-    "factory_assets.evidence.scan",
-]
 LINE = re.compile(
     r"^(?P<indent>[ │├└─]*)(?P<name>[A-Z]\w+)(?: \([\w.]+\))?\s+(?P<verdict>yes|no|per instance)"
 )
@@ -41,8 +34,10 @@ def drawn() -> dict[str, tuple[str | None, str]]:
 
 
 def every_error() -> set[type]:
-    for name in MODULES:
-        importlib.import_module(name)
+    """Every FactoryError subclass of the project: each of its modules is imported first."""
+    for package in (factory_assets, resources):
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            importlib.import_module(module.name)
     found, todo = set(), [FactoryError]
     while todo:
         cls = todo.pop()

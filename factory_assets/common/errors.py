@@ -6,6 +6,8 @@ poll); the promotion engine and the smoke poll read it instead of matching on ty
 
     FactoryError                              no   exit 1; the base: not retryable unless a subclass says
     ├── InputError                            no   a file or argument is wrong: `path: field: problem`
+    │   ├── TargetError (layout.targets)      no   no usable target for (service, env)
+    │   └── OverlayRefused (layout.overlay_pin)  no   the overlay cannot carry the pin
     ├── UsageError                            no   a wrong command line (exit 2)
     ├── GitError (resources.gitops)           yes  a git operation failed; a later pass may land it
     │   ├── RemoteBranchMissing               no   the remote has no such branch
