@@ -134,17 +134,23 @@ def test_daemon_promotes_supersedes_and_retries(
     records = [
         json.loads(path.read_text()) for path in (fresh / "evidence" / "records").glob("*.json")
     ]
-    pay_records = sorted(
-        (r for r in records if r["details"].get("release_id") == pay.id),
+    pay_records = sorted(  # the release's promotion records (its smoke records name it too)
+        (
+            r
+            for r in records
+            if r["kind"] == "promotion" and r["details"].get("release_id") == pay.id
+        ),
         key=lambda r: r["integrity"]["sequence"],
     )
+    history = [
+        (r["result"], r["details"].get("event"), r["details"].get("attempt")) for r in pay_records
+    ]
     failed = [r for r in pay_records if r["result"] == "failure"]
-    assert failed, [(r["result"], r["details"]["event"]) for r in pay_records]
+    assert failed, history
     first = failed[0]["details"]
     assert (first["event"], first["attempt"], first["retryable"]) == ("attempt", 1, True), first
     assert "503" in first["error"], first["error"]
     assert first["next_attempt_at"], first
-    history = [(r["result"], r["details"]["event"], r["details"]["attempt"]) for r in pay_records]
     success = [r for r in pay_records if r["result"] == "success"]
     assert success, history
     success = success[-1]

@@ -2,7 +2,7 @@
 
 A `dev_pin` partition is materialized through dagster-webserver (as in test_webserver_ui);
 then Debian's chromium opens the webserver's own pages, and the rendered text must show the
-asset's lineage (harbor_digest -> dev_pin -> smoke_result) and, for the `api` partition's
+asset's lineage (harbor_digest -> dev_pin -> smoke_result) and, for the `dev|api` partition's
 materialization, the pinned digest and the evidence record id.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -33,6 +34,7 @@ pytestmark = [
     pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed"),
 ]
 
+PARTITION = "dev|api"  # the (env, service) lane of the `api` service in dev
 BODY_TEXT = "document.body ? document.body.innerText : ''"
 
 
@@ -80,13 +82,20 @@ def test_ui_shows_the_lineage_and_the_partitions_digest_and_evidence(
             wait_for(lambda: _up(client), 90, what=lambda: f"webserver\n{server.log()[-2000:]}")
             selector = {"repositoryLocationName": "factory", "repositoryName": "__repository__"}
             graphql(client, ADD_PARTITION, {"selector": selector, "name": "services", "key": "api"})
+            graphql(client, ADD_PARTITION, {"selector": selector, "name": "envs", "key": "dev"})
             params = {
                 "selector": {
                     **selector,
                     "jobName": "__ASSET_JOB",
                     "assetSelection": [{"path": ["harbor_digest"]}, {"path": ["dev_pin"]}],
                 },
-                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "api"}]},
+                "executionMetadata": {
+                    "tags": [
+                        {"key": "dagster/partition", "value": PARTITION},
+                        {"key": "dagster/partition/env", "value": "dev"},
+                        {"key": "dagster/partition/service", "value": "api"},
+                    ]
+                },
                 "mode": "default",
             }
             launched = graphql(client, LAUNCH, {"params": params})["launchPipelineExecution"]
@@ -108,7 +117,7 @@ def test_ui_shows_the_lineage_and_the_partitions_digest_and_evidence(
         page.navigate(f"{base}/assets/dev_pin?view=lineage&lineageScope=neighbors")
         _shows(page, ["harbor_digest", "dev_pin", "smoke_result"], timeout=90)
         # The `api` partition's materialization, with the metadata the run recorded.
-        page.navigate(f"{base}/assets/dev_pin?view=partitions&partition=api")
+        page.navigate(f"{base}/assets/dev_pin?view=partitions&partition={quote(PARTITION)}")
         text = _shows(page, [digest, evidence_id], timeout=90)
         # Each value in the cell beside its own metadata label, in the run launched above.
         for label, value in (("digest", digest), ("evidence_id", evidence_id), ("Run", run_id[:8])):
