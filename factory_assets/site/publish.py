@@ -100,10 +100,13 @@ def _forwarded_auth(repo: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def _identity(repo: Path) -> dict[str, str]:
-    """The factory's commit identity, as the GitOps writer resolves it (`author_identity`)."""
+def _identity(repo: Path | None = None) -> dict[str, str]:
+    """The factory's commit identity, as the GitOps writer resolves it (`author_identity`),
+    with `repo`'s git config as the fallback when given."""
 
     def configured(key: str) -> str:
+        if repo is None:
+            return ""
         try:
             with git.Repo(repo) as checkout:
                 return checkout.git.config("--get", key)
@@ -123,11 +126,15 @@ class _Scratch:
     """A bare, shallow, blob-less repository with one remote: where commits are made and pushed."""
 
     def __init__(
-        self, root: Path, url: str, auth: list[tuple[str, str]], identity: dict[str, str]
+        self,
+        root: Path,
+        url: str,
+        auth: list[tuple[str, str]],
+        identity: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.repo = git.Repo.init(root / "scratch.git", bare=True)
-        self.env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **identity}
+        self.env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(identity or _identity())}
         self.env["GIT_CONFIG_COUNT"] = str(len(auth))
         for number, (key, value) in enumerate(auth):
             self.env[f"GIT_CONFIG_KEY_{number}"] = key
