@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -249,10 +250,19 @@ def test_harbor_sensor_looks_at_one_chunk_per_tick_and_resumes_from_its_cursor(s
         return [e.service for e in queue.entries]
 
     seen: list[tuple[str, str]] = []
+    before = remote.remote_head()
     message, cursor = tick(None)
     seen.append((message, cursor))
     assert message.startswith("looked at 2 of 5 tracked tags; 2 moved"), message
     assert json.loads(cursor) == {"offset": 2}
+    # Both requests of the tick (entries and records) land in one commit on the old head.
+    parents = subprocess.run(
+        ["git", "--git-dir", str(remote.bare), "rev-parse", f"{remote.remote_head()}^@"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert parents == [before]
     assert requested() == ["a", "b"]
     message, cursor = tick(cursor)
     seen.append((message, cursor))
