@@ -8,7 +8,9 @@ that floor, so a slower or busier machine moves both sides:
 
 - `factory evidence validate`                  <= 4x the floor
 - `factory evidence collect --full`            <= 3x the floor
-- `factory evidence collect` after 100 new records <= 0.25x the floor (it must not re-read the rest)
+- `factory evidence collect` after 100 new records <= 2x the CLI's start-up (a fresh process
+  importing the CLI, also measured here): it must not re-read the rest, so its cost is the
+  process, not the chain
 
 The naive baseline (json.loads each file, jsonschema against the committed schema,
 rfc8785 digest: what a first version would do) is a validator, so it is compared with
@@ -40,7 +42,7 @@ from bench.evidence_records import generate  # noqa: E402
 # Ratios to the floor (see the module docstring).
 VALIDATE_TARGET = 4.0
 FULL_COLLECT_TARGET = 3.0
-INCREMENTAL_TARGET = 0.25
+INCREMENTAL_TARGET = 2.0  # x the CLI's start-up
 
 
 def naive_validate(repo: Path) -> int:
@@ -78,6 +80,13 @@ def timed_floor(repo: Path) -> float:
     """Wall time of a fresh process reading every record file once: the floor."""
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", READ_ALL, str(repo / "evidence" / "records")], check=True)
+    return time.perf_counter() - start
+
+
+def timed_startup() -> float:
+    """Wall time of a fresh process that imports the CLI and exits: what every command pays."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import factory_assets.cli.main"], check=True)
     return time.perf_counter() - start
 
 
@@ -119,6 +128,7 @@ def main() -> int:
 
         runs = args.runs
         floor = repeated(lambda: timed_floor(repo), runs)
+        startup = repeated(timed_startup, runs)
         naive = repeated(lambda: timed_naive(repo), runs)
         validate = repeated(lambda: timed_cli("evidence", "validate", "--repo", tmp), runs)
         full = repeated(lambda: timed_cli("evidence", "collect", "--repo", tmp, "--full"), runs)
@@ -149,24 +159,26 @@ def main() -> int:
         finally:
             shutil.rmtree(saved, ignore_errors=True)
 
+    # (what, timings, the floor it is compared with, target as a multiple of that floor)
     rows = [
-        ("read every record file once (the floor)", floor, None),
-        ("naive validate (json + jsonschema + rfc8785)", naive, None),
-        ("factory evidence validate", validate, VALIDATE_TARGET),
-        ("factory evidence collect (full)", full, FULL_COLLECT_TARGET),
-        ("factory evidence collect (+100, incremental)", incremental, INCREMENTAL_TARGET),
+        ("read every record file once (floor A)", floor, floor, None),
+        ("CLI start-up: import it, exit (floor B)", startup, startup, None),
+        ("naive validate (json + jsonschema + rfc8785)", naive, floor, None),
+        ("factory evidence validate", validate, floor, VALIDATE_TARGET),
+        ("factory evidence collect (full)", full, floor, FULL_COLLECT_TARGET),
+        ("factory evidence collect (+100, incremental)", incremental, startup, INCREMENTAL_TARGET),
     ]
-    base = floor[0]
     print(f"\n{args.records} records, {os.cpu_count()} cores; median of {args.runs} runs (min-max)")
-    print(f"{'what':48} {'seconds':>8} {'min-max':>11} {'x floor':>8} {'target':>8}  verdict")
+    print(f"{'what':48} {'seconds':>8} {'min-max':>11} {'x floor':>10} {'target':>8}  verdict")
     missed = []
-    for name, (median, low, high), target in rows:
-        ratio = median / base
+    for name, (median, low, high), base, target in rows:
+        ratio = median / base[0]
+        which = "A" if base is floor else "B"
         verdict = "" if target is None else ("met" if ratio <= target else "MISSED")
         if verdict == "MISSED":
             missed.append(name)
         print(
-            f"{name:48} {median:8.2f} {f'{low:.2f}-{high:.2f}':>11} {ratio:7.2f}x "
+            f"{name:48} {median:8.2f} {f'{low:.2f}-{high:.2f}':>11} {ratio:7.2f}x {which} "
             f"{f'<= {target}x' if target else '':>8}  {verdict}"
         )
     # Like with like: the naive loop is a validator, so only validate is compared with it.
