@@ -116,7 +116,8 @@ def request_moved_tags(
     moment = now or utc_now()
 
     def apply(tree: Path) -> list[AddResult]:
-        queue = load_queue(tree).queue
+        doc = load_queue(tree)
+        queue = doc.queue
         open_refs = {
             (e.service, r)
             for e in queue.entries
@@ -140,7 +141,7 @@ def request_moved_tags(
                 )
             )
         # One load and one save of the queue for the whole look, however many tags moved.
-        return append_entries(tree, entries, record=True)
+        return append_entries(tree, entries, record=True, doc=doc)
 
     def message(added: list[AddResult]) -> str:
         names = ", ".join(f"{a.entry.service}:{a.entry.tag}" for a in added)

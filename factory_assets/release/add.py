@@ -30,7 +30,12 @@ from factory_assets.layout.four_lists import DEFAULT_MAX_ATTEMPTS as FOUR_LIST_M
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import check_service_name, read_pin
 from factory_assets.release.model import ReleaseEntry
-from factory_assets.release.queue_file import load_queue, queue_relpath, save_queue
+from factory_assets.release.queue_file import (
+    QueueDocument,
+    load_queue,
+    queue_relpath,
+    save_queue,
+)
 from resources.gitops import GitopsWriter
 
 ARGS = "arguments"
@@ -211,16 +216,22 @@ def append_entry(
 
 
 def append_entries(
-    tree: Path, entries: Sequence[ReleaseEntry], *, record: bool, links: dict | None = None
+    tree: Path,
+    entries: Sequence[ReleaseEntry],
+    *,
+    record: bool,
+    links: dict | None = None,
+    doc: QueueDocument | None = None,
 ) -> list[AddResult]:
     """Append every entry in one load and one save of the queue; optionally record each.
 
     The queue is parsed and rewritten once however many entries arrive, so a batch (a
     sensor tick where many tracked tags moved) costs one pass over the file, not one per
-    entry. Ids are checked against the queue and within the batch before anything is
-    written: a duplicate refuses the whole batch.
+    entry; a caller that already loaded it (to decide what to append) passes its `doc`.
+    Ids are checked against the queue and within the batch before anything is written:
+    a duplicate refuses the whole batch.
     """
-    doc = load_queue(tree)
+    doc = doc or load_queue(tree)
     taken = {existing.id: position for position, existing in enumerate(doc.queue.entries)}
     invalid = {bad.id for bad in doc.queue.invalid}
     fresh: set[str] = set()
