@@ -1,11 +1,20 @@
-"""Benchmark validate and collect on 100,000 records against a naive loop measured in the same run.
+"""Benchmark validate and collect on 100,000 records against a floor measured in the same run.
 
     .venv/bin/python bench/evidence_bench.py [--records N] [--runs N]
 
-The naive baseline json.loads each file, validates it with jsonschema against the
-committed schema and recomputes its digest with rfc8785: what a first version would do.
-Targets on the 2-core reference machine: validate <= 2 s, full collect <= 1.5 s,
-incremental collect after 100 new records <= 0.3 s.
+The floor is the time to read every record file once, in a fresh process (as the
+commands run): no command that checks every record can beat it. Targets are ratios to
+that floor, so a slower or busier machine moves both sides:
+
+- `factory evidence validate`                  <= 4x the floor
+- `factory evidence collect --full`            <= 3x the floor
+- `factory evidence collect` after 100 new records <= 2x the CLI's start-up (a fresh process
+  importing the CLI, also measured here): it must not re-read the rest, so its cost is the
+  process, not the chain
+
+The naive baseline (json.loads each file, jsonschema against the committed schema,
+rfc8785 digest: what a first version would do) is a validator, so it is compared with
+validate only. Every figure is the median of --runs runs. Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -30,6 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.evidence_records import generate  # noqa: E402
 
+# Ratios to the floor (see the module docstring).
+VALIDATE_TARGET = 4.0
+FULL_COLLECT_TARGET = 3.0
+INCREMENTAL_TARGET = 2.0  # x the CLI's start-up
+
 
 def naive_validate(repo: Path) -> int:
     schema = json.loads((ROOT / "evidence/schema/evidence-record.schema.json").read_text())
@@ -45,6 +59,35 @@ def naive_validate(repo: Path) -> int:
         )
         count += 1
     return count
+
+
+def timed_naive(repo: Path) -> float:
+    start = time.perf_counter()
+    naive_validate(repo)
+    return time.perf_counter() - start
+
+
+READ_ALL = """
+import os, sys
+directory = sys.argv[1]
+for name in os.listdir(directory):
+    with open(os.path.join(directory, name), "rb") as fh:
+        fh.read()
+"""
+
+
+def timed_floor(repo: Path) -> float:
+    """Wall time of a fresh process reading every record file once: the floor."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", READ_ALL, str(repo / "evidence" / "records")], check=True)
+    return time.perf_counter() - start
+
+
+def timed_startup() -> float:
+    """Wall time of a fresh process that imports the CLI and exits: what every command pays."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import factory_assets.cli.main"], check=True)
+    return time.perf_counter() - start
 
 
 def timed_cli(*args: str) -> float:
@@ -83,11 +126,10 @@ def main() -> int:
             f"generated {args.records} records by the documented rule in {time.perf_counter() - t0:.1f} s"
         )
 
-        t0 = time.perf_counter()
-        naive_validate(repo)
-        naive = time.perf_counter() - t0
-
         runs = args.runs
+        floor = repeated(lambda: timed_floor(repo), runs)
+        startup = repeated(timed_startup, runs)
+        naive = repeated(lambda: timed_naive(repo), runs)
         validate = repeated(lambda: timed_cli("evidence", "validate", "--repo", tmp), runs)
         full = repeated(lambda: timed_cli("evidence", "collect", "--repo", tmp, "--full"), runs)
         generate(repo, 100, start_sequence=args.records + 1, prev_digest=last)
@@ -117,29 +159,34 @@ def main() -> int:
         finally:
             shutil.rmtree(saved, ignore_errors=True)
 
+    # (what, timings, the floor it is compared with, target as a multiple of that floor)
     rows = [
-        ("naive loop (json + jsonschema + rfc8785)", (naive, naive, naive), None),
-        ("factory evidence validate", validate, 2.0),
-        ("factory evidence collect (full)", full, 1.5),
-        ("factory evidence collect (+100, incremental)", incremental, 0.3),
+        ("read every record file once (floor A)", floor, floor, None),
+        ("CLI start-up: import it, exit (floor B)", startup, startup, None),
+        ("naive validate (json + jsonschema + rfc8785)", naive, floor, None),
+        ("factory evidence validate", validate, floor, VALIDATE_TARGET),
+        ("factory evidence collect (full)", full, floor, FULL_COLLECT_TARGET),
+        ("factory evidence collect (+100, incremental)", incremental, startup, INCREMENTAL_TARGET),
     ]
     print(f"\n{args.records} records, {os.cpu_count()} cores; median of {args.runs} runs (min-max)")
-    print(f"{'what':48} {'seconds':>8} {'min-max':>11} {'vs naive':>9} {'target':>7}  verdict")
+    print(f"{'what':48} {'seconds':>8} {'min-max':>11} {'x floor':>10} {'target':>8}  verdict")
     missed = []
-    for name, (median, low, high), target in rows:
-        speedup = f"{naive / median:.1f}x" if median else "-"
-        spread = f"{low:.2f}-{high:.2f}"
-        verdict = "" if target is None else ("met" if median <= target else "MISSED")
+    for name, (median, low, high), base, target in rows:
+        ratio = median / base[0]
+        which = "A" if base is floor else "B"
+        verdict = "" if target is None else ("met" if ratio <= target else "MISSED")
         if verdict == "MISSED":
             missed.append(name)
         print(
-            f"{name:48} {median:8.2f} {spread:>11} {speedup:>9} "
-            f"{target if target else '':>7}  {verdict}"
+            f"{name:48} {median:8.2f} {f'{low:.2f}-{high:.2f}':>11} {ratio:7.2f}x {which} "
+            f"{f'<= {target}x' if target else '':>8}  {verdict}"
         )
+    # Like with like: the naive loop is a validator, so only validate is compared with it.
+    print(f"validate is {naive[0] / validate[0]:.1f}x faster than the naive validate loop")
     print(f"targets: {'all met' if not missed else 'missed: ' + ', '.join(missed)}")
     # A busy machine skews every figure; say so next to them.
     print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    return 0
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

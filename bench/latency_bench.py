@@ -4,7 +4,7 @@
 
 The daemon runs with the shipped deploy/dagster.yaml and the sensors' shipped intervals.
 Baseline measured in the same run: the same push followed at once by one `factory promote`
-pass (no detection delay, no run launch). Target here: median <= 20 s. For reference, the
+pass (no detection delay, no run launch). Target here: median <= 20 s (exit 1 when missed). For reference, the
 peers poll every 120 s (Argo CD Image Updater) or 300 s (Kargo) before they even start.
 """
 
@@ -27,6 +27,8 @@ from tests.support.dagster_daemon import shipped_dagster_home, start_daemon  # n
 from tests.support.gitrepo import make_gitops_remote  # noqa: E402
 from tests.support.oci import push_image  # noqa: E402
 from tests.support.registry import RegistryServer  # noqa: E402
+
+TARGET_SECONDS = 20.0
 
 
 def pin_of(bare: Path, service: str) -> str | None:
@@ -117,11 +119,19 @@ def main() -> int:
     print(
         f"{'push -> pin, factory promote right after the push':52} median {statistics.median(baseline):6.2f} s  max {max(baseline):6.2f} s"
     )
+    median = statistics.median(latencies)
     print(
-        f"{'push -> pin, dagster-daemon (sensor + run launch)':52} median {statistics.median(latencies):6.2f} s  max {max(latencies):6.2f} s   target <= 20 s"
+        f"{'push -> pin, dagster-daemon (sensor + run launch)':52} median {median:6.2f} s  max {max(latencies):6.2f} s"
     )
     print(f"{'peers: first poll after a push (Image Updater / Kargo)':52} up to 120 s / 300 s")
-    return 0
+    # Absolute, because the sensor interval (5 s) and run launch dominate, not machine speed;
+    # the in-run baseline above says how much of it the promotion itself takes.
+    met = median <= TARGET_SECONDS
+    print(
+        f"target: daemon push -> pin median <= {TARGET_SECONDS:.0f} s: "
+        f"{'met' if met else 'MISSED'} ({median:.2f} s; {median / statistics.median(baseline):.1f}x the baseline)"
+    )
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

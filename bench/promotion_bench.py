@@ -171,12 +171,13 @@ def main() -> int:
         )
         print(f"    naive / batched: {row['naive_s'] / row['batched_s']:.1f}x")
     worst = max(row["batched_s"] for row in rows)
+    in_time = worst <= 30
     print(
-        f"target: all {n} pinned in <= 30 s in one pass: {'met' if worst <= 30 else 'MISSED'} ({worst:.1f} s)"
+        f"target: all {n} pinned in <= 30 s in one pass: {'met' if in_time else 'MISSED'} ({worst:.1f} s)"
     )
     print("reference: Argo CD Image Updater users report ~7 min for ~90 apps (#1572)")
     good = all(row["ok"] and row["batched_pinned"] == n for row in rows)
-    return 0 if good else 1
+    return 0 if good and in_time else 1
 
 
 if __name__ == "__main__":

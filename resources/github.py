@@ -28,6 +28,8 @@ class GitHubError(FactoryError):
 
     def __init__(self, method: str, path: str, status: int | None, message: str) -> None:
         self.status = status
+        # No answer, rate limited or a server error: asking again later may succeed.
+        self.retryable = status is None or status == 429 or status >= 500
         where = f"HTTP {status}" if status is not None else "no response"
         super().__init__(f"GitHub {method} {path}: {where}: {message}")
 

@@ -66,6 +66,59 @@ class CasExhausted(GitError):
     """Every push lost a race (or failed) within the attempt bound."""
 
 
+# Push refusals that mean the branch moved (or its ref was locked for a moment) between the
+# fetch and the push: a lost race, so re-apply on the new head. Any other refusal (a
+# protected branch, a hook, no access, no network) ends the transaction at once.
+_LOST_RACE = re.compile(
+    r"non-fast-forward|fetch first|failed to update ref|cannot lock ref|failed to lock"
+    r"|stale info|incorrect old value",
+    re.IGNORECASE,
+)
+
+
+def lost_race(push_output: str) -> bool:
+    """Whether a refused push only lost a race (see `_LOST_RACE`)."""
+    return bool(_LOST_RACE.search(push_output))
+
+
+def race_backoff(attempt: int) -> float:
+    """Seconds to wait before re-applying after losing race `attempt`: growing, jittered, capped."""
+    return min(1.0, 0.02 * 2**attempt) * (0.5 + random.random())
+
+
+def compare_and_swap(
+    attempt: Callable[[int], tuple[bool, T, str]], *, max_attempts: int, target: str
+) -> tuple[T, int]:
+    """The one compare-and-swap loop: `attempt(n)` fetches, applies, commits and pushes.
+
+    It returns (landed, value, push output); landed is also true when there was nothing to
+    push. A lost race is retried after `race_backoff`, up to `max_attempts`; any other
+    refusal raises GitError at once. Returns (value, attempts).
+    """
+    last = ""
+    for number in range(1, max_attempts + 1):
+        landed, value, last = attempt(number)
+        if landed:
+            return value, number
+        if not lost_race(last):
+            raise GitError(redact(f"push to {target} refused: {last.strip()[-800:]}"))
+        time.sleep(race_backoff(number))  # de-synchronize racing writers
+    raise CasExhausted(
+        redact(f"push to {target} lost {max_attempts} times in a row: {last.strip()[-400:]}")
+    )
+
+
+def author_identity(configured: Callable[[str], str] | None = None) -> tuple[str, str]:
+    """The factory's commit identity: FACTORY_GIT_AUTHOR_NAME/EMAIL, else the repository's
+    `user.name`/`user.email` (`configured(key)`, "" when unset), else factory@localhost."""
+    name = os.environ.get("FACTORY_GIT_AUTHOR_NAME")
+    email = os.environ.get("FACTORY_GIT_AUTHOR_EMAIL")
+    if configured is not None:
+        name = name or configured("user.name").strip()
+        email = email or configured("user.email").strip()
+    return name or DEFAULT_AUTHOR_NAME, email or DEFAULT_AUTHOR_EMAIL
+
+
 def redact(text: str) -> str:
     """Drop `user:password@` from URLs: git echoes remote URLs in its errors."""
     return _CREDENTIALS_IN_URL.sub(r"\1***@", text)
@@ -188,13 +241,7 @@ class GitopsWriter:
         return self._author
 
     def _find_identity(self) -> list[str]:
-        name = os.environ.get("FACTORY_GIT_AUTHOR_NAME")
-        email = os.environ.get("FACTORY_GIT_AUTHOR_EMAIL")
-        if not name or not email:
-            _, configured_name, _ = self._run("config", "user.name", check=False)
-            _, configured_email, _ = self._run("config", "user.email", check=False)
-            name = name or configured_name.strip() or DEFAULT_AUTHOR_NAME
-            email = email or configured_email.strip() or DEFAULT_AUTHOR_EMAIL
+        name, email = author_identity(lambda key: self._run("config", key, check=False)[1])
         return ["-c", f"user.name={name}", "-c", f"user.email={email}"]
 
     # -- remote mode -------------------------------------------------------------------------
@@ -339,30 +386,27 @@ class GitopsWriter:
         with self._locked():
             if self.mode != "remote":
                 return self._transact_in_place(apply, message=message, step=step, paths=paths)
-            last = ""
-            for attempt in range(1, self.max_attempts + 1):
+
+            def attempt(number: int) -> tuple[bool, Transaction[T] | None, str]:
                 tree = self._reset_tree(self.fetch())
                 refuse_symlinked_dirs(tree)
                 value = apply(tree)
                 self.checkpoint(f"{step}:applied")
                 if not self._stage(tree, None):
-                    return Transaction(value, None, False, attempt, "nothing to commit")
+                    return True, Transaction(value, None, False, number, "nothing to commit"), ""
                 commit = self._commit(tree, message(value) if callable(message) else message, None)
                 self.checkpoint(f"{step}:committed")
-                ok, last = self._push(tree)
-                if ok:
-                    self.checkpoint(f"{step}:pushed")
-                    return Transaction(
-                        value,
-                        commit,
-                        True,
-                        attempt,
-                        f"pushed {commit[:12]} to {self.branch} (attempt {attempt})",
-                    )
-                time.sleep(random.uniform(0.01, 0.05) * attempt)  # de-synchronize racing writers
-            raise CasExhausted(
-                f"push to {self.remote}/{self.branch} lost {self.max_attempts} times in a row: {last[-400:]}"
+                ok, output = self._push(tree)
+                if not ok:
+                    return False, None, output
+                self.checkpoint(f"{step}:pushed")
+                pushed = f"pushed {commit[:12]} to {self.branch} (attempt {number})"
+                return True, Transaction(value, commit, True, number, pushed), output
+
+            txn, _ = compare_and_swap(
+                attempt, max_attempts=self.max_attempts, target=f"{self.remote}/{self.branch}"
             )
+            return txn
 
     def _transact_in_place(
         self,

@@ -266,8 +266,8 @@ def run_pass(
                         r.claim,
                         r.resolved,
                         error=f"pin not pushed: {exc}",
-                        result="retry",
-                        retryable=True,
+                        result="retry" if exc.retryable else "failure",
+                        retryable=exc.retryable,
                     )
                     for r in to_pin
                 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.pins.pin_file import read_pin
-from factory_assets.release.add import AddResult, append_entry, build_entry
+from factory_assets.release.add import AddResult, append_entries, build_entry
 from factory_assets.release.queue_file import QUEUE_FILE, load_queue
 from resources.gitops import GitopsWriter
 from resources.registry import RegistryClient, RegistryError
@@ -116,7 +116,8 @@ def request_moved_tags(
     moment = now or utc_now()
 
     def apply(tree: Path) -> list[AddResult]:
-        queue = load_queue(tree).queue
+        doc = load_queue(tree)
+        queue = doc.queue
         open_refs = {
             (e.service, r)
             for e in queue.entries
@@ -124,20 +125,23 @@ def request_moved_tags(
             for r in (e.tag, e.digest)
             if r
         }
-        added = []
+        entries = []
         for move in moved:
             if (move.service, move.digest) in open_refs or (move.service, move.tag) in open_refs:
                 continue
-            entry = build_entry(
-                tree,
-                service=move.service,
-                tag=move.tag,
-                image=move.image,
-                requested_by="harbor",
-                now=moment,
+            open_refs.update({(move.service, move.digest), (move.service, move.tag)})
+            entries.append(
+                build_entry(
+                    tree,
+                    service=move.service,
+                    tag=move.tag,
+                    image=move.image,
+                    requested_by="harbor",
+                    now=moment,
+                )
             )
-            added.append(append_entry(tree, entry, record=True))
-        return added
+        # One load and one save of the queue for the whole look, however many tags moved.
+        return append_entries(tree, entries, record=True, doc=doc)
 
     def message(added: list[AddResult]) -> str:
         names = ", ".join(f"{a.entry.service}:{a.entry.tag}" for a in added)

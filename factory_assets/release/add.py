@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,12 +24,18 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.ids import new_record_id
+from factory_assets.evidence.model import RecordBody
 from factory_assets.layout.config import DEFAULT_ENV, check_env, load_layout
 from factory_assets.layout.four_lists import DEFAULT_MAX_ATTEMPTS as FOUR_LIST_MAX_ATTEMPTS
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import check_service_name, read_pin
 from factory_assets.release.model import ReleaseEntry
-from factory_assets.release.queue_file import load_queue, queue_relpath, save_queue
+from factory_assets.release.queue_file import (
+    QueueDocument,
+    load_queue,
+    queue_relpath,
+    save_queue,
+)
 from resources.gitops import GitopsWriter
 
 ARGS = "arguments"
@@ -204,43 +211,80 @@ def append_entry(
     tree: Path, entry: ReleaseEntry, *, record: bool, links: dict | None = None
 ) -> AddResult:
     """Append `entry` to the queue under `tree` (refusing a duplicate id); optionally record it."""
-    doc = load_queue(tree)
-    for position, existing in enumerate(doc.queue.entries):
-        if existing.id == entry.id:
+    (result,) = append_entries(tree, [entry], record=record, links=links)
+    return result
+
+
+def append_entries(
+    tree: Path,
+    entries: Sequence[ReleaseEntry],
+    *,
+    record: bool,
+    links: dict | None = None,
+    doc: QueueDocument | None = None,
+) -> list[AddResult]:
+    """Append every entry in one load and one save of the queue; optionally record each.
+
+    The queue is parsed and rewritten once however many entries arrive, so a batch (a
+    sensor tick where many tracked tags moved) costs one pass over the file, not one per
+    entry; a caller that already loaded it (to decide what to append) passes its `doc`.
+    Ids are checked against the queue and within the batch before anything is written:
+    a duplicate refuses the whole batch.
+    """
+    doc = doc or load_queue(tree)
+    taken = {existing.id: position for position, existing in enumerate(doc.queue.entries)}
+    invalid = {bad.id for bad in doc.queue.invalid}
+    fresh: set[str] = set()
+    for entry in entries:
+        if entry.id in taken:
             raise InputError(
                 doc.path,
-                f"releases[{position}].id",
+                f"releases[{taken[entry.id]}].id",
                 f"duplicate id {entry.id!r}: already in the queue",
             )
-    if any(bad.id == entry.id for bad in doc.queue.invalid):
-        raise InputError(doc.path, "id", f"duplicate id {entry.id!r}: already in the queue")
-    evidence_id = None
+        if entry.id in invalid or entry.id in fresh:
+            raise InputError(doc.path, "id", f"duplicate id {entry.id!r}: already in the queue")
+        fresh.add(entry.id)
+    if not entries:
+        return []
     if record:
-        body = store.new_body(
-            kind="promotion",
-            service=entry.service,
-            result="skipped",
-            details={
-                "release_id": entry.id,
-                "image": entry.image,
-                "tag": entry.tag,
-                "requested_digest": entry.digest,
-                "requested_at": rfc3339(entry.requested_at),
-                "requested_by": entry.requested_by,
-                "max_attempts": entry.max_attempts,
-                "event": "requested",
-                "reason": "release requested; pending promotion",
-            },
-            links={
-                k: v
-                for k, v in (links or {}).items()
-                if k in ("dagster_run_id", "asset_key", "partition", "url")
-            },
-        )
-        evidence_id = store.append_record(tree, body).id
-        entry = entry.model_copy(update={"evidence": evidence_id})
-    save_queue(doc, doc.queue.append(entry))
-    return AddResult(entry=entry, evidence_id=evidence_id)
+        records = store.append_records(tree, [_request_body(entry, links) for entry in entries])
+        results = [
+            AddResult(entry=entry.model_copy(update={"evidence": rec.id}), evidence_id=rec.id)
+            for entry, rec in zip(entries, records, strict=True)
+        ]
+    else:
+        results = [AddResult(entry=entry) for entry in entries]
+    queue = doc.queue.model_copy(
+        update={"entries": (*doc.queue.entries, *(r.entry for r in results))}
+    )
+    save_queue(doc, queue)
+    return results
+
+
+def _request_body(entry: ReleaseEntry, links: dict | None) -> RecordBody:
+    """The `requested` record that becomes the parent of the release's first attempt."""
+    return store.new_body(
+        kind="promotion",
+        service=entry.service,
+        result="skipped",
+        details={
+            "release_id": entry.id,
+            "image": entry.image,
+            "tag": entry.tag,
+            "requested_digest": entry.digest,
+            "requested_at": rfc3339(entry.requested_at),
+            "requested_by": entry.requested_by,
+            "max_attempts": entry.max_attempts,
+            "event": "requested",
+            "reason": "release requested; pending promotion",
+        },
+        links={
+            k: v
+            for k, v in (links or {}).items()
+            if k in ("dagster_run_id", "asset_key", "partition", "url")
+        },
+    )
 
 
 def add_release(

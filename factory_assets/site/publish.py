@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,20 +35,23 @@ from factory_assets.evidence.checkpoints import (
     history_bytes,
 )
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR
-from factory_assets.evidence.store import ChainHead, chain_head_bytes, new_body, record_bytes, seal
+from factory_assets.evidence.store import (
+    ChainHead,
+    chain_head_bytes,
+    chain_head_of,
+    new_body,
+    record_bytes,
+    seal,
+)
 from factory_assets.site.build import SUMMARY_FILE
 from factory_assets.site.pages_ref import PAGES_BRANCH, published_digests, published_history
-from resources.gitops import redact
+from resources.gitops import GitError, author_identity, compare_and_swap, redact
 
 DEFAULT_BRANCH = PAGES_BRANCH
 EVIDENCE_BRANCH = "main"
 MAX_ATTEMPTS = 5
 ENV_RUN_URL = "FACTORY_RUN_URL"
 GIT_TIMEOUT_S = 600
-_RETRYABLE = re.compile(
-    r"non-fast-forward|fetch first|failed to update ref|cannot lock ref|failed to lock|stale info|incorrect old value",
-    re.IGNORECASE,
-)
 
 
 class PublishError(FactoryError):
@@ -99,24 +100,41 @@ def _forwarded_auth(repo: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def _identity() -> dict[str, str]:
-    name = os.environ.get("GIT_AUTHOR_NAME") or "factory"
-    email = os.environ.get("GIT_AUTHOR_EMAIL") or "factory@localhost"
+def _identity(repo: Path | None = None) -> dict[str, str]:
+    """The factory's commit identity, as the GitOps writer resolves it (`author_identity`),
+    with `repo`'s git config as the fallback when given."""
+
+    def configured(key: str) -> str:
+        if repo is None:
+            return ""
+        try:
+            with git.Repo(repo) as checkout:
+                return checkout.git.config("--get", key)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
+            return ""
+
+    name, email = author_identity(configured)
     return {
         "GIT_AUTHOR_NAME": name,
         "GIT_AUTHOR_EMAIL": email,
-        "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME") or name,
-        "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL") or email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
     }
 
 
 class _Scratch:
     """A bare, shallow, blob-less repository with one remote: where commits are made and pushed."""
 
-    def __init__(self, root: Path, url: str, auth: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        url: str,
+        auth: list[tuple[str, str]],
+        identity: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.repo = git.Repo.init(root / "scratch.git", bare=True)
-        self.env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **_identity()}
+        self.env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(identity or _identity())}
         self.env["GIT_CONFIG_COUNT"] = str(len(auth))
         for number, (key, value) in enumerate(auth):
             self.env[f"GIT_CONFIG_KEY_{number}"] = key
@@ -206,32 +224,33 @@ class _Scratch:
         return status == 0, redact(f"{out}\n{err}".strip())
 
 
-def _backoff(attempt: int) -> float:
-    return min(2.0, 0.1 * 2**attempt) * (0.5 + random.random())
-
-
 def _commit_with_retry(
     scratch: _Scratch, branch: str, make_tree, message: str, max_attempts: int
 ) -> tuple[str | None, bool, int]:
     """Commit `make_tree(tip)` on the branch tip and push; (tip, pushed, attempts).
 
-    `make_tree` returns None when the tip already holds what we want (no commit).
+    `make_tree` returns None when the tip already holds what we want (no commit). The
+    retry rule and back-off are the GitOps writer's (`compare_and_swap`).
     """
-    for attempt in range(1, max_attempts + 1):
+
+    def attempt(_number: int) -> tuple[bool, tuple[str | None, bool], str]:
         tip = scratch.fetch_tip(branch)
         tree = make_tree(tip)
         if tree is None:
-            return tip, False, attempt
+            return True, (tip, False), ""
         commit = scratch.commit(tree, tip, message)
         ok, why = scratch.push(commit, branch)
-        if ok:
-            return commit, True, attempt
-        if not _RETRYABLE.search(why):
-            raise PublishError(f"push to {branch} refused: {why}")
-        time.sleep(_backoff(attempt))
-    raise PublishError(
-        f"push to {branch} was rejected {max_attempts} times; other writers kept moving it"
-    )
+        return ok, (commit, True), why
+
+    try:
+        (tip, pushed), attempts = compare_and_swap(
+            attempt, max_attempts=max_attempts, target=branch
+        )
+    except GitError as exc:
+        error = PublishError(str(exc))
+        error.retryable = exc.retryable
+        raise error from None
+    return tip, pushed, attempts
 
 
 # How many of the newest records to read when looking for a publication's pages record.
@@ -301,19 +320,13 @@ def _chain_head_at(scratch: _Scratch, commit: str) -> ChainHead | None:
     if data is None:
         return None
     try:
-        parsed = json.loads(data)
-        heads = [parsed.get(key) for key in ("head", "previous")]
-        head, previous = (
-            ChainHead(int(h["sequence"]), str(h["content_digest"]), str(h["id"])) if h else None
-            for h in heads
+        return chain_head_of(
+            data, lambda record_id: scratch.has_path(commit, f"{RECORDS_DIR}/{record_id}.json")
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except ValueError as exc:
         raise PublishError(
             f"{CHAIN_HEAD}: -: not a valid chain head on the evidence branch ({exc})"
         ) from None
-    if head and not scratch.has_path(commit, f"{RECORDS_DIR}/{head.id}.json"):
-        return previous
-    return head
 
 
 def _pages_body(
@@ -393,7 +406,7 @@ def publish_site(
     started_at = rfc3339(utc_now())
     tmp = Path(tempfile.mkdtemp(prefix="factory-pages-"))
     try:
-        scratch = _Scratch(tmp, url, _forwarded_auth(repo))
+        scratch = _Scratch(tmp, url, _forwarded_auth(repo), _identity(repo))
         tree = scratch.tree_of_dir(build_dir)
         records = _build_tree(build_dir, checkpoint)
         entry = Checkpoint.from_summary(checkpoint, started_at)

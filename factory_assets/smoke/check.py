@@ -45,7 +45,6 @@ from resources.argocd import (
     ArgoCDError,
     ArgoCDPermissionDenied,
     ArgoCDSettings,
-    ArgoCDUnavailable,
 )
 
 Method = Literal["argocd", "http", "none"]
@@ -324,7 +323,7 @@ class _ArgoProbe:
 
 def _judgement_of_error(exc: ArgoCDError) -> Judgement:
     reason = str(exc)
-    if isinstance(exc, ArgoCDUnavailable):
+    if exc.retryable:  # asking again may help: keep polling until the deadline
         return Judgement("wait", reason, {"note": reason}, error="unavailable")
     if isinstance(exc, ArgoCDAuthError):
         kind: ErrorKind = "auth"

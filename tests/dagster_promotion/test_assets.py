@@ -80,7 +80,7 @@ def test_registry_failure_is_a_failed_run_that_says_why(
 ):
     harbor_env(registry)
     image = registry.image(unique_repo)  # nothing pushed: the tag does not exist
-    add_release(
+    added = add_release(
         gitops_remote.new_clone("dev"),
         service="api",
         tag="9.9.9",
@@ -100,7 +100,9 @@ def test_registry_failure_is_a_failed_run_that_says_why(
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.event_specific_data.error.message
-    assert "api" in message and "9.9.9" in message or "not found" in message.lower(), message
+    # It names the service, the release, the exact image reference, and what the registry said.
+    assert f"api: release {added.entry.id} " in message, message
+    assert f"{image}:9.9.9: manifest not found" in message, message
 
 
 def test_a_digest_the_registry_cannot_resolve_still_counts_an_attempt(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
+import yaml
 
 from factory_assets.release.add import add_release, append_entry, build_entry
 from factory_assets.release.queue_file import load_queue
@@ -29,6 +31,16 @@ def pinned_digest(remote, service: str) -> str | None:
     for line in text.splitlines():
         if line.startswith("image:") and "@" in line:
             return line.split("@", 1)[1].strip()
+    return None
+
+
+def recorded_result(remote, release_id: str) -> str | None:
+    """The result of the record the remote's queue entry names (None before it has one)."""
+    queue = yaml.safe_load(remote_file(remote, "release/queue.yaml") or "") or {}
+    for entry in queue.get("releases") or ():
+        if entry.get("id") == release_id and entry.get("evidence"):
+            record = remote_file(remote, f"evidence/records/{entry['evidence']}.json")
+            return json.loads(record)["result"] if record else None
     return None
 
 
@@ -82,24 +94,30 @@ def test_daemon_promotes_supersedes_and_retries(
         subprocess.run(["git", "push", "-q", "origin", "main"], cwd=pusher, check=True)
         # 3. A transient registry failure: the first attempt fails, the retry after back-off pins.
         proxy.fail_next(6, 503, path=rf"/v2/{images['pay']}/manifests/")
-        add_release(
+        pay = add_release(
             pusher, service="pay", tag="1.0.0", image=image["pay"], requested_by="dev", push=True
-        )
+        ).entry
 
         wait_for(
             lambda: pinned_digest(gitops_remote, "api") == digests["api"],
             120,
-            what=f"api pin\n{daemon.log()[-3000:]}",
+            what=lambda: f"api pin\n{daemon.log()[-3000:]}",
         )
         wait_for(
             lambda: pinned_digest(gitops_remote, "web") == digests["web3"],
             120,
-            what=f"web pin\n{daemon.log()[-3000:]}",
+            what=lambda: f"web pin\n{daemon.log()[-3000:]}",
         )
         wait_for(
             lambda: pinned_digest(gitops_remote, "pay") == digests["pay"],
             150,
-            what=f"pay pin\n{daemon.log()[-3000:]}",
+            what=lambda: f"pay pin\n{daemon.log()[-3000:]}",
+        )
+        # The pin lands first; the attempt's success record follows in its own commit.
+        wait_for(
+            lambda: recorded_result(gitops_remote, pay.id) == "success",
+            60,
+            what=lambda: f"pay success record\n{daemon.log()[-3000:]}",
         )
     finally:
         daemon.stop()
@@ -110,9 +128,33 @@ def test_daemon_promotes_supersedes_and_retries(
     assert entries[web3.id].state == "promoted"
     assert {entries[web1.id].state, entries[web2.id].state} == {"superseded"}
     assert entries[web1.id].superseded_by == web3.id
-    pay = next(e for e in entries.values() if e.service == "pay")
-    assert (
-        pay.state == "promoted" and pay.attempts >= 1
-    )  # at least one failed attempt before the pin
+    pay = entries[pay.id]
+    # The pin came from a retry: the first attempt failed on the 503s and was recorded so.
+    assert pay.state == "promoted" and pay.attempts >= 2, pay
+    records = [
+        json.loads(path.read_text()) for path in (fresh / "evidence" / "records").glob("*.json")
+    ]
+    pay_records = sorted(  # the release's promotion records (its smoke records name it too)
+        (
+            r
+            for r in records
+            if r["kind"] == "promotion" and r["details"].get("release_id") == pay.id
+        ),
+        key=lambda r: r["integrity"]["sequence"],
+    )
+    history = [
+        (r["result"], r["details"].get("event"), r["details"].get("attempt")) for r in pay_records
+    ]
+    failed = [r for r in pay_records if r["result"] == "failure"]
+    assert failed, history
+    first = failed[0]["details"]
+    assert (first["event"], first["attempt"], first["retryable"]) == ("attempt", 1, True), first
+    assert "503" in first["error"], first["error"]
+    assert first["next_attempt_at"], first
+    success = [r for r in pay_records if r["result"] == "success"]
+    assert success, history
+    success = success[-1]
+    assert success["details"]["attempt"] == pay.attempts >= 2
+    assert success["integrity"]["sequence"] > failed[-1]["integrity"]["sequence"]
     proc = validate_cli(fresh)
     assert proc.returncode == 0, proc.stderr

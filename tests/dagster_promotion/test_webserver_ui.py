@@ -81,7 +81,7 @@ def test_materialize_dev_pin_partition_through_graphql(
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            wait_for(lambda: _up(client), 90, what=f"webserver\n{server.log()[-2000:]}")
+            wait_for(lambda: _up(client), 90, what=lambda: f"webserver\n{server.log()[-2000:]}")
             selector = {"repositoryLocationName": "factory", "repositoryName": "__repository__"}
             graphql(client, ADD_PARTITION, {"selector": selector, "name": "services", "key": "api"})
             graphql(client, ADD_PARTITION, {"selector": selector, "name": "envs", "key": "dev"})
@@ -104,7 +104,9 @@ def test_materialize_dev_pin_partition_through_graphql(
             assert launched["__typename"] == "LaunchRunSuccess", launched
             run_id = launched["run"]["runId"]
             status = wait_for(
-                lambda: _finished(client, run_id), 150, what=f"run {run_id}\n{server.log()[-3000:]}"
+                lambda: _finished(client, run_id),
+                150,
+                what=lambda: f"run {run_id}\n{server.log()[-3000:]}",
             )
             assert status == "SUCCESS", graphql(client, FAILURES, {"runId": run_id})
     finally:

@@ -211,3 +211,43 @@ def test_missing_remote_branch_is_not_retried(gitops_remote: GitOpsRemote) -> No
 def test_credentials_in_remote_urls_are_redacted() -> None:
     text = "fatal: unable to access 'https://robot$ci:s3cr3t@git.example/deploy.git/': 403"
     assert "s3cr3t" not in redact(text) and "https://***@git.example" in redact(text)
+
+
+def test_a_push_refused_for_another_reason_than_a_race_fails_at_once(
+    gitops_remote: GitOpsRemote,
+) -> None:
+    """Only a lost race is re-applied: a hook's refusal is reported on the first attempt."""
+    calls = gitops_remote.workdir / "hook-calls"
+    hook = gitops_remote.bare / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\necho x >> {calls}\necho 'main is frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    writer = GitopsWriter(gitops_remote.new_clone("a"), max_attempts=5)
+    with pytest.raises(GitError, match=r"(?s)refused: .*main is frozen") as refused:
+        writer.transact(append_line("log.txt", "mine"), message="mine")
+    assert not isinstance(refused.value, CasExhausted)
+    assert calls.read_text().count("x") == 1  # one push, no re-apply loop
+
+
+def test_commits_carry_the_factory_identity_from_the_environment(
+    gitops_remote: GitOpsRemote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACTORY_GIT_AUTHOR_NAME", "factory-bot")
+    monkeypatch.setenv("FACTORY_GIT_AUTHOR_EMAIL", "bot@factory.test")
+    txn = GitopsWriter(gitops_remote.new_clone("a")).transact(
+        append_line("log.txt", "mine"), message="mine"
+    )
+    author = subprocess.run(
+        [
+            "git",
+            "--git-dir",
+            str(gitops_remote.bare),
+            "log",
+            "-1",
+            "--format=%an <%ae>",
+            txn.commit,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert author == "factory-bot <bot@factory.test>"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
 from resources.registry import RegistryClient
 from tests.promotion.conftest import Deploy
+from tests.support.dagster_daemon import wait_for
 
 
 def record(deploy: Deploy, record_id: str) -> dict:
@@ -102,7 +102,13 @@ def test_a_hold_set_while_the_digest_resolves_wins_over_the_claim(
             target=lambda: outcome.append(run_pass(deploy.clone, registry=client))
         )
         promoter.start()
-        time.sleep(1.0)  # the pass has claimed the release and waits for the registry
+        # The claim is on the remote and the pass's manifest fetch is held by the proxy.
+        wait_for(
+            lambda: deploy.queue().by_id(entry.id).state == "promoting" and proxy.held == 1,
+            30,
+            interval=0.05,
+            what=lambda: f"the claim of {entry.id} pushed and its manifest fetch held",
+        )
         deploy.commit({"envs/dev/api.yaml": "hold: true  # incident 43\n"}, "hold api")
         promoter.join(timeout=60)
     assert deploy.pin("api").get("image") is None  # not pinned through the hold

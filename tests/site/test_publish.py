@@ -314,3 +314,28 @@ def test_the_checkouts_auth_header_is_forwarded(gitops_remote: GitOpsRemote):
     assert _forwarded_auth(gitops_remote.clone) == [
         ("http.https://github.com/.extraheader", "AUTHORIZATION: basic dG9rZW4=")
     ]
+
+
+def test_publication_commits_carry_the_factory_identity(
+    gitops_remote: GitOpsRemote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The same identity as every other factory commit: FACTORY_GIT_AUTHOR_*, not GIT_AUTHOR_*."""
+    clone = _seed(gitops_remote)
+    build = build_site(clone, tmp_path / "site", links=LINKS).out_dir
+    monkeypatch.setenv("FACTORY_GIT_AUTHOR_NAME", "factory-bot")
+    monkeypatch.setenv("FACTORY_GIT_AUTHOR_EMAIL", "bot@factory.test")
+    monkeypatch.delenv("GIT_AUTHOR_NAME", raising=False)
+    monkeypatch.delenv("GIT_AUTHOR_EMAIL", raising=False)
+    result = publish_site(clone, build)
+    assert result.pushed and result.record_id
+    bare = git.Repo(gitops_remote.bare)
+    try:
+        for ref in ("refs/heads/gh-pages", "refs/heads/main"):  # the site and its pages record
+            commit = bare.commit(ref)
+            assert (commit.author.name, commit.author.email) == ("factory-bot", "bot@factory.test")
+            assert (commit.committer.name, commit.committer.email) == (
+                "factory-bot",
+                "bot@factory.test",
+            )
+    finally:
+        bare.close()

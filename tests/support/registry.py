@@ -632,6 +632,11 @@ class FaultProxy:
         self.url = ""
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests the proxy was handling at once
+        # The most requests held in a delay at once. A client's connection stays busy until it
+        # has read the response, which comes after the delay: this count is exactly the
+        # client's concurrency, where max_in_flight may also see a handler still finishing.
+        self.held = 0
+        self.max_held = 0
 
     def __repr__(self) -> str:
         return f"FaultProxy(url={self.url!r}, upstream={self.upstream.url!r})"
@@ -746,7 +751,14 @@ class FaultProxy:
         fault = self._take_fault(method, path)
         if fault is not None:
             if fault.delay:
-                time.sleep(fault.delay)
+                with self._lock:
+                    self.held += 1
+                    self.max_held = max(self.max_held, self.held)
+                try:
+                    time.sleep(fault.delay)
+                finally:
+                    with self._lock:
+                        self.held -= 1
             if fault.drop:
                 self._record(handler, None, True)
                 handler.close_connection = True
