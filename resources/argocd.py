@@ -100,9 +100,10 @@ class ArgoCDSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ArgoCDSettings:
-        """Read ARGOCD_URL, ARGOCD_TOKEN and ARGOCD_APP_NAMESPACE; raise ArgoCDConfigError when absent."""
+        """Read ARGOCD_URL (or its alias ARGOCD_SERVER, the deploy repository's name for it),
+        ARGOCD_TOKEN and ARGOCD_APP_NAMESPACE; raise ArgoCDConfigError when absent."""
         env = os.environ if env is None else env
-        url = env.get("ARGOCD_URL", "").strip()
+        url = (env.get("ARGOCD_URL", "") or env.get("ARGOCD_SERVER", "")).strip()
         token = env.get("ARGOCD_TOKEN", "").strip()
         missing = [
             name for name, value in (("ARGOCD_URL", url), ("ARGOCD_TOKEN", token)) if not value

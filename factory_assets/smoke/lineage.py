@@ -115,11 +115,21 @@ def git_revision_check(repo: Path, pin_commit: str, rel_path: str, image: str) -
 
 
 def _image_line_matches(text: str, image: str) -> bool:
+    """Does the file at a revision still pin `image`: a pin file's `image`, or an overlay's
+    `images:` entry rendering `<newName or name>@<digest>`?"""
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError:
         return False
-    return isinstance(data, dict) and data.get("image") == image
+    if not isinstance(data, dict):
+        return False
+    if isinstance(data.get("images"), list):
+        return any(
+            isinstance(e, dict)
+            and f"{e.get('newName') or e.get('name')}@{e.get('digest')}" == image
+            for e in data["images"]
+        )
+    return data.get("image") == image
 
 
 def _looks_like_sha(text: str) -> bool:

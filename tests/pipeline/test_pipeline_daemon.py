@@ -1,6 +1,8 @@
 """Two runners, two clusters: the dev runner (FACTORY_ENVS=dev) and the prod runner
-(FACTORY_ENVS=prod), each a real dagster-daemon with its own instance and clone, carry one
-release from dev to prod through smoke, retag, approval and replication."""
+(FACTORY_ENVS=prod), each a real dagster-daemon with its own instance and clone, and each
+cluster its own Argo CD (the HTTP double, reconciled from the git remote and rendered with
+kustomize), carry one release from dev to prod through smoke, retag, approval and
+replication."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import subprocess
 import pytest
 
 from factory_assets.cli.main import main
+from tests.doubles.argocd import ArgoCDDouble
 from tests.layout.conftest import ljwx  # noqa: F401
-from tests.smoke.conftest import Answer
+from tests.pipeline.argocd_reconciler import Reconciler
 from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
 from tests.support.evidence import validate_cli
 from tests.support.ljwx import EMPTY_QUEUE, LjwxRepo
@@ -37,15 +40,10 @@ def _prod_entry(repo: LjwxRepo) -> dict | None:
     return None
 
 
-def test_two_runners_carry_a_release_from_dev_to_prod(tmp_path, ljwx: LjwxRepo, endpoint):  # noqa: F811
+def test_two_runners_carry_a_release_from_dev_to_prod(tmp_path, ljwx: LjwxRepo):  # noqa: F811
     targets = {
         "targets": [
-            {
-                "service": "api",
-                "environment": e,
-                "argocd_app": "",
-                "endpoint": endpoint.script(f"/api-{e}", Answer(200, b"ok")),
-            }
+            {"service": "api", "environment": e, "argocd_app": f"api-{e}", "endpoint": ""}
             for e in ("dev", "prod")
         ]
     }
@@ -53,13 +51,23 @@ def test_two_runners_carry_a_release_from_dev_to_prod(tmp_path, ljwx: LjwxRepo, 
         {"factory.yaml": LAYOUT, "scripts/smoke/targets.json": json.dumps(targets)}, "pipeline"
     )
     api = ljwx.replicate("dev", "api", "api two runners")
-    runners = {}
+    runners, argocd, reconcilers = {}, {}, []
     try:
-        for env in ("dev", "prod"):
+        for env in ("dev", "prod"):  # each cluster: its Argo CD, reconciling its Application
+            argocd[env] = ArgoCDDouble().start()
+            apps = {f"api-{env}": f"apps/api/overlays/{env}"}
+            reconcilers.append(Reconciler(argocd[env], ljwx.remote.bare, apps).start())
             clone = ljwx.remote.new_clone(f"runner-{env}")
             runners[env] = start_daemon(
                 shipped_dagster_home(tmp_path / f"home-{env}"),
-                {"FACTORY_REPO": str(clone), "FACTORY_ENVS": env, **ljwx.env()},
+                {
+                    "FACTORY_REPO": str(clone),
+                    "FACTORY_ENVS": env,
+                    **ljwx.env(),
+                    # the names the repository's smoke job uses
+                    "ARGOCD_SERVER": argocd[env].url,
+                    "ARGOCD_TOKEN": argocd[env].token,
+                },
                 tmp_path / f"{env}.log",
             )
         pusher = ljwx.remote.new_clone("service-ci")
@@ -79,7 +87,7 @@ def test_two_runners_carry_a_release_from_dev_to_prod(tmp_path, ljwx: LjwxRepo, 
         def logs() -> str:
             return "\n".join(f"--- {e}\n{r.log()[-2500:]}" for e, r in runners.items())
 
-        # dev runner: pinned, smoke passed, retagged, prod queued (awaiting approval)
+        # dev runner: pinned, Argo CD synced it, smoke passed, retagged, prod queued
         stage = wait_for(lambda: _prod_entry(ljwx), 180, what=f"prod request\n{logs()}")
         assert stage["meta"]["factory"]["approvalRequired"] is True
         approver = ljwx.remote.new_clone("approver")
@@ -110,20 +118,28 @@ def test_two_runners_carry_a_release_from_dev_to_prod(tmp_path, ljwx: LjwxRepo, 
         )
         wait_for(
             lambda: _prod_entry(ljwx)["meta"]["factory"].get("smokeVerdict") == "passed",
-            120,
+            150,
             what=f"prod smoke\n{logs()}",
         )
     finally:
         for runner in runners.values():
             runner.stop()
+        for reconciler in reconcilers:
+            reconciler.stop()
+        for double in argocd.values():
+            double.stop()
     final = _prod_entry(ljwx)
     assert final["attempts"] == 1 and final["meta"]["factory"]["approvedBy"] == "alice"
     assert f"digest: {api}" in ljwx.show("apps/api/overlays/prod/kustomization.yaml")
     checkout = ljwx.remote.new_clone("verify")
     assert validate_cli(checkout).returncode == 0
-    smoke = json.loads(
-        (
-            checkout / "evidence" / "records" / f"{final['meta']['factory']['upstreamSmoke']}.json"
-        ).read_text()
+    records = checkout / "evidence" / "records"
+    smoke = json.loads((records / f"{final['meta']['factory']['upstreamSmoke']}.json").read_text())
+    assert (
+        smoke["details"]["verdict"] == "passed" and smoke["details"]["target"] == "argocd:api-dev"
     )
-    assert smoke["kind"] == "smoke" and smoke["details"]["verdict"] == "passed"
+    prod_smoke = json.loads(
+        (records / f"{final['meta']['factory']['smokeEvidence']}.json").read_text()
+    )
+    assert prod_smoke["details"]["target"] == "argocd:api-prod"
+    assert prod_smoke["details"]["env"] == "prod" and prod_smoke["details"]["digest"] == api
