@@ -238,3 +238,30 @@ def test_a_stage_with_retag_tags_the_digest_for_replication_before_queuing(pipel
     # "replication": the tagged manifest reaches the prod registry; the prod runner pins it.
     assert push_image(prod, repo, "prod-4.0", content=b"api four") == digest
     assert [o.result for o in _pass(remote.clone, {"prod"}).outcomes] == ["success"]
+
+
+def test_a_newer_digest_supersedes_a_stage_request_only_once_it_reaches_the_gate(pipeline):
+    remote, dev, prod, repo = pipeline
+    clone = remote.clone
+    old = push_image(dev, repo, "5.0", content=b"api five")
+    add_release(
+        clone, service="api", tag="5.0", image=dev.image(repo), requested_by="ci", push=True
+    )
+    _pass(clone, {"dev"})
+    smoke_checks_and_land(clone)
+    (first,) = [e for e in _queue(remote).values() if e.env == "prod"]
+    assert first.digest == old and first.awaiting_approval
+    new = push_image(dev, repo, "5.1", content=b"api five one")
+    add_release(
+        clone, service="api", tag="5.1", image=dev.image(repo), requested_by="ci", push=True
+    )
+    _pass(clone, {"dev"})  # pinned in dev, not smoke-checked yet: the prod gate is closed
+    assert _queue(remote)[first.id].state == "pending"
+    smoke_checks_and_land(clone)  # the newer digest reaches the gate
+    second = next(e for e in _queue(remote).values() if e.env == "prod" and e.digest == new)
+    assert (
+        _cli("release", "approve", second.id, "--by", "alice", "--push", "--repo", str(clone)) == 0
+    )
+    push_image(prod, repo, "5.1", content=b"api five one")
+    outcomes = {o.release_id: o.result for o in _pass(clone, {"prod"}).outcomes}
+    assert outcomes == {second.id: "success", first.id: "superseded"}
