@@ -20,6 +20,7 @@ from factory_assets.layout.config import Layout, load_layout
 from factory_assets.layout.four_lists import DEFAULT_MAX_ATTEMPTS as FOUR_LIST_MAX_ATTEMPTS
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import pin_path
+from factory_assets.promotion.records import verification_of
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue, save_queue
 from resources.registries import EnvRegistries, registry_for
@@ -124,19 +125,6 @@ def _record(
     return store.append_record(tree, body)
 
 
-def _verification(v: ManifestVerification) -> dict:
-    return {
-        "url": v.url,
-        "method": v.method,
-        "accept": v.accept,
-        "status": v.status,
-        "header_digest": v.header_digest,
-        "computed_digest": v.computed_digest,
-        "media_type": v.media_type,
-        "size": v.size,
-    }
-
-
 def handoff_pending(tree: Path, smoke: EvidenceRecord) -> bool:
     """Would `hand_off` have work for this passed smoke (a stage not handed to yet)?"""
     details = smoke.details
@@ -230,7 +218,7 @@ def _hand_off(tree, smoke, entry, stages, layout, doc, moment, registries) -> li
             + (" awaits approval" if stage.approval_required else "")
             + (f"; tagged {tagged.url.rpartition('/')[2]} for replication" if tagged else ""),
             requested_at=rfc3339(moment),
-            verification=[_verification(tagged)] if tagged else [],
+            verification=[verification_of(tagged)] if tagged else [],
         )
         queue = queue.append(stage.model_copy(update={"evidence": record.id}))
         done[env] = stage.id

@@ -17,7 +17,7 @@ from factory_assets.evidence import store
 from factory_assets.evidence.model import EvidenceRecord
 from factory_assets.pins.pin_file import PinChange
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
-from resources.registry import ResolvedDigest
+from resources.registry import ManifestVerification, ResolvedDigest
 
 LINK_KEYS = ("dagster_run_id", "asset_key", "partition", "url")
 
@@ -51,22 +51,22 @@ def parents_for(tree: Path, queue: ReleaseQueue, entry: ReleaseEntry) -> list[di
     return parents
 
 
+def verification_of(v: ManifestVerification) -> dict:
+    """One registry request, as a record keeps it (enough to check it again)."""
+    return {
+        "url": v.url,
+        "method": v.method,
+        "accept": v.accept,
+        "status": v.status,
+        "header_digest": v.header_digest,
+        "computed_digest": v.computed_digest,
+        "media_type": v.media_type,
+        "size": v.size,
+    }
+
+
 def _verifications(resolved: ResolvedDigest | None) -> list[dict]:
-    if resolved is None:
-        return []
-    return [
-        {
-            "url": v.url,
-            "method": v.method,
-            "accept": v.accept,
-            "status": v.status,
-            "header_digest": v.header_digest,
-            "computed_digest": v.computed_digest,
-            "media_type": v.media_type,
-            "size": v.size,
-        }
-        for v in resolved.verifications
-    ]
+    return [verification_of(v) for v in resolved.verifications] if resolved else []
 
 
 def write_record(
