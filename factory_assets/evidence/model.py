@@ -10,7 +10,7 @@ which lets `validate` and `collect` canonicalize fast (see `canonical.py`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -219,11 +219,55 @@ class PagesDetails(_Strict):
     reason: LongText | None = None
 
 
+def _float_free(value: Any, where: str = "content") -> None:
+    """Records hold integers only (see the module docstring): a float would break canonical form."""
+    if isinstance(value, float):
+        raise ValueError(f"{where}: holds a float; imported values keep floats as their text")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                raise ValueError(f"{where}: key {key!r} is not an ASCII string")
+            _float_free(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _float_free(item, f"{where}[{index}]")
+
+
+class ImportedDetails(_Strict):
+    """A record the repository kept before the factory (a legacy YAML file), held in full.
+
+    `adopt` writes these at the start of the chain, one per legacy file, in time order; the
+    original is moved to `legacy_path` with `git mv`, so `git_blob` still names its bytes.
+    """
+
+    kind: Literal["imported"] = "imported"
+    original_path: ShortText  # where the file was: evidence/records/<name>.yaml
+    legacy_path: ShortText  # where it is now: evidence/legacy/<name>.yaml
+    git_blob: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{40}([a-f0-9]{24})?$")]
+    evidence_id: ShortText | None = None  # the legacy `evidenceId`
+    env: ShortText | None = None
+    # The parsed file (floats and unquoted timestamps as their text); null when it did not parse.
+    content: dict[str, Any] | None = None
+    # The file's text, kept only when it did not parse as a mapping.
+    content_text: LongText | None = None
+    # What was wrong with the legacy record (the file still becomes a record of its own).
+    problems: list[LongText] = []
+    # Other legacy files with the same evidenceId: an id collision, kept as separate records.
+    collides_with: list[ShortText] = []
+
+    @model_validator(mode="after")
+    def _content_is_canonical(self) -> ImportedDetails:
+        _float_free(self.content)
+        if self.content is None and self.content_text is None:
+            raise ValueError("an imported record holds content or content_text")
+        return self
+
+
 Details = Annotated[
-    PromotionDetails | SmokeDetails | RepairDetails | PagesDetails,
+    PromotionDetails | SmokeDetails | RepairDetails | PagesDetails | ImportedDetails,
     Field(discriminator="kind"),
 ]
-Kind = Literal["promotion", "smoke", "repair", "pages"]
+Kind = Literal["promotion", "smoke", "repair", "pages", "imported"]
 
 
 class RecordBody(_Strict):

@@ -11,5 +11,5 @@ SHA256_DIGEST = r"^sha256:[a-f0-9]{64}$"
 RECORD_ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 SERVICE_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
-KINDS: tuple[str, ...] = ("promotion", "smoke", "repair", "pages")
+KINDS: tuple[str, ...] = ("promotion", "smoke", "repair", "pages", "imported")
 RESULTS: tuple[str, ...] = ("success", "failure", "skipped", "superseded", "refused")
