@@ -22,6 +22,7 @@ COMMAND_MODULES = {
     "site": "factory_assets.cli.site",
     "partitions": "factory_assets.cli.partitions",
     "rollback": "factory_assets.cli.rollback",
+    "adopt": "factory_assets.cli.adopt",
 }
 
 

@@ -1,0 +1,291 @@
+"""Make the adoption: one commit on a new local branch, built in a scratch worktree.
+
+The user's checkout is never touched: the plan is computed from the commit at HEAD (an
+archive of it for a dry run, a detached worktree for the real run), and the branch is
+created only once the commit exists and the evidence validates, so a failure leaves no
+branch and no half-written file. Nothing is pushed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory_assets.adopt.detect import Findings, detect
+from factory_assets.adopt.layout_file import layout_text
+from factory_assets.adopt.legacy_records import (
+    LEGACY_DIR,
+    LEGACY_SCHEMA,
+    LegacyRecord,
+    read_legacy_records,
+)
+from factory_assets.adopt.plan import Plan
+from factory_assets.common.errors import InputError, UsageError
+from factory_assets.common.files import atomic_write_text
+from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR, SCHEMA_FILE
+from factory_assets.evidence.schema_file import schema_text
+from factory_assets.evidence.store import append_record
+from factory_assets.evidence.validate import RECORD_FILE, validate_repo
+from factory_assets.layout.config import LAYOUT_FILE
+
+DEFAULT_BRANCH = "factory/adopt"
+LEGACY_FACTORY_SCHEMA = f"{LEGACY_DIR}/schema/evidence-record.schema.json"
+
+
+@dataclass
+class Adoption:
+    """What adopt will do (`plan`) and the material to do it with."""
+
+    plan: Plan
+    findings: Findings
+    layout: str
+    records: list[LegacyRecord]
+    replace_schema: bool  # the repository's own evidence-record.schema.json moves aside
+    write_schema: bool
+
+
+def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=False, check=False
+    )
+    if check and done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise InputError(repo, "git", f"git {args[0]} failed: {message[-1] if message else ''}")
+    return done
+
+
+def head_commit(repo: Path) -> str:
+    done = _git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    if done.returncode != 0:
+        if _git(repo, "rev-parse", "--git-dir", check=False).returncode != 0:
+            raise InputError(repo, "-", "not a git repository (adopt commits on a new branch)")
+        raise InputError(repo, "HEAD", "the repository has no commit to adopt")
+    return done.stdout.decode().strip()
+
+
+def head_blobs(repo: Path, commit: str) -> dict[str, str]:
+    """Every file of `commit` with its git blob id."""
+    out = _git(repo, "ls-tree", "-r", "-z", commit).stdout.decode("utf-8", "surrogateescape")
+    blobs = {}
+    for item in filter(None, out.split("\0")):
+        meta, path = item.split("\t", 1)
+        _, kind, blob = meta.split()
+        if kind == "blob":
+            blobs[path] = blob
+    return blobs
+
+
+@contextmanager
+def snapshot(repo: Path, commit: str) -> Iterator[Path]:
+    """The files of `commit` in a scratch directory; the repository itself is only read."""
+    with tempfile.TemporaryDirectory(prefix="factory-adopt-") as scratch:
+        data = _git(repo, "archive", "--format=tar", commit).stdout
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            archive.extractall(scratch, filter="data")
+        yield Path(scratch)
+
+
+def _chain_is_empty(root: Path) -> bool:
+    records = root / RECORDS_DIR
+    has_json = records.is_dir() and any(RECORD_FILE.match(p.name) for p in records.iterdir())
+    return not has_json and not (root / CHAIN_HEAD).exists()
+
+
+def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
+    """Everything adopt will do to the snapshot at `root`, as a plan; changes nothing."""
+    found = detect(root)
+    plan = Plan(notes=list(found.notes))
+    layout = layout_text(found)
+    maps = ", ".join(m.path for m in found.maps)
+    plan.add(
+        "layout",
+        "add",
+        LAYOUT_FILE,
+        f"declares the four-list queue {found.queue_path}, the service map {maps} and the "
+        f"environments the map names ({', '.join(found.envs)}), pinned through overlays",
+    )
+    for pin in found.hand_pins:
+        plan.notes.append(
+            f"{pin.service} is held in {pin.env}: {pin.overlay} pins it by hand with newTag "
+            f"{pin.tag!r}; remove the hold in factory.yaml to let the queue deploy it"
+        )
+    records = read_legacy_records(root, blobs)
+    if records and not _chain_is_empty(root):
+        raise InputError(
+            RECORDS_DIR,
+            "-",
+            "holds factory records already; imported legacy records must start the chain",
+        )
+    for record in records:
+        details = record.body.details
+        why = "a legacy record, imported in full"
+        if details.problems:
+            why += f" (problems noted: {'; '.join(details.problems)})"
+        if details.collides_with:
+            why += f" (same evidenceId as {', '.join(details.collides_with)}; kept apart)"
+        plan.add("evidence", "add", f"{RECORDS_DIR}/{record.body.id}.json", f"{why}: {record.path}")
+        plan.add(
+            "evidence",
+            "move",
+            record.path,
+            f"kept unchanged beside its imported record {record.body.id} (git blob "
+            f"{record.blob[:12]})",
+            to=record.legacy_path,
+        )
+    if records:
+        plan.add(
+            "evidence",
+            "add",
+            CHAIN_HEAD,
+            f"heads the chain of {len(records)} imported records (in time order)",
+        )
+    replace_schema = write_schema = False
+    current = root / SCHEMA_FILE
+    if (
+        not current.exists()
+        or current.read_text(encoding="utf-8", errors="replace") != schema_text()
+    ):
+        write_schema = True
+        if current.exists():
+            replace_schema = True
+            plan.add(
+                "schema",
+                "move",
+                SCHEMA_FILE,
+                "the repository's own schema at this path (unused by its validator) is kept",
+                to=LEGACY_FACTORY_SCHEMA,
+            )
+        plan.add(
+            "schema",
+            "change" if replace_schema else "add",
+            SCHEMA_FILE,
+            "the factory's record schema (generated from its model) replaces it"
+            if replace_schema
+            else "the factory's record schema, generated from its model",
+        )
+    if (root / LEGACY_SCHEMA).exists():
+        plan.add(
+            "schema",
+            "keep",
+            LEGACY_SCHEMA,
+            "describes the legacy YAML records (now under evidence/legacy/); not overwritten",
+        )
+    if (root / "evidence/index.json").exists():
+        plan.add(
+            "metrics",
+            "keep",
+            "evidence/index.json",
+            "the legacy array index the dashboard and nightly-evidence read; "
+            "`factory evidence collect` would replace it with the factory's index (an object)",
+        )
+    return Adoption(plan, found, layout, records, replace_schema, write_schema)
+
+
+def plan_adoption(repo: Path) -> Adoption:
+    """The adoption of HEAD, computed on an archive of it: the repository is only read."""
+    commit = head_commit(repo)
+    with snapshot(repo, commit) as root:
+        return build_adoption(root, head_blobs(repo, commit))
+
+
+def check_branch_name(repo: Path, branch: str) -> None:
+    done = _git(repo, "check-ref-format", "--branch", branch, check=False)
+    if done.returncode != 0 or branch.startswith("-"):
+        raise UsageError(f"--branch: {branch!r} is not a valid branch name")
+    if (
+        _git(
+            repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False
+        ).returncode
+        == 0
+    ):
+        raise InputError(
+            f"refs/heads/{branch}", "--branch", "exists already; delete it or name another branch"
+        )
+
+
+def _identity(repo: Path) -> list[str]:
+    """Who commits: FACTORY_GIT_AUTHOR_*, else the repository's user, else `factory`."""
+
+    def configured(key: str) -> str:
+        return _git(repo, "config", "--get", key, check=False).stdout.decode().strip()
+
+    name = os.environ.get("FACTORY_GIT_AUTHOR_NAME") or configured("user.name") or "factory"
+    email = (
+        os.environ.get("FACTORY_GIT_AUTHOR_EMAIL")
+        or configured("user.email")
+        or "factory@localhost"
+    )
+    return ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+
+
+def _apply(work: Path, adoption: Adoption) -> None:
+    """Make the planned changes in the scratch worktree `work`."""
+    atomic_write_text(work / LAYOUT_FILE, adoption.layout)
+    if adoption.records:
+        (work / LEGACY_DIR).mkdir(parents=True, exist_ok=True)
+    for record in adoption.records:
+        _git(work, "mv", "--", record.path, record.legacy_path)
+    for record in adoption.records:
+        append_record(work, record.body)
+    if adoption.replace_schema:
+        (work / LEGACY_FACTORY_SCHEMA).parent.mkdir(parents=True, exist_ok=True)
+        _git(work, "mv", "--", SCHEMA_FILE, LEGACY_FACTORY_SCHEMA)
+    if adoption.write_schema:
+        atomic_write_text(work / SCHEMA_FILE, schema_text())
+
+
+def adopt(repo: Path, branch: str = DEFAULT_BRANCH) -> tuple[Adoption, str]:
+    """Commit the adoption of HEAD on the new branch `branch`; returns it and the commit id."""
+    commit = head_commit(repo)
+    check_branch_name(repo, branch)
+    scratch = Path(tempfile.mkdtemp(prefix="factory-adopt-"))
+    work = scratch / "worktree"
+    _git(repo, "worktree", "add", "--detach", "--quiet", str(work), commit)
+    try:
+        adoption = build_adoption(work, head_blobs(repo, commit))
+        _apply(work, adoption)
+        _, problems = validate_repo(work)
+        if problems:
+            raise InputError(
+                RECORDS_DIR, "-", f"the imported chain does not validate: {problems[0]}"
+            )
+        written = len([p for p in (work / RECORDS_DIR).iterdir() if RECORD_FILE.match(p.name)])
+        if written != len(adoption.records):
+            raise InputError(
+                RECORDS_DIR, "-", f"{len(adoption.records)} legacy records but {written} imported"
+            )
+        _git(work, "add", "--all")
+        message = adoption.plan.as_text().encode()
+        done = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(work),
+                *_identity(repo),
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "-F",
+                "-",
+            ],
+            input=message,
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise InputError(work, "git", f"commit failed: {done.stderr.decode(errors='replace')}")
+        made = _git(work, "rev-parse", "HEAD").stdout.decode().strip()
+        _git(repo, "branch", branch, made)  # the branch appears only with the whole commit
+        return adoption, made
+    finally:
+        _git(repo, "worktree", "remove", "--force", str(work), check=False)
+        shutil.rmtree(scratch, ignore_errors=True)
+        _git(repo, "worktree", "prune", check=False)

@@ -1,0 +1,242 @@
+"""A deploy repository as ljwx-deploy has it *before* adoption (../shared/reference/ljwx-deploy.md):
+no factory.yaml, a four-list queue, a map with two profiles, hand-pinned and digest overlays,
+mutable YAML evidence records (one collision, one broken), the repository's two schemas,
+its derived files and the legacy CronJobs. No registry is needed: adopt never contacts one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.support.gitrepo import GitOpsRemote, make_gitops_remote
+from tests.support.ljwx import API_DEV_OVERLAY, PUBLIC, WORKER_DEV_OVERLAY, _base
+
+DIGEST_A = "sha256:" + "2cc106c9ef98f3848ce5766cf3c6a59eb05e10b12979b6b630bc4a3d5706fef2"
+DIGEST_B = "sha256:" + "b964bd3b0f0e53d10577716908efe25ce340455e819e253ac4cdaef709b9cc24"
+
+QUEUE = f"""\
+pending:
+- id: 20260401T091502Z-api-sha-4417092-prod
+  service: api
+  env: prod
+  source:
+    ghcr: {PUBLIC}/api@{DIGEST_A}
+    tag: sha-4417092
+    digest: {DIGEST_A}
+    gitSha: '4417092'
+  createdAt: '2026-04-01T09:15:02Z'
+  status: pending
+  attempts: 0
+  lastError: ''
+  promotedAt: ''
+  supersededAt: ''
+  failedAt: ''
+  meta:
+    autoPromoteBySmoke: true
+    sourceQueueId: 20260401T085940Z-api-sha-4417092
+promoted:
+- id: 20260401T085940Z-api-sha-4417092
+  service: api
+  env: dev
+  source:
+    ghcr: {PUBLIC}/api@{DIGEST_A}
+    tag: sha-4417092
+    digest: {DIGEST_A}
+    gitSha: '4417092'
+  createdAt: '2026-04-01T08:59:40Z'
+  status: promoted
+  attempts: 0
+  lastError: ''
+  promotedAt: '2026-04-01T09:00:12Z'
+  supersededAt: ''
+  failedAt: ''
+failed: []
+superseded:
+- id: 20260401T085512Z-api-sha-0c0ffee
+  service: api
+  env: dev
+  source:
+    ghcr: {PUBLIC}/api@{DIGEST_B}
+    tag: sha-0c0ffee
+    digest: {DIGEST_B}
+    gitSha: 0c0ffee
+  createdAt: '2026-04-01T08:55:12Z'
+  status: superseded
+  attempts: 0
+  lastError: ''
+  promotedAt: ''
+  supersededAt: '2026-04-01T09:00:11Z'
+  failedAt: ''
+  reason: replaced by newer pending release for same service+env
+"""
+
+SERVICES = f"""\
+services:
+  api:
+    envs:
+      dev:
+        overlayPath: apps/api/overlays/dev/kustomization.yaml
+        kustomizeImageName: {PUBLIC}/api
+        harborImage: harbor-dev.example/acme/api
+        argocdApp: api-dev
+      prod:
+        overlayPath: apps/api/overlays/prod/kustomization.yaml
+        kustomizeImageName: {PUBLIC}/api
+        harborImage: harbor-prod.example/acme/api
+        argocdApp: api-prod
+        deployImage: harbor-prod.example/acme/api
+  worker:
+    envs:
+      dev:
+        overlayPath: apps/worker/overlays/dev/kustomization.yaml
+        kustomizeImageName: {PUBLIC}/worker
+        harborImage: harbor-dev.example/acme/worker
+        argocdApp: worker-dev
+  worker-cron:
+    envs:
+      dev:
+        overlayPath: apps/worker/overlays/dev/kustomization.yaml
+        kustomizeImageName: {PUBLIC}/worker-cron
+        harborImage: harbor-dev.example/acme/worker-cron
+        argocdApp: worker-dev
+"""
+
+
+def legacy_record(
+    evidence_id: str, env: str, digest: str, synced_at: str, smoke: str = "pass"
+) -> str:
+    """A record in the promoter's PyYAML style (section 7 of the reference)."""
+    service = evidence_id.split("-")[1]
+    tag = evidence_id.split("-", 2)[2]
+    return f"""\
+evidenceId: {evidence_id}
+service: {service}
+env: {env}
+source:
+  repo: {PUBLIC}/{service}
+  commit: '{tag.removeprefix("sha-")}'
+  workflowRun: ''
+image:
+  ghcr: {PUBLIC}/{service}@{digest}
+  harbor: harbor-{env}.example/acme/{service}@{digest}
+  deployed: {PUBLIC}/{service}@{digest}
+deploy:
+  deployRepoCommit: 3b1f0c9d8e7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c
+  queueId: 20260401T085940Z-{service}-{tag}
+  argocdApp: {service}-{env}
+  overlayPath: apps/{service}/overlays/{env}/kustomization.yaml
+  syncedAt: '{synced_at}'
+  smokedAt: '2026-04-01T09:15:00Z'
+tests:
+  smoke:
+    status: {smoke}
+    checkedAt: '2026-04-01T09:15:00Z'
+    details: argocd check skipped; endpoint=200 body='{{"status":"ok"}}' and a long tail that
+      wraps onto a continuation line as PyYAML writes it
+approvals: {{}}
+"""
+
+
+# The repository's schema in use (draft 2020-12, additionalProperties true): only what it requires.
+EVIDENCE_SCHEMA = json.dumps(
+    {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "additionalProperties": True,
+        "required": ["evidenceId", "service", "env", "source", "image", "deploy"],
+        "properties": {
+            "evidenceId": {"type": "string"},
+            "source": {"type": "object", "required": ["repo", "commit"]},
+            "image": {"type": "object", "required": ["deployed"]},
+            "deploy": {"type": "object", "required": ["deployRepoCommit"]},
+        },
+    },
+    indent=2,
+)
+# The unused snake_case schema at the path the factory writes its own to.
+OLD_RECORD_SCHEMA = '{"type": "object", "required": ["record_id"], "additionalProperties": false}\n'
+
+RECORDS = {
+    # Older promotion of api dev.
+    "evidence/records/20260331-api-sha-0c0ffee.yaml": legacy_record(
+        "20260331-api-sha-0c0ffee", "dev", DIGEST_B, "2026-03-31T10:00:00Z"
+    ),
+    "evidence/records/20260401-api-sha-4417092.yaml": legacy_record(
+        "20260401-api-sha-4417092", "dev", DIGEST_A, "2026-04-01T09:00:12Z"
+    ),
+    # A hand copy with the same evidenceId (a collision: the id has no env and no time).
+    "evidence/records/20260401-api-sha-4417092-copy.yaml": legacy_record(
+        "20260401-api-sha-4417092", "prod", DIGEST_A, "2026-04-01T11:00:00Z", smoke="pending"
+    ),
+    # Broken: does not parse.
+    "evidence/records/20260402-worker-sha-5e6f7a8.yaml": "evidenceId: [unclosed\nservice: worker\n",
+}
+
+CRONJOB = """\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: {name}
+  namespace: dev
+spec:
+  schedule: '{schedule}'
+  concurrencyPolicy: Forbid
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: promoter
+            image: ghcr.example/acme/ljwx-deploy-promoter:main
+            env:
+            - name: ENV_ALLOWLIST
+              value: dev,demo
+"""
+
+
+def legacy_files() -> dict[str, str]:
+    files: dict[str, str] = {
+        "release/queue.yaml": QUEUE,
+        "release/services.yaml": SERVICES,
+        "release/services.local-k3s.yaml": SERVICES,
+        "release/services.orbstack-k3s-cn.yaml": SERVICES,
+        "apps/api/overlays/dev/kustomization.yaml": API_DEV_OVERLAY,
+        "apps/api/overlays/prod/kustomization.yaml": (
+            "resources:\n  - ../../base\nimages:\n"
+            f"  - name: {PUBLIC}/api\n    newName: harbor-prod.example/acme/api\n"
+            f"    digest: {DIGEST_A}\n"
+        ),
+        "apps/worker/overlays/dev/kustomization.yaml": WORKER_DEV_OVERLAY,
+        "evidence/schema/evidence.schema.json": EVIDENCE_SCHEMA,
+        "evidence/schema/evidence-record.schema.json": OLD_RECORD_SCHEMA,
+        "evidence/index.json": "[]\n",
+        "evidence/metrics/queue-health.json": "{}\n",
+        "cluster/deploy-promoter-cronjob.yaml": CRONJOB.format(
+            name="deploy-promoter", schedule="*/10 * * * *"
+        ),
+        "cluster/smoke-runner-cronjob.yaml": CRONJOB.format(
+            name="smoke-runner", schedule="*/15 * * * *"
+        ),
+        "cluster-prod/deploy-promoter-prod-cronjob.yaml": CRONJOB.format(
+            name="deploy-promoter-prod", schedule="5-59/10 * * * *"
+        ),
+        **RECORDS,
+    }
+    for app, names in (("api", ["api"]), ("worker", ["worker", "worker-cron"])):
+        for name, text in _base(*names).items():
+            files[f"apps/{app}/base/{name}"] = text
+    return files
+
+
+def make_legacy_repo(workdir: Path, **overrides: str | None) -> GitOpsRemote:
+    """The remote and a clone; `overrides` replace (or, with None, drop) seed files."""
+    files = legacy_files()
+    for path, text in overrides.items():
+        key = path.replace("__", "/")
+        if text is None:
+            files.pop(key, None)
+        else:
+            files[key] = text
+    return make_gitops_remote(workdir, files)
