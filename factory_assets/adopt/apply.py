@@ -197,18 +197,17 @@ def plan_adoption(repo: Path) -> Adoption:
 
 
 def check_branch_name(repo: Path, branch: str) -> None:
+    """A usage error (exit 2) unless `branch` is a valid new branch name."""
     done = _git(repo, "check-ref-format", "--branch", branch, check=False)
     if done.returncode != 0 or branch.startswith("-"):
         raise UsageError(f"--branch: {branch!r} is not a valid branch name")
-    if (
-        _git(
-            repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False
-        ).returncode
-        == 0
-    ):
-        raise InputError(
-            f"refs/heads/{branch}", "--branch", "exists already; delete it or name another branch"
-        )
+
+
+def check_branch_free(repo: Path, branch: str) -> None:
+    """The commit goes on a new branch only: an existing one is never moved or reused."""
+    ref = f"refs/heads/{branch}"
+    if _git(repo, "rev-parse", "--verify", "--quiet", ref, check=False).returncode == 0:
+        raise InputError(ref, "--branch", "exists already; delete it or name another branch")
 
 
 def _identity(repo: Path) -> list[str]:
@@ -251,6 +250,7 @@ def adopt(repo: Path, branch: str = DEFAULT_BRANCH) -> tuple[Adoption, str]:
     _git(repo, "worktree", "add", "--detach", "--quiet", str(work), commit)
     try:
         adoption = build_adoption(work, head_blobs(repo, commit))
+        check_branch_free(repo, branch)
         _apply(work, adoption)
         _, problems = validate_repo(work)
         if problems:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from factory_assets.adopt.apply import DEFAULT_BRANCH, adopt, check_branch_name, plan_adoption
+from factory_assets.adopt.apply import (
+    DEFAULT_BRANCH,
+    adopt,
+    check_branch_free,
+    check_branch_name,
+    plan_adoption,
+)
 from factory_assets.adopt.detect import AlreadyAdopted
 from factory_assets.common.errors import UsageError
 from factory_assets.common.files import atomic_write_text
@@ -38,9 +44,10 @@ def _adopt(args: argparse.Namespace) -> int:
     if plan_out is not None and plan_out.is_dir():
         raise UsageError(f"--plan-out: {plan_out} is a directory, expected a file")
     try:
+        check_branch_name(repo, args.branch)
         if args.dry_run:
-            check_branch_name(repo, args.branch)
             adoption, commit = plan_adoption(repo), None
+            check_branch_free(repo, args.branch)  # the real run would refuse it
         else:
             adoption, commit = adopt(repo, args.branch)
     except AlreadyAdopted as exc:

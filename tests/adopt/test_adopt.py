@@ -1,0 +1,244 @@
+"""`factory adopt` on a repository in the ljwx-deploy layout: plan, dry run, the one commit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from factory_assets.cli.main import main
+from factory_assets.evidence.validate import validate_repo
+from factory_assets.layout.config import load_layout
+from tests.support.ljwx_legacy import RECORDS, make_legacy_repo
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def state(repo: Path) -> tuple[str, str, str, str]:
+    """What a dry run must leave alone: HEAD, the branch, the status (ignored files too), refs."""
+    return (
+        git(repo, "rev-parse", "HEAD"),
+        git(repo, "rev-parse", "--symbolic-full-name", "HEAD"),
+        git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all"),
+        git(repo, "for-each-ref"),
+    )
+
+
+def run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    code = main(["adopt", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def checkout(repo: Path, ref: str, where: Path) -> Path:
+    git(repo, "worktree", "add", "--detach", str(where), ref)
+    return where
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Path:
+    return make_legacy_repo(tmp_path / "ljwx").clone
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(legacy, tmp_path, capsys):
+    before = state(legacy)
+    plan_md = tmp_path / "plan.md"
+    code, out, _ = run(capsys, "--repo", str(legacy), "--dry-run", "--plan-out", str(plan_md))
+    assert code == 0
+    assert state(legacy) == before
+    assert "add factory.yaml" in out
+    for path in RECORDS:
+        assert f"move {path} -> evidence/legacy/{Path(path).name}" in out
+    assert "keep evidence/schema/evidence.schema.json" in out
+    assert "move evidence/schema/evidence-record.schema.json -> evidence/legacy/schema/" in out
+    markdown = plan_md.read_text()
+    assert markdown.startswith("# adopt: run this repository with factory\n")
+    assert "## Evidence records" in markdown and "| move |" in markdown
+
+
+def test_adopt_commits_the_plan_on_a_new_branch_and_leaves_the_checkout(legacy, tmp_path, capsys):
+    _, dry, _ = run(capsys, "--repo", str(legacy), "--dry-run")
+    head, branch, status, _ = state(legacy)
+    code, out, _ = run(capsys, "--repo", str(legacy))
+    assert code == 0
+    assert state(legacy)[:3] == (head, branch, status)  # same commit, branch and files
+    assert git(legacy, "rev-parse", "factory/adopt^") == head
+    # The commit message is the plan, exactly as the dry run showed it.
+    plan = dry.split("\ndry run:")[0]
+    assert git(legacy, "log", "-1", "--format=%B", "factory/adopt").strip() == plan.strip()
+    assert out.startswith(plan)
+    # Never pushed: the remote knows only main.
+    assert git(legacy, "ls-remote", "--heads", "origin").count("refs/heads/") == 1
+
+    adopted = checkout(legacy, "factory/adopt", tmp_path / "adopted")
+    layout = load_layout(adopted)
+    assert layout.queue_format == "four-lists"
+    assert layout.service_map == "release/services.yaml"
+    assert list(layout.environments) == ["dev", "prod"]
+    assert layout.held("api", "dev") and not layout.held("api", "prod")
+    # The queue and the profiles are untouched.
+    assert git(legacy, "diff", "--stat", "HEAD", "factory/adopt", "--", "release", "apps") == ""
+
+
+def test_legacy_records_become_one_imported_record_each_in_time_order(legacy, tmp_path, capsys):
+    assert run(capsys, "--repo", str(legacy))[0] == 0
+    adopted = checkout(legacy, "factory/adopt", tmp_path / "adopted")
+    count, problems = validate_repo(adopted)
+    assert problems == []
+    assert count == len(RECORDS)  # count before == after
+    assert main(["evidence", "validate", "--repo", str(adopted)]) == 0
+
+    records = [json.loads(p.read_text()) for p in (adopted / "evidence/records").glob("*.json")]
+    records.sort(key=lambda r: r["integrity"]["sequence"])
+    assert [r["integrity"]["sequence"] for r in records] == [1, 2, 3, 4]
+    assert all(r["kind"] == "imported" for r in records)
+    starts = [r["started_at"] for r in records]
+    assert starts == sorted(starts)
+    order = [r["details"]["original_path"] for r in records]
+    assert order == [
+        "evidence/records/20260331-api-sha-0c0ffee.yaml",
+        "evidence/records/20260401-api-sha-4417092.yaml",
+        "evidence/records/20260401-api-sha-4417092-copy.yaml",
+        "evidence/records/20260402-worker-sha-5e6f7a8.yaml",
+    ]
+    for record in records:
+        details = record["details"]
+        legacy_path = details["legacy_path"]
+        assert not (adopted / details["original_path"]).exists()
+        original = RECORDS[details["original_path"]]
+        assert (adopted / legacy_path).read_text() == original
+        assert details["git_blob"] == git(adopted, "rev-parse", f"HEAD:{legacy_path}").strip()
+        # `git mv`: the history follows the file.
+        assert details["original_path"] in git(
+            adopted, "log", "--follow", "--name-only", "--format=", "--", legacy_path
+        )
+
+    clean, _, copy, broken = records
+    assert clean["result"] == "success" and clean["details"]["problems"] == []
+    assert clean["details"]["content"] == yaml.safe_load(RECORDS[order[0]])
+    assert clean["details"]["content"]["source"]["commit"] == "0c0ffee"
+    assert clean["service"] == "api"
+    assert clean["started_at"] == "2026-03-31T10:00:00.000000Z"
+    assert clean["subject"][0]["digest"]["sha256"].startswith("b964bd3b")
+    # The same evidenceId twice stays two records, each naming the other.
+    assert copy["details"]["collides_with"] == [order[1]]
+    assert records[1]["details"]["collides_with"] == [order[2]]
+    assert any("file is named" in p for p in copy["details"]["problems"])
+    # A broken file is imported with its text and the problem.
+    assert broken["result"] == "failure"
+    assert broken["details"]["content"] is None
+    assert broken["details"]["content_text"] == RECORDS[order[3]]
+    assert "does not parse as YAML" in broken["details"]["problems"][0]
+
+
+def test_the_repository_schema_in_use_is_kept_and_the_unused_one_moved_aside(
+    legacy, tmp_path, capsys
+):
+    assert run(capsys, "--repo", str(legacy))[0] == 0
+    adopted = checkout(legacy, "factory/adopt", tmp_path / "adopted")
+    assert (
+        git(legacy, "diff", "HEAD", "factory/adopt", "--", "evidence/schema/evidence.schema.json")
+        == ""
+    )
+    old = git(legacy, "show", "HEAD:evidence/schema/evidence-record.schema.json")
+    assert (adopted / "evidence/legacy/schema/evidence-record.schema.json").read_text() == old
+    assert main(["evidence", "schema", "--check", "--repo", str(adopted)]) == 0
+
+
+def test_an_adopted_repository_says_so(legacy, tmp_path, capsys):
+    assert run(capsys, "--repo", str(legacy))[0] == 0
+    adopted = checkout(legacy, "factory/adopt", tmp_path / "adopted")
+    before = state(adopted)
+    code, out, err = run(capsys, "--repo", str(adopted))
+    assert code == 0, err
+    assert out.startswith("already adopted: factory.yaml exists")
+    assert state(adopted) == before
+
+
+def test_the_factory_own_layout_is_already_adopted(tmp_path, capsys):
+    from tests.support.gitrepo import make_gitops_remote
+
+    clone = make_gitops_remote(tmp_path / "own").clone
+    code, out, _ = run(capsys, "--repo", str(clone))
+    assert code == 0 and "already adopted" in out and "releases" in out
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"release__queue.yaml": None}, "release/queue.yaml: -: not found; looked for"),
+        (
+            {"release__queue.yaml": "pending: []\npromoted: []\nfailed: []\n"},
+            "release/queue.yaml: superseded: expected a list, found missing",
+        ),
+        (
+            {
+                "release__services.yaml": None,
+                "release__services.local-k3s.yaml": None,
+                "release__services.orbstack-k3s-cn.yaml": None,
+            },
+            "release/services*.yaml: -: no service map found",
+        ),
+    ],
+)
+def test_an_unrecognised_layout_exits_1_naming_what_it_looked_for(
+    tmp_path, capsys, overrides, expected
+):
+    clone = make_legacy_repo(tmp_path / "odd", **overrides).clone
+    for key, text in overrides.items():
+        if text is None:  # the seed would put a file there: remove it in a commit
+            path = key.replace("__", "/")
+            if (clone / path).exists():
+                git(clone, "rm", "--quiet", path)
+                git(clone, "commit", "--quiet", "-m", f"drop {path}")
+    before = state(clone)
+    code, _, err = run(capsys, "--repo", str(clone))
+    assert code == 1
+    assert expected in err
+    assert state(clone) == before
+
+
+def test_a_bad_environment_in_a_profile_names_the_file_and_field(tmp_path, capsys):
+    bad = "services:\n  api:\n    envs:\n      Prod_EU:\n        overlayPath: x\n"
+    clone = make_legacy_repo(tmp_path / "bad", **{"release__services.local-k3s.yaml": bad}).clone
+    code, _, err = run(capsys, "--repo", str(clone), "--dry-run")
+    assert code == 1
+    assert "release/services.local-k3s.yaml: services.api.envs.Prod_EU: 'Prod_EU'" in err
+
+
+def test_usage_errors_exit_2(legacy, capsys):
+    assert run(capsys, "--repo", str(legacy), "--branch", "bad..name")[0] == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["adopt", "--repo", str(legacy), "--no-such-option"])
+    assert exc.value.code == 2
+    assert "factory/adopt" not in git(legacy, "branch", "--list")
+
+
+def test_an_existing_branch_is_refused_and_nothing_is_written(legacy, capsys):
+    git(legacy, "branch", "factory/adopt")
+    before = state(legacy)
+    code, _, err = run(capsys, "--repo", str(legacy))
+    assert code == 1 and "refs/heads/factory/adopt: --branch: exists already" in err
+    assert state(legacy) == before
+    code, _, _ = run(capsys, "--repo", str(legacy), "--branch", "adopt/other")
+    assert code == 0
+    assert git(legacy, "worktree", "list").count("\n") == 1  # the scratch worktree is gone
+
+
+def test_a_failed_adoption_leaves_no_branch(tmp_path, capsys):
+    # A repository whose chain already holds a factory record: the import cannot start it.
+    record = "evidence/records/01KN1NBX80CZ7FHESEG9TFZ6AG.json"
+    clone = make_legacy_repo(tmp_path / "mixed", **{record.replace("/", "__"): "{}\n"}).clone
+    before = state(clone)
+    code, _, err = run(capsys, "--repo", str(clone))
+    assert code == 1
+    assert "evidence/records: -: holds factory records already" in err
+    assert state(clone) == before
+    assert git(clone, "worktree", "list").count("\n") == 1
