@@ -28,6 +28,7 @@ from factory_assets.adopt.legacy_records import (
     read_legacy_records,
 )
 from factory_assets.adopt.plan import Plan
+from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError, UsageError
 from factory_assets.common.files import atomic_write_text
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR, SCHEMA_FILE
@@ -35,6 +36,7 @@ from factory_assets.evidence.schema_file import schema_text
 from factory_assets.evidence.store import append_record
 from factory_assets.evidence.validate import RECORD_FILE, validate_repo
 from factory_assets.layout.config import LAYOUT_FILE
+from factory_assets.layout.queue_health import QUEUE_HEALTH_FILE, write_queue_health
 
 DEFAULT_BRANCH = "factory/adopt"
 LEGACY_FACTORY_SCHEMA = f"{LEGACY_DIR}/schema/evidence-record.schema.json"
@@ -178,6 +180,13 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
             LEGACY_SCHEMA,
             "describes the legacy YAML records (now under evidence/legacy/); not overwritten",
         )
+    plan.add(
+        "metrics",
+        "change" if (root / QUEUE_HEALTH_FILE).exists() else "add",
+        QUEUE_HEALTH_FILE,
+        "rebuilt from the queue by the factory, in the repository's own shape "
+        "(its dashboard reads the counts), now that the legacy jobs no longer write it",
+    )
     if (root / "evidence/index.json").exists():
         plan.add(
             "metrics",
@@ -239,6 +248,7 @@ def _apply(work: Path, adoption: Adoption) -> None:
         _git(work, "mv", "--", SCHEMA_FILE, LEGACY_FACTORY_SCHEMA)
     if adoption.write_schema:
         atomic_write_text(work / SCHEMA_FILE, schema_text())
+    write_queue_health(work, adoption.findings.queue_path, utc_now())
 
 
 def adopt(repo: Path, branch: str = DEFAULT_BRANCH) -> tuple[Adoption, str]:

@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from factory_assets.common.clock import rfc3339
+from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.config import resolve_repo
 from factory_assets.evidence import store
 from factory_assets.layout.config import DEFAULT_ENV, Layout, load_layout
+from factory_assets.layout.queue_health import queue_health, read_queue_data
 from factory_assets.layout.targets import TargetResolver
 from factory_assets.pins.pin_file import list_pin_services, read_pin
 from factory_assets.pipeline.approval import decide_release
@@ -266,14 +267,26 @@ def _print_table(rows: list[dict]) -> None:
         )
 
 
+def _status_and_health(tree: Path) -> tuple[list[dict], list[str], dict | None]:
+    """The status rows and, for a four-list queue, its queue-health figures (one snapshot)."""
+    rows, problems = status_rows(tree)
+    layout = load_layout(tree)
+    if layout.queue_format != "four-lists":
+        return rows, problems, None
+    return rows, problems, queue_health(read_queue_data(tree, layout.queue_path), utc_now())
+
+
 def _status(args: argparse.Namespace) -> int:
     repo = resolve_repo(args.repo)
     if args.fetch:
-        rows, problems = GitopsWriter(repo).snapshot(status_rows)
+        rows, problems, health = GitopsWriter(repo).snapshot(_status_and_health)
     else:
-        rows, problems = status_rows(repo)
+        rows, problems, health = _status_and_health(repo)
     if args.json:
-        print(json.dumps({"services": rows, "problems": problems}, indent=2))
+        out = {"services": rows, "problems": problems}
+        if health is not None:  # the four-list queue: the figures its dashboard shows
+            out["queue_health"] = health
+        print(json.dumps(out, indent=2))
     else:
         envs = sorted({r["env"] for r in rows})
         if envs in ([], [DEFAULT_ENV]) and not load_layout(repo).declared:
