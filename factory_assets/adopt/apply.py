@@ -36,6 +36,11 @@ from factory_assets.evidence.schema_file import schema_text
 from factory_assets.evidence.store import append_record
 from factory_assets.evidence.validate import RECORD_FILE, validate_repo
 from factory_assets.layout.config import LAYOUT_FILE
+from factory_assets.layout.legacy_runtime import (
+    legacy_jobs,
+    refuse_live_legacy_promoter,
+    suspend_text,
+)
 from factory_assets.layout.queue_health import QUEUE_HEALTH_FILE, write_queue_health
 
 DEFAULT_BRANCH = "factory/adopt"
@@ -52,6 +57,7 @@ class Adoption:
     records: list[LegacyRecord]
     replace_schema: bool  # the repository's own evidence-record.schema.json moves aside
     write_schema: bool
+    suspend: dict[str, set[int]]  # manifest path -> the CronJob documents to suspend
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -187,6 +193,25 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
         "rebuilt from the queue by the factory, in the repository's own shape "
         "(its dashboard reads the counts), now that the legacy jobs no longer write it",
     )
+    runtime: dict[str, set[int]] = {}
+    for job in legacy_jobs(root):
+        if job.suspended:
+            plan.add("runtime", "keep", job.path, f"CronJob {job.name} is suspended already")
+            continue
+        runtime.setdefault(job.path, set()).add(job.document)
+        role = "promotes the queue" if job.is_promoter else "smoke-checks and hands off to prod"
+        plan.add(
+            "runtime",
+            "change",
+            job.path,
+            f"suspends CronJob {job.name} (`spec.suspend: true`, one line): it {role}, which "
+            "factory now does; Argo CD applies the change, reverting the line rolls it back",
+        )
+    if runtime:
+        plan.notes.append(
+            "the runtime manifests are protected paths: the pull request needs the "
+            "`platform-admin` label"
+        )
     if (root / "evidence/index.json").exists():
         plan.add(
             "metrics",
@@ -195,7 +220,7 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
             "the legacy array index the dashboard and nightly-evidence read; "
             "`factory evidence collect` would replace it with the factory's index (an object)",
         )
-    return Adoption(plan, found, layout, records, replace_schema, write_schema)
+    return Adoption(plan, found, layout, records, replace_schema, write_schema, runtime)
 
 
 def plan_adoption(repo: Path) -> Adoption:
@@ -249,6 +274,10 @@ def _apply(work: Path, adoption: Adoption) -> None:
     if adoption.write_schema:
         atomic_write_text(work / SCHEMA_FILE, schema_text())
     write_queue_health(work, adoption.findings.queue_path, utc_now())
+    for path, documents in sorted(adoption.suspend.items()):
+        text = (work / path).read_text(encoding="utf-8")
+        atomic_write_text(work / path, suspend_text(text, documents, path))
+    refuse_live_legacy_promoter(work)  # the adopted repository must let the pass start
 
 
 def adopt(repo: Path, branch: str = DEFAULT_BRANCH) -> tuple[Adoption, str]:

@@ -14,6 +14,7 @@ Without a remote `origin`, the same steps edit the checkout in place and commit 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Mapping
 from datetime import datetime
@@ -24,6 +25,7 @@ from factory_assets.common.clock import utc_now
 from factory_assets.common.env import int_setting
 from factory_assets.common.errors import InputError
 from factory_assets.layout.config import allowed_envs
+from factory_assets.layout.legacy_runtime import refuse_live_legacy_promoter
 from factory_assets.pins.pin_file import PinChange, check_service_name, pin_relpath
 from factory_assets.promotion.crash import crash_point
 from factory_assets.promotion.outcome import PassResult, ServiceOutcome
@@ -164,6 +166,12 @@ def _replica_check(registry):
     return present
 
 
+def _claim_unless_legacy_promoter(tree: Path, *, claim):
+    """Claim on the fresh tree, unless the repository still runs its own promoter CronJob."""
+    refuse_live_legacy_promoter(tree)  # two promoters on one queue would race on every push
+    return claim(tree)
+
+
 def run_pass(
     repo: Path,
     *,
@@ -194,22 +202,23 @@ def run_pass(
     pushed = False
     with active_runner() as runner:
         ctx = RecordContext(runner=runner, started_at=utc_now(), links=dict(links or {}))
+        claim = functools.partial(
+            claim_release,
+            runner=runner,
+            now=moment,
+            ctx=ctx,
+            lease=claim_lease(),
+            retention=retention_window(),
+            force=force,
+            service=service,
+            envs=envs,
+            replica_present=_replica_check(registry),
+            replication=replication,
+        )
         try:
             t1 = commit_and_push(
                 writer,
-                lambda tree: claim_release(
-                    tree,
-                    runner=runner,
-                    now=moment,
-                    ctx=ctx,
-                    lease=claim_lease(),
-                    retention=retention_window(),
-                    force=force,
-                    service=service,
-                    envs=envs,
-                    replica_present=_replica_check(registry),
-                    replication=replication,
-                ),
+                functools.partial(_claim_unless_legacy_promoter, claim=claim),
                 step="claim_release",
                 message=lambda v: "factory: claim releases\n\n" + "\n".join(v.summary) + "\n",
             )

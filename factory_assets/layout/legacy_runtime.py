@@ -1,0 +1,161 @@
+"""The deploy repository's own runners (legacy CronJobs) and how the factory takes over from them.
+
+The legacy promoter and smoke runner are CronJobs that Argo CD applies from `cluster/` and
+`cluster-prod/` (with selfHeal, so only a change in git stops them). Two promoters on one
+queue would race each other's pushes and overwrite each other's overlays, so the factory
+suspends them in place (`spec.suspend: true`, a one-line change a reviewer can revert) and a
+pass refuses to start while a legacy promoter is still live in the repository.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from factory_assets.common import roundtrip_yaml
+from factory_assets.common.errors import InputError
+
+# Where the repository keeps its runtime manifests: the Argo-managed folders first, then the
+# dormant variants no Application points at (suspended too, so nobody revives a live one).
+RUNTIME_DIRS = ("cluster", "cluster-prod", "infra/factory", "k8s/promoter")
+PROMOTER_PREFIX = "deploy-promoter"
+SMOKE_PREFIX = "smoke-runner"
+_DOC_SEPARATOR = re.compile(r"^---[ \t]*(#.*)?$")
+
+
+@dataclass(frozen=True)
+class LegacyJob:
+    path: str  # repository-relative manifest path
+    name: str  # metadata.name
+    document: int  # index of the YAML document in the file
+    suspended: bool
+
+    @property
+    def is_promoter(self) -> bool:
+        return self.name.startswith(PROMOTER_PREFIX)
+
+
+def _documents(text: str) -> list[str]:
+    """The file split at `---` lines, each part keeping its own bytes (separators included)."""
+    parts: list[list[str]] = [[]]
+    for line in text.splitlines(keepends=True):
+        if _DOC_SEPARATOR.match(line) and any(p.strip() for p in parts[-1]):
+            parts.append([])
+        parts[-1].append(line)
+    return ["".join(p) for p in parts]
+
+
+def _is_legacy(doc: object) -> str | None:
+    if not isinstance(doc, dict) or doc.get("kind") != "CronJob":
+        return None
+    name = (
+        (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+    )
+    if isinstance(name, str) and name.startswith((PROMOTER_PREFIX, SMOKE_PREFIX)):
+        return name
+    return None
+
+
+def _manifests(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for folder in RUNTIME_DIRS:
+        base = root / folder
+        if base.is_dir() and not base.is_symlink():
+            found += [p for p in base.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
+    return sorted(found)
+
+
+def legacy_jobs(root: Path) -> list[LegacyJob]:
+    """Every legacy promoter and smoke-runner CronJob in the repository's runtime folders."""
+    jobs: list[LegacyJob] = []
+    for path in _manifests(root):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if "CronJob" not in text:
+            continue
+        rel = path.relative_to(root).as_posix()
+        for index, part in enumerate(_documents(text)):
+            try:
+                doc = yaml.safe_load(part)
+            except yaml.YAMLError:
+                continue  # not ours to judge: the repository's own gate checks manifests
+            name = _is_legacy(doc)
+            if name:
+                spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+                jobs.append(LegacyJob(rel, name, index, spec.get("suspend") is True))
+    return jobs
+
+
+def _suspend_document(text: str, where: str) -> str:
+    """`spec.suspend: true` in one CronJob document, changing that one line and nothing else."""
+    lines = text.splitlines(keepends=True)
+    spec_at = next((i for i, line in enumerate(lines) if re.match(r"^spec:\s*(#.*)?$", line)), None)
+    if spec_at is None:
+        raise InputError(where, "spec", "expected a block mapping `spec:` to suspend the CronJob")
+    child = next(
+        (
+            line
+            for line in lines[spec_at + 1 :]
+            if line.strip() and not line.lstrip().startswith("#")
+        ),
+        "  x",
+    )
+    indent = child[: len(child) - len(child.lstrip())] or "  "
+    end = next(
+        (
+            i
+            for i in range(spec_at + 1, len(lines))
+            if lines[i].strip() and not lines[i].startswith((" ", "\t", "#"))
+        ),
+        len(lines),
+    )
+    for i in range(spec_at + 1, end):
+        if re.match(rf"^{indent}suspend:", lines[i]):
+            lines[i] = re.sub(r"suspend:.*?(\s*#.*)?$", r"suspend: true\1", lines[i].rstrip("\n"))
+            lines[i] += "\n"
+            break
+    else:
+        lines.insert(spec_at + 1, f"{indent}suspend: true\n")
+    return "".join(lines)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def suspend_text(text: str, documents: set[int], where: str) -> str:
+    """The manifest with the given CronJob documents suspended, proven by parsing it again:
+    the result must equal the original with only `spec.suspend` set."""
+    parts = _documents(text)
+    out = []
+    for index, part in enumerate(parts):
+        if index not in documents:
+            out.append(part)
+            continue
+        changed = _suspend_document(part, where)
+        before = _plain(roundtrip_yaml.loads(part, where))
+        after = _plain(roundtrip_yaml.loads(changed, where))
+        before["spec"]["suspend"] = True  # type: ignore[index]
+        if after != before:
+            raise InputError(where, "spec.suspend", "could not be set without changing more")
+        out.append(changed)
+    return "".join(out)
+
+
+def refuse_live_legacy_promoter(root: Path) -> None:
+    """InputError naming the manifest while a legacy promoter CronJob is not suspended."""
+    live = [job for job in legacy_jobs(root) if job.is_promoter and not job.suspended]
+    if live:
+        names = ", ".join(f"{job.path} ({job.name})" for job in live)
+        raise InputError(
+            live[0].path,
+            "spec.suspend",
+            f"the legacy promoter CronJob is live in the repository ({names}); two promoters "
+            "would race on the queue and overlays: run `factory adopt` or set `suspend: true`",
+        )
