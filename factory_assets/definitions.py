@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from factory_assets.common.env_aliases import apply_env_aliases
 from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
 from factory_assets.evidence.assets import evidence_assets, evidence_checks
 from factory_assets.promotion.assets import promotion_assets
@@ -11,6 +12,10 @@ from factory_assets.smoke.assets import smoke_assets
 from sensors.harbor import harbor_sensor
 from sensors.promotion_failures import failed_run_evidence_sensor, promotion_failure_sensor
 from sensors.release_queue import release_queue_sensor
+
+# The deploy repository's own variable names (HARBOR_USER, ENV_ALLOWLIST, ...) work here too;
+# HARBOR_INSECURE stops the code location from loading, with the reason.
+apply_env_aliases()
 
 defs = dg.Definitions(
     assets=[*promotion_assets, *smoke_assets, *evidence_assets, *site_assets],

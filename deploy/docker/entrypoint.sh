@@ -8,7 +8,12 @@
 #   GIT_TOKEN      token allowed to push (from a Secret); git gets it from a credential
 #                  helper only, never in a URL or a log line
 #   FACTORY_REPO   where the clone goes (default: /work/repo)
+# The deploy repository's own names DEPLOY_REPO_URL and DEPLOY_REPO_TOKEN fill the first and
+# the third when those are unset (the legacy CronJobs' Secret keeps working).
 set -eu
+
+GIT_REPO_URL="${GIT_REPO_URL:-${DEPLOY_REPO_URL:-}}"
+GIT_TOKEN="${GIT_TOKEN:-${DEPLOY_REPO_TOKEN:-}}"
 
 if [ -n "${GIT_REPO_URL:-}" ]; then
   FACTORY_REPO="${FACTORY_REPO:-/work/repo}"

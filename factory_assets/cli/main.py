@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 
+from factory_assets.common.env_aliases import apply_env_aliases
 from factory_assets.common.errors import FactoryError
 
 # Command group -> module exposing register(subparsers, common), which sets `func` on its parsers.
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(requested_group(argv))
     args = parser.parse_args(argv)
     try:
+        apply_env_aliases()  # the deploy repository's own variable names (HARBOR_USER, ...)
         return int(args.func(args) or 0)
     except FactoryError as exc:
         print(f"factory: error: {exc}", file=sys.stderr)
