@@ -14,6 +14,7 @@ from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.layout.config import DEFAULT_QUEUE, LAYOUT_FILE, check_env
 from factory_assets.layout.four_lists import LISTS
 from factory_assets.layout.service_map import ServiceMap, parse_service_map
+from factory_assets.pins.kustomize import images_of
 
 DEFAULT_MAP = "release/services.yaml"
 MAP_GLOB = "services*.yaml"
@@ -80,7 +81,7 @@ def _queue(root: Path) -> str:
         raise NotRecognised(f"{DEFAULT_QUEUE}: -: not a mapping; looked for {LOOKED_FOR}")
     for name in LISTS:
         if not isinstance(data.get(name), list):
-            found = "missing" if name not in data else f"a {type(data[name]).__name__}"
+            found = "missing" if name not in data else roundtrip_yaml.kind_of(data[name])
             raise NotRecognised(
                 f"{DEFAULT_QUEUE}: {name}: expected a list, found {found}; looked for {LOOKED_FOR}"
             )
@@ -114,9 +115,8 @@ def _image_entries(root: Path, overlay: str) -> list[dict] | None:
     path = root / overlay
     if not path.is_file():
         return None
-    data = roundtrip_yaml.load_file(path)
-    images = data.get("images") if isinstance(data, dict) else None
-    return [item for item in images or [] if isinstance(item, dict)]
+    images = images_of(roundtrip_yaml.load_file(path), Path(overlay))
+    return [item for item in images if isinstance(item, dict)]
 
 
 def _hand_pins(root: Path, maps: list[ServiceMap], notes: list[str]) -> list[HandPin]:

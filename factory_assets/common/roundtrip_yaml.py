@@ -205,6 +205,15 @@ def kind_of(value: Any) -> str:
     return f"a {type(value).__name__} ({str(value)[:40]!r})"
 
 
+def plain(value: Any) -> Any:
+    """Loaded YAML as plain dicts and lists with string keys (to compare or validate it)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 def as_utc(value: Any) -> Any:
     """ruamel parses unquoted timestamps into datetimes: normalize them to aware UTC."""
     if isinstance(value, datetime):

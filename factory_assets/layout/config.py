@@ -160,7 +160,7 @@ def parse_layout(data: object, path: Path | str) -> LayoutFile:
     if not isinstance(data, dict):
         raise InputError(path, "-", "expected a mapping with queue, service_map and environments")
     try:
-        layout = LayoutFile.model_validate(_plain(data))
+        layout = LayoutFile.model_validate(roundtrip_yaml.plain(data))
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         # A misspelt key is the likelier mistake than the missing one it stands for.
@@ -205,14 +205,6 @@ def _check_stages(layout: LayoutFile, path: Path | str) -> None:
                 f"environments.{name}.approval",
                 "only a stage (with `after`) waits for approval",
             )
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def load_layout(repo: Path) -> Layout:

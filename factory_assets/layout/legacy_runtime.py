@@ -121,14 +121,6 @@ def _suspend_document(text: str, where: str) -> str:
     return "".join(lines)
 
 
-def _plain(value: object) -> object:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def suspend_text(text: str, documents: set[int], where: str) -> str:
     """The manifest with the given CronJob documents suspended, proven by parsing it again:
     the result must equal the original with only `spec.suspend` set."""
@@ -139,8 +131,8 @@ def suspend_text(text: str, documents: set[int], where: str) -> str:
             out.append(part)
             continue
         changed = _suspend_document(part, where)
-        before = _plain(roundtrip_yaml.loads(part, where))
-        after = _plain(roundtrip_yaml.loads(changed, where))
+        before = roundtrip_yaml.plain(roundtrip_yaml.loads(part, where))
+        after = roundtrip_yaml.plain(roundtrip_yaml.loads(changed, where))
         before["spec"]["suspend"] = True  # type: ignore[index]
         if after != before:
             raise InputError(where, "spec.suspend", "could not be set without changing more")
