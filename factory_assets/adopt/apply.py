@@ -28,6 +28,7 @@ from factory_assets.adopt.legacy_records import (
     read_legacy_records,
 )
 from factory_assets.adopt.plan import Plan
+from factory_assets.adopt.workflows import NIGHTLY_WORKFLOW, gate_workflow, nightly_workflow
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError, UsageError
 from factory_assets.common.files import atomic_write_text
@@ -58,6 +59,7 @@ class Adoption:
     replace_schema: bool  # the repository's own evidence-record.schema.json moves aside
     write_schema: bool
     suspend: dict[str, set[int]]  # manifest path -> the CronJob documents to suspend
+    nightly: str | None  # the legacy nightly evidence workflow the factory's replaces
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -212,6 +214,29 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
             "the runtime manifests are protected paths: the pull request needs the "
             "`platform-admin` label"
         )
+    nightly = nightly_workflow(root)
+    if nightly is not None:
+        plan.add(
+            "workflows",
+            "change",
+            nightly.path,
+            "replaced by the factory's nightly: validate the chain, publish the factory's "
+            "dashboard to gh-pages (the legacy job reads the YAML records, now moved, and "
+            "would publish an empty feed); needs the repository variable FACTORY_PIP_SPEC",
+        )
+        plan.notes.append(
+            f"{nightly.path} installs the factory from the repository variable "
+            "FACTORY_PIP_SPEC: set it before the next nightly run"
+        )
+    gate = gate_workflow(root)
+    if gate is not None:
+        plan.add(
+            "workflows",
+            "keep",
+            gate.path,
+            "the PR gate's checks stay: the factory keeps the queue valid for its validator, "
+            "and its legacy evidence check finds no YAML records left to fail",
+        )
     if (root / "evidence/index.json").exists():
         plan.add(
             "metrics",
@@ -220,7 +245,16 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
             "the legacy array index the dashboard and nightly-evidence read; "
             "`factory evidence collect` would replace it with the factory's index (an object)",
         )
-    return Adoption(plan, found, layout, records, replace_schema, write_schema, runtime)
+    return Adoption(
+        plan,
+        found,
+        layout,
+        records,
+        replace_schema,
+        write_schema,
+        runtime,
+        nightly.path if nightly else None,
+    )
 
 
 def plan_adoption(repo: Path) -> Adoption:
@@ -277,6 +311,8 @@ def _apply(work: Path, adoption: Adoption) -> None:
     for path, documents in sorted(adoption.suspend.items()):
         text = (work / path).read_text(encoding="utf-8")
         atomic_write_text(work / path, suspend_text(text, documents, path))
+    if adoption.nightly:
+        atomic_write_text(work / adoption.nightly, NIGHTLY_WORKFLOW)
     refuse_live_legacy_promoter(work)  # the adopted repository must let the pass start
 
 

@@ -18,6 +18,7 @@ CONCERNS = {
     "schema": "Evidence schema",
     "metrics": "Derived files",
     "runtime": "Runtime (legacy CronJobs)",
+    "workflows": "Workflows",
 }
 
 TITLE = "adopt: run this repository with factory"

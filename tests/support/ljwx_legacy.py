@@ -196,8 +196,38 @@ spec:
 """
 
 
+LEGACY_NIGHTLY = """\
+name: nightly-evidence
+on:
+  schedule:
+    - cron: '0 17 * * *'
+  workflow_dispatch: {}
+jobs:
+  publish:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: python3 scripts/evidence/validate.py && python3 scripts/evidence/collect.py
+"""
+
+GATE = """\
+name: deploy-repo-gate
+on:
+  pull_request:
+    branches-ignore: [gh-pages]
+jobs:
+  gate:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: python3 scripts/promoter/validate_queue.py
+"""
+
+
 def legacy_files() -> dict[str, str]:
     files: dict[str, str] = {
+        ".github/workflows/nightly-evidence.yml": LEGACY_NIGHTLY,
+        ".github/workflows/deploy-repo-gate.yml": GATE,
         "release/queue.yaml": QUEUE,
         "release/services.yaml": SERVICES,
         "release/services.local-k3s.yaml": SERVICES,

@@ -1,0 +1,106 @@
+"""The repository's GitHub workflows: the nightly evidence job is replaced, the PR gate kept.
+
+The legacy `nightly-evidence` validates the YAML records (none are left after adoption) and
+rebuilds gh-pages from them, so it would publish an empty feed; the factory's nightly
+validates the chain and publishes the factory's dashboard instead. The PR gate's checks
+(queue validator, protected paths, secret scan) stay as they are: the factory keeps the
+queue valid for that validator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+WORKFLOWS_DIR = ".github/workflows"
+NIGHTLY = "nightly-evidence"
+GATE = "deploy-repo-gate"
+
+# The factory is not a package of the deploy repository: the workflow installs the release
+# the repository variable FACTORY_PIP_SPEC names (e.g. `factory @ git+https://.../factory@v1`).
+NIGHTLY_WORKFLOW = """\
+# Written by `factory adopt` in place of the repository's nightly-evidence workflow: validate
+# the evidence chain and publish the factory's dashboard to gh-pages (history kept, no force
+# push; a `pages` record lands on the deploy branch). One publisher at a time, never cancelled.
+# Set the repository variable FACTORY_PIP_SPEC to the factory release to install.
+name: nightly-evidence
+
+on:
+  schedule:
+    - cron: "17 17 * * *"
+  workflow_dispatch: {}
+
+permissions:
+  contents: write
+
+concurrency:
+  group: evidence-pages
+  cancel-in-progress: false
+
+jobs:
+  publish:
+    runs-on: ubuntu-latest
+    timeout-minutes: 30
+    env:
+      FACTORY_PIP_SPEC: ${{ vars.FACTORY_PIP_SPEC }}
+      FACTORY_REPO: ${{ github.workspace }}
+      FACTORY_COMMIT_URL_TEMPLATE: ${{ github.server_url }}/${{ github.repository }}/commit/{commit}
+      FACTORY_RUN_URL: ${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}
+      FACTORY_GIT_AUTHOR_NAME: github-actions[bot]
+      FACTORY_GIT_AUTHOR_EMAIL: 41898282+github-actions[bot]@users.noreply.github.com
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          fetch-depth: 1
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - name: Install the factory
+        run: |
+          if [ -z "$FACTORY_PIP_SPEC" ]; then
+            echo "::error::set the repository variable FACTORY_PIP_SPEC (the factory release to install)"
+            exit 1
+          fi
+          python -m pip install "$FACTORY_PIP_SPEC"
+      - name: Validate every evidence record
+        run: factory evidence validate
+      - name: Publish the dashboard
+        run: factory site publish
+"""
+
+
+@dataclass(frozen=True)
+class Workflow:
+    path: str
+    name: str
+
+
+def _name_of(path: Path) -> str:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+    except yaml.YAMLError:
+        data = None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else path.stem
+
+
+def find_workflows(root: Path) -> list[Workflow]:
+    folder = root / WORKFLOWS_DIR
+    if not folder.is_dir():
+        return []
+    return [
+        Workflow(f"{WORKFLOWS_DIR}/{p.name}", _name_of(p))
+        for p in sorted(folder.iterdir())
+        if p.suffix in (".yml", ".yaml") and p.is_file()
+    ]
+
+
+def nightly_workflow(root: Path) -> Workflow | None:
+    """The legacy nightly evidence workflow, by its name or its file name."""
+    return next((w for w in find_workflows(root) if NIGHTLY in (w.name, Path(w.path).stem)), None)
+
+
+def gate_workflow(root: Path) -> Workflow | None:
+    return next((w for w in find_workflows(root) if GATE in (w.name, Path(w.path).stem)), None)

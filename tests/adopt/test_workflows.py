@@ -1,0 +1,52 @@
+"""Adopt replaces the nightly evidence workflow and keeps the PR gate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from factory_assets.cli.main import main
+from tests.support.ljwx_legacy import GATE, make_legacy_repo
+
+
+def test_the_nightly_is_replaced_by_a_valid_factory_workflow_and_the_gate_kept(tmp_path, capsys):
+    clone = make_legacy_repo(tmp_path / "ljwx").clone
+    assert main(["adopt", "--repo", str(clone)]) == 0
+    out = capsys.readouterr().out
+    assert "change .github/workflows/nightly-evidence.yml: replaced by the factory's nightly" in out
+    assert "keep .github/workflows/deploy-repo-gate.yml" in out
+    assert "FACTORY_PIP_SPEC" in out.split("Needs a human:")[1]
+
+    def show(path: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(clone), "show", f"factory/adopt:{path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    nightly = show(".github/workflows/nightly-evidence.yml")
+    assert "factory evidence validate" in nightly and "factory site publish" in nightly
+    assert show(".github/workflows/deploy-repo-gate.yml") == GATE
+    written = tmp_path / "nightly-evidence.yml"
+    written.write_text(nightly)
+    tool = Path(sys.executable).with_name("check-jsonschema")
+    checked = subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.github-workflows", str(written)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_without_workflows_nothing_is_planned_for_them(tmp_path, capsys):
+    clone = make_legacy_repo(
+        tmp_path / "bare",
+        **{
+            ".github__workflows__nightly-evidence.yml": None,
+            ".github__workflows__deploy-repo-gate.yml": None,
+        },
+    ).clone
+    assert main(["adopt", "--repo", str(clone), "--dry-run"]) == 0
+    assert "Workflows:" not in capsys.readouterr().out
