@@ -8,11 +8,9 @@ branch and no half-written file. Nothing is pushed.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +29,7 @@ from factory_assets.adopt.plan import Plan
 from factory_assets.adopt.workflows import NIGHTLY_WORKFLOW, gate_workflow, nightly_workflow
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError, UsageError
-from factory_assets.common.files import atomic_write_text
+from factory_assets.common.files import WRITTEN_DIRS, atomic_write_text, refuse_symlinked_dirs
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR, SCHEMA_FILE
 from factory_assets.evidence.schema_file import schema_text
 from factory_assets.evidence.store import append_record
@@ -46,6 +44,18 @@ from factory_assets.layout.queue_health import QUEUE_HEALTH_FILE, write_queue_he
 
 DEFAULT_BRANCH = "factory/adopt"
 LEGACY_FACTORY_SCHEMA = f"{LEGACY_DIR}/schema/evidence-record.schema.json"
+# Every folder adopt writes into: a committed link there would send the writes outside.
+WRITTEN = (
+    *WRITTEN_DIRS,
+    LEGACY_DIR,
+    f"{LEGACY_DIR}/schema",
+    "evidence/schema",
+    "evidence/metrics",
+    ".github",
+    ".github/workflows",
+    "cluster",
+    "cluster-prod",
+)
 
 
 @dataclass
@@ -95,12 +105,22 @@ def head_blobs(repo: Path, commit: str) -> dict[str, str]:
 
 @contextmanager
 def snapshot(repo: Path, commit: str) -> Iterator[Path]:
-    """The files of `commit` in a scratch directory; the repository itself is only read."""
+    """The files of `commit` in a scratch directory, through a scratch index: the repository's
+    own index, working tree and refs are only read (and no export-ignore drops a file)."""
     with tempfile.TemporaryDirectory(prefix="factory-adopt-") as scratch:
-        data = _git(repo, "archive", "--format=tar", commit).stdout
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            archive.extractall(scratch, filter="data")
-        yield Path(scratch)
+        root = Path(scratch) / "tree"
+        env = {**os.environ, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        for args in (
+            ["read-tree", commit],
+            ["checkout-index", "--all", f"--prefix={root}/"],
+        ):
+            done = subprocess.run(
+                ["git", "-C", str(repo), *args], capture_output=True, env=env, check=False
+            )
+            if done.returncode != 0:
+                message = done.stderr.decode("utf-8", "replace").strip()
+                raise InputError(repo, "git", f"git {args[0]} failed: {message}")
+        yield root
 
 
 def _chain_is_empty(root: Path) -> bool:
@@ -111,6 +131,7 @@ def _chain_is_empty(root: Path) -> bool:
 
 def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
     """Everything adopt will do to the snapshot at `root`, as a plan; changes nothing."""
+    refuse_symlinked_dirs(root, WRITTEN)
     found = detect(root)
     plan = Plan(notes=list(found.notes))
     layout = layout_text(found)

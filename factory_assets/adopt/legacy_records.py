@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from factory_assets.common.clock import rfc3339
+from factory_assets.common.errors import InputError
 from factory_assets.evidence.ids import encode_ulid
 from factory_assets.evidence.model import RecordBody
 from factory_assets.evidence.store import new_body
@@ -90,11 +91,16 @@ def legacy_record_paths(root: Path) -> list[str]:
     directory = root / LEGACY_RECORDS_DIR
     if not directory.is_dir():
         return []
-    return sorted(
-        f"{LEGACY_RECORDS_DIR}/{p.name}"
-        for p in directory.iterdir()
-        if p.is_file() and p.suffix in (".yaml", ".yml")
-    )
+    found = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+    for path in found:
+        if path.is_symlink() or not path.is_file():
+            raise InputError(
+                f"{LEGACY_RECORDS_DIR}/{path.name}",
+                "-",
+                "is not a regular file (a link or a folder): adopt imports only the files "
+                "themselves; replace it with its content or remove it",
+            )
+    return [f"{LEGACY_RECORDS_DIR}/{p.name}" for p in found]
 
 
 def _schema_validator(root: Path):

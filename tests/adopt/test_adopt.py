@@ -242,3 +242,27 @@ def test_a_failed_adoption_leaves_no_branch(tmp_path, capsys):
     assert "evidence/records: -: holds factory records already" in err
     assert state(clone) == before
     assert git(clone, "worktree", "list").count("\n") == 1
+
+
+def test_a_linked_legacy_record_is_refused_naming_it(tmp_path, capsys):
+    remote = make_legacy_repo(tmp_path / "linked")
+    clone = remote.clone
+    (clone / "evidence/records/20260403-api-sha-1.yaml").symlink_to("/etc/hostname")
+    git(clone, "add", "evidence/records/20260403-api-sha-1.yaml")
+    git(clone, "commit", "--quiet", "-m", "a link")
+    before = state(clone)
+    code, _, err = run(capsys, "--repo", str(clone))
+    assert code == 1
+    assert "evidence/records/20260403-api-sha-1.yaml: -: is not a regular file" in err
+    assert state(clone) == before
+
+
+def test_the_imported_chain_collects_and_builds_the_dashboard(legacy, tmp_path, capsys):
+    assert run(capsys, "--repo", str(legacy))[0] == 0
+    adopted = checkout(legacy, "factory/adopt", tmp_path / "adopted")
+    index = tmp_path / "index.json"
+    assert main(["evidence", "collect", "--repo", str(adopted), "--out", str(index)]) == 0
+    collected = json.loads(index.read_text())
+    assert collected["record_count"] == len(RECORDS)
+    assert collected["kinds"] == {"imported": len(RECORDS)}
+    assert main(["site", "build", "--repo", str(adopted), "--out", str(tmp_path / "site")]) == 0
