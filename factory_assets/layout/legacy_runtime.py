@@ -23,6 +23,7 @@ from factory_assets.common.errors import InputError
 RUNTIME_DIRS = ("cluster", "cluster-prod", "infra/factory", "k8s/promoter")
 PROMOTER_PREFIX = "deploy-promoter"
 SMOKE_PREFIX = "smoke-runner"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 _DOC_SEPARATOR = re.compile(r"^---[ \t]*(#.*)?$")
 
 
@@ -77,8 +78,10 @@ def legacy_jobs(root: Path) -> list[LegacyJob]:
             continue
         rel = path.relative_to(root).as_posix()
         for index, part in enumerate(_documents(text)):
+            if "CronJob" not in part:
+                continue  # most manifests: no parse needed (this runs before every pass)
             try:
-                doc = yaml.safe_load(part)
+                doc = yaml.load(part, Loader=_LOADER)  # noqa: S506 - a safe loader
             except yaml.YAMLError:
                 continue  # not ours to judge: the repository's own gate checks manifests
             name = _is_legacy(doc)
