@@ -129,12 +129,7 @@ def _chain_is_empty(root: Path) -> bool:
     return not has_json and not (root / CHAIN_HEAD).exists()
 
 
-def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
-    """Everything adopt will do to the snapshot at `root`, as a plan; changes nothing."""
-    refuse_symlinked_dirs(root, WRITTEN)
-    found = detect(root)
-    plan = Plan(notes=list(found.notes))
-    layout = layout_text(found)
+def _plan_layout(plan: Plan, found: Findings) -> None:
     maps = ", ".join(m.path for m in found.maps)
     plan.add(
         "layout",
@@ -148,7 +143,9 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
             f"{pin.service} is held in {pin.env}: {pin.overlay} pins it by hand with newTag "
             f"{pin.tag!r}; remove the hold in factory.yaml to let the queue deploy it"
         )
-    records = read_legacy_records(root, blobs)
+
+
+def _plan_evidence(plan: Plan, root: Path, records: list[LegacyRecord]) -> None:
     if records and not _chain_is_empty(root):
         raise InputError(
             RECORDS_DIR,
@@ -178,28 +175,30 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
             CHAIN_HEAD,
             f"heads the chain of {len(records)} imported records (in time order)",
         )
-    replace_schema = write_schema = False
+
+
+def _plan_schema(plan: Plan, root: Path) -> tuple[bool, bool]:
+    """(replace, write): whether the repository's file at the factory's path moves aside,
+    and whether the factory's schema is written."""
     current = root / SCHEMA_FILE
-    if (
-        not current.exists()
-        or current.read_text(encoding="utf-8", errors="replace") != schema_text()
-    ):
-        write_schema = True
-        if current.exists():
-            replace_schema = True
-            plan.add(
-                "schema",
-                "move",
-                SCHEMA_FILE,
-                "the repository's own schema at this path (unused by its validator) is kept",
-                to=LEGACY_FACTORY_SCHEMA,
-            )
+    exists = current.exists()
+    write = not exists or current.read_text(encoding="utf-8", errors="replace") != schema_text()
+    replace = write and exists
+    if replace:
         plan.add(
             "schema",
-            "change" if replace_schema else "add",
+            "move",
+            SCHEMA_FILE,
+            "the repository's own schema at this path (unused by its validator) is kept",
+            to=LEGACY_FACTORY_SCHEMA,
+        )
+    if write:
+        plan.add(
+            "schema",
+            "change" if replace else "add",
             SCHEMA_FILE,
             "the factory's record schema (generated from its model) replaces it"
-            if replace_schema
+            if replace
             else "the factory's record schema, generated from its model",
         )
     if (root / LEGACY_SCHEMA).exists():
@@ -209,6 +208,10 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
             LEGACY_SCHEMA,
             "describes the legacy YAML records (now under evidence/legacy/); not overwritten",
         )
+    return replace, write
+
+
+def _plan_derived(plan: Plan, root: Path) -> None:
     plan.add(
         "metrics",
         "change" if (root / QUEUE_HEALTH_FILE).exists() else "add",
@@ -216,12 +219,24 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
         "rebuilt from the queue by the factory, in the repository's own shape "
         "(its dashboard reads the counts), now that the legacy jobs no longer write it",
     )
-    runtime: dict[str, set[int]] = {}
+    if (root / "evidence/index.json").exists():
+        plan.add(
+            "metrics",
+            "keep",
+            "evidence/index.json",
+            "the legacy array index its pages dashboard read, kept as it is; "
+            "`factory evidence collect` would replace it with the factory's index (an object)",
+        )
+
+
+def _plan_runtime(plan: Plan, root: Path) -> dict[str, set[int]]:
+    """The legacy CronJobs to suspend: manifest path -> the documents in it."""
+    suspend: dict[str, set[int]] = {}
     for job in legacy_jobs(root):
         if job.suspended:
             plan.add("runtime", "keep", job.path, f"CronJob {job.name} is suspended already")
             continue
-        runtime.setdefault(job.path, set()).add(job.document)
+        suspend.setdefault(job.path, set()).add(job.document)
         role = "promotes the queue" if job.is_promoter else "smoke-checks and hands off to prod"
         plan.add(
             "runtime",
@@ -230,11 +245,16 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
             f"suspends CronJob {job.name} (`spec.suspend: true`, one line): it {role}, which "
             "factory now does; Argo CD applies the change, reverting the line rolls it back",
         )
-    if runtime:
+    if suspend:
         plan.notes.append(
             "the runtime manifests are protected paths: the pull request needs the "
             "`platform-admin` label"
         )
+    return suspend
+
+
+def _plan_workflows(plan: Plan, root: Path) -> str | None:
+    """The legacy nightly workflow the factory's replaces, if the repository has one."""
     nightly = nightly_workflow(root)
     if nightly is not None:
         plan.add(
@@ -258,28 +278,27 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
             "the PR gate's checks stay: the factory keeps the queue valid for its validator, "
             "and its legacy evidence check finds no YAML records left to fail",
         )
-    if (root / "evidence/index.json").exists():
-        plan.add(
-            "metrics",
-            "keep",
-            "evidence/index.json",
-            "the legacy array index the dashboard and nightly-evidence read; "
-            "`factory evidence collect` would replace it with the factory's index (an object)",
-        )
-    return Adoption(
-        plan,
-        found,
-        layout,
-        records,
-        replace_schema,
-        write_schema,
-        runtime,
-        nightly.path if nightly else None,
-    )
+    return nightly.path if nightly else None
+
+
+def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
+    """Everything adopt will do to the snapshot at `root`, as a plan; changes nothing."""
+    refuse_symlinked_dirs(root, WRITTEN)
+    found = detect(root)
+    plan = Plan(notes=list(found.notes))
+    layout = layout_text(found)
+    _plan_layout(plan, found)
+    records = read_legacy_records(root, blobs)
+    _plan_evidence(plan, root, records)
+    replace_schema, write_schema = _plan_schema(plan, root)
+    _plan_derived(plan, root)
+    suspend = _plan_runtime(plan, root)
+    nightly = _plan_workflows(plan, root)
+    return Adoption(plan, found, layout, records, replace_schema, write_schema, suspend, nightly)
 
 
 def plan_adoption(repo: Path) -> Adoption:
-    """The adoption of HEAD, computed on an archive of it: the repository is only read."""
+    """The adoption of HEAD, computed on a scratch copy of it: the repository is only read."""
     commit = head_commit(repo)
     with snapshot(repo, commit) as root:
         return build_adoption(root, head_blobs(repo, commit))
