@@ -13,6 +13,7 @@ from factory_assets.common import roundtrip_yaml
 from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.layout.config import DEFAULT_QUEUE, LAYOUT_FILE, check_env
 from factory_assets.layout.four_lists import LISTS
+from factory_assets.layout.legacy_runtime import legacy_jobs
 from factory_assets.layout.service_map import ServiceMap, parse_service_map
 from factory_assets.pins.kustomize import images_of
 
@@ -40,6 +41,16 @@ class HandPin:
     tag: str
 
 
+@dataclass(frozen=True)
+class Stage:
+    """An environment fed by another, as the legacy smoke runner fed prod from dev."""
+
+    env: str
+    after: str
+    retag: str | None  # the tag prefix put on the upstream registry for replication
+    source: str  # the manifest the settings came from
+
+
 @dataclass
 class Findings:
     queue_path: str
@@ -47,6 +58,7 @@ class Findings:
     envs: list[str]
     hand_pins: list[HandPin] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    stages: list[Stage] = field(default_factory=list)
 
     @property
     def default_map(self) -> ServiceMap:
@@ -143,6 +155,32 @@ def _hand_pins(root: Path, maps: list[ServiceMap], notes: list[str]) -> list[Han
     return list(found.values())
 
 
+_ON = ("1", "true", "yes")
+
+
+def _stages(root: Path, envs: list[str], notes: list[str]) -> list[Stage]:
+    """The smoke runner's prod handoff as a pipeline stage: `after` the env it smoke-checks."""
+    for job in legacy_jobs(root):
+        if job.is_promoter or job.suspended:
+            continue
+        if (job.setting("AUTO_ENQUEUE_PROD") or "").strip().lower() not in _ON:
+            continue
+        target = (job.setting("PROD_ENV") or "prod").strip()
+        upstream = [env for env in envs if env != target]
+        if target not in envs or not upstream:
+            notes.append(
+                f"{job.path}: {job.name} hands off to {target!r}, which the map does not pair "
+                "with another environment; no stage declared"
+            )
+            return []
+        after = "dev" if "dev" in upstream else upstream[0]
+        retag = None
+        if (job.setting("AUTO_TAG_LOCAL_HARBOR") or "").strip().lower() in _ON:
+            retag = (job.setting("LOCAL_HARBOR_PROD_TAG_PREFIX") or "prod-").strip()
+        return [Stage(target, after, retag, job.path)]
+    return []
+
+
 def detect(root: Path) -> Findings:
     """The layout of the snapshot at `root`; AlreadyAdopted or NotRecognised when not adoptable."""
     _check_not_adopted(root)
@@ -155,4 +193,4 @@ def detect(root: Path) -> Findings:
         )
     notes: list[str] = []
     pins = _hand_pins(root, maps, notes)
-    return Findings(queue, maps, envs, pins, notes)
+    return Findings(queue, maps, envs, pins, notes, _stages(root, envs, notes))

@@ -28,6 +28,15 @@ def layout_text(found: Findings) -> str:
                 f"  # {pin.service} is held: {pin.overlay} pins it by hand (newTag {pin.tag!r})"
             )
         hold = f", hold: [{', '.join(sorted(p.service for p in pins))}]" if pins else ""
+        stage = next((s for s in found.stages if s.env == env), None)
+        if stage is not None:
+            lines.append(
+                f"  # fed by {stage.after} as {stage.source} did: a passed {stage.after} smoke "
+                f"queues {env}"
+                + (f", after tagging {stage.retag}<tag> for replication" if stage.retag else "")
+            )
+            hold += f", after: {stage.after}"
+            hold += f", retag: {stage.retag}" if stage.retag else ""
         lines.append(f"  {env}: {{pins: overlays{hold}}}")
     text = "\n".join(lines) + "\n"
     parse_layout(roundtrip_yaml.loads(text, LAYOUT_FILE), LAYOUT_FILE)  # never write a bad one

@@ -27,16 +27,45 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present:
 _DOC_SEPARATOR = re.compile(r"^---[ \t]*(#.*)?$")
 
 
+# The smoke runner's prod handoff switches (reference section 9): the only plain values read.
+HANDOFF_VARIABLES = (
+    "AUTO_ENQUEUE_PROD",
+    "PROD_ENV",
+    "AUTO_TAG_LOCAL_HARBOR",
+    "LOCAL_HARBOR_PROD_TAG_PREFIX",
+)
+
+
 @dataclass(frozen=True)
 class LegacyJob:
     path: str  # repository-relative manifest path
     name: str  # metadata.name
     document: int  # index of the YAML document in the file
     suspended: bool
+    handoff: tuple[tuple[str, str], ...] = ()  # HANDOFF_VARIABLES set with a plain value
 
     @property
     def is_promoter(self) -> bool:
         return self.name.startswith(PROMOTER_PREFIX)
+
+    def setting(self, name: str) -> str | None:
+        return dict(self.handoff).get(name)
+
+
+def _handoff_settings(doc: dict) -> tuple[tuple[str, str], ...]:
+    """The handoff variables the CronJob's containers set by value (never a Secret's)."""
+    try:
+        pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        containers = list(pod.get("containers") or [])
+    except (KeyError, TypeError, AttributeError):
+        return ()
+    found: dict[str, str] = {}
+    for container in containers:
+        for item in (container or {}).get("env") or []:
+            if isinstance(item, dict) and item.get("name") in HANDOFF_VARIABLES:
+                if isinstance(item.get("value"), str | int | bool):
+                    found[item["name"]] = str(item["value"])
+    return tuple(sorted(found.items()))
 
 
 def _documents(text: str) -> list[str]:
@@ -87,7 +116,8 @@ def legacy_jobs(root: Path) -> list[LegacyJob]:
             name = _is_legacy(doc)
             if name:
                 spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
-                jobs.append(LegacyJob(rel, name, index, spec.get("suspend") is True))
+                suspended = spec.get("suspend") is True
+                jobs.append(LegacyJob(rel, name, index, suspended, _handoff_settings(doc)))
     return jobs
 
 

@@ -83,6 +83,10 @@ def test_adopt_commits_the_plan_on_a_new_branch_and_leaves_the_checkout(legacy, 
     assert layout.service_map == "release/services.yaml"
     assert list(layout.environments) == ["dev", "prod"]
     assert layout.held("api", "dev") and not layout.held("api", "prod")
+    # The smoke runner's handoff (AUTO_ENQUEUE_PROD, prod- tags) becomes the prod stage.
+    prod = layout.environment("prod")
+    assert (prod.after, prod.retag, prod.approval) == ("dev", "prod-", False)
+    assert layout.environment("dev").after is None
     # The queue and the profiles are untouched.
     assert git(legacy, "diff", "--stat", "HEAD", "factory/adopt", "--", "release", "apps") == ""
 
@@ -211,6 +215,18 @@ def test_a_bad_environment_in_a_profile_names_the_file_and_field(tmp_path, capsy
     code, _, err = run(capsys, "--repo", str(clone), "--dry-run")
     assert code == 1
     assert "release/services.local-k3s.yaml: services.api.envs.Prod_EU: 'Prod_EU'" in err
+
+
+def test_without_a_live_smoke_handoff_no_stage_is_declared(tmp_path, capsys):
+    from tests.support.ljwx_legacy import SMOKE_CRONJOB
+
+    quiet = SMOKE_CRONJOB.replace(
+        "AUTO_ENQUEUE_PROD\n              value: '1'", "AUTO_ENQUEUE_PROD\n              value: '0'"
+    )
+    clone = make_legacy_repo(tmp_path / "q", **{"cluster__smoke-runner-cronjob.yaml": quiet}).clone
+    assert run(capsys, "--repo", str(clone))[0] == 0
+    adopted = checkout(clone, "factory/adopt", tmp_path / "adopted")
+    assert load_layout(adopted).environment("prod").after is None
 
 
 def test_usage_errors_exit_2(legacy, capsys):

@@ -224,6 +224,24 @@ jobs:
 """
 
 
+SMOKE_CRONJOB = CRONJOB.format(name="smoke-runner", schedule="*/15 * * * *").replace(
+    "            - name: ENV_ALLOWLIST\n              value: dev,demo\n",
+    """\
+            - name: AUTO_TAG_LOCAL_HARBOR
+              value: '1'
+            - name: LOCAL_HARBOR_PROD_TAG_PREFIX
+              value: prod-
+            - name: AUTO_ENQUEUE_PROD
+              value: '1'
+            - name: PROD_ENV
+              value: prod
+            - name: HARBOR_LOCAL_PASS
+              valueFrom:
+                secretKeyRef: {name: deploy-promoter-secret, key: harbor_local_password}
+""",
+)
+
+
 def legacy_files() -> dict[str, str]:
     files: dict[str, str] = {
         ".github/workflows/nightly-evidence.yml": LEGACY_NIGHTLY,
@@ -246,9 +264,7 @@ def legacy_files() -> dict[str, str]:
         "cluster/deploy-promoter-cronjob.yaml": CRONJOB.format(
             name="deploy-promoter", schedule="*/10 * * * *"
         ),
-        "cluster/smoke-runner-cronjob.yaml": CRONJOB.format(
-            name="smoke-runner", schedule="*/15 * * * *"
-        ),
+        "cluster/smoke-runner-cronjob.yaml": SMOKE_CRONJOB,
         "cluster-prod/deploy-promoter-prod-cronjob.yaml": CRONJOB.format(
             name="deploy-promoter-prod", schedule="5-59/10 * * * *"
         ),
