@@ -104,18 +104,20 @@ def legacy_record_paths(root: Path) -> list[str]:
 
 
 def _schema_validator(root: Path):
-    """The repository's own schema for its records, if it has a usable one."""
+    """The repository's own schema for its records, if it has a usable one (else None: the
+    required fields it documents are checked instead)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     path = root / LEGACY_SCHEMA
     if not path.is_file():
         return None
     try:
-        from jsonschema import Draft202012Validator
-
         schema = json.loads(path.read_text(encoding="utf-8"))
         Draft202012Validator.check_schema(schema)
-        return Draft202012Validator(schema)
-    except (ValueError, OSError, Exception):  # noqa: BLE001 - an unusable schema: fall back
+    except (ValueError, OSError, SchemaError):
         return None
+    return Draft202012Validator(schema)
 
 
 def _parse(data: bytes) -> tuple[dict | None, str | None, list[str]]:
