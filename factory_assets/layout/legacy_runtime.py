@@ -61,7 +61,9 @@ def _handoff_settings(doc: dict) -> tuple[tuple[str, str], ...]:
         return ()
     found: dict[str, str] = {}
     for container in containers:
-        for item in (container or {}).get("env") or []:
+        if not isinstance(container, dict):
+            continue  # not a container spec: the repository's own gate judges the manifest
+        for item in container.get("env") or []:
             if isinstance(item, dict) and item.get("name") in HANDOFF_VARIABLES:
                 if isinstance(item.get("value"), str | int | bool):
                     found[item["name"]] = str(item["value"])
