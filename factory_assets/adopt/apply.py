@@ -41,6 +41,7 @@ from factory_assets.layout.legacy_runtime import (
     suspend_text,
 )
 from factory_assets.layout.queue_health import QUEUE_HEALTH_FILE, write_queue_health
+from resources.gitops import author_identity
 
 DEFAULT_BRANCH = "factory/adopt"
 LEGACY_FACTORY_SCHEMA = f"{LEGACY_DIR}/schema/evidence-record.schema.json"
@@ -319,17 +320,12 @@ def check_branch_free(repo: Path, branch: str) -> None:
 
 
 def _identity(repo: Path) -> list[str]:
-    """Who commits: FACTORY_GIT_AUTHOR_*, else the repository's user, else `factory`."""
+    """Who commits: the factory's one identity rule (FACTORY_GIT_AUTHOR_*, else the user)."""
 
     def configured(key: str) -> str:
-        return _git(repo, "config", "--get", key, check=False).stdout.decode().strip()
+        return _git(repo, "config", "--get", key, check=False).stdout.decode()
 
-    name = os.environ.get("FACTORY_GIT_AUTHOR_NAME") or configured("user.name") or "factory"
-    email = (
-        os.environ.get("FACTORY_GIT_AUTHOR_EMAIL")
-        or configured("user.email")
-        or "factory@localhost"
-    )
+    name, email = author_identity(configured)
     return ["-c", f"user.name={name}", "-c", f"user.email={email}"]
 
 

@@ -9,6 +9,8 @@ poll); the promotion engine and the smoke poll read it instead of matching on ty
     │   ├── TargetError (layout.targets)      no   no usable target for (service, env)
     │   └── OverlayRefused (layout.overlay_pin)  no   the overlay cannot carry the pin
     ├── UsageError                            no   a wrong command line (exit 2)
+    ├── AlreadyAdopted (adopt.detect)         no   exit 0: the repository runs with factory already
+    ├── NotRecognised (adopt.detect)          no   not a layout `factory adopt` knows
     ├── GitError (resources.gitops)           yes  a git operation failed; a later pass may land it
     │   ├── RemoteBranchMissing               no   the remote has no such branch
     │   └── CasExhausted                      yes  every push lost a race within the bound
