@@ -145,6 +145,28 @@ function renderMatrix(summary) {
   }
 }
 
+// --- queue health: what the repository's old dashboard showed, from the four-list queue ---
+
+function renderHealth(summary) {
+  const health = summary.queue_health;
+  const panel = $("health-panel");
+  panel.hidden = !health;
+  if (!health) return;
+  const facts = clear($("health"));
+  const c = health.counts || {};
+  const p = health.pending || {};
+  const rows = [
+    ["Entries", `${c.pending || 0} pending · ${c.promoted || 0} promoted · ${c.failed || 0} failed · ${c.superseded || 0} superseded`],
+    ["Oldest pending", p.oldestCreatedAt ? `${formatTime(p.oldestCreatedAt)} (${formatMs((p.maxAgeSeconds || 0) * 1000)} old)` : "–"],
+    [`Stale pending (> ${formatMs((p.staleThresholdSeconds || 0) * 1000)})`, (p.staleIds || []).join(", ") || "none"],
+    ["Pending by service/env", Object.entries(p.byServiceEnv || {}).map(([k, n]) => `${k} ${n}`).join(", ") || "–"],
+    ["Failed in the last 24 h", String((health.failed || {}).last24h || 0)],
+    ["Superseded vs promoted", String((health.ratios || {}).supersededVsPromoted ?? 0)],
+    ["As of", formatTime(health.generatedAt)],
+  ];
+  for (const [k, v] of rows) facts.append(el("dt", {}, k), el("dd", {}, v));
+}
+
 // --- pipeline: each release through the environments ---------------------------
 
 function pipelineCell(cell) {
@@ -546,6 +568,7 @@ async function main() {
     renderHeader(summary);
     renderMatrix(summary);
     renderPipeline(summary);
+    renderHealth(summary);
     renderMetrics(metrics);
     wire();
     await route();

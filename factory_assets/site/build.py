@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from factory_assets.common.clock import parse_rfc3339, utc_now
 from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.evidence.canonical import body_of, fast_canonical_bytes, sha256_digest
 from factory_assets.evidence.checkpoints import HISTORY_FILE, history_bytes
 from factory_assets.evidence.collect import collect_index
 from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
+from factory_assets.layout.config import load_layout
+from factory_assets.layout.queue_health import queue_health, read_queue_data
 from factory_assets.site.data import (
     BLOCK_SIZE,
     SITE_FORMAT,
@@ -170,6 +173,19 @@ def _write(root: Path, rel: str, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def _queue_health(repo: Path, lines: list[dict], warnings: list[str]) -> dict | None:
+    """The four-list queue's health figures, as of the newest record (a build is deterministic)."""
+    try:
+        layout = load_layout(repo)
+        if layout.queue_format != "four-lists" or not (repo / layout.queue_path).is_file():
+            return None
+        as_of = parse_rfc3339(lines[-1]["finished_at"]) if lines else utc_now()
+        return queue_health(read_queue_data(repo, layout.queue_path), as_of)
+    except InputError as exc:
+        warnings.append(f"queue health: {exc}")
+        return None
+
+
 def build_site(
     repo: Path, out_dir: Path, *, links: SiteLinks | None = None, site_src: Path | None = None
 ) -> BuildResult:
@@ -208,6 +224,7 @@ def build_site(
             else None,
             "services": service_matrix(lines, state.pins, state.queue),
             "pipeline": pipeline_rows(repo, lines, state.warnings),
+            "queue_health": _queue_health(repo, lines, state.warnings),
             "blocks": blocks,
             "links": {"commit": links.commit_url_template, "dagster": links.dagster_url},
             "warnings": state.warnings,

@@ -39,6 +39,9 @@ def test_what_runs_in_each_environment(ljwx: LjwxRepo, tmp_path, browser, serve)
     assert rows[("api", "dev")]["pinned"]["digest"] == api
     assert rows[("api", "prod")]["pinned"]["digest"] == api
     assert rows[("batch", "prod")]["queue"]["latest"]["state"] == "waiting"
+    health = summary["queue_health"]  # the repository's queue-health figures, on the dashboard
+    assert health["counts"] == {"pending": 1, "promoted": 2, "failed": 0, "superseded": 0}
+    assert health["pending"]["byServiceEnv"] == {"batch/prod": 1}
     metrics = json.loads((tmp_path / "site" / "data" / "metrics.json").read_text())
     assert {env: t["deployments"] for env, t in metrics["by_env"].items()} == {"dev": 1, "prod": 1}
 
@@ -65,5 +68,9 @@ def test_what_runs_in_each_environment(ljwx: LjwxRepo, tmp_path, browser, serve)
             ".map(tr => [...tr.children].map(c => c.textContent))"
         )
         assert [row[:2] for row in envs] == [["dev", "1"], ["prod", "1"]]
+        facts = page.eval("[...document.querySelectorAll('#health dd')].map(d => d.textContent)")
+        assert not page.eval("document.getElementById('health-panel').hidden")
+        assert facts[0] == "1 pending · 2 promoted · 0 failed · 0 superseded"
+        assert facts[3] == "batch/prod 1"
     finally:
         page.close()
