@@ -26,7 +26,12 @@ from factory_assets.adopt.legacy_records import (
     read_legacy_records,
 )
 from factory_assets.adopt.plan import Plan
-from factory_assets.adopt.workflows import NIGHTLY_WORKFLOW, gate_workflow, nightly_workflow
+from factory_assets.adopt.workflows import (
+    NIGHTLY_WORKFLOW,
+    gate_with_factory_job,
+    gate_workflow,
+    nightly_workflow,
+)
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError, UsageError
 from factory_assets.common.files import WRITTEN_DIRS, atomic_write_text, refuse_symlinked_dirs
@@ -272,13 +277,27 @@ def _plan_workflows(plan: Plan, root: Path) -> str | None:
         )
     gate = gate_workflow(root)
     if gate is not None:
-        plan.add(
-            "workflows",
-            "keep",
-            gate.path,
-            "the PR gate's checks stay: the factory keeps the queue valid for its validator, "
-            "and its legacy evidence check finds no YAML records left to fail",
-        )
+        extended = gate_with_factory_job((root / gate.path).read_text(encoding="utf-8"), gate.path)
+        if extended is not None:
+            plan.add(
+                "workflows",
+                "change",
+                gate.path,
+                "the PR gate keeps every check it has (the factory keeps the queue valid for "
+                "its validator) and gains one job: `factory evidence validate` and "
+                "`factory promote --dry-run` (queue, map, factory.yaml as a pass reads them)",
+            )
+        else:
+            plan.add(
+                "workflows",
+                "keep",
+                gate.path,
+                "the PR gate's checks stay; its `jobs:` could not be extended safely",
+            )
+            plan.notes.append(
+                f"{gate.path}: add the factory's validators by hand "
+                "(`factory evidence validate`, `factory promote --dry-run`)"
+            )
     return nightly.path if nightly else None
 
 
@@ -349,6 +368,11 @@ def _apply(work: Path, adoption: Adoption) -> None:
         atomic_write_text(work / path, suspend_text(text, documents, path))
     if adoption.nightly:
         atomic_write_text(work / adoption.nightly, NIGHTLY_WORKFLOW)
+    gate = gate_workflow(work)
+    if gate is not None:
+        extended = gate_with_factory_job((work / gate.path).read_text(encoding="utf-8"), gate.path)
+        if extended is not None:
+            atomic_write_text(work / gate.path, extended)
     refuse_live_legacy_promoter(work)  # the adopted repository must let the pass start
 
 

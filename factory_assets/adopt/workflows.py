@@ -1,10 +1,12 @@
-"""The repository's GitHub workflows: the nightly evidence job is replaced, the PR gate kept.
+"""The repository's GitHub workflows: the nightly evidence job is replaced, the PR gate kept
+and given the factory's validators.
 
 The legacy `nightly-evidence` validates the YAML records (none are left after adoption) and
 rebuilds gh-pages from them, so it would publish an empty feed; the factory's nightly
 validates the chain and publishes the factory's dashboard instead. The PR gate's checks
-(queue validator, protected paths, secret scan) stay as they are: the factory keeps the
-queue valid for that validator.
+(queue validator, protected paths, secret scan) stay as they are (the factory keeps the
+queue valid for that validator), and one job is added: the factory validates the evidence
+chain and reads the queue and the layout as every pass will.
 """
 
 from __future__ import annotations
@@ -69,6 +71,56 @@ jobs:
       - name: Publish the dashboard
         run: factory site publish
 """
+
+
+GATE_JOB = """\
+  # Added by `factory adopt`: the factory's validators, on every pull request.
+  factory-validate:
+    runs-on: ubuntu-latest
+    timeout-minutes: 15
+    env:
+      FACTORY_PIP_SPEC: ${{ vars.FACTORY_PIP_SPEC }}
+      FACTORY_REPO: ${{ github.workspace }}
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - name: Install the factory
+        run: |
+          if [ -z "$FACTORY_PIP_SPEC" ]; then
+            echo "::error::set the repository variable FACTORY_PIP_SPEC (the factory release to install)"
+            exit 1
+          fi
+          python -m pip install "$FACTORY_PIP_SPEC"
+      - name: Every evidence record and the chain validate
+        run: factory evidence validate
+      - name: The queue, the service map and factory.yaml read as a pass reads them
+        run: factory promote --dry-run
+"""
+
+
+def gate_with_factory_job(text: str, path: str) -> str | None:
+    """The gate workflow with the factory's job appended to `jobs:` (None: it cannot be done
+    safely by appending, e.g. `jobs:` is not the last top-level key; the plan says so)."""
+    try:
+        before = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(before, dict) or not isinstance(before.get("jobs"), dict):
+        return None
+    if "factory-validate" in before["jobs"]:
+        return text
+    joined = text if text.endswith("\n") else text + "\n"
+    after_text = joined + GATE_JOB
+    try:
+        after = yaml.safe_load(after_text)
+    except yaml.YAMLError:
+        return None
+    kept = {k: v for k, v in after.get("jobs", {}).items() if k != "factory-validate"}
+    if kept != before["jobs"] or "factory-validate" not in after.get("jobs", {}):
+        return None  # appending did not land under `jobs:`
+    return after_text
 
 
 @dataclass(frozen=True)

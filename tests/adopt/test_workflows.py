@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from factory_assets.cli.main import main
 from tests.support.ljwx_legacy import GATE, make_legacy_repo
 
@@ -15,7 +17,7 @@ def test_the_nightly_is_replaced_by_a_valid_factory_workflow_and_the_gate_kept(t
     assert main(["adopt", "--repo", str(clone)]) == 0
     out = capsys.readouterr().out
     assert "change .github/workflows/nightly-evidence.yml: replaced by the factory's nightly" in out
-    assert "keep .github/workflows/deploy-repo-gate.yml" in out
+    assert "change .github/workflows/deploy-repo-gate.yml: the PR gate keeps every check" in out
     assert "FACTORY_PIP_SPEC" in out.split("Needs a human:")[1]
 
     def show(path: str) -> str:
@@ -28,16 +30,22 @@ def test_the_nightly_is_replaced_by_a_valid_factory_workflow_and_the_gate_kept(t
 
     nightly = show(".github/workflows/nightly-evidence.yml")
     assert "factory evidence validate" in nightly and "factory site publish" in nightly
-    assert show(".github/workflows/deploy-repo-gate.yml") == GATE
-    written = tmp_path / "nightly-evidence.yml"
-    written.write_text(nightly)
+    gate = show(".github/workflows/deploy-repo-gate.yml")
+    assert gate.startswith(GATE)  # every check it had, byte for byte
+    jobs = yaml.safe_load(gate)["jobs"]
+    assert jobs["gate"] == yaml.safe_load(GATE)["jobs"]["gate"]
+    steps = [s.get("run", "") for s in jobs["factory-validate"]["steps"]]
+    assert "factory evidence validate" in steps and "factory promote --dry-run" in steps
     tool = Path(sys.executable).with_name("check-jsonschema")
-    checked = subprocess.run(
-        [str(tool), "--builtin-schema", "vendor.github-workflows", str(written)],
-        capture_output=True,
-        text=True,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for name, text in (("nightly-evidence.yml", nightly), ("deploy-repo-gate.yml", gate)):
+        written = tmp_path / name
+        written.write_text(text)
+        checked = subprocess.run(
+            [str(tool), "--builtin-schema", "vendor.github-workflows", str(written)],
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_without_workflows_nothing_is_planned_for_them(tmp_path, capsys):
