@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory_assets.adopt.detect import Findings, detect
@@ -26,6 +26,7 @@ from factory_assets.adopt.legacy_records import (
     read_legacy_records,
 )
 from factory_assets.adopt.plan import Plan
+from factory_assets.adopt.runners import RUNNER_IMAGE, runner_for, with_resource
 from factory_assets.adopt.workflows import (
     NIGHTLY_WORKFLOW,
     gate_with_factory_job,
@@ -76,6 +77,7 @@ class Adoption:
     write_schema: bool
     suspend: dict[str, set[int]]  # manifest path -> the CronJob documents to suspend
     nightly: str | None  # the legacy nightly evidence workflow the factory's replaces
+    runners: dict[str, str] = field(default_factory=dict)  # path -> the factory runner's text
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -235,6 +237,42 @@ def _plan_derived(plan: Plan, root: Path) -> None:
         )
 
 
+def _plan_runners(plan: Plan, root: Path) -> dict[str, str]:
+    """The factory's runners beside the legacy promoters: path -> text (kustomizations too)."""
+    files: dict[str, str] = {}
+    for job in legacy_jobs(root):
+        if not (root / job.path).is_file():
+            continue
+        runner = runner_for(root, job)
+        if (root / runner.path).exists():
+            continue
+        files[runner.path] = runner.text
+        dropped = f"; left out: {', '.join(runner.dropped)}" if runner.dropped else ""
+        plan.add(
+            "runtime",
+            "add",
+            runner.path,
+            f"the factory's runner in place of {runner.replaces}: same namespace, the legacy "
+            f"container's environment and Secret keys (through the variable aliases){dropped}",
+        )
+        kustomization = Path(job.path).parent / "kustomization.yaml"
+        if (root / kustomization).is_file():
+            listed = with_resource(
+                (root / kustomization).read_text(encoding="utf-8"),
+                Path(job.path).name,
+                Path(runner.path).name,
+            )
+            if listed is not None:
+                files[str(kustomization)] = listed
+                plan.add("runtime", "change", str(kustomization), f"lists {runner.path}")
+    if files:
+        plan.notes.append(
+            f"set the runner image ({RUNNER_IMAGE} is a placeholder) in "
+            + ", ".join(p for p in files if p.endswith("-cronjob.yaml"))
+        )
+    return files
+
+
 def _plan_runtime(plan: Plan, root: Path) -> dict[str, set[int]]:
     """The legacy CronJobs to suspend: manifest path -> the documents in it."""
     suspend: dict[str, set[int]] = {}
@@ -313,8 +351,11 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
     replace_schema, write_schema = _plan_schema(plan, root)
     _plan_derived(plan, root)
     suspend = _plan_runtime(plan, root)
+    runners = _plan_runners(plan, root)
     nightly = _plan_workflows(plan, root)
-    return Adoption(plan, found, layout, records, replace_schema, write_schema, suspend, nightly)
+    return Adoption(
+        plan, found, layout, records, replace_schema, write_schema, suspend, nightly, runners
+    )
 
 
 def plan_adoption(repo: Path) -> Adoption:
@@ -366,6 +407,8 @@ def _apply(work: Path, adoption: Adoption) -> None:
     for path, documents in sorted(adoption.suspend.items()):
         text = (work / path).read_text(encoding="utf-8")
         atomic_write_text(work / path, suspend_text(text, documents, path))
+    for path, text in sorted(adoption.runners.items()):
+        atomic_write_text(work / path, text)
     if adoption.nightly:
         atomic_write_text(work / adoption.nightly, NIGHTLY_WORKFLOW)
     gate = gate_workflow(work)

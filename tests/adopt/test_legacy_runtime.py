@@ -51,7 +51,17 @@ def test_adopt_suspends_every_legacy_cronjob(tmp_path, capsys):
     assert "change cluster/deploy-promoter-cronjob.yaml: suspends CronJob deploy-promoter" in out
     assert "platform-admin" in out
     diff = subprocess.run(
-        ["git", "-C", str(clone), "diff", "HEAD", "factory/adopt", "--", "cluster", "cluster-prod"],
+        # the legacy manifests (the factory's runners are new files beside them)
+        [
+            "git",
+            "-C",
+            str(clone),
+            "diff",
+            "HEAD",
+            "factory/adopt",
+            "--",
+            *(j.path for j in legacy_jobs(clone)),
+        ],
         capture_output=True,
         text=True,
         check=True,

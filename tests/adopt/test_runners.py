@@ -1,0 +1,65 @@
+"""Adopt adds the factory's runners beside the legacy CronJobs: same folder, namespace, env."""
+
+from __future__ import annotations
+
+import subprocess
+
+import kubernetes_validate
+import yaml
+
+from factory_assets.cli.main import main
+from factory_assets.layout.legacy_runtime import legacy_jobs
+from tests.deploy.test_helm_values import K8S_VERSION
+from tests.support.ljwx_legacy import make_legacy_repo
+
+
+def test_each_legacy_cronjob_gets_a_factory_runner_in_its_place(tmp_path, capsys):
+    clone = make_legacy_repo(tmp_path / "ljwx").clone
+    assert main(["adopt", "--repo", str(clone)]) == 0
+    out = capsys.readouterr().out
+
+    def show(path: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(clone), "show", f"factory/adopt:{path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    for legacy, runner, args in (
+        (
+            "cluster/deploy-promoter-cronjob.yaml",
+            "cluster/factory-runner-cronjob.yaml",
+            ["factory", "promote"],
+        ),
+        (
+            "cluster-prod/deploy-promoter-prod-cronjob.yaml",
+            "cluster-prod/factory-runner-prod-cronjob.yaml",
+            ["factory", "promote"],
+        ),
+        (
+            "cluster/smoke-runner-cronjob.yaml",
+            "cluster/factory-smoke-cronjob.yaml",
+            ["factory", "smoke"],
+        ),
+    ):
+        assert f"add {runner}:" in out
+        job = yaml.safe_load(show(runner))
+        kubernetes_validate.validate(job, K8S_VERSION, strict=True)  # a CronJob the API takes
+        old = yaml.safe_load(show(legacy))
+        assert job["metadata"]["namespace"] == old["metadata"]["namespace"]
+        (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        assert container["args"] == args
+        names = [e["name"] for e in container["env"]]
+        assert "FACTORY_REPO" in names and "HARBOR_INSECURE" not in names
+        if args[1] == "promote":
+            assert {"name": "ENV_ALLOWLIST", "value": "dev,demo"} in container["env"]
+        else:
+            assert "AUTO_ENQUEUE_PROD" not in names and "AUTO_TAG_LOCAL_HARBOR" not in names
+    # The runners are not legacy jobs: the pass guard lets the adopted repository run.
+    checkout = tmp_path / "adopted"
+    subprocess.run(
+        ["git", "clone", "-q", "-b", "factory/adopt", str(clone), str(checkout)], check=True
+    )
+    live = [j for j in legacy_jobs(checkout) if not j.suspended]
+    assert live == []
