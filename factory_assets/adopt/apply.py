@@ -36,7 +36,13 @@ from factory_assets.adopt.workflows import (
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError, UsageError
 from factory_assets.common.files import WRITTEN_DIRS, atomic_write_text, refuse_symlinked_dirs
-from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR, SCHEMA_FILE
+from factory_assets.evidence.layout import (
+    CHAIN_HEAD,
+    INDEX_DIR,
+    INDEX_FILE,
+    RECORDS_DIR,
+    SCHEMA_FILE,
+)
 from factory_assets.evidence.schema_file import schema_text
 from factory_assets.evidence.store import append_record
 from factory_assets.evidence.validate import RECORD_FILE, validate_repo
@@ -227,13 +233,15 @@ def _plan_derived(plan: Plan, root: Path) -> None:
         "rebuilt from the queue by the factory, in the repository's own shape "
         "(its dashboard reads the counts), now that the legacy jobs no longer write it",
     )
-    if (root / "evidence/index.json").exists():
+    if (root / INDEX_FILE).exists():
         plan.add(
             "metrics",
-            "keep",
-            "evidence/index.json",
-            "the legacy array index its pages dashboard read, kept as it is; "
-            "`factory evidence collect` would replace it with the factory's index (an object)",
+            "remove",
+            INDEX_FILE,
+            "the legacy array index is replaced by the factory's index, which is derived, not "
+            "committed: `factory evidence collect --out evidence/index.json` builds it, the "
+            "dashboard publishes it; the path is git-ignored so a local build never shows as a "
+            "change",
         )
 
 
@@ -404,6 +412,9 @@ def _apply(work: Path, adoption: Adoption) -> None:
     if adoption.write_schema:
         atomic_write_text(work / SCHEMA_FILE, schema_text())
     write_queue_health(work, adoption.findings.queue_path, utc_now())
+    if (work / INDEX_FILE).exists():
+        _git(work, "rm", "-q", "--", INDEX_FILE)
+        _ignore(work, [INDEX_FILE, f"{INDEX_DIR}/"])
     for path, documents in sorted(adoption.suspend.items()):
         text = (work / path).read_text(encoding="utf-8")
         atomic_write_text(work / path, suspend_text(text, documents, path))
@@ -417,6 +428,20 @@ def _apply(work: Path, adoption: Adoption) -> None:
         if extended is not None:
             atomic_write_text(work / gate.path, extended)
     refuse_live_legacy_promoter(work)  # the adopted repository must let the pass start
+
+
+def _ignore(work: Path, paths: list[str]) -> None:
+    """List `paths` in the repository's .gitignore (once each), keeping what is there."""
+    ignore = work / ".gitignore"
+    text = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    new = [f"/{p}" for p in paths if f"/{p}" not in text.splitlines()]
+    if not new:
+        return
+    prefix = "" if not text or text.endswith("\n") else "\n"
+    lines = "".join(f"{line}\n" for line in new)
+    atomic_write_text(
+        ignore, f"{text}{prefix}# derived by `factory evidence collect` (factory adopt)\n{lines}"
+    )
 
 
 def adopt(repo: Path, branch: str = DEFAULT_BRANCH) -> tuple[Adoption, str]:

@@ -1,4 +1,4 @@
-"""The adoption plan: every file added, changed, moved or kept, grouped by concern, with why.
+"""The adoption plan: every file added, changed, moved, removed or kept, grouped by concern, with why.
 
 The plan is what the user reviews (`--dry-run`, `--plan-out`) and, verbatim, the message of
 the one commit `factory adopt` makes, so the history says why each file changed.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Action = Literal["add", "change", "move", "keep"]
+Action = Literal["add", "change", "move", "remove", "keep"]
 
 # Concerns in the order the plan lists them, with a heading each.
 CONCERNS = {
@@ -65,7 +65,7 @@ class Plan:
     def summary(self) -> str:
         counts = self.counts()
         return ", ".join(
-            f"{counts[a]} {a}" for a in ("add", "change", "move", "keep") if counts.get(a)
+            f"{counts[a]} {a}" for a in ("add", "change", "move", "remove", "keep") if counts.get(a)
         )
 
     def as_text(self) -> str:

@@ -98,8 +98,10 @@ def test_an_adopted_repository_promotes_smokes_and_publishes(
         (smoke,) = smoke_checks_and_land(clone, environments=["dev"])
         assert (smoke.service, smoke.verdict) == ("worker", "passed")
         assert main(["evidence", "validate", "--repo", str(clone)]) == 0
-        index = tmp_path / "index.json"
+        assert _git(clone, "ls-files", "evidence/index.json") == ""  # the array index is gone
+        index = clone / "evidence" / "index.json"  # the factory's, derived where the array was
         assert main(["evidence", "collect", "--repo", str(clone), "--out", str(index)]) == 0
+        assert _git(clone, "status", "--porcelain") == ""  # git-ignored: never a local change
         collected = json.loads(index.read_text())
         assert collected["kinds"]["imported"] == len(RECORDS)  # the legacy records stay, first
         assert collected["kinds"]["smoke"] == 1 and collected["kinds"]["promotion"] >= 1
