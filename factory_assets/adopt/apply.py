@@ -48,6 +48,7 @@ from factory_assets.evidence.store import append_record
 from factory_assets.evidence.validate import RECORD_FILE, validate_repo
 from factory_assets.layout.config import LAYOUT_FILE
 from factory_assets.layout.legacy_runtime import (
+    DORMANT_DIRS,
     legacy_jobs,
     refuse_live_legacy_promoter,
     suspend_text,
@@ -245,6 +246,24 @@ def _plan_derived(plan: Plan, root: Path) -> None:
         )
 
 
+# Files nobody reads any more: listed, left alone; the owner decides (issue 13, item 6).
+UNREAD = {
+    "envs": "the frozen snapshot of the first promoter, read by nothing (its README says so)",
+    "pages": "the old dashboard; the factory's dashboard replaces it on gh-pages (history kept)",
+    "evidence/summary/latest.md": "no longer rebuilt; the factory's dashboard shows the same",
+    **{
+        folder: "dormant CronJob variants no Application points at: they run nowhere"
+        for folder in DORMANT_DIRS
+    },
+}
+
+
+def _plan_unread(plan: Plan, root: Path) -> None:
+    for path, why in UNREAD.items():
+        if (root / path).exists():
+            plan.add("unread", "keep", path, f"{why}; left alone, yours to remove")
+
+
 def _plan_runners(plan: Plan, root: Path) -> dict[str, str]:
     """The factory's runners beside the legacy promoters: path -> text (kustomizations too)."""
     files: dict[str, str] = {}
@@ -361,6 +380,7 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
     suspend = _plan_runtime(plan, root)
     runners = _plan_runners(plan, root)
     nightly = _plan_workflows(plan, root)
+    _plan_unread(plan, root)
     return Adoption(
         plan, found, layout, records, replace_schema, write_schema, suspend, nightly, runners
     )

@@ -19,6 +19,7 @@ CONCERNS = {
     "metrics": "Derived files",
     "runtime": "Runtime (legacy CronJobs)",
     "workflows": "Workflows",
+    "unread": "Files nobody reads any more",
 }
 
 TITLE = "adopt: run this repository with factory"

@@ -18,9 +18,10 @@ import yaml
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.errors import InputError
 
-# Where the repository keeps its runtime manifests: the Argo-managed folders first, then the
-# dormant variants no Application points at (suspended too, so nobody revives a live one).
-RUNTIME_DIRS = ("cluster", "cluster-prod", "infra/factory", "k8s/promoter")
+# Where Argo CD applies the repository's runtime manifests from. The dormant variants no
+# Application points at (DORMANT_DIRS) run nowhere: adopt lists them and leaves them alone.
+RUNTIME_DIRS = ("cluster", "cluster-prod")
+DORMANT_DIRS = ("infra/factory", "k8s/promoter")
 PROMOTER_PREFIX = "deploy-promoter"
 SMOKE_PREFIX = "smoke-runner"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
