@@ -22,7 +22,22 @@ GATE = "deploy-repo-gate"
 
 # The factory is not a package of the deploy repository: the workflow installs the release
 # the repository variable FACTORY_PIP_SPEC names (e.g. `factory @ git+https://.../factory@v1`).
-NIGHTLY_WORKFLOW = """\
+# Python and the factory release FACTORY_PIP_SPEC names: the steps both workflows begin with.
+INSTALL_FACTORY_STEPS = """\
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - name: Install the factory
+        run: |
+          if [ -z "$FACTORY_PIP_SPEC" ]; then
+            echo "::error::set the repository variable FACTORY_PIP_SPEC (the factory release to install)"
+            exit 1
+          fi
+          python -m pip install "$FACTORY_PIP_SPEC"
+"""
+
+NIGHTLY_WORKFLOW = (
+    """\
 # Written by `factory adopt` in place of the repository's nightly-evidence workflow: validate
 # the evidence chain and publish the factory's dashboard to gh-pages (history kept, no force
 # push; a `pages` record lands on the deploy branch). One publisher at a time, never cancelled.
@@ -56,24 +71,19 @@ jobs:
       - uses: actions/checkout@v4
         with:
           fetch-depth: 1
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "3.11"
-      - name: Install the factory
-        run: |
-          if [ -z "$FACTORY_PIP_SPEC" ]; then
-            echo "::error::set the repository variable FACTORY_PIP_SPEC (the factory release to install)"
-            exit 1
-          fi
-          python -m pip install "$FACTORY_PIP_SPEC"
+"""
+    + INSTALL_FACTORY_STEPS
+    + """\
       - name: Validate every evidence record
         run: factory evidence validate
       - name: Publish the dashboard
         run: factory site publish
 """
+)
 
 
-GATE_JOB = """\
+GATE_JOB = (
+    """\
   # Added by `factory adopt`: the factory's validators, on every pull request.
   factory-validate:
     runs-on: ubuntu-latest
@@ -83,21 +93,15 @@ GATE_JOB = """\
       FACTORY_REPO: ${{ github.workspace }}
     steps:
       - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "3.11"
-      - name: Install the factory
-        run: |
-          if [ -z "$FACTORY_PIP_SPEC" ]; then
-            echo "::error::set the repository variable FACTORY_PIP_SPEC (the factory release to install)"
-            exit 1
-          fi
-          python -m pip install "$FACTORY_PIP_SPEC"
+"""
+    + INSTALL_FACTORY_STEPS
+    + """\
       - name: Every evidence record and the chain validate
         run: factory evidence validate
       - name: The queue, the service map and factory.yaml read as a pass reads them
         run: factory promote --dry-run
 """
+)
 
 
 def gate_with_factory_job(text: str, path: str) -> str | None:
