@@ -38,6 +38,7 @@ DEFAULT_QUEUE = "release/queue.yaml"
 DEFAULT_ENV = "dev"
 ENV_NAME = r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"
 ENV_RE = re.compile(ENV_NAME)
+FOUR_LIST_MAX_ATTEMPTS = 10  # the deploy repository's RETRY_MAX
 
 
 def _relative(value: str) -> str:
@@ -137,6 +138,10 @@ class Layout:
     def held(self, service: str, env: str) -> bool:
         found = self.environment(env)
         return bool(found and service in found.hold)
+
+    def max_attempts(self, fallback: int) -> int:
+        """The attempt budget of a new request: the four-list repository's RETRY_MAX."""
+        return FOUR_LIST_MAX_ATTEMPTS if self.queue_format == "four-lists" else fallback
 
     @property
     def keeps_history(self) -> bool:

@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import parse_rfc3339, rfc3339
 from factory_assets.common.errors import InputError
+from factory_assets.layout.config import FOUR_LIST_MAX_ATTEMPTS
 from factory_assets.layout.four_list_text import (
     EMPTY_TEXT,
     QueueText,
@@ -47,7 +48,7 @@ ENTRY_KEYS = (
 )
 SUPERSEDE_REASON = "replaced by newer pending release for same service+env"
 STATE_TIMESTAMP = {"promoted": "promotedAt", "failed": "failedAt", "superseded": "supersededAt"}
-DEFAULT_MAX_ATTEMPTS = 10  # the repository's RETRY_MAX
+DEFAULT_MAX_ATTEMPTS = FOUR_LIST_MAX_ATTEMPTS
 # ReleaseEntry field -> meta.factory key (everything the format has no field for).
 META_FIELDS = {
     "requested_by": "requestedBy",

@@ -17,7 +17,6 @@ from factory_assets.evidence import store
 from factory_assets.evidence.ids import new_record_id
 from factory_assets.evidence.model import EvidenceRecord
 from factory_assets.layout.config import Layout, load_layout
-from factory_assets.layout.four_lists import DEFAULT_MAX_ATTEMPTS as FOUR_LIST_MAX_ATTEMPTS
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import pin_path
 from factory_assets.promotion.records import verification_of
@@ -201,9 +200,7 @@ def _hand_off(tree, smoke, entry, stages, layout, doc, moment, registries) -> li
             source_tag=entry.label,
             requested_at=moment,
             requested_by=PIPELINE,
-            max_attempts=FOUR_LIST_MAX_ATTEMPTS
-            if layout.queue_format == "four-lists"
-            else entry.max_attempts,
+            max_attempts=layout.max_attempts(entry.max_attempts),
             upstream=entry.id,
             upstream_smoke=smoke.id,
             approval_required=layout.needs_approval(env),

@@ -16,7 +16,6 @@ from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.ids import new_record_id
 from factory_assets.layout.config import load_layout
-from factory_assets.layout.four_lists import DEFAULT_MAX_ATTEMPTS as FOUR_LIST_MAX_ATTEMPTS
 from factory_assets.promotion.plan import lane_states
 from factory_assets.release.model import ReleaseEntry
 from factory_assets.release.queue_file import load_queue, queue_relpath, save_queue
@@ -123,9 +122,7 @@ def _request(tree: Path, service: str, env: str, *, to, by, reason, force, now) 
         source_tag=target.label,
         requested_at=now,
         requested_by=by,
-        max_attempts=FOUR_LIST_MAX_ATTEMPTS
-        if layout.queue_format == "four-lists"
-        else target.max_attempts,
+        max_attempts=layout.max_attempts(target.max_attempts),
         upstream=target.upstream,
         approval_required=layout.needs_approval(env) and not force,
         rollback_of=current.id if current else None,

@@ -25,8 +25,12 @@ from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.ids import new_record_id
 from factory_assets.evidence.model import RecordBody
-from factory_assets.layout.config import DEFAULT_ENV, check_env, load_layout
-from factory_assets.layout.four_lists import DEFAULT_MAX_ATTEMPTS as FOUR_LIST_MAX_ATTEMPTS
+from factory_assets.layout.config import (
+    DEFAULT_ENV,
+    FOUR_LIST_MAX_ATTEMPTS,
+    check_env,
+    load_layout,
+)
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import check_service_name, read_pin
 from factory_assets.release.model import ReleaseEntry
