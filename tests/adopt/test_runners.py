@@ -26,21 +26,24 @@ def test_each_legacy_cronjob_gets_a_factory_runner_in_its_place(tmp_path, capsys
             check=True,
         ).stdout
 
-    for legacy, runner, args in (
+    for legacy, runner, args, allowlist in (
         (
             "cluster/deploy-promoter-cronjob.yaml",
             "cluster/factory-runner-cronjob.yaml",
             ["factory", "promote"],
+            "dev,demo",
         ),
         (
             "cluster-prod/deploy-promoter-prod-cronjob.yaml",
             "cluster-prod/factory-runner-prod-cronjob.yaml",
             ["factory", "promote"],
+            "prod",
         ),
         (
             "cluster/smoke-runner-cronjob.yaml",
             "cluster/factory-smoke-cronjob.yaml",
             ["factory", "smoke"],
+            None,
         ),
     ):
         assert f"add {runner}:" in out
@@ -52,8 +55,13 @@ def test_each_legacy_cronjob_gets_a_factory_runner_in_its_place(tmp_path, capsys
         assert container["args"] == args
         names = [e["name"] for e in container["env"]]
         assert "FACTORY_REPO" in names and "HARBOR_INSECURE" not in names
+        legacy_env = old["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        for item in legacy_env:  # the same Secret and keys, under the names the aliases map
+            if "valueFrom" in item:
+                assert item["valueFrom"] in [e.get("valueFrom") for e in container["env"]]
         if args[1] == "promote":
-            assert {"name": "ENV_ALLOWLIST", "value": "dev,demo"} in container["env"]
+            assert {"name": "ENV_ALLOWLIST", "value": allowlist} in container["env"]
+            assert "RETRY_MAX" not in names and "SKIP_REGISTRY_CHECK" not in names
         else:
             assert "AUTO_ENQUEUE_PROD" not in names and "AUTO_TAG_LOCAL_HARBOR" not in names
     # The runners are not legacy jobs: the pass guard lets the adopted repository run.

@@ -196,6 +196,43 @@ spec:
 """
 
 
+def _secret(name: str, key: str) -> str:
+    return f"""\
+            - name: {name}
+              valueFrom:
+                secretKeyRef: {{name: deploy-promoter-secret, key: {key}, optional: true}}
+"""
+
+
+def promoter_cronjob(name: str, schedule: str, service_map: str, envs: str, harbor: str) -> str:
+    """A live promoter as section 9 has it: its settings, and Secret keys `harbor_<harbor>_*`."""
+    return CRONJOB.format(name=name, schedule=schedule).replace(
+        "            - name: ENV_ALLOWLIST\n              value: dev,demo\n",
+        f"""\
+            - name: SERVICE_MAP_PATH
+              value: {service_map}
+            - name: ENV_ALLOWLIST
+              value: {envs}
+            - name: SKIP_REGISTRY_CHECK
+              value: '0'
+            - name: SKIP_EVIDENCE_COLLECT
+              value: '0'
+            - name: RETRY_MAX
+              value: '10'
+            - name: HARBOR_INSECURE
+              value: '1'
+            - name: GIT_BRANCH
+              value: main
+            - name: DEPLOY_REPO_URL
+              value: https://github.example/acme/ljwx-deploy.git
+"""
+        + _secret("DEPLOY_REPO_TOKEN", "deploy_repo_token")
+        + _secret("HARBOR_URL", f"harbor_{harbor}_url")
+        + _secret("HARBOR_USER", f"harbor_{harbor}_username")
+        + _secret("HARBOR_PASS", f"harbor_{harbor}_password"),
+    )
+
+
 LEGACY_NIGHTLY = """\
 name: nightly-evidence
 on:
@@ -227,6 +264,10 @@ jobs:
 SMOKE_CRONJOB = CRONJOB.format(name="smoke-runner", schedule="*/15 * * * *").replace(
     "            - name: ENV_ALLOWLIST\n              value: dev,demo\n",
     """\
+            - name: SMOKE_TARGETS
+              value: scripts/smoke/targets.local-k3s.json
+            - name: SMOKE_SERVICE_MAP_PATH
+              value: release/services.local-k3s.yaml
             - name: AUTO_TAG_LOCAL_HARBOR
               value: '1'
             - name: LOCAL_HARBOR_PROD_TAG_PREFIX
@@ -235,10 +276,12 @@ SMOKE_CRONJOB = CRONJOB.format(name="smoke-runner", schedule="*/15 * * * *").rep
               value: '1'
             - name: PROD_ENV
               value: prod
-            - name: HARBOR_LOCAL_PASS
-              valueFrom:
-                secretKeyRef: {name: deploy-promoter-secret, key: harbor_local_password}
-""",
+"""
+    + _secret("HARBOR_LOCAL_URL", "harbor_local_url")
+    + _secret("HARBOR_LOCAL_USER", "harbor_local_username")
+    + _secret("HARBOR_LOCAL_PASS", "harbor_local_password")
+    + _secret("ARGOCD_SERVER", "argocd_server")
+    + _secret("ARGOCD_TOKEN", "argocd_token"),
 )
 
 
@@ -261,12 +304,20 @@ def legacy_files() -> dict[str, str]:
         "evidence/schema/evidence-record.schema.json": OLD_RECORD_SCHEMA,
         "evidence/index.json": "[]\n",
         "evidence/metrics/queue-health.json": "{}\n",
-        "cluster/deploy-promoter-cronjob.yaml": CRONJOB.format(
-            name="deploy-promoter", schedule="*/10 * * * *"
+        "cluster/deploy-promoter-cronjob.yaml": promoter_cronjob(
+            "deploy-promoter",
+            "*/10 * * * *",
+            "release/services.local-k3s.yaml",
+            "dev,demo",
+            "local",
         ),
         "cluster/smoke-runner-cronjob.yaml": SMOKE_CRONJOB,
-        "cluster-prod/deploy-promoter-prod-cronjob.yaml": CRONJOB.format(
-            name="deploy-promoter-prod", schedule="5-59/10 * * * *"
+        "cluster-prod/deploy-promoter-prod-cronjob.yaml": promoter_cronjob(
+            "deploy-promoter-prod",
+            "5-59/10 * * * *",
+            "release/services.orbstack-k3s-cn.yaml",
+            "prod",
+            "prod",
         ),
         **RECORDS,
     }
