@@ -27,6 +27,7 @@ from factory_assets.adopt.legacy_records import (
 )
 from factory_assets.adopt.plan import Plan
 from factory_assets.adopt.runners import RUNNER_IMAGE, runner_for, with_resource
+from factory_assets.adopt.switch import Cutover, rollback_steps, switch_order
 from factory_assets.adopt.workflows import (
     NIGHTLY_WORKFLOW,
     gate_with_factory_job,
@@ -264,13 +265,13 @@ def _plan_unread(plan: Plan, root: Path) -> None:
             plan.add("unread", "keep", path, f"{why}; left alone, yours to remove")
 
 
-def _plan_runners(plan: Plan, root: Path) -> dict[str, str]:
+def _plan_runners(plan: Plan, root: Path, image: str) -> dict[str, str]:
     """The factory's runners beside the legacy promoters: path -> text (kustomizations too)."""
     files: dict[str, str] = {}
     for job in legacy_jobs(root):
         if not (root / job.path).is_file():
             continue
-        runner = runner_for(root, job)
+        runner = runner_for(root, job, image)
         if (root / runner.path).exists():
             continue
         files[runner.path] = runner.text
@@ -280,7 +281,8 @@ def _plan_runners(plan: Plan, root: Path) -> dict[str, str]:
             "add",
             runner.path,
             f"the factory's runner in place of {runner.replaces}: same namespace, the legacy "
-            f"container's environment and Secret keys (through the variable aliases){dropped}",
+            f"container's environment and Secret keys (through the variable aliases), image "
+            f"{image}{dropped}",
         )
         kustomization = Path(job.path).parent / "kustomization.yaml"
         if (root / kustomization).is_file():
@@ -292,11 +294,6 @@ def _plan_runners(plan: Plan, root: Path) -> dict[str, str]:
             if listed is not None:
                 files[str(kustomization)] = listed
                 plan.add("runtime", "change", str(kustomization), f"lists {runner.path}")
-    if files:
-        plan.notes.append(
-            f"set the runner image ({RUNNER_IMAGE} is a placeholder) in "
-            + ", ".join(p for p in files if p.endswith("-cronjob.yaml"))
-        )
     return files
 
 
@@ -366,7 +363,32 @@ def _plan_workflows(plan: Plan, root: Path) -> str | None:
     return nightly.path if nightly else None
 
 
-def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
+def _plan_switch(root: Path, adoption: Adoption, branch: str, image: str | None) -> None:
+    """The order of the switch and the way back, from what this adoption suspends and adds."""
+    cut = Cutover(
+        branch=branch,
+        suspended=[
+            job.name
+            for job in legacy_jobs(root)
+            if job.document in adoption.suspend.get(job.path, ())
+        ],
+        runners=[p for p in sorted(adoption.runners) if p.endswith("-cronjob.yaml")],
+        nightly=adoption.nightly,
+        runner_image=image or RUNNER_IMAGE,
+        image_given=image is not None,
+        held=bool(adoption.findings.hand_pins),
+    )
+    adoption.plan.order = switch_order(cut)
+    adoption.plan.rollback = rollback_steps(cut)
+
+
+def build_adoption(
+    root: Path,
+    blobs: dict[str, str],
+    *,
+    branch: str = DEFAULT_BRANCH,
+    runner_image: str | None = None,
+) -> Adoption:
     """Everything adopt will do to the snapshot at `root`, as a plan; changes nothing."""
     refuse_symlinked_dirs(root, WRITTEN)
     found = detect(root)
@@ -378,19 +400,25 @@ def build_adoption(root: Path, blobs: dict[str, str]) -> Adoption:
     replace_schema, write_schema = _plan_schema(plan, root)
     _plan_derived(plan, root)
     suspend = _plan_runtime(plan, root)
-    runners = _plan_runners(plan, root)
+    runners = _plan_runners(plan, root, runner_image or RUNNER_IMAGE)
     nightly = _plan_workflows(plan, root)
     _plan_unread(plan, root)
-    return Adoption(
+    adoption = Adoption(
         plan, found, layout, records, replace_schema, write_schema, suspend, nightly, runners
     )
+    _plan_switch(root, adoption, branch, runner_image)
+    return adoption
 
 
-def plan_adoption(repo: Path) -> Adoption:
+def plan_adoption(
+    repo: Path, branch: str = DEFAULT_BRANCH, runner_image: str | None = None
+) -> Adoption:
     """The adoption of HEAD, computed on a scratch copy of it: the repository is only read."""
     commit = head_commit(repo)
     with snapshot(repo, commit) as root:
-        return build_adoption(root, head_blobs(repo, commit))
+        return build_adoption(
+            root, head_blobs(repo, commit), branch=branch, runner_image=runner_image
+        )
 
 
 def check_branch_name(repo: Path, branch: str) -> None:
@@ -464,7 +492,9 @@ def _ignore(work: Path, paths: list[str]) -> None:
     )
 
 
-def adopt(repo: Path, branch: str = DEFAULT_BRANCH) -> tuple[Adoption, str]:
+def adopt(
+    repo: Path, branch: str = DEFAULT_BRANCH, runner_image: str | None = None
+) -> tuple[Adoption, str]:
     """Commit the adoption of HEAD on the new branch `branch`; returns it and the commit id."""
     commit = head_commit(repo)
     check_branch_name(repo, branch)
@@ -472,7 +502,9 @@ def adopt(repo: Path, branch: str = DEFAULT_BRANCH) -> tuple[Adoption, str]:
     work = scratch / "worktree"
     _git(repo, "worktree", "add", "--detach", "--quiet", str(work), commit)
     try:
-        adoption = build_adoption(work, head_blobs(repo, commit))
+        adoption = build_adoption(
+            work, head_blobs(repo, commit), branch=branch, runner_image=runner_image
+        )
         check_branch_free(repo, branch)
         _apply(work, adoption)
         _, problems = validate_repo(work)

@@ -44,6 +44,8 @@ class Change:
 class Plan:
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what it found that needs a human
+    order: list[str] = field(default_factory=list)  # the order of the switch, step by step
+    rollback: list[str] = field(default_factory=list)  # how to undo it
 
     def add(self, concern: str, action: Action, path: str, why: str, to: str | None = None):
         if concern not in CONCERNS:
@@ -78,6 +80,12 @@ class Plan:
         if self.notes:
             out += ["", "Needs a human:"]
             out += [f"- {note}" for note in self.notes]
+        if self.order:
+            out += ["", "Order of the switch:"]
+            out += [f"{n}. {step}" for n, step in enumerate(self.order, 1)]
+        if self.rollback:
+            out += ["", "Rolling back:"]
+            out += [f"- {step}" for step in self.rollback]
         return "\n".join(out) + "\n"
 
     def as_markdown(self) -> str:
@@ -90,6 +98,12 @@ class Plan:
         if self.notes:
             out += ["", "## Needs a human", ""]
             out += [f"- {note}" for note in self.notes]
+        if self.order:
+            out += ["", "## Order of the switch", ""]
+            out += [f"{n}. {step}" for n, step in enumerate(self.order, 1)]
+        if self.rollback:
+            out += ["", "## Rolling back", ""]
+            out += [f"- {step}" for step in self.rollback]
         return "\n".join(out) + "\n"
 
 

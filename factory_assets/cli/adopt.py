@@ -13,6 +13,7 @@ from factory_assets.adopt.apply import (
     plan_adoption,
 )
 from factory_assets.adopt.detect import AlreadyAdopted
+from factory_assets.adopt.runners import RUNNER_IMAGE, check_image
 from factory_assets.common.errors import UsageError
 from factory_assets.common.files import atomic_write_text
 from factory_assets.config import resolve_repo
@@ -33,6 +34,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.add_argument(
         "--plan-out", metavar="FILE", default=None, help="also write the plan as Markdown"
     )
+    parser.add_argument(
+        "--runner-image",
+        metavar="IMAGE",
+        default=None,
+        help=f"the image of the runners added beside the legacy CronJobs (default: {RUNNER_IMAGE})",
+    )
     parser.set_defaults(func=_adopt)
 
 
@@ -40,16 +47,17 @@ def _adopt(args: argparse.Namespace) -> int:
     repo = resolve_repo(args.repo)
     if not args.branch.strip():
         raise UsageError("--branch: expected a branch name, got an empty string")
+    image = check_image(args.runner_image) if args.runner_image is not None else None
     plan_out = Path(args.plan_out) if args.plan_out else None
     if plan_out is not None and plan_out.is_dir():
         raise UsageError(f"--plan-out: {plan_out} is a directory, expected a file")
     try:
         check_branch_name(repo, args.branch)
         if args.dry_run:
-            adoption, commit = plan_adoption(repo), None
+            adoption, commit = plan_adoption(repo, args.branch, image), None
             check_branch_free(repo, args.branch)  # the real run would refuse it
         else:
-            adoption, commit = adopt(repo, args.branch)
+            adoption, commit = adopt(repo, args.branch, image)
     except AlreadyAdopted as exc:
         print(f"already adopted: {exc}")
         return 0

@@ -63,6 +63,31 @@ def test_dry_run_prints_the_plan_and_changes_nothing(legacy, tmp_path, capsys):
     assert "## Evidence records" in markdown and "| move |" in markdown
 
 
+def test_the_plan_orders_the_switch_legacy_stops_where_the_factory_starts(legacy, capsys):
+    code, out, _ = run(capsys, "--repo", str(legacy), "--dry-run")
+    assert code == 0
+    order = out.split("Order of the switch:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split(".", 1)[0] for line in order] == [str(n) for n in range(1, len(order) + 1)]
+    steps = "\n".join(order)
+    # what must happen before the merge comes before it, and the merge names both sides
+    assert (
+        steps.index("FACTORY_PIP_SPEC") < steps.index("Push factory/adopt") < steps.index("Merge.")
+    )
+    merge = next(line for line in order if ". Merge." in line)
+    for legacy_job in ("deploy-promoter", "deploy-promoter-prod", "smoke-runner"):
+        assert legacy_job in merge
+    for runner in (
+        "cluster/factory-runner-cronjob.yaml",
+        "cluster-prod/factory-runner-prod-cronjob.yaml",
+    ):
+        assert runner in merge
+    assert "refuses to start while the repository still schedules" in merge
+    assert "Lift the holds" in order[-1]  # api is held in dev by its hand pin
+    assert "ghcr.io/example/factory" in order[0] and "--runner-image" in order[0]
+    rollback = out.split("Rolling back:\n", 1)[1]
+    assert "git revert -m 1" in rollback
+
+
 def test_adopt_commits_the_plan_on_a_new_branch_and_leaves_the_checkout(legacy, tmp_path, capsys):
     _, dry, _ = run(capsys, "--repo", str(legacy), "--dry-run")
     head, branch, status, _ = state(legacy)

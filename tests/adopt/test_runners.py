@@ -71,3 +71,38 @@ def test_each_legacy_cronjob_gets_a_factory_runner_in_its_place(tmp_path, capsys
     )
     live = [j for j in legacy_jobs(checkout) if not j.suspended]
     assert live == []
+
+
+def test_runner_image_names_the_build_the_runners_pull(tmp_path, capsys):
+    clone = make_legacy_repo(tmp_path / "ljwx").clone
+    image = "harbor-prod.example/platform/factory:0.2.0"
+    assert main(["adopt", "--repo", str(clone), "--runner-image", image]) == 0
+    out = capsys.readouterr().out
+    for path in (
+        "cluster/factory-runner-cronjob.yaml",
+        "cluster-prod/factory-runner-prod-cronjob.yaml",
+    ):
+        text = subprocess.run(
+            ["git", "-C", str(clone), "show", f"factory/adopt:{path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        (container,) = yaml.safe_load(text)["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+            "containers"
+        ]
+        assert container["image"] == image
+    assert "make sure the runners' image" not in out  # named: nothing left to check by hand
+
+
+def test_a_runner_image_that_is_not_a_reference_is_a_usage_error(tmp_path, capsys):
+    clone = make_legacy_repo(tmp_path / "ljwx").clone
+    for bad in ("factory", "https://harbor.example/p/factory:1", "harbor.example/p/Factory:1"):
+        assert main(["adopt", "--repo", str(clone), "--runner-image", bad]) == 2
+        assert "--runner-image: expected an image reference" in capsys.readouterr().err
+    assert (
+        "factory/adopt"
+        not in subprocess.run(
+            ["git", "-C", str(clone), "branch", "--list"], capture_output=True, text=True
+        ).stdout
+    )
