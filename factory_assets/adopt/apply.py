@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory_assets.adopt.detect import Findings, detect
+from factory_assets.adopt.image import FACTORY_IMAGE
 from factory_assets.adopt.layout_file import layout_text
 from factory_assets.adopt.legacy_records import (
     LEGACY_DIR,
@@ -26,12 +27,12 @@ from factory_assets.adopt.legacy_records import (
     read_legacy_records,
 )
 from factory_assets.adopt.plan import Plan
-from factory_assets.adopt.runners import RUNNER_IMAGE, runner_for, with_resource
+from factory_assets.adopt.runners import runner_for, with_resource
 from factory_assets.adopt.switch import Cutover, rollback_steps, switch_order
 from factory_assets.adopt.workflows import (
-    NIGHTLY_WORKFLOW,
     gate_with_factory_job,
     gate_workflow,
+    nightly_text,
     nightly_workflow,
 )
 from factory_assets.common.clock import utc_now
@@ -86,6 +87,7 @@ class Adoption:
     suspend: dict[str, set[int]]  # manifest path -> the CronJob documents to suspend
     nightly: str | None  # the legacy nightly evidence workflow the factory's replaces
     runners: dict[str, str] = field(default_factory=dict)  # path -> the factory runner's text
+    image: str = FACTORY_IMAGE  # the factory image the runners and workflows run
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -321,7 +323,7 @@ def _plan_runtime(plan: Plan, root: Path) -> dict[str, set[int]]:
     return suspend
 
 
-def _plan_workflows(plan: Plan, root: Path) -> str | None:
+def _plan_workflows(plan: Plan, root: Path, image: str) -> str | None:
     """The legacy nightly workflow the factory's replaces, if the repository has one."""
     nightly = nightly_workflow(root)
     if nightly is not None:
@@ -331,15 +333,13 @@ def _plan_workflows(plan: Plan, root: Path) -> str | None:
             nightly.path,
             "replaced by the factory's nightly: validate the chain, publish the factory's "
             "dashboard to gh-pages (the legacy job reads the YAML records, now moved, and "
-            "would publish an empty feed); needs the repository variable FACTORY_PIP_SPEC",
-        )
-        plan.notes.append(
-            f"{nightly.path} installs the factory from the repository variable "
-            "FACTORY_PIP_SPEC: set it before the next nightly run"
+            f"would publish an empty feed), in the factory image {image}",
         )
     gate = gate_workflow(root)
     if gate is not None:
-        extended = gate_with_factory_job((root / gate.path).read_text(encoding="utf-8"), gate.path)
+        extended = gate_with_factory_job(
+            (root / gate.path).read_text(encoding="utf-8"), gate.path, image
+        )
         if extended is not None:
             plan.add(
                 "workflows",
@@ -347,7 +347,8 @@ def _plan_workflows(plan: Plan, root: Path) -> str | None:
                 gate.path,
                 "the PR gate keeps every check it has (the factory keeps the queue valid for "
                 "its validator) and gains one job: `factory evidence validate` and "
-                "`factory promote --dry-run` (queue, map, factory.yaml as a pass reads them)",
+                "`factory promote --dry-run` (queue, map, factory.yaml as a pass reads them), "
+                f"in the factory image {image}",
             )
         else:
             plan.add(
@@ -373,8 +374,8 @@ def _plan_switch(root: Path, adoption: Adoption, branch: str, image: str | None)
             if job.document in adoption.suspend.get(job.path, ())
         ],
         runners=[p for p in sorted(adoption.runners) if p.endswith("-cronjob.yaml")],
-        nightly=adoption.nightly,
-        runner_image=image or RUNNER_IMAGE,
+        workflows=bool(adoption.nightly) or gate_workflow(root) is not None,
+        factory_image=image or FACTORY_IMAGE,
         image_given=image is not None,
         held=bool(adoption.findings.hand_pins),
     )
@@ -387,7 +388,7 @@ def build_adoption(
     blobs: dict[str, str],
     *,
     branch: str = DEFAULT_BRANCH,
-    runner_image: str | None = None,
+    factory_image: str | None = None,
 ) -> Adoption:
     """Everything adopt will do to the snapshot at `root`, as a plan; changes nothing."""
     refuse_symlinked_dirs(root, WRITTEN)
@@ -400,24 +401,25 @@ def build_adoption(
     replace_schema, write_schema = _plan_schema(plan, root)
     _plan_derived(plan, root)
     suspend = _plan_runtime(plan, root)
-    runners = _plan_runners(plan, root, runner_image or RUNNER_IMAGE)
-    nightly = _plan_workflows(plan, root)
+    image = factory_image or FACTORY_IMAGE
+    runners = _plan_runners(plan, root, image)
+    nightly = _plan_workflows(plan, root, image)
     _plan_unread(plan, root)
     adoption = Adoption(
-        plan, found, layout, records, replace_schema, write_schema, suspend, nightly, runners
+        plan, found, layout, records, replace_schema, write_schema, suspend, nightly, runners, image
     )
-    _plan_switch(root, adoption, branch, runner_image)
+    _plan_switch(root, adoption, branch, factory_image)
     return adoption
 
 
 def plan_adoption(
-    repo: Path, branch: str = DEFAULT_BRANCH, runner_image: str | None = None
+    repo: Path, branch: str = DEFAULT_BRANCH, factory_image: str | None = None
 ) -> Adoption:
     """The adoption of HEAD, computed on a scratch copy of it: the repository is only read."""
     commit = head_commit(repo)
     with snapshot(repo, commit) as root:
         return build_adoption(
-            root, head_blobs(repo, commit), branch=branch, runner_image=runner_image
+            root, head_blobs(repo, commit), branch=branch, factory_image=factory_image
         )
 
 
@@ -469,10 +471,12 @@ def _apply(work: Path, adoption: Adoption) -> None:
     for path, text in sorted(adoption.runners.items()):
         atomic_write_text(work / path, text)
     if adoption.nightly:
-        atomic_write_text(work / adoption.nightly, NIGHTLY_WORKFLOW)
+        atomic_write_text(work / adoption.nightly, nightly_text(adoption.image))
     gate = gate_workflow(work)
     if gate is not None:
-        extended = gate_with_factory_job((work / gate.path).read_text(encoding="utf-8"), gate.path)
+        extended = gate_with_factory_job(
+            (work / gate.path).read_text(encoding="utf-8"), gate.path, adoption.image
+        )
         if extended is not None:
             atomic_write_text(work / gate.path, extended)
     refuse_live_legacy_promoter(work)  # the adopted repository must let the pass start
@@ -493,7 +497,7 @@ def _ignore(work: Path, paths: list[str]) -> None:
 
 
 def adopt(
-    repo: Path, branch: str = DEFAULT_BRANCH, runner_image: str | None = None
+    repo: Path, branch: str = DEFAULT_BRANCH, factory_image: str | None = None
 ) -> tuple[Adoption, str]:
     """Commit the adoption of HEAD on the new branch `branch`; returns it and the commit id."""
     commit = head_commit(repo)
@@ -503,7 +507,7 @@ def adopt(
     _git(repo, "worktree", "add", "--detach", "--quiet", str(work), commit)
     try:
         adoption = build_adoption(
-            work, head_blobs(repo, commit), branch=branch, runner_image=runner_image
+            work, head_blobs(repo, commit), branch=branch, factory_image=factory_image
         )
         check_branch_free(repo, branch)
         _apply(work, adoption)

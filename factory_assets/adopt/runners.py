@@ -14,12 +14,9 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from factory_assets.common.errors import UsageError
+from factory_assets.adopt.image import FACTORY_IMAGE
 from factory_assets.layout.legacy_runtime import LegacyJob
 
-# The factory's published image (deploy/Dockerfile, as deploy/k8s runs it); --runner-image
-# names another build.
-RUNNER_IMAGE = "ghcr.io/example/factory:0.1.0"
 DROPPED = {
     "HARBOR_INSECURE": "refused by the factory: trust the registry's CA with SSL_CERT_FILE",
     "SKIP_REGISTRY_CHECK": "the factory always verifies the digest",
@@ -40,24 +37,6 @@ RENAMED = {
     "HARBOR_LOCAL_USER": "HARBOR_USER",
     "HARBOR_LOCAL_PASS": "HARBOR_PASS",
 }
-
-
-# registry/repository[:tag][@digest], as Kubernetes takes `image:` (no scheme, no spaces)
-IMAGE_REFERENCE = re.compile(
-    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
-)
-
-
-def check_image(image: str) -> str:
-    """`image` if it is a full image reference (registry/repository[:tag][@digest]), else a
-    usage error naming the option."""
-    if not IMAGE_REFERENCE.match(image) or ("/" not in image):
-        raise UsageError(
-            f"--runner-image: expected an image reference such as "
-            f"harbor.example.com/platform/factory:0.1.0, got {image!r}"
-        )
-    return image
 
 
 @dataclass(frozen=True)
@@ -82,7 +61,7 @@ def _containers(doc: dict) -> list[dict]:
     return [c for c in node or [] if isinstance(c, dict)]
 
 
-def runner_for(root: Path, job: LegacyJob, image: str = RUNNER_IMAGE) -> Runner:
+def runner_for(root: Path, job: LegacyJob, image: str = FACTORY_IMAGE) -> Runner:
     """The factory runner that takes over `job` (a promoter, or the smoke runner)."""
     doc = _document(root, job)
     metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}

@@ -1,7 +1,7 @@
 """The order of the switch from the legacy runners to the factory's, and how to roll it back.
 
 Written into the plan (so into the commit message and the pull request), built from what this
-repository has: the CronJobs it suspends and adds, the nightly workflow, the held services.
+repository has: the CronJobs it suspends and adds, its workflows, the held services.
 Two promoters must never take turns on one queue unnoticed, so the order says when each stops
 and starts.
 """
@@ -19,28 +19,26 @@ class Cutover:
     branch: str
     suspended: Sequence[str]  # legacy CronJob names that get `suspend: true`
     runners: Sequence[str]  # the factory runner manifests added beside them
-    nightly: str | None  # the workflow that now installs the factory from FACTORY_PIP_SPEC
-    runner_image: str
-    image_given: bool  # --runner-image named it (else the factory's published default)
+    workflows: bool  # adopted workflows run in the factory image too
+    factory_image: str
+    image_given: bool  # --factory-image named it (else the factory's published default)
     held: bool  # some service is on hold in factory.yaml
 
 
 def switch_order(cut: Cutover) -> list[str]:
     """Numbered steps, in the order they must happen."""
     steps = []
-    before = []
-    if cut.nightly:
-        before.append(
-            f"set the repository variable FACTORY_PIP_SPEC (the factory release {cut.nightly} "
-            "installs)"
+    users = [
+        what
+        for what, used in (("both clusters", cut.runners), ("GitHub Actions", cut.workflows))
+        if used
+    ]
+    if users:
+        named = "" if cut.image_given else ", or rerun adopt with --factory-image naming your build"
+        steps.append(
+            f"Before merging: make sure the factory image {cut.factory_image} "
+            f"(deploy/Dockerfile) can be pulled from {' and '.join(users)}{named}."
         )
-    if cut.runners and not cut.image_given:
-        before.append(
-            f"make sure the runners' image {cut.runner_image} (deploy/Dockerfile) is pullable "
-            "in both clusters, or rerun adopt with --runner-image naming your build"
-        )
-    if before:
-        steps.append("Before merging: " + "; ".join(before) + ".")
     label = " with the `platform-admin` label (it changes cluster manifests)" if cut.runners else ""
     steps.append(
         f"Push {cut.branch} and open the pull request{label}; the plan is its description."

@@ -20,28 +20,27 @@ WORKFLOWS_DIR = ".github/workflows"
 NIGHTLY = "nightly-evidence"
 GATE = "deploy-repo-gate"
 
-# The factory is not a package of the deploy repository: the workflow installs the release
-# the repository variable FACTORY_PIP_SPEC names (e.g. `factory @ git+https://.../factory@v1`).
-# Python and the factory release FACTORY_PIP_SPEC names: the steps both workflows begin with.
-INSTALL_FACTORY_STEPS = """\
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "3.11"
-      - name: Install the factory
-        run: |
-          if [ -z "$FACTORY_PIP_SPEC" ]; then
-            echo "::error::set the repository variable FACTORY_PIP_SPEC (the factory release to install)"
-            exit 1
-          fi
-          python -m pip install "$FACTORY_PIP_SPEC"
+
+# The jobs run inside the factory image the runners run (deploy/Dockerfile: `factory` and
+# git), so the workflows and the clusters run one release and nothing is installed per run.
+# As root: the image's user cannot write the workspace GitHub mounts for actions/checkout.
+# `--repo "$GITHUB_WORKSPACE"`: the image sets FACTORY_REPO for the clusters' clone, and
+# `${{ github.workspace }}` names the host's path, not the container's.
+def _container(image: str) -> str:
+    return f"""\
+    container:
+      image: {image}
+      options: --user root
 """
 
-NIGHTLY_WORKFLOW = (
-    """\
+
+def nightly_text(image: str) -> str:
+    """The factory's nightly, in place of the repository's nightly-evidence workflow."""
+    return (
+        """\
 # Written by `factory adopt` in place of the repository's nightly-evidence workflow: validate
 # the evidence chain and publish the factory's dashboard to gh-pages (history kept, no force
 # push; a `pages` record lands on the deploy branch). One publisher at a time, never cancelled.
-# Set the repository variable FACTORY_PIP_SPEC to the factory release to install.
 name: nightly-evidence
 
 on:
@@ -60,9 +59,10 @@ jobs:
   publish:
     runs-on: ubuntu-latest
     timeout-minutes: 30
+"""
+        + _container(image)
+        + """\
     env:
-      FACTORY_PIP_SPEC: ${{ vars.FACTORY_PIP_SPEC }}
-      FACTORY_REPO: ${{ github.workspace }}
       FACTORY_COMMIT_URL_TEMPLATE: ${{ github.server_url }}/${{ github.repository }}/commit/{commit}
       FACTORY_RUN_URL: ${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}
       FACTORY_GIT_AUTHOR_NAME: github-actions[bot]
@@ -71,40 +71,36 @@ jobs:
       - uses: actions/checkout@v4
         with:
           fetch-depth: 1
-"""
-    + INSTALL_FACTORY_STEPS
-    + """\
       - name: Validate every evidence record
-        run: factory evidence validate
+        run: factory evidence validate --repo "$GITHUB_WORKSPACE"
       - name: Publish the dashboard
-        run: factory site publish
+        run: factory site publish --repo "$GITHUB_WORKSPACE"
 """
-)
+    )
 
 
-GATE_JOB = (
-    """\
+def gate_job_text(image: str) -> str:
+    """The job the PR gate gains: the factory's validators, on every pull request."""
+    return (
+        """\
   # Added by `factory adopt`: the factory's validators, on every pull request.
   factory-validate:
     runs-on: ubuntu-latest
     timeout-minutes: 15
-    env:
-      FACTORY_PIP_SPEC: ${{ vars.FACTORY_PIP_SPEC }}
-      FACTORY_REPO: ${{ github.workspace }}
+"""
+        + _container(image)
+        + """\
     steps:
       - uses: actions/checkout@v4
-"""
-    + INSTALL_FACTORY_STEPS
-    + """\
       - name: Every evidence record and the chain validate
-        run: factory evidence validate
+        run: factory evidence validate --repo "$GITHUB_WORKSPACE"
       - name: The queue, the service map and factory.yaml read as a pass reads them
-        run: factory promote --dry-run
+        run: factory promote --dry-run --repo "$GITHUB_WORKSPACE"
 """
-)
+    )
 
 
-def gate_with_factory_job(text: str, path: str) -> str | None:
+def gate_with_factory_job(text: str, path: str, image: str) -> str | None:
     """The gate workflow with the factory's job appended to `jobs:` (None: it cannot be done
     safely by appending, e.g. `jobs:` is not the last top-level key; the plan says so)."""
     try:
@@ -116,7 +112,7 @@ def gate_with_factory_job(text: str, path: str) -> str | None:
     if "factory-validate" in before["jobs"]:
         return text
     joined = text if text.endswith("\n") else text + "\n"
-    after_text = joined + GATE_JOB
+    after_text = joined + gate_job_text(image)
     try:
         after = yaml.safe_load(after_text)
     except yaml.YAMLError:

@@ -13,7 +13,7 @@ from factory_assets.adopt.apply import (
     plan_adoption,
 )
 from factory_assets.adopt.detect import AlreadyAdopted
-from factory_assets.adopt.runners import RUNNER_IMAGE, check_image
+from factory_assets.adopt.image import FACTORY_IMAGE, check_image
 from factory_assets.common.errors import UsageError
 from factory_assets.common.files import atomic_write_text
 from factory_assets.config import resolve_repo
@@ -35,10 +35,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--plan-out", metavar="FILE", default=None, help="also write the plan as Markdown"
     )
     parser.add_argument(
-        "--runner-image",
+        "--factory-image",
         metavar="IMAGE",
         default=None,
-        help=f"the image of the runners added beside the legacy CronJobs (default: {RUNNER_IMAGE})",
+        help=f"the factory image the added runners and workflows run (default: {FACTORY_IMAGE})",
     )
     parser.set_defaults(func=_adopt)
 
@@ -47,7 +47,7 @@ def _adopt(args: argparse.Namespace) -> int:
     repo = resolve_repo(args.repo)
     if not args.branch.strip():
         raise UsageError("--branch: expected a branch name, got an empty string")
-    image = check_image(args.runner_image) if args.runner_image is not None else None
+    image = check_image(args.factory_image) if args.factory_image is not None else None
     plan_out = Path(args.plan_out) if args.plan_out else None
     if plan_out is not None and plan_out.is_dir():
         raise UsageError(f"--plan-out: {plan_out} is a directory, expected a file")

@@ -71,7 +71,7 @@ def test_the_plan_orders_the_switch_legacy_stops_where_the_factory_starts(legacy
     steps = "\n".join(order)
     # what must happen before the merge comes before it, and the merge names both sides
     assert (
-        steps.index("FACTORY_PIP_SPEC") < steps.index("Push factory/adopt") < steps.index("Merge.")
+        steps.index("Before merging") < steps.index("Push factory/adopt") < steps.index("Merge.")
     )
     merge = next(line for line in order if ". Merge." in line)
     for legacy_job in ("deploy-promoter", "deploy-promoter-prod", "smoke-runner"):
@@ -83,7 +83,8 @@ def test_the_plan_orders_the_switch_legacy_stops_where_the_factory_starts(legacy
         assert runner in merge
     assert "refuses to start while the repository still schedules" in merge
     assert "Lift the holds" in order[-1]  # api is held in dev by its hand pin
-    assert "ghcr.io/example/factory" in order[0] and "--runner-image" in order[0]
+    assert "ghcr.io/example/factory" in order[0] and "--factory-image" in order[0]
+    assert "both clusters and GitHub Actions" in order[0]
     rollback = out.split("Rolling back:\n", 1)[1]
     assert "git revert -m 1" in rollback
 

@@ -73,10 +73,10 @@ def test_each_legacy_cronjob_gets_a_factory_runner_in_its_place(tmp_path, capsys
     assert live == []
 
 
-def test_runner_image_names_the_build_the_runners_pull(tmp_path, capsys):
+def test_factory_image_names_the_build_the_runners_and_workflows_run(tmp_path, capsys):
     clone = make_legacy_repo(tmp_path / "ljwx").clone
     image = "harbor-prod.example/platform/factory:0.2.0"
-    assert main(["adopt", "--repo", str(clone), "--runner-image", image]) == 0
+    assert main(["adopt", "--repo", str(clone), "--factory-image", image]) == 0
     out = capsys.readouterr().out
     for path in (
         "cluster/factory-runner-cronjob.yaml",
@@ -92,14 +92,27 @@ def test_runner_image_names_the_build_the_runners_pull(tmp_path, capsys):
             "containers"
         ]
         assert container["image"] == image
-    assert "make sure the runners' image" not in out  # named: nothing left to check by hand
+    for path in (
+        ".github/workflows/nightly-evidence.yml",
+        ".github/workflows/deploy-repo-gate.yml",
+    ):
+        text = subprocess.run(
+            ["git", "-C", str(clone), "show", f"factory/adopt:{path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        jobs = yaml.safe_load(text)["jobs"]
+        job = jobs.get("publish") or jobs["factory-validate"]
+        assert job["container"]["image"] == image  # one factory release, clusters and CI
+    assert "rerun adopt with --factory-image" not in out  # named: nothing to check by hand
 
 
-def test_a_runner_image_that_is_not_a_reference_is_a_usage_error(tmp_path, capsys):
+def test_a_factory_image_that_is_not_a_reference_is_a_usage_error(tmp_path, capsys):
     clone = make_legacy_repo(tmp_path / "ljwx").clone
     for bad in ("factory", "https://harbor.example/p/factory:1", "harbor.example/p/Factory:1"):
-        assert main(["adopt", "--repo", str(clone), "--runner-image", bad]) == 2
-        assert "--runner-image: expected an image reference" in capsys.readouterr().err
+        assert main(["adopt", "--repo", str(clone), "--factory-image", bad]) == 2
+        assert "--factory-image: expected an image reference" in capsys.readouterr().err
     assert (
         "factory/adopt"
         not in subprocess.run(

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from factory_assets.cli.main import main
+from tests.support.actionlint import actionlint
 from tests.support.ljwx_legacy import GATE, make_legacy_repo
 
 
@@ -18,7 +19,7 @@ def test_the_nightly_is_replaced_by_a_valid_factory_workflow_and_the_gate_kept(t
     out = capsys.readouterr().out
     assert "change .github/workflows/nightly-evidence.yml: replaced by the factory's nightly" in out
     assert "change .github/workflows/deploy-repo-gate.yml: the PR gate keeps every check" in out
-    assert "FACTORY_PIP_SPEC" in out.split("Needs a human:")[1]
+    assert "FACTORY_PIP_SPEC" not in out  # nothing to install: the jobs run in the image
 
     def show(path: str) -> str:
         return subprocess.run(
@@ -35,7 +36,13 @@ def test_the_nightly_is_replaced_by_a_valid_factory_workflow_and_the_gate_kept(t
     jobs = yaml.safe_load(gate)["jobs"]
     assert jobs["gate"] == yaml.safe_load(GATE)["jobs"]["gate"]
     steps = [s.get("run", "") for s in jobs["factory-validate"]["steps"]]
-    assert "factory evidence validate" in steps and "factory promote --dry-run" in steps
+    assert 'factory evidence validate --repo "$GITHUB_WORKSPACE"' in steps
+    assert 'factory promote --dry-run --repo "$GITHUB_WORKSPACE"' in steps
+    for job in (jobs["factory-validate"], yaml.safe_load(nightly)["jobs"]["publish"]):
+        assert job["container"] == {
+            "image": "ghcr.io/example/factory:0.1.0",
+            "options": "--user root",
+        }
     tool = Path(sys.executable).with_name("check-jsonschema")
     for name, text in (("nightly-evidence.yml", nightly), ("deploy-repo-gate.yml", gate)):
         written = tmp_path / name
@@ -46,6 +53,8 @@ def test_the_nightly_is_replaced_by_a_valid_factory_workflow_and_the_gate_kept(t
             text=True,
         )
         assert checked.returncode == 0, checked.stdout + checked.stderr
+    written = [tmp_path / "nightly-evidence.yml", tmp_path / "deploy-repo-gate.yml"]
+    assert actionlint(written) == []  # as the repository's own workflows are linted
 
 
 def test_without_workflows_nothing_is_planned_for_them(tmp_path, capsys):
