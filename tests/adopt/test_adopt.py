@@ -70,9 +70,7 @@ def test_the_plan_orders_the_switch_legacy_stops_where_the_factory_starts(legacy
     assert [line.split(".", 1)[0] for line in order] == [str(n) for n in range(1, len(order) + 1)]
     steps = "\n".join(order)
     # what must happen before the merge comes before it, and the merge names both sides
-    assert (
-        steps.index("Before merging") < steps.index("Push factory/adopt") < steps.index("Merge.")
-    )
+    assert steps.index("Before merging") < steps.index("Push factory/adopt") < steps.index("Merge.")
     merge = next(line for line in order if ". Merge." in line)
     for legacy_job in ("deploy-promoter", "deploy-promoter-prod", "smoke-runner"):
         assert legacy_job in merge

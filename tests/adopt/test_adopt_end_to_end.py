@@ -1,46 +1,62 @@
-"""Adopt, merge, and run: on the adopted repository the factory promotes (real registry,
-kustomize), smoke-checks (the repository's targets file), validates, collects and
-publishes, and the legacy records stay at the start of the chain."""
+"""Adopt, merge, and run, as the two clusters would.
+
+The repository (../shared/reference/ljwx-deploy.md) has legacy records (two colliding on one
+id, one broken), a dev entry whose image has not reached the dev Harbor yet, a prod entry, the
+promoter and smoke CronJobs and the workflows. After `adopt --dry-run` (nothing changes),
+`adopt` and the merge:
+
+- the dev cluster runs the real `dagster-daemon`, with the environment its adopted runners
+  declare (the legacy variable names, the Secret's keys), against a Basic-auth registry;
+- the prod cluster runs its adopted CronJob's command, `factory promote`, with that
+  manifest's environment;
+
+and then the nightly's commands validate, collect and publish. Real registries, git remotes,
+kustomize and Dagster throughout.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
 
 from factory_assets.cli.main import main
-from factory_assets.promotion import run_pass
-from factory_assets.smoke.landing import smoke_checks_and_land
-from resources.registries import EnvRegistries
 from tests.smoke.conftest import Answer, Endpoint
+from tests.support.dagster_daemon import BIN, shipped_dagster_home, start_daemon, wait_for
 from tests.support.ljwx import PUBLIC
-from tests.support.ljwx_legacy import QUEUE, RECORDS, SERVICES, make_legacy_repo
+from tests.support.ljwx_legacy import DIGEST_A, QUEUE, RECORDS, SERVICES, make_legacy_repo
 from tests.support.oci import push_image
 from tests.support.queue_rules import queue_errors
 
+pytestmark = pytest.mark.slow
 
-def _git(clone, *args: str) -> str:
+TARGETS = "scripts/smoke/targets.local-k3s.json"  # what the smoke CronJob's SMOKE_TARGETS names
+
+
+def _git(repo: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", "-C", str(clone), *args], capture_output=True, text=True, check=True
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
     ).stdout
 
 
-def test_an_adopted_repository_promotes_smokes_and_publishes(
-    tmp_path, registry, prod_registry, unique_repo, monkeypatch, capsys
-):
-    project = unique_repo.split("/")[0]
-    services = SERVICES.replace("harbor-dev.example/acme", f"{registry.host}/{project}")
-    services = services.replace("harbor-prod.example/acme", f"{prod_registry.host}/{project}")
-    worker = push_image(registry, f"{project}/worker", None, content=b"worker adopted")
-    entry = f"""\
-- id: 20260501T100000Z-worker-sha-aaaaaa1
-  service: worker
-  env: dev
+def _pending(service: str, env: str, digest: str, tag: str, at: str) -> str:
+    """An entry as service CI appends it (PyYAML style, section 2 of the reference)."""
+    stamp = at.replace("-", "").replace(":", "")
+    return f"""\
+- id: {stamp}-{service}-{tag}
+  service: {service}
+  env: {env}
   source:
-    ghcr: {PUBLIC}/worker@{worker}
-    tag: sha-aaaaaa1
-    digest: {worker}
-    gitSha: aaaaaa1
-  createdAt: '2026-05-01T10:00:00Z'
+    ghcr: {PUBLIC}/{service}@{digest}
+    tag: {tag}
+    digest: {digest}
+    gitSha: {tag.removeprefix("sha-")}
+  createdAt: '{at}'
   status: pending
   attempts: 0
   lastError: ''
@@ -48,64 +64,230 @@ def test_an_adopted_repository_promotes_smokes_and_publishes(
   supersededAt: ''
   failedAt: ''
 """
-    queue = QUEUE.replace("pending:\n", "pending:\n" + entry, 1)
+
+
+def _runner_env(branch_checkout: Path, manifest: str, secret: dict[str, str]) -> dict[str, str]:
+    """The container environment an adopted CronJob declares, as the kubelet would resolve it:
+    plain values as written, `secretKeyRef`s from `secret` (an optional missing key: unset)."""
+    doc = yaml.safe_load((branch_checkout / manifest).read_text())
+    (container,) = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
+    for item in container["env"]:
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == "deploy-promoter-secret", ref
+            if ref["key"] in secret:
+                env[item["name"]] = secret[ref["key"]]
+            else:
+                assert ref.get("optional"), f"{manifest}: required key {ref['key']} missing"
+    return env
+
+
+def _clean_environ() -> dict[str, str]:
+    """The test process's environment without any factory or legacy setting leaking in."""
+    drop = ("HARBOR_", "FACTORY_", "SERVICE_MAP_PATH", "SMOKE_TARGETS", "ENV_ALLOWLIST", "ARGOCD_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
+def _lists(remote_bare: Path) -> dict:
+    text = subprocess.run(
+        ["git", "--git-dir", str(remote_bare), "show", "main:release/queue.yaml"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return yaml.safe_load(text)
+
+
+def _find(remote_bare: Path, release_id: str) -> tuple[str, dict]:
+    data = _lists(remote_bare)
+    for name in ("pending", "promoted", "failed", "superseded"):
+        for item in data[name] or []:
+            if item["id"] == release_id:
+                return name, item
+    raise KeyError(release_id)
+
+
+def _rendered(checkout: Path, overlay: str) -> list[str]:
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(checkout / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sorted(
+        line.split("image:", 1)[1].strip() for line in out.splitlines() if "image:" in line
+    )
+
+
+def test_an_adopted_repository_runs_on_the_daemon_and_its_own_runners(
+    tmp_path, registry_basic, prod_registry, monkeypatch
+):
+    dev, prod = registry_basic, prod_registry
+    project = f"acme{uuid.uuid4().hex[:8]}"
+    worker = push_image(dev, f"{project}/worker", None, content=b"worker adopted")
+    cron_content = b"worker-cron, built, not replicated yet"
+    worker_cron = push_image(dev, f"{project}/scratch", None, content=cron_content)
+    api_prod = push_image(prod, f"{project}/api", None, content=b"api for prod")
+    services = SERVICES.replace("harbor-dev.example/acme", f"{dev.host}/{project}").replace(
+        "harbor-prod.example/acme", f"{prod.host}/{project}"
+    )
+    # The legacy prod entry (and its promoted dev twin) name the digest now on the prod Harbor.
+    queue = QUEUE.replace(DIGEST_A, api_prod).replace(
+        "pending:\n",
+        "pending:\n"
+        + _pending("worker", "dev", worker, "sha-aaaaaa1", "2026-05-01T10:00:00Z")
+        + _pending("worker-cron", "dev", worker_cron, "sha-bbbbbb2", "2026-05-01T10:00:01Z"),
+        1,
+    )
     endpoint = Endpoint()
+    check = endpoint.script("/worker", Answer(200, b"ok"))
     targets = {
-        "profile": "test",
+        "profile": "local-k3s",
         "targets": [
-            {
-                "service": "worker",
-                "environment": "dev",
-                "argocd_app": "",
-                "endpoint": endpoint.script("/worker", Answer(200, b"ok")),
-            }
+            {"service": "worker", "environment": "dev", "argocd_app": "", "endpoint": check}
         ],
     }
     remote = make_legacy_repo(
         tmp_path / "ljwx",
         **{
             "release__services.yaml": services,
+            "release__services.local-k3s.yaml": services,
+            "release__services.orbstack-k3s-cn.yaml": services,
             "release__queue.yaml": queue,
-            "scripts__smoke__targets.json": json.dumps(targets),
+            TARGETS.replace("/", "__"): json.dumps(targets),
         },
     )
-    clone = remote.clone
-    monkeypatch.setenv("HARBOR_URL_DEV", registry.url)
-    monkeypatch.setenv("HARBOR_URL_PROD", prod_registry.url)
-    monkeypatch.setenv("SMOKE_TARGETS", "scripts/smoke/targets.json")
-    for name in ("HARBOR_URL", "FACTORY_ENVS", "SERVICE_MAP_PATH"):
-        monkeypatch.delenv(name, raising=False)
+    owner = remote.clone
+    for name in _clean_environ().keys() ^ os.environ.keys():
+        monkeypatch.delenv(name)
+    daemon = None
     try:
-        assert main(["adopt", "--repo", str(clone)]) == 0
-        _git(clone, "merge", "-q", "--no-edit", "factory/adopt")  # the pull request, merged
-        _git(clone, "push", "-q", "origin", "main")
-        capsys.readouterr()
+        # 1. The dry run changes nothing at all.
+        before = (_git(owner, "rev-parse", "HEAD"), _git(owner, "status", "--porcelain=v1"))
+        assert main(["adopt", "--repo", str(owner), "--dry-run"]) == 0
+        assert (_git(owner, "rev-parse", "HEAD"), _git(owner, "status", "--porcelain=v1")) == before
+        assert _git(owner, "branch", "--list", "factory/adopt") == ""
 
-        registries = EnvRegistries()
-        try:
-            result = run_pass(clone, registry=registries, envs={"dev"})
-        finally:
-            registries.close()
-        by = {o.release_id: o.result for o in result.outcomes}
-        assert by["20260501T100000Z-worker-sha-aaaaaa1"] == "success", result.to_dict()
-        check = remote.new_clone("check")
-        assert (
-            f"digest: {worker}"
-            in (check / "apps/worker/overlays/dev/kustomization.yaml").read_text()
+        # 2. Adopt, and merge the branch as the pull request would.
+        assert main(["adopt", "--repo", str(owner)]) == 0
+        _git(owner, "merge", "-q", "--no-ff", "--no-edit", "factory/adopt")
+        _git(owner, "push", "-q", "origin", "main")
+
+        secret = {
+            "harbor_local_url": dev.url,
+            "harbor_local_username": dev.username,
+            "harbor_local_password": dev.password,
+            "harbor_prod_url": prod.url,
+        }
+
+        # 3. The dev cluster: the daemon with its adopted runners' environment, its own clone.
+        dev_clone = remote.new_clone("dev-cluster")
+        dev_env = {
+            **_runner_env(dev_clone, "cluster/factory-runner-cronjob.yaml", secret),
+            **_runner_env(dev_clone, "cluster/factory-smoke-cronjob.yaml", secret),
+            "FACTORY_REPO": str(dev_clone),  # the image's entrypoint clones; here, a clone
+            "HOME": str(tmp_path / "home-dev"),
+        }
+        assert dev_env["HARBOR_USER"] == dev.username and "HARBOR_USERNAME" not in dev_env
+        assert dev_env["ENV_ALLOWLIST"] == "dev,demo" and dev_env["SMOKE_TARGETS"] == TARGETS
+        daemon = start_daemon(
+            shipped_dagster_home(tmp_path / "dagster-dev"),
+            {**_clean_environ(), **dev_env},
+            tmp_path / "daemon.log",
         )
-        assert queue_errors((check / "release/queue.yaml").read_text()) == []
-
-        (smoke,) = smoke_checks_and_land(clone, environments=["dev"])
-        assert (smoke.service, smoke.verdict) == ("worker", "passed")
-        assert main(["evidence", "validate", "--repo", str(clone)]) == 0
-        assert _git(clone, "ls-files", "evidence/index.json") == ""  # the array index is gone
-        index = clone / "evidence" / "index.json"  # the factory's, derived where the array was
-        assert main(["evidence", "collect", "--repo", str(clone), "--out", str(index)]) == 0
-        assert _git(clone, "status", "--porcelain") == ""  # git-ignored: never a local change
-        collected = json.loads(index.read_text())
-        assert collected["kinds"]["imported"] == len(RECORDS)  # the legacy records stay, first
-        assert collected["kinds"]["smoke"] == 1 and collected["kinds"]["promotion"] >= 1
-        assert main(["site", "publish", "--repo", str(clone)]) == 0
-        assert _git(clone, "ls-remote", "origin", "gh-pages").strip()
+        log = lambda: daemon.log()[-4000:]  # noqa: E731 - read at failure time
+        bare = remote.bare
+        wait_for(
+            lambda: _find(bare, "20260501T100000Z-worker-sha-aaaaaa1")[0] == "promoted",
+            180,
+            what=lambda: f"worker promoted by the daemon\n{log()}",
+        )
+        cron_id = "20260501T100001Z-worker-cron-sha-bbbbbb2"
+        wait_for(
+            lambda: "waitingSince" in str(_find(bare, cron_id)[1].get("meta")),
+            150,
+            what=lambda: f"worker-cron waiting for its replica\n{log()}",
+        )
+        assert _find(bare, cron_id)[0] == "pending"
+        # Harbor's replication brings the same manifest to the repository the map names.
+        assert push_image(dev, f"{project}/worker-cron", None, content=cron_content) == worker_cron
+        wait_for(
+            lambda: _find(bare, cron_id)[0] == "promoted",
+            180,
+            what=lambda: f"worker-cron promoted after replication\n{log()}",
+        )
+        wait_for(
+            lambda: (
+                (_find(bare, "20260501T100000Z-worker-sha-aaaaaa1")[1].get("meta") or {})
+                .get("factory", {})
+                .get("smokeVerdict")
+                == "passed"
+            ),
+            150,
+            what=lambda: f"worker smoke-checked against {TARGETS}\n{log()}",
+        )
     finally:
+        if daemon is not None:
+            daemon.stop()
         endpoint.stop()
+
+    # 4. The prod cluster: its adopted CronJob's command and environment.
+    prod_clone = remote.new_clone("prod-cluster")
+    manifest = "cluster-prod/factory-runner-prod-cronjob.yaml"
+    prod_env = {
+        **_runner_env(prod_clone, manifest, secret),
+        "FACTORY_REPO": str(prod_clone),
+        "HOME": str(tmp_path / "home-prod"),
+    }
+    (container,) = yaml.safe_load((prod_clone / manifest).read_text())["spec"]["jobTemplate"][
+        "spec"
+    ]["template"]["spec"]["containers"]
+    done = subprocess.run(
+        [str(BIN / container["args"][0]), *container["args"][1:]],
+        env={**_clean_environ(), **prod_env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _find(bare, "20260401T091502Z-api-sha-4417092-prod")[0] == "promoted"
+
+    # 5. What the clusters left on main.
+    final = remote.new_clone("final")
+    assert queue_errors((final / "release/queue.yaml").read_text()) == []
+    assert _find(bare, cron_id)[1]["attempts"] == 1  # the wait for the replica cost nothing
+    assert _rendered(final, "apps/worker/overlays/dev") == sorted(
+        [f"{PUBLIC}/worker@{worker}", f"{PUBLIC}/worker-cron@{worker_cron}"]
+    )
+    assert _rendered(final, "apps/api/overlays/prod") == [f"{prod.host}/{project}/api@{api_prod}"]
+    assert (
+        'newTag: "dev"' in (final / "apps/api/overlays/dev/kustomization.yaml").read_text()
+    )  # held
+    legacy = [
+        j
+        for j in ("cluster/deploy-promoter-cronjob.yaml", "cluster/smoke-runner-cronjob.yaml")
+        if yaml.safe_load((final / j).read_text())["spec"].get("suspend") is not True
+    ]
+    assert legacy == []
+
+    # 6. The nightly's commands: validate, collect, publish; the imported chain holds.
+    assert main(["evidence", "validate", "--repo", str(final)]) == 0
+    index = final / "evidence" / "index.json"
+    assert main(["evidence", "collect", "--repo", str(final), "--out", str(index)]) == 0
+    assert _git(final, "status", "--porcelain") == ""  # the derived index is git-ignored
+    collected = json.loads(index.read_text())
+    assert collected["kinds"]["imported"] == len(RECORDS)  # as many records as files
+    assert collected["kinds"]["promotion"] >= 3 and collected["kinds"]["smoke"] >= 1
+    records = [json.loads(p.read_text()) for p in (final / "evidence/records").glob("*.json")]
+    imported = [r for r in records if r["kind"] == "imported"]
+    for record in imported:  # each original is reachable from its record, byte for byte
+        details = record["details"]
+        original = _git(final, "cat-file", "-p", details["git_blob"])
+        assert original == RECORDS[details["original_path"]]
+        assert (final / details["legacy_path"]).read_text() == original
+    assert main(["site", "publish", "--repo", str(final)]) == 0
+    assert _git(final, "ls-remote", "origin", "gh-pages").strip()
+    assert main(["evidence", "verify", "--repo", str(final)]) == 0
