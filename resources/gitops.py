@@ -348,13 +348,15 @@ class GitopsWriter:
         return self._run("rev-parse", "HEAD", cwd=tree)[1].strip()
 
     def _push(self, tree: Path) -> tuple[bool, str]:
+        head = self._run("rev-parse", "HEAD", cwd=tree)[1].strip()
+        # From the checkout, not the private tree (they share objects): a relative remote
+        # URL (`git clone ../remote.git`) is relative to the checkout.
         status, out, err = self._run(
             "push",
             "--porcelain",
             "--quiet",
             self.remote,
-            f"HEAD:refs/heads/{self.branch}",
-            cwd=tree,
+            f"{head}:refs/heads/{self.branch}",
             check=False,
         )
         text = redact((out + "\n" + err).strip())

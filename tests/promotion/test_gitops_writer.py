@@ -251,3 +251,14 @@ def test_commits_carry_the_factory_identity_from_the_environment(
         check=True,
     ).stdout.strip()
     assert author == "factory-bot <bot@factory.test>"
+
+
+def test_a_relative_remote_url_resolves_from_the_checkout(gitops_remote: GitOpsRemote) -> None:
+    # `git clone ../remote.git` records the URL as written: relative to the checkout, which
+    # is not where the private tree the writer commits in lives.
+    clone = gitops_remote.new_clone("relative")
+    relative = os.path.relpath(gitops_remote.bare, clone)
+    subprocess.run(["git", "-C", str(clone), "remote", "set-url", "origin", relative], check=True)
+    txn = GitopsWriter(clone).transact(append_line("log.txt", "relative"), message="relative")
+    assert txn.pushed and txn.attempts == 1
+    assert remote_file(gitops_remote, "log.txt") == "relative\n"
