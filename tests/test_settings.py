@@ -127,6 +127,13 @@ def test_the_readme_alias_table_is_the_declared_aliases():
     assert [legacy for legacy, own in pairs if own is None] == ["HARBOR_INSECURE"]
 
 
+def test_a_variable_read_outside_python_is_read_there():
+    outside = [s for s in settings.SETTINGS if s.outside]
+    assert outside
+    for setting in outside:
+        assert setting.name in (ROOT / setting.outside).read_text(), setting.name
+
+
 def test_defaults_shared_with_the_code_agree():
     assert settings.FACTORY_PAGES_BRANCH.default == DEFAULT_BRANCH
 

@@ -220,7 +220,7 @@ DAGSTER_PG_PORT = Setting("DAGSTER_PG_PORT", outside=_POSTGRES)
 DAGSTER_PG_USERNAME = Setting("DAGSTER_PG_USERNAME", outside=_POSTGRES)
 DAGSTER_PG_PASSWORD = Setting("DAGSTER_PG_PASSWORD", secret, outside=_POSTGRES)
 DAGSTER_PG_DB = Setting("DAGSTER_PG_DB", outside=_POSTGRES)
-_ENTRYPOINT = "the container image's entrypoint (deploy/docker)"
+_ENTRYPOINT = "deploy/docker/entrypoint.sh"  # the container image's entrypoint
 GIT_REPO_URL = Setting("GIT_REPO_URL", alias="DEPLOY_REPO_URL", outside=_ENTRYPOINT)
 GIT_BRANCH = Setting("GIT_BRANCH", outside=_ENTRYPOINT)
 GIT_TOKEN = Setting("GIT_TOKEN", secret, alias="DEPLOY_REPO_TOKEN", outside=_ENTRYPOINT)
