@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from factory_assets.common import settings
 from factory_assets.common.errors import InputError
 
 PRODUCER_NAME = "factory"
@@ -19,8 +20,8 @@ def resolve_repo(path: str | os.PathLike | None = None) -> Path:
     """
     if path:
         repo, source, field = Path(path).resolve(), str(path), "--repo"
-    elif os.environ.get("FACTORY_REPO"):
-        repo, source, field = Path(os.environ["FACTORY_REPO"]).resolve(), "FACTORY_REPO", "-"
+    elif named := settings.FACTORY_REPO.get():
+        repo, source, field = Path(named).resolve(), settings.FACTORY_REPO.name, "-"
     else:
         repo, source, field = Path.cwd().resolve(), "current directory", "-"
     if not repo.is_dir():

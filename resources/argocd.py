@@ -10,7 +10,6 @@ repr, message or log line this module produces.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -18,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from factory_assets.common import settings
 from factory_assets.common.errors import FactoryError
 
 Refresh = Literal["normal", "hard"]
@@ -102,16 +102,15 @@ class ArgoCDSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ArgoCDSettings:
         """Read ARGOCD_URL (or its alias ARGOCD_SERVER, the deploy repository's name for it),
         ARGOCD_TOKEN and ARGOCD_APP_NAMESPACE; raise ArgoCDConfigError when absent."""
-        env = os.environ if env is None else env
-        url = (env.get("ARGOCD_URL", "") or env.get("ARGOCD_SERVER", "")).strip()
-        token = env.get("ARGOCD_TOKEN", "").strip()
+        url = settings.ARGOCD_URL.get(env) or ""
+        token = settings.reveal(settings.ARGOCD_TOKEN.get(env)) or ""
         missing = [
             name for name, value in (("ARGOCD_URL", url), ("ARGOCD_TOKEN", token)) if not value
         ]
         if missing:
             raise ArgoCDConfigError(f"{' and '.join(missing)} not set")
         return cls(
-            url=url.rstrip("/"), token=token, app_namespace=env.get("ARGOCD_APP_NAMESPACE") or None
+            url=url.rstrip("/"), token=token, app_namespace=settings.ARGOCD_APP_NAMESPACE.get(env)
         )
 
     def app_ui_url(self, name: str, app_namespace: str | None = None) -> str:

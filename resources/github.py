@@ -7,7 +7,6 @@ header to the configured API origin and never appears in a message or exception.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,10 +14,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from factory_assets.common import settings
 from factory_assets.common.errors import FactoryError, InputError
 
 API_VERSION = "2022-11-28"
-DEFAULT_API_URL = "https://api.github.com"
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 MAX_PAGES = 50  # 5,000 open issues with one label is far past any sane use; stop rather than spin
 
@@ -38,18 +37,18 @@ class GitHubError(FactoryError):
 class GitHubConfig:
     repository: str
     token: str = field(repr=False)
-    api_url: str = DEFAULT_API_URL
+    api_url: str = settings.GITHUB_API_URL.default
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GitHubConfig | None:
         """None when GITHUB_TOKEN or GITHUB_REPOSITORY is unset (escalation then stays local)."""
-        env = os.environ if env is None else env
-        token, repository = env.get("GITHUB_TOKEN", ""), env.get("GITHUB_REPOSITORY", "")
+        token = settings.reveal(settings.GITHUB_TOKEN.get(env))
+        repository = settings.GITHUB_REPOSITORY.get(env)
         if not token or not repository:
             return None
         if not REPOSITORY.match(repository):
             raise InputError("GITHUB_REPOSITORY", "-", f"expected owner/name, got {repository!r}")
-        api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        api_url = settings.GITHUB_API_URL.get(env).rstrip("/")
         if urlsplit(api_url).scheme not in ("http", "https"):
             raise InputError("GITHUB_API_URL", "-", "expected an http(s) URL")
         return cls(repository=repository, token=token, api_url=api_url)

@@ -25,7 +25,6 @@ This module is plain GitPython; it knows nothing about queues or pins.
 from __future__ import annotations
 
 import fcntl
-import os
 import random
 import re
 import shutil
@@ -38,14 +37,13 @@ from typing import Generic, Literal, TypeVar
 
 import git
 
-from factory_assets.common.env import int_setting
+from factory_assets.common import settings
 from factory_assets.common.errors import FactoryError
 from factory_assets.common.files import refuse_symlinked_dirs
 
 T = TypeVar("T")
 Mode = Literal["remote", "local", "files"]
 
-DEFAULT_MAX_ATTEMPTS = 10
 STALE_LOCK_SECONDS = 60  # a git lock file this old has no live owner
 DEFAULT_AUTHOR_NAME = "factory"
 DEFAULT_AUTHOR_EMAIL = "factory@localhost"
@@ -111,8 +109,8 @@ def compare_and_swap(
 def author_identity(configured: Callable[[str], str] | None = None) -> tuple[str, str]:
     """The factory's commit identity: FACTORY_GIT_AUTHOR_NAME/EMAIL, else the repository's
     `user.name`/`user.email` (`configured(key)`, "" when unset), else factory@localhost."""
-    name = os.environ.get("FACTORY_GIT_AUTHOR_NAME")
-    email = os.environ.get("FACTORY_GIT_AUTHOR_EMAIL")
+    name = settings.FACTORY_GIT_AUTHOR_NAME.get()
+    email = settings.FACTORY_GIT_AUTHOR_EMAIL.get()
     if configured is not None:
         name = name or configured("user.name").strip()
         email = email or configured("user.email").strip()
@@ -150,15 +148,13 @@ class GitopsWriter:
     ) -> None:
         self.repo = Path(repo)
         self.remote = remote
-        self.max_attempts = max_attempts or int_setting(
-            "FACTORY_GIT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS
-        )
+        self.max_attempts = max_attempts or settings.FACTORY_GIT_MAX_ATTEMPTS.get()
         self.exclude = tuple(exclude)
         self.checkpoint = checkpoint or (lambda _name: None)
         self._author: list[str] | None = None
         self._git = self._open()
         self.mode: Mode = self._detect_mode()
-        self.branch = branch or os.environ.get("FACTORY_GIT_BRANCH") or self._default_branch()
+        self.branch = branch or settings.FACTORY_GIT_BRANCH.get() or self._default_branch()
 
     # -- setup -------------------------------------------------------------------------------
 

@@ -8,17 +8,12 @@ registry is HARBOR_URL's own host: one registry's credentials never reach anothe
 
 from __future__ import annotations
 
-import os
 import threading
 
 import httpx
 
+from factory_assets.common import settings
 from resources.registry import RegistryClient, RegistryConfigError, requests_per_second_from_env
-
-
-def env_suffix(env: str) -> str:
-    """`prod` -> `PROD`, `eu-west` -> `EU_WEST` (the environment as a variable suffix)."""
-    return env.upper().replace("-", "_")
 
 
 def _host(url: str) -> str | None:
@@ -30,20 +25,22 @@ def _host(url: str) -> str | None:
 
 def env_settings(env: str) -> tuple[str, str | None, str | None, str]:
     """(url, username, password, the variable the url came from) for `env`'s registry."""
-    suffix = env_suffix(env)
-    base = os.environ.get("HARBOR_URL", "").strip()
-    own = os.environ.get(f"HARBOR_URL_{suffix}", "").strip()
-    url, source = (own, f"HARBOR_URL_{suffix}") if own else (base, "HARBOR_URL")
+    own_url = settings.HARBOR_URL_ENV.variable(env)
+    base = settings.HARBOR_URL.get() or ""
+    own = settings.HARBOR_URL_ENV.get(env) or ""
+    url, source = (own, own_url) if own else (base, settings.HARBOR_URL.name)
     if not url:
-        raise RegistryConfigError("HARBOR_URL", f"not set (nor HARBOR_URL_{suffix})")
-    username = os.environ.get(f"HARBOR_USERNAME_{suffix}") or None
-    password = os.environ.get(f"HARBOR_PASSWORD_{suffix}") or None
+        raise RegistryConfigError("HARBOR_URL", f"not set (nor {own_url})")
+    username = settings.HARBOR_USERNAME_ENV.get(env)
+    password = settings.reveal(settings.HARBOR_PASSWORD_ENV.get(env))
     if username is None and password is None and (not own or _host(own) == _host(base)):
-        username = os.environ.get("HARBOR_USERNAME") or None
-        password = os.environ.get("HARBOR_PASSWORD") or None
+        username = settings.HARBOR_USERNAME.get()
+        password = settings.reveal(settings.HARBOR_PASSWORD.get())
     if (username is None) != (password is None):
         raise RegistryConfigError(
-            f"HARBOR_USERNAME_{suffix}/HARBOR_PASSWORD_{suffix}", "set both, or neither"
+            f"{settings.HARBOR_USERNAME_ENV.variable(env)}/"
+            f"{settings.HARBOR_PASSWORD_ENV.variable(env)}",
+            "set both, or neither",
         )
     return url, username, password, source
 
@@ -65,7 +62,7 @@ class EnvRegistries:
                     username,
                     password,
                     requests_per_second=requests_per_second_from_env(),
-                    token_realm_hosts=os.environ.get("HARBOR_TOKEN_REALM_HOSTS", "").split(","),
+                    token_realm_hosts=settings.HARBOR_TOKEN_REALM_HOSTS.get(),
                 )
             return self._clients[env]
 

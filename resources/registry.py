@@ -27,8 +27,6 @@ import base64
 import email.utils
 import hashlib
 import json
-import math
-import os
 import re
 import ssl
 import threading
@@ -40,7 +38,8 @@ from typing import Any
 import certifi
 import httpx
 
-from factory_assets.common.errors import FactoryError
+from factory_assets.common import settings
+from factory_assets.common.errors import FactoryError, InputError
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -317,26 +316,13 @@ class _CachedToken:
     refresh_at: float  # time.monotonic() after which a new token is fetched
 
 
-DEFAULT_POLL_REQUESTS_PER_SECOND = 1000.0
-
-
 def requests_per_second_from_env() -> float | None:
     """HARBOR_REQUESTS_PER_SECOND: the client-side cap (0 = none). The default bounds a runaway
     loop without slowing a sensor's HEADs of 1,000 tracked tags; set 20 for Kargo's politeness."""
-    raw = os.environ.get("HARBOR_REQUESTS_PER_SECOND", "").strip()
-    if not raw:
-        return DEFAULT_POLL_REQUESTS_PER_SECOND
     try:
-        value = float(raw)
-    except ValueError:
-        raise RegistryConfigError(
-            "HARBOR_REQUESTS_PER_SECOND", f"expected a number >= 0, got {raw!r}"
-        ) from None
-    if not math.isfinite(value) or value < 0:  # nan would switch the limiter off
-        raise RegistryConfigError(
-            "HARBOR_REQUESTS_PER_SECOND", f"expected a number >= 0, got {raw!r}"
-        )
-    return value or None
+        return settings.HARBOR_REQUESTS_PER_SECOND.get() or None
+    except InputError as exc:
+        raise RegistryConfigError(exc.path, exc.problem) from None
 
 
 class _RateLimiter:
@@ -373,8 +359,8 @@ def _ssl_context() -> ssl.SSLContext:
 
     Cached because loading a CA bundle costs ~40 ms and clients are built per sensor tick.
     """
-    cafile = os.environ.get("SSL_CERT_FILE") or certifi.where()
-    capath = os.environ.get("SSL_CERT_DIR") or None
+    cafile = settings.SSL_CERT_FILE.get() or certifi.where()
+    capath = settings.SSL_CERT_DIR.get()
     with _SSL_LOCK:
         context = _SSL_CONTEXTS.get((cafile, capath))
         if context is None:
@@ -454,14 +440,14 @@ class RegistryClient:
     ) -> RegistryClient:
         """Build from HARBOR_URL, HARBOR_USERNAME, HARBOR_PASSWORD and HARBOR_REQUESTS_PER_SECOND;
         an argument given (not empty) replaces its variable, each one on its own."""
-        base_url = (base_url or os.environ.get("HARBOR_URL", "")).strip()
+        base_url = (base_url or settings.HARBOR_URL.get() or "").strip()
         if not base_url:
             raise RegistryConfigError("HARBOR_URL", "not set")
-        username = username or os.environ.get("HARBOR_USERNAME") or None
-        password = password or os.environ.get("HARBOR_PASSWORD") or None
+        username = username or settings.HARBOR_USERNAME.get()
+        password = password or settings.reveal(settings.HARBOR_PASSWORD.get())
         if (username is None) != (password is None):
             raise RegistryConfigError("HARBOR_USERNAME/HARBOR_PASSWORD", "set both, or neither")
-        realm_hosts = os.environ.get("HARBOR_TOKEN_REALM_HOSTS", "").split(",")
+        realm_hosts = settings.HARBOR_TOKEN_REALM_HOSTS.get()
         return cls(
             base_url,
             username,

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from factory_assets.common.env import int_setting
+from factory_assets.common import settings
 from factory_assets.dagster_resources import GitOpsRepo
 from factory_assets.promotion.failed_run import (
     FailedRun,
@@ -22,7 +22,7 @@ from sensors.release_queue import SERVICE_TAG
 
 def escalate_after() -> int:
     """FACTORY_ESCALATE_AFTER, read per failure so a changed setting needs no code reload."""
-    return int_setting("FACTORY_ESCALATE_AFTER", 3)
+    return settings.FACTORY_ESCALATE_AFTER.get()
 
 
 def consecutive_failures(

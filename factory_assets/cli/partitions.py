@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
+from factory_assets.common import settings
 from factory_assets.common.errors import InputError
 from factory_assets.config import resolve_repo
 
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def _sync(args: argparse.Namespace) -> int:
     repo = resolve_repo(args.repo)
-    if not os.environ.get("DAGSTER_HOME"):
+    if not settings.DAGSTER_HOME.get():
         raise InputError("DAGSTER_HOME", "-", "not set: it names the instance to register in")
     # Dagster is imported here only: every other command starts without it.
     import dagster as dg

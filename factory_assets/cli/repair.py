@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from factory_assets.common.env import int_setting
+from factory_assets.common import settings
 from factory_assets.config import resolve_repo
 
 # The repair loop, GitPython and httpx are imported by the handlers, not here: every `factory`
@@ -114,16 +113,16 @@ def _repair(args: argparse.Namespace) -> int:
 
     repo = resolve_repo(args.repo)
     options = RepairOptions(
-        max_attempts=args.max_attempts or int_setting("FACTORY_REPAIR_MAX_ATTEMPTS", 3),
+        max_attempts=args.max_attempts or settings.FACTORY_REPAIR_MAX_ATTEMPTS.get(),
         dry_run=args.dry_run,
         base=args.base,
         recipes_path=args.recipes,
         patch_out=args.patch_out,
         escalate=not args.no_escalate,
-        close_after=args.close_after or int_setting("FACTORY_REPAIR_CLOSE_AFTER", 3),
+        close_after=args.close_after or settings.FACTORY_REPAIR_CLOSE_AFTER.get(),
         labels=tuple(args.label),
-        identity_name=os.environ.get("FACTORY_REPAIR_NAME") or None,
-        identity_email=os.environ.get("FACTORY_REPAIR_EMAIL") or None,
+        identity_name=settings.FACTORY_REPAIR_NAME.get(),
+        identity_email=settings.FACTORY_REPAIR_EMAIL.get(),
     )
     client = None if (args.dry_run or args.no_escalate) else client_from_env()
     try:

@@ -11,18 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 
+from factory_assets.common import settings
 from factory_assets.common.errors import InputError
 
-# legacy name -> the factory's name
-ALIASES = {
-    "HARBOR_USER": "HARBOR_USERNAME",
-    "HARBOR_PASS": "HARBOR_PASSWORD",
-    "DEPLOY_REPO_URL": "GIT_REPO_URL",
-    "DEPLOY_REPO_TOKEN": "GIT_TOKEN",
-    "GIT_BRANCH": "FACTORY_GIT_BRANCH",
-    "ENV_ALLOWLIST": "FACTORY_ENVS",
-    "ARGOCD_SERVER": "ARGOCD_URL",
-}
+# legacy name -> the factory's name, as each setting declares it
+ALIASES = {s.alias: s.name for s in settings.SETTINGS if s.alias}
 # ARGOCD_TOKEN is the same name in both; listed so the README table is complete.
 SAME_NAME = ("ARGOCD_TOKEN",)
 _OFF = ("", "0", "false", "no", "off")

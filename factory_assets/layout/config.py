@@ -15,7 +15,6 @@ declares the four-list queue, its service map and its environments instead, e.g.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -30,7 +29,7 @@ from pydantic import (
     ValidationError,
 )
 
-from factory_assets.common import roundtrip_yaml
+from factory_assets.common import roundtrip_yaml, settings
 from factory_assets.common.errors import InputError
 
 LAYOUT_FILE = "factory.yaml"
@@ -215,7 +214,7 @@ def _check_stages(layout: LayoutFile, path: Path | str) -> None:
 def load_layout(repo: Path) -> Layout:
     """The repository's layout: `factory.yaml` if present (validated), else the default."""
     path = Path(repo) / LAYOUT_FILE
-    override = os.environ.get("SERVICE_MAP_PATH", "").strip() or None
+    override = settings.SERVICE_MAP_PATH.get()
     if not path.is_file():
         return Layout(service_map=_check_override(override))
     declared = parse_layout(roundtrip_yaml.load_file(path), path)
@@ -240,10 +239,9 @@ def _check_override(value: str | None) -> str | None:
 
 def allowed_envs() -> frozenset[str] | None:
     """FACTORY_ENVS: the environments this runner may promote (None: all of them)."""
-    raw = os.environ.get("FACTORY_ENVS", "").strip()
-    if not raw:
+    names = settings.FACTORY_ENVS.get()
+    if names is None:
         return None
-    names = [part.strip() for part in raw.split(",") if part.strip()]
     for name in names:
         if not ENV_RE.fullmatch(name):
             raise InputError("FACTORY_ENVS", "-", f"{name!r} is not an environment name")

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import signal
 
-CRASH_ENV = "FACTORY_CRASH_AT"
+from factory_assets.common import settings
 
 
 def crash_point(name: str) -> None:
     """SIGKILL ourselves when FACTORY_CRASH_AT names this point (no cleanup, no flush)."""
-    if os.environ.get(CRASH_ENV) == name:
+    if settings.FACTORY_CRASH_AT.get() == name:
         os.kill(os.getpid(), signal.SIGKILL)

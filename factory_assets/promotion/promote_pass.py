@@ -20,9 +20,8 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from factory_assets.common import roundtrip_yaml
+from factory_assets.common import roundtrip_yaml, settings
 from factory_assets.common.clock import utc_now
-from factory_assets.common.env import int_setting
 from factory_assets.common.errors import InputError
 from factory_assets.layout.config import allowed_envs
 from factory_assets.layout.legacy_runtime import refuse_live_legacy_promoter
@@ -90,7 +89,7 @@ def plan_pass(
 
 
 def _resolve_concurrency() -> int:
-    return int_setting("FACTORY_RESOLVE_CONCURRENCY", 4)
+    return settings.FACTORY_RESOLVE_CONCURRENCY.get()
 
 
 def _plan_outcomes(plan: PromotionPlan) -> list[ServiceOutcome]:

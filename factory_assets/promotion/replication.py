@@ -12,21 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from factory_assets.common.env import int_setting
+from factory_assets.common import settings
 from factory_assets.release.model import ReleaseEntry
 from factory_assets.release.state import mark_failed
-
-DEFAULT_TIMEOUT_SECONDS = 48 * 3600
 
 
 @dataclass(frozen=True)
 class ReplicationPolicy:
-    timeout: timedelta = timedelta(seconds=DEFAULT_TIMEOUT_SECONDS)
+    timeout: timedelta = timedelta(seconds=settings.FACTORY_REPLICATION_TIMEOUT.default)
 
     @classmethod
     def from_env(cls) -> ReplicationPolicy:
-        seconds = int_setting("FACTORY_REPLICATION_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)
-        return cls(timeout=timedelta(seconds=seconds))
+        return cls(timeout=timedelta(seconds=settings.FACTORY_REPLICATION_TIMEOUT.get()))
 
     def expired(self, entry: ReleaseEntry, now: datetime) -> bool:
         return entry.waiting_since is not None and now - entry.waiting_since >= self.timeout

@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from factory_assets.common.env import int_setting
+from factory_assets.common import settings
 from factory_assets.release.model import ReleaseEntry
 
-DEFAULT_LEASE_SECONDS = 600
 _ACTIVE: set[str] = set()  # runner ids of passes in progress in this process
 
 
@@ -28,7 +27,7 @@ def hostname() -> str:
 
 def claim_lease() -> timedelta:
     """How long a claim holds without its runner: FACTORY_CLAIM_LEASE_SECONDS (default 600)."""
-    return timedelta(seconds=int_setting("FACTORY_CLAIM_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+    return timedelta(seconds=settings.FACTORY_CLAIM_LEASE_SECONDS.get())
 
 
 @contextmanager

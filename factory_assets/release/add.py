@@ -11,7 +11,6 @@ the checkout's `release/queue.yaml` is edited (no record: the user commits the f
 from __future__ import annotations
 
 import getpass
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 from pydantic import ValidationError
 
+from factory_assets.common import settings
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
@@ -57,7 +57,7 @@ class AddResult:
 
 def harbor_host(harbor_url: str | None = None) -> str:
     """`host[:port]` of HARBOR_URL, the only registry images may come from."""
-    url = (harbor_url if harbor_url is not None else os.environ.get("HARBOR_URL", "")).strip()
+    url = (harbor_url if harbor_url is not None else settings.HARBOR_URL.get() or "").strip()
     if not url:
         raise InputError(
             "environment", "HARBOR_URL", "not set: it names the registry every image must come from"

@@ -10,16 +10,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from factory_assets.common.env import int_setting
+from factory_assets.common import settings
 from factory_assets.release.model import ReleaseQueue
-
-DEFAULT_RETENTION_DAYS = 30
 
 
 def retention_window() -> timedelta:
     """FACTORY_RELEASE_RETENTION_DAYS (default 30)."""
-    days = int_setting("FACTORY_RELEASE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, minimum=0)
-    return timedelta(days=days)
+    return timedelta(days=settings.FACTORY_RELEASE_RETENTION_DAYS.get())
 
 
 def compact(

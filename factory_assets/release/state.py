@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from factory_assets.common.env import int_setting
+from factory_assets.common import settings
 from factory_assets.release.model import ReleaseEntry
 
 MAX_ERROR_CHARS = 2000
@@ -23,14 +23,14 @@ MAX_ERROR_CHARS = 2000
 class RetryPolicy:
     """Exponential back-off: base * 2^(attempts-1), capped."""
 
-    base_seconds: int = 15
-    max_seconds: int = 900
+    base_seconds: int = settings.FACTORY_RETRY_BASE_SECONDS.default
+    max_seconds: int = settings.FACTORY_RETRY_MAX_SECONDS.default
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
         return cls(
-            base_seconds=int_setting("FACTORY_RETRY_BASE_SECONDS", cls.base_seconds),
-            max_seconds=int_setting("FACTORY_RETRY_MAX_SECONDS", cls.max_seconds),
+            base_seconds=settings.FACTORY_RETRY_BASE_SECONDS.get(),
+            max_seconds=settings.FACTORY_RETRY_MAX_SECONDS.get(),
         )
 
     def delay(self, attempts: int) -> timedelta:

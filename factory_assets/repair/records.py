@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from factory_assets.common import settings
 from factory_assets.evidence.model import RecordBody
 from factory_assets.evidence.store import append_record, new_body
 from factory_assets.repair.redact import redact, trim_log
@@ -16,7 +16,7 @@ SHA = re.compile(r"^[a-f0-9]{40}$")
 def subject_for(repo: Path, commit: str | None) -> list[dict]:
     if not commit or not SHA.match(commit):
         return []
-    name = os.environ.get("GITHUB_REPOSITORY") or repo.name
+    name = settings.GITHUB_REPOSITORY.get() or repo.name
     return [{"name": f"git:{name}", "digest": {"gitCommit": commit}}]
 
 

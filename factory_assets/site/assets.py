@@ -1,17 +1,14 @@
 """Dagster layer for the dashboard: `pages_site` builds the site and publishes it to gh-pages."""
 
-import os
 import tempfile
 from pathlib import Path
 
 import dagster as dg
 
+from factory_assets.common import settings
 from factory_assets.dagster_resources import GitOpsRepo
 from factory_assets.site.build import build_site
-from factory_assets.site.publish import DEFAULT_BRANCH, EVIDENCE_BRANCH, publish_site
-
-ENV_REMOTE = "FACTORY_PAGES_REMOTE"
-ENV_BRANCH = "FACTORY_PAGES_BRANCH"
+from factory_assets.site.publish import EVIDENCE_BRANCH, publish_site
 
 
 class PagesSiteConfig(dg.Config):
@@ -33,8 +30,8 @@ def pages_site(
     context: dg.AssetExecutionContext, config: PagesSiteConfig, gitops: GitOpsRepo
 ) -> dg.MaterializeResult:
     repo = gitops.resolve()
-    remote = config.remote or os.environ.get(ENV_REMOTE) or None
-    branch = config.branch or os.environ.get(ENV_BRANCH) or DEFAULT_BRANCH
+    remote = config.remote or settings.FACTORY_PAGES_REMOTE.get()
+    branch = config.branch or settings.FACTORY_PAGES_BRANCH.get()
     with tempfile.TemporaryDirectory(prefix="factory-site-") as tmp:
         build = build_site(repo, Path(tmp) / "site")
         result = publish_site(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from factory_assets.common import settings
 from factory_assets.common.clock import parse_rfc3339, utc_now
 from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.evidence.canonical import body_of, fast_canonical_bytes, sha256_digest
@@ -45,8 +45,6 @@ from factory_assets.site.pipeline import pipeline_rows
 # The checkout's `site/` (a source tree or an editable install).
 CHECKOUT_SITE_SRC = Path(__file__).resolve().parents[2] / "site"
 INSTALLED_SITE_SRC = "share/factory/site"  # where a wheel puts them, under the install prefix
-ENV_COMMIT_URL = "FACTORY_COMMIT_URL_TEMPLATE"
-ENV_DAGSTER_URL = "FACTORY_DAGSTER_URL"
 
 
 class SiteBuildError(FactoryError):
@@ -62,14 +60,17 @@ class SiteLinks:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> SiteLinks:
-        env = os.environ if env is None else env
-        commit = env.get(ENV_COMMIT_URL) or None
-        dagster = (env.get(ENV_DAGSTER_URL) or "").rstrip("/") or None
-        for name, value in ((ENV_COMMIT_URL, commit), (ENV_DAGSTER_URL, dagster)):
+        commit_setting, dagster_setting = (
+            settings.FACTORY_COMMIT_URL_TEMPLATE,
+            settings.FACTORY_DAGSTER_URL,
+        )
+        commit = commit_setting.get(env)
+        dagster = (dagster_setting.get(env) or "").rstrip("/") or None
+        for name, value in ((commit_setting.name, commit), (dagster_setting.name, dagster)):
             if value and urlsplit(value).scheme not in ("http", "https"):
                 raise InputError(name, "-", "must be an http:// or https:// URL")
         if commit and "{commit}" not in commit:
-            raise InputError(ENV_COMMIT_URL, "-", "must contain the placeholder {commit}")
+            raise InputError(commit_setting.name, "-", "must contain the placeholder {commit}")
         return cls(commit, dagster)
 
 

@@ -15,7 +15,6 @@ publication by itself.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import git
 
+from factory_assets.common import settings
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.evidence.checkpoints import (
@@ -50,7 +50,6 @@ from resources.gitops import GitError, author_identity, compare_and_swap, redact
 DEFAULT_BRANCH = PAGES_BRANCH
 EVIDENCE_BRANCH = "main"
 MAX_ATTEMPTS = 5
-ENV_RUN_URL = "FACTORY_RUN_URL"
 GIT_TIMEOUT_S = 600
 
 
@@ -337,7 +336,7 @@ def _pages_body(
     run_id: str | None,
     parent: dict | None,
 ):
-    run_url = os.environ.get(ENV_RUN_URL) or None
+    run_url = settings.FACTORY_RUN_URL.get()
     links = {"commit": site_commit, "asset_key": "pages_site"}
     if run_url and run_url.startswith(("https://", "http://")):
         links["url"] = redact(run_url)

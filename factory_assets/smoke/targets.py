@@ -9,9 +9,9 @@ Shape: `{"profile": ..., "targets": [{"service", "environment", "argocd_app", "e
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from factory_assets.common import settings
 from factory_assets.common.errors import InputError
 from factory_assets.common.files import read_text_bounded
 from factory_assets.layout.config import load_layout, relative_path
@@ -19,7 +19,7 @@ from factory_assets.layout.config import load_layout, relative_path
 
 def targets_path(repo: Path) -> str | None:
     """The targets file this runner reads (SMOKE_TARGETS, else factory.yaml), if any."""
-    chosen = os.environ.get("SMOKE_TARGETS", "").strip() or load_layout(repo).smoke_targets
+    chosen = settings.SMOKE_TARGETS.get() or load_layout(repo).smoke_targets
     if not chosen:
         return None
     try:
