@@ -33,7 +33,7 @@ poll); the promotion engine and the smoke poll read it instead of matching on ty
     ├── PublishError (site.publish)           no, or as the git failure behind it
     ├── SiteBuildError (site.build)           no   the evidence no longer matches its index
     ├── CollectError (evidence.collect)       no   records failed validation
-    └── ScanWorkerError (evidence.scan)       no   a helper process died
+    └── HelperProcessError (common.parallel_map)  no   a helper process died
 
 `release.state.TransitionError` is a ValueError on purpose: an impossible state move is a
 bug, never something to retry. tests/test_error_tree.py keeps this drawing and the classes

@@ -27,12 +27,12 @@ from factory_assets.common.errors import InputError
 from factory_assets.layout.config import allowed_envs
 from factory_assets.layout.legacy_runtime import refuse_live_legacy_promoter
 from factory_assets.pins.pin_file import PinChange, check_service_name, pin_relpath
+from factory_assets.promotion.claim_lease import active_runner, claim_is_stale, claim_lease
 from factory_assets.promotion.crash import crash_point
 from factory_assets.promotion.outcome import PassResult, ServiceOutcome
 from factory_assets.promotion.plan import PromotionPlan, read_plan
 from factory_assets.promotion.records import RecordContext
 from factory_assets.promotion.replication import ReplicationPolicy
-from factory_assets.promotion.runner import active_runner, claim_is_stale, claim_lease
 from factory_assets.promotion.steps import (
     RELEASE_TRAILER,
     Finalize,

@@ -33,6 +33,7 @@ from factory_assets.layout.overlay_pin import OverlayRefused, OverlayRequest, pi
 from factory_assets.layout.targets import Target, TargetError, TargetResolver
 from factory_assets.pins.kustomize import render_image_digest
 from factory_assets.pins.pin_file import PinChange, read_pin, render_pin_text
+from factory_assets.promotion.claim_lease import claim_is_stale
 from factory_assets.promotion.outcome import ServiceOutcome
 from factory_assets.promotion.plan import PromotionPlan, apply_plan, lane_states, plan_queue
 from factory_assets.promotion.records import LINK_KEYS, RecordContext, write_record
@@ -40,7 +41,6 @@ from factory_assets.promotion.replication import (
     ReplicationPolicy,
     mark_waiting,
 )
-from factory_assets.promotion.runner import claim_is_stale
 from factory_assets.release.model import SERVICE_RE, InvalidEntry, ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import QUEUE_FILE, load_queue, queue_relpath, save_queue
 from factory_assets.release.retention import compact
