@@ -7,7 +7,7 @@ poll); the promotion engine and the smoke poll read it instead of matching on ty
     FactoryError                              no   exit 1; the base: not retryable unless a subclass says
     ├── InputError                            no   a file or argument is wrong: `path: field: problem`
     │   ├── TargetError (layout.targets)      no   no usable target for (service, env)
-    │   └── OverlayRefused (layout.overlay_pin)  no   the overlay cannot carry the pin
+    │   └── OverlayRefused (pins.overlay_entry)  no   the overlay cannot carry the pin
     ├── UsageError                            no   a wrong command line (exit 2)
     ├── AlreadyAdopted (adopt.detect)         no   exit 0: the repository runs with factory already
     ├── NotRecognised (adopt.detect)          no   not a layout `factory adopt` knows

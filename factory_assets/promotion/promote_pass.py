@@ -22,12 +22,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import utc_now
 from factory_assets.common.env import int_setting
-from factory_assets.common.errors import InputError
 from factory_assets.layout.config import allowed_envs
 from factory_assets.layout.legacy_runtime import refuse_live_legacy_promoter
+from factory_assets.pins.lane_view import pinned_image
 from factory_assets.pins.pin_file import PinChange, check_service_name, pin_relpath
 from factory_assets.promotion.claim_lease import active_runner, claim_is_stale, claim_lease
 from factory_assets.promotion.crash import crash_point
@@ -128,16 +127,6 @@ def _plan_outcomes(plan: PromotionPlan) -> list[ServiceOutcome]:
     return outcomes
 
 
-def _image_of(text: str | None, path: str) -> str | None:
-    if text is None:
-        return None
-    try:
-        data = roundtrip_yaml.loads(text, path)
-    except InputError:
-        return None
-    return str(data.get("image")) if isinstance(data, dict) and data.get("image") else None
-
-
 def _finalize_info(writer: GitopsWriter, res: Resolution) -> Finalize:
     """Find the pin commit of a release whose runner stopped before recording it."""
     entry = res.claim.entry
@@ -145,8 +134,8 @@ def _finalize_info(writer: GitopsWriter, res: Resolution) -> Finalize:
     changes: tuple[PinChange, ...] = ()
     if commit and (res.claim.target is None or res.claim.target.kind == "pin-file"):
         path = pin_relpath(entry.service, entry.env)
-        after = _image_of(writer.show(commit, path), path)
-        before = _image_of(writer.show(f"{commit}^", path), path)
+        after = pinned_image(writer.show(commit, path), path)
+        before = pinned_image(writer.show(f"{commit}^", path), path)
         if after:
             changes = (PinChange(path=path, before=before, after=after),)
     return Finalize(res, commit, changes)

@@ -24,15 +24,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.model import EvidenceRecord
-from factory_assets.layout.overlay_pin import OverlayRefused, OverlayRequest, pin_overlays
 from factory_assets.layout.targets import Target, TargetError, TargetResolver
-from factory_assets.pins.kustomize import render_image_digest
-from factory_assets.pins.pin_file import PinChange, read_pin, render_pin_text
+from factory_assets.pins.overlay_entry import OverlayRefused, OverlayRequest, pin_overlays
+from factory_assets.pins.pin_file import PinChange, read_pin
+from factory_assets.pins.write import write_pin_file
 from factory_assets.promotion.claim_lease import claim_is_stale
 from factory_assets.promotion.outcome import ServiceOutcome
 from factory_assets.promotion.plan import PromotionPlan, apply_plan, lane_states, plan_queue
@@ -493,7 +492,7 @@ def _pin_file(
         return newer
     # A stage request pins the replica it was verified on (its own env's registry).
     image = res.resolved.image if current.upstream else current.image
-    text, change = render_pin_text(
+    return write_pin_file(
         pin,
         image=image,
         digest=digest,
@@ -502,18 +501,6 @@ def _pin_file(
         promoted_at=now,
         repo=tree,
     )
-    overlay = None
-    if pin.pin.kustomization:
-        overlay = render_image_digest(
-            tree, pin.pin.kustomization, image=image, digest=digest, source=pin.path
-        )
-    # Both rendered and valid: only now touch the files, so a failure leaves neither half-done.
-    roundtrip_yaml.write_text(pin.path, text)
-    changes = [change]
-    if overlay is not None:
-        roundtrip_yaml.write_text(overlay[0], overlay[1])
-        changes.append(overlay[2])
-    return changes
 
 
 def _overlay_request(
