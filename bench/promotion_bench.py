@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from factory_assets.common.clock import utc_now  # noqa: E402
-from factory_assets.pins.pin_file import read_pin, write_pin  # noqa: E402
+from factory_assets.pins.pin_file import read_pin  # noqa: E402
+from factory_assets.pins.write import write_pin_file  # noqa: E402
 from factory_assets.promotion import run_pass  # noqa: E402
 from factory_assets.release.add import build_entry  # noqa: E402
 from factory_assets.release.queue_file import load_queue, save_queue  # noqa: E402
@@ -92,7 +93,7 @@ def naive_loop(remote, registry: RegistryServer, services: list[str], rps: float
 
             def apply(tree: Path, service=service, image=image, digest=resolved.digest) -> None:
                 doc = read_pin(tree, service)
-                write_pin(
+                write_pin_file(
                     doc,
                     image=image,
                     digest=digest,

@@ -7,7 +7,7 @@ poll); the promotion engine and the smoke poll read it instead of matching on ty
     FactoryError                              no   exit 1; the base: not retryable unless a subclass says
     ├── InputError                            no   a file or argument is wrong: `path: field: problem`
     │   ├── TargetError (layout.targets)      no   no usable target for (service, env)
-    │   └── OverlayRefused (layout.overlay_pin)  no   the overlay cannot carry the pin
+    │   └── OverlayRefused (pins.overlay_entry)  no   the overlay cannot carry the pin
     ├── UsageError                            no   a wrong command line (exit 2)
     ├── AlreadyAdopted (adopt.detect)         no   exit 0: the repository runs with factory already
     ├── NotRecognised (adopt.detect)          no   not a layout `factory adopt` knows
@@ -33,7 +33,7 @@ poll); the promotion engine and the smoke poll read it instead of matching on ty
     ├── PublishError (site.publish)           no, or as the git failure behind it
     ├── SiteBuildError (site.build)           no   the evidence no longer matches its index
     ├── CollectError (evidence.collect)       no   records failed validation
-    └── ScanWorkerError (evidence.scan)       no   a helper process died
+    └── HelperProcessError (common.parallel_map)  no   a helper process died
 
 `release.state.TransitionError` is a ValueError on purpose: an impossible state move is a
 bug, never something to retry. tests/test_error_tree.py keeps this drawing and the classes

@@ -23,10 +23,10 @@ import orjson
 
 from factory_assets.common.errors import FactoryError
 from factory_assets.common.files import atomic_write_bytes
+from factory_assets.common.parallel_map import gc_paused
 from factory_assets.evidence.index_scan import Scanned, scan_records
 from factory_assets.evidence.layout import INDEX_FILE, record_path
 from factory_assets.evidence.merkle import MerkleFrontier
-from factory_assets.evidence.scan import gc_paused
 from factory_assets.evidence.validate import (
     Problem,
     RecordSummary,

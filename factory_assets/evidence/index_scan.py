@@ -13,9 +13,9 @@ from pathlib import Path
 
 import orjson
 
+from factory_assets.common.parallel_map import map_batches, plan_batches
 from factory_assets.evidence.layout import RECORDS_DIR
 from factory_assets.evidence.merkle import leaf_hash
-from factory_assets.evidence.scan import map_batches, plan_batches
 from factory_assets.evidence.validate import Problem, RecordSummary, checked_files
 
 

@@ -78,14 +78,3 @@ def render_image_digest(
         path=str(path.relative_to(repo.resolve())), before=before, after=f"{image}@{digest}"
     )
     return path, text, change
-
-
-def set_image_digest(
-    repo: Path, relative: str, *, image: str, digest: str, source: Path | str
-) -> PinChange:
-    """Point the overlay's entry for `image` at `digest` and write it; returns the change."""
-    path, text, change = render_image_digest(
-        repo, relative, image=image, digest=digest, source=source
-    )
-    roundtrip_yaml.write_text(path, text)
-    return change

@@ -30,6 +30,7 @@ from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import SERVICE_NAME
 from factory_assets.layout.config import relative_path
+from factory_assets.layout.targets import pin_file_path
 from factory_assets.release.model import (
     ReleaseId,
     ServiceName,
@@ -42,7 +43,6 @@ from factory_assets.smoke.config import SmokeConfig
 from resources.registry import InvalidReference, validate_digest
 
 ENV = "dev"
-PIN_DIR = f"envs/{ENV}"
 FACTORY_KEYS = ("service", "image", "tag", "release_id", "promoted_at")
 USER_KEYS = ("track", "hold", "smoke", "kustomization")
 SERVICE_RE = re.compile(SERVICE_NAME)
@@ -137,7 +137,7 @@ def check_service_name(service: Any, *, source: str = "arguments", field: str = 
 
 
 def pin_relpath(service: str, env: str = ENV) -> str:
-    return f"envs/{env}/{check_service_name(service)}.yaml"
+    return pin_file_path(check_service_name(service), env)
 
 
 def pin_path(repo: Path, service: str, env: str = ENV) -> Path:
@@ -248,27 +248,3 @@ def render_pin_text(
     return text, PinChange(
         path=str(doc.path.relative_to(repo)), before=before, after=f"{image}@{digest}"
     )
-
-
-def write_pin(
-    doc: PinDocument,
-    *,
-    image: str,
-    digest: str,
-    tag: str | None,
-    release_id: str,
-    promoted_at: datetime,
-    repo: Path,
-) -> PinChange:
-    """Write the pin atomically and return the change (before/after image)."""
-    text, change = render_pin_text(
-        doc,
-        image=image,
-        digest=digest,
-        tag=tag,
-        release_id=release_id,
-        promoted_at=promoted_at,
-        repo=repo,
-    )
-    roundtrip_yaml.write_text(doc.path, text)
-    return change

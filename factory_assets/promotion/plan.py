@@ -29,7 +29,7 @@ from factory_assets.layout.config import DEFAULT_ENV
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.kustomize import kustomization_file
 from factory_assets.pins.pin_file import read_pin
-from factory_assets.promotion.runner import lease_expired
+from factory_assets.promotion.claim_lease import lease_expired
 from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue
 from factory_assets.release.state import abandon_claim, claim, is_due, mark_failed, mark_superseded

@@ -16,26 +16,31 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
-from factory_assets.common import roundtrip_yaml, settings
+from factory_assets.common import settings
 from factory_assets.common.clock import utc_now
-from factory_assets.common.errors import InputError
 from factory_assets.layout.config import allowed_envs
 from factory_assets.layout.legacy_runtime import refuse_live_legacy_promoter
+from factory_assets.pins.lane_view import pinned_image
 from factory_assets.pins.pin_file import PinChange, check_service_name, pin_relpath
+from factory_assets.promotion.claim_lease import active_runner, claim_is_stale, claim_lease
 from factory_assets.promotion.crash import crash_point
 from factory_assets.promotion.outcome import PassResult, ServiceOutcome
 from factory_assets.promotion.plan import PromotionPlan, read_plan
 from factory_assets.promotion.records import RecordContext
 from factory_assets.promotion.replication import ReplicationPolicy
-from factory_assets.promotion.runner import active_runner, claim_is_stale, claim_lease
 from factory_assets.promotion.steps import (
     RELEASE_TRAILER,
+    Claim,
+    ClaimStep,
     Finalize,
     PinStep,
+    RecordStep,
     Resolution,
     claim_release,
     commit_and_push,
@@ -47,7 +52,7 @@ from factory_assets.promotion.steps import (
 )
 from factory_assets.release.retention import retention_window
 from factory_assets.release.state import RetryPolicy
-from resources.gitops import GitError, GitopsWriter
+from resources.gitops import GitError, GitopsWriter, Transaction
 from resources.registries import registry_for
 from resources.registry import ManifestNotFound, RegistryError
 
@@ -122,16 +127,6 @@ def _plan_outcomes(plan: PromotionPlan) -> list[ServiceOutcome]:
     return outcomes
 
 
-def _image_of(text: str | None, path: str) -> str | None:
-    if text is None:
-        return None
-    try:
-        data = roundtrip_yaml.loads(text, path)
-    except InputError:
-        return None
-    return str(data.get("image")) if isinstance(data, dict) and data.get("image") else None
-
-
 def _finalize_info(writer: GitopsWriter, res: Resolution) -> Finalize:
     """Find the pin commit of a release whose runner stopped before recording it."""
     entry = res.claim.entry
@@ -139,8 +134,8 @@ def _finalize_info(writer: GitopsWriter, res: Resolution) -> Finalize:
     changes: tuple[PinChange, ...] = ()
     if commit and (res.claim.target is None or res.claim.target.kind == "pin-file"):
         path = pin_relpath(entry.service, entry.env)
-        after = _image_of(writer.show(commit, path), path)
-        before = _image_of(writer.show(f"{commit}^", path), path)
+        after = pinned_image(writer.show(commit, path), path)
+        before = pinned_image(writer.show(f"{commit}^", path), path)
         if after:
             changes = (PinChange(path=path, before=before, after=after),)
     return Finalize(res, commit, changes)
@@ -196,9 +191,6 @@ def run_pass(
     policy = RetryPolicy.from_env()
     replication = ReplicationPolicy.from_env()
     envs = envs if envs is not None else allowed_envs()
-    commits: list[str] = []
-    notes: list[str] = []
-    pushed = False
     with active_runner() as runner:
         ctx = RecordContext(runner=runner, started_at=utc_now(), links=dict(links or {}))
         claim = functools.partial(
@@ -214,115 +206,204 @@ def run_pass(
             replica_present=_replica_check(registry),
             replication=replication,
         )
+        run = PassRun(writer, registry, runner, moment, ctx, policy, replication)
         try:
-            t1 = commit_and_push(
-                writer,
-                functools.partial(_claim_unless_legacy_promoter, claim=claim),
-                step="claim_release",
-                message=lambda v: "factory: claim releases\n\n" + "\n".join(v.summary) + "\n",
-            )
+            claimed = _claim_releases(run, claim)
         except GitError as exc:
             return PassResult(
                 PromotionPlan(now=moment), error=f"claim: {exc}", mode=writer.mode, runner=runner
             )
-        step1 = t1.value
-        notes.append(f"claim_release: {t1.push_result}")
-        if t1.commit:
-            commits.append(t1.commit)
-            pushed |= t1.pushed
-        outcomes = list(step1.outcomes) + _plan_outcomes(step1.plan)
-
-        def result(error: str | None = None) -> PassResult:
-            """What the pass did so far (read when called: the lists and `pushed` grow)."""
-            return PassResult(
-                step1.plan,
-                tuple(outcomes),
-                tuple(commits),
-                pushed,
-                writer.mode,
-                error=error,
-                runner=runner,
-                notes=tuple(notes),
-            )
-
-        if not step1.claims:
-            return result()
-
-        resolutions = resolve_all(registry, step1.claims, concurrency=_resolve_concurrency())
-        crash_point("resolve_digest:done")
-        to_pin = [r for r in resolutions if r.claim.kind == "promote" and r.resolved is not None]
-        failures = [r for r in resolutions if r.claim.kind == "promote" and r.resolved is None]
-        finalize = [_finalize_info(writer, r) for r in resolutions if r.claim.kind == "finalize"]
-
-        pins, pin_commit, pin_push = PinStep(), None, None
-        if to_pin:
-            try:
-                t2 = commit_and_push(
-                    writer,
-                    lambda tree: write_pin(tree, to_pin, runner=runner, now=moment),
-                    step="write_pin",
-                    message=pin_message,
-                )
-                pins, pin_commit, pin_push = t2.value, t2.commit, t2.push_result
-                notes.append(f"write_pin: {t2.push_result}")
-                if t2.commit:
-                    commits.append(t2.commit)
-                    pushed |= t2.pushed
-            except GitError as exc:
-                failures += [
-                    Resolution(
-                        r.claim,
-                        r.resolved,
-                        error=f"pin not pushed: {exc}",
-                        result="retry" if exc.retryable else "failure",
-                        retryable=exc.retryable,
-                    )
-                    for r in to_pin
-                ]
-        failures += list(pins.failed)
-        outcomes += list(pins.lost)
-
+        log = PassLog(claimed.value.plan, writer.mode, runner)
+        log.landed("claim_release", claimed)
+        log.outcomes += [*claimed.value.outcomes, *_plan_outcomes(claimed.value.plan)]
+        if not claimed.value.claims:
+            return log.result()
+        resolved = _resolve_claims(run, claimed.value.claims)
+        pinned = _pin_resolved(run, resolved.to_pin)
+        if pinned.transaction is not None:
+            log.landed("write_pin", pinned.transaction)
+        log.outcomes += pinned.step.lost
         try:
-            t3 = commit_and_push(
-                writer,
-                lambda tree: record_promotion(
-                    tree,
-                    runner=runner,
-                    now=moment,
-                    ctx=ctx,
-                    policy=policy,
-                    pins=pins,
-                    pin_commit=pin_commit,
-                    pin_push=pin_push,
-                    failures=failures,
-                    finalize=finalize,
-                    replication=replication,
-                ),
-                step="record_promotion",
-                message=lambda v: (
-                    "factory: record promotions\n\n"
-                    + "\n".join(f"{o.service}: {o.release_id} {o.result}" for o in v.outcomes)
-                    + "\n"
-                ),
+            recorded = _record_all(
+                run,
+                pinned,
+                failures=resolved.failures + pinned.failures,
+                finalize=resolved.finalize,
             )
         except GitError as exc:
-            outcomes += [
-                ServiceOutcome(
-                    service=w.resolution.claim.entry.service,
-                    release_id=w.resolution.claim.entry.id,
-                    result="success",
-                    digest=w.resolution.resolved.digest if w.resolution.resolved else None,
-                    tag=w.resolution.claim.entry.tag,
-                    commit=pin_commit,
-                    attempt=w.resolution.claim.entry.attempts,
-                    error=f"pinned, but the record is not pushed yet (the next pass writes it): {exc}",
+            log.outcomes += _pinned_not_recorded(pinned, exc)
+            return log.result(error=f"record: {exc}")
+        log.landed("record_promotion", recorded)
+        log.outcomes += recorded.value.outcomes
+        return log.result()
+
+
+@dataclass(frozen=True)
+class PassRun:
+    """What every step of one pass shares: where it writes, what it asks, who it is, and when."""
+
+    writer: GitopsWriter
+    registry: object  # a RegistryClient or an EnvRegistries
+    runner: str
+    now: datetime
+    ctx: RecordContext
+    policy: RetryPolicy
+    replication: ReplicationPolicy
+
+
+@dataclass
+class PassLog:
+    """What the pass has landed so far: commits, notes and outcomes, in the order they came."""
+
+    plan: PromotionPlan
+    mode: str
+    runner: str
+    outcomes: list[ServiceOutcome] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    pushed: bool = False
+
+    def landed(self, step: str, transaction: Transaction) -> None:
+        self.notes.append(f"{step}: {transaction.push_result}")
+        if transaction.commit:
+            self.commits.append(transaction.commit)
+            self.pushed |= transaction.pushed
+
+    def result(self, error: str | None = None) -> PassResult:
+        return PassResult(
+            self.plan,
+            tuple(self.outcomes),
+            tuple(self.commits),
+            self.pushed,
+            self.mode,
+            error=error,
+            runner=self.runner,
+            notes=tuple(self.notes),
+        )
+
+
+class Resolved(NamedTuple):
+    """The claims after step 2, by what comes next: pin, record the failure, finish recording."""
+
+    to_pin: list[Resolution]
+    failures: list[Resolution]
+    finalize: list[Finalize]
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """Step 3 as the pass saw it: the pin commit (None: nothing to pin, or the push failed)
+    and the claims it could not pin."""
+
+    transaction: Transaction[PinStep] | None
+    failures: list[Resolution]
+
+    @property
+    def step(self) -> PinStep:
+        return self.transaction.value if self.transaction else PinStep()
+
+    @property
+    def commit(self) -> str | None:
+        return self.transaction.commit if self.transaction else None
+
+    @property
+    def push_result(self) -> str | None:
+        return self.transaction.push_result if self.transaction else None
+
+
+def _claim_releases(run: PassRun, claim) -> Transaction[ClaimStep]:
+    """Step 1: claim on the fresh head, in one commit."""
+    return commit_and_push(
+        run.writer,
+        functools.partial(_claim_unless_legacy_promoter, claim=claim),
+        step="claim_release",
+        message=lambda v: "factory: claim releases\n\n" + "\n".join(v.summary) + "\n",
+    )
+
+
+def _resolve_claims(run: PassRun, claims: Sequence[Claim]) -> Resolved:
+    """Step 2: resolve every claim on its registry; no git."""
+    resolutions = resolve_all(run.registry, claims, concurrency=_resolve_concurrency())
+    crash_point("resolve_digest:done")
+    return Resolved(
+        to_pin=[r for r in resolutions if r.claim.kind == "promote" and r.resolved is not None],
+        failures=[r for r in resolutions if r.claim.kind == "promote" and r.resolved is None],
+        finalize=[_finalize_info(run.writer, r) for r in resolutions if r.claim.kind == "finalize"],
+    )
+
+
+def _pin_resolved(run: PassRun, to_pin: list[Resolution]) -> Pinned:
+    """Step 3: write every resolved pin in one commit; a failed push fails each of them."""
+    if not to_pin:
+        return Pinned(None, [])
+    try:
+        pinned = commit_and_push(
+            run.writer,
+            lambda tree: write_pin(tree, to_pin, runner=run.runner, now=run.now),
+            step="write_pin",
+            message=pin_message,
+        )
+    except GitError as exc:
+        return Pinned(
+            None,
+            [
+                Resolution(
+                    r.claim,
+                    r.resolved,
+                    error=f"pin not pushed: {exc}",
+                    result="retry" if exc.retryable else "failure",
+                    retryable=exc.retryable,
                 )
-                for w in pins.written
-            ]
-            return result(error=f"record: {exc}")
-        notes.append(f"record_promotion: {t3.push_result}")
-        if t3.commit:
-            commits.append(t3.commit)
-            pushed |= t3.pushed
-        outcomes += list(t3.value.outcomes)
-        return result()
+                for r in to_pin
+            ],
+        )
+    return Pinned(pinned, list(pinned.value.failed))
+
+
+def _record_all(
+    run: PassRun,
+    pinned: Pinned,
+    *,
+    failures: list[Resolution],
+    finalize: list[Finalize],
+) -> Transaction[RecordStep]:
+    """Step 4: one evidence record per attempt, in one commit."""
+    return commit_and_push(
+        run.writer,
+        lambda tree: record_promotion(
+            tree,
+            runner=run.runner,
+            now=run.now,
+            ctx=run.ctx,
+            policy=run.policy,
+            pins=pinned.step,
+            pin_commit=pinned.commit,
+            pin_push=pinned.push_result,
+            failures=failures,
+            finalize=finalize,
+            replication=run.replication,
+        ),
+        step="record_promotion",
+        message=lambda v: (
+            "factory: record promotions\n\n"
+            + "\n".join(f"{o.service}: {o.release_id} {o.result}" for o in v.outcomes)
+            + "\n"
+        ),
+    )
+
+
+def _pinned_not_recorded(pinned: Pinned, exc: GitError) -> list[ServiceOutcome]:
+    """Pins that are live while their records are not: successes, with the reason said."""
+    return [
+        ServiceOutcome(
+            service=w.resolution.claim.entry.service,
+            release_id=w.resolution.claim.entry.id,
+            result="success",
+            digest=w.resolution.resolved.digest if w.resolution.resolved else None,
+            tag=w.resolution.claim.entry.tag,
+            commit=pinned.commit,
+            attempt=w.resolution.claim.entry.attempts,
+            error=f"pinned, but the record is not pushed yet (the next pass writes it): {exc}",
+        )
+        for w in pinned.step.written
+    ]

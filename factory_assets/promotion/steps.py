@@ -24,15 +24,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.model import EvidenceRecord
-from factory_assets.layout.overlay_pin import OverlayRefused, OverlayRequest, pin_overlays
 from factory_assets.layout.targets import Target, TargetError, TargetResolver
-from factory_assets.pins.kustomize import render_image_digest
-from factory_assets.pins.pin_file import PinChange, read_pin, render_pin_text
+from factory_assets.pins.overlay_entry import OverlayRefused, OverlayRequest, pin_overlays
+from factory_assets.pins.pin_file import PinChange, read_pin
+from factory_assets.pins.write import write_pin_file
+from factory_assets.promotion.claim_lease import claim_is_stale
 from factory_assets.promotion.outcome import ServiceOutcome
 from factory_assets.promotion.plan import PromotionPlan, apply_plan, lane_states, plan_queue
 from factory_assets.promotion.records import LINK_KEYS, RecordContext, write_record
@@ -40,7 +40,6 @@ from factory_assets.promotion.replication import (
     ReplicationPolicy,
     mark_waiting,
 )
-from factory_assets.promotion.runner import claim_is_stale
 from factory_assets.release.model import SERVICE_RE, InvalidEntry, ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import QUEUE_FILE, load_queue, queue_relpath, save_queue
 from factory_assets.release.retention import compact
@@ -493,7 +492,7 @@ def _pin_file(
         return newer
     # A stage request pins the replica it was verified on (its own env's registry).
     image = res.resolved.image if current.upstream else current.image
-    text, change = render_pin_text(
+    return write_pin_file(
         pin,
         image=image,
         digest=digest,
@@ -502,18 +501,6 @@ def _pin_file(
         promoted_at=now,
         repo=tree,
     )
-    overlay = None
-    if pin.pin.kustomization:
-        overlay = render_image_digest(
-            tree, pin.pin.kustomization, image=image, digest=digest, source=pin.path
-        )
-    # Both rendered and valid: only now touch the files, so a failure leaves neither half-done.
-    roundtrip_yaml.write_text(pin.path, text)
-    changes = [change]
-    if overlay is not None:
-        roundtrip_yaml.write_text(overlay[0], overlay[1])
-        changes.append(overlay[2])
-    return changes
 
 
 def _overlay_request(
@@ -596,128 +583,152 @@ def record_promotion(
 ) -> RecordStep:
     """One record per attempt; entries get their record id, failures back-off or `failed`."""
     doc = load_queue(tree)
-    w = _Writes(doc.queue)
+    book = _RecordBook(tree, _Writes(doc.queue), runner, ctx, now)
+    for pw in pins.written:
+        _record_pinned(book, pw, commit=pin_commit, push=pin_push)
+    for res, by in pins.superseded:
+        _record_superseded(book, res, by)
+    for res in failures:
+        _record_failure(book, res, policy, replication or ReplicationPolicy())
+    for fin in finalize:
+        _record_recovered(book, fin)
+    save_queue(doc, book.w.queue)
+    return RecordStep(tuple(book.w.outcomes))
 
-    def owned(entry: ReleaseEntry, state: str) -> ReleaseEntry | None:
-        current = w.queue.by_id(entry.id)
-        if current is None or current.state != state or current.claimed_by != runner:
-            w.outcomes.append(_lost(entry, current))
+
+@dataclass
+class _RecordBook:
+    """One `record_promotion` apply: the tree, the queue being changed, and who records."""
+
+    tree: Path
+    w: _Writes
+    runner: str
+    ctx: RecordContext
+    now: datetime
+
+    def owned(self, entry: ReleaseEntry, state: str) -> ReleaseEntry | None:
+        """The entry, if it is still in `state` and claimed by this runner; else a lost outcome."""
+        current = self.w.queue.by_id(entry.id)
+        if current is None or current.state != state or current.claimed_by != self.runner:
+            self.w.outcomes.append(_lost(entry, current))
             return None
         return current
 
-    for pw in pins.written:
-        res = pw.resolution
-        current = owned(res.claim.entry, "promoted")
-        if current is None:
-            continue
-        record = write_record(
-            tree,
-            w.queue,
-            current,
-            ctx,
-            result="success",
-            event="attempt",
-            resolved=res.resolved,
-            pin_changes=pw.changes,
-            commit=pin_commit,
-            push=pin_push,
-            forced=res.claim.forced,
+    def record(self, entry: ReleaseEntry, **details) -> EvidenceRecord:
+        return write_record(self.tree, self.w.queue, entry, self.ctx, **details)
+
+
+def _record_pinned(
+    book: _RecordBook, pw: PinWrite, *, commit: str | None, push: str | None
+) -> None:
+    """A pin this pass wrote: a success record, and the entry points at it."""
+    res = pw.resolution
+    current = book.owned(res.claim.entry, "promoted")
+    if current is None:
+        return
+    record = book.record(
+        current,
+        result="success",
+        event="attempt",
+        resolved=res.resolved,
+        pin_changes=pw.changes,
+        commit=commit,
+        push=push,
+        forced=res.claim.forced,
+    )
+    book.w.put(
+        mark_recorded(_with_evidence(current, record), evidence=record.id, promoted_commit=commit)
+    )
+    book.w.outcomes.append(_success(current, record, res.resolved, commit, res.claim.forced))
+
+
+def _record_superseded(book: _RecordBook, res: Resolution, by: str) -> None:
+    """The lane's pin already comes from a newer release: this one is superseded, not pinned."""
+    current = book.owned(res.claim.entry, "promoting")
+    if current is None:
+        return
+    reason = f"superseded: the pin already comes from newer release {by}"
+    after = mark_superseded(current, by=by, now=book.now)
+    record = book.record(
+        current,
+        result="superseded",
+        event="superseded",
+        resolved=res.resolved,
+        reason=reason,
+        superseded_by=by,
+        forced=res.claim.forced,
+    )
+    book.w.put(_with_evidence(after, record))
+    book.w.outcomes.append(_outcome(after, "superseded", record, superseded_by=by))
+
+
+def _record_failure(
+    book: _RecordBook, res: Resolution, policy: RetryPolicy, replication: ReplicationPolicy
+) -> None:
+    """A claim that was not pinned: back-off, `failed`, refused, or waiting for its replica."""
+    current = book.owned(res.claim.entry, "promoting")
+    if current is None:
+        return
+    if res.result == "waiting":
+        _record_wait(book.tree, book.w, current, res, book.ctx, book.now, replication)
+        return
+    if current.waiting_since is not None:  # the replica is there: the wait is over
+        current = current.model_copy(update={"waiting_since": None})
+    if res.retryable:
+        after = mark_retry(current, error=res.error or "failed", now=book.now, policy=policy)
+    else:
+        after = mark_failed(current, error=res.error or "failed", now=book.now)
+    result = (
+        "retry"
+        if after.state == "pending"
+        else (res.result if res.result == "refused" else "failure")
+    )
+    record = book.record(
+        current,
+        result="refused" if result == "refused" else "failure",
+        event="refused" if result == "refused" else "attempt",
+        resolved=res.resolved,
+        error=res.error,
+        retryable=res.retryable,
+        next_attempt_at=after.next_attempt_at,
+        forced=res.claim.forced,
+    )
+    book.w.put(_with_evidence(after, record))
+    book.w.outcomes.append(
+        _outcome(
+            after, result, record, error=after.last_error, next_attempt_at=after.next_attempt_at
         )
-        w.put(
-            mark_recorded(
-                _with_evidence(current, record), evidence=record.id, promoted_commit=pin_commit
-            )
+    )
+
+
+def _record_recovered(book: _RecordBook, fin: Finalize) -> None:
+    """A pin an earlier runner pushed but never recorded: its record, written now."""
+    res = fin.resolution
+    current = book.owned(res.claim.entry, "promoted")
+    if current is None:
+        return
+    note = "recorded by a later pass: the runner that pinned it stopped before recording"
+    if res.error:
+        note += f"; re-verification failed: {res.error}"
+    record = book.record(
+        current,
+        result="success",
+        event="recovered",
+        resolved=res.resolved,
+        pin_changes=fin.changes,
+        commit=fin.commit,
+        push="pushed by an earlier pass" if fin.commit else None,
+        reason=note,
+    )
+    book.w.put(
+        mark_recorded(
+            _with_evidence(current, record), evidence=record.id, promoted_commit=fin.commit
         )
-        w.outcomes.append(_success(current, record, res.resolved, pin_commit, res.claim.forced))
-    for res, by in pins.superseded:
-        current = owned(res.claim.entry, "promoting")
-        if current is None:
-            continue
-        reason = f"superseded: the pin already comes from newer release {by}"
-        after = mark_superseded(current, by=by, now=now)
-        record = write_record(
-            tree,
-            w.queue,
-            current,
-            ctx,
-            result="superseded",
-            event="superseded",
-            resolved=res.resolved,
-            reason=reason,
-            superseded_by=by,
-            forced=res.claim.forced,
-        )
-        w.put(_with_evidence(after, record))
-        w.outcomes.append(_outcome(after, "superseded", record, superseded_by=by))
-    for res in failures:
-        current = owned(res.claim.entry, "promoting")
-        if current is None:
-            continue
-        if res.result == "waiting":
-            _record_wait(tree, w, current, res, ctx, now, replication or ReplicationPolicy())
-            continue
-        if current.waiting_since is not None:  # the replica is there: the wait is over
-            current = current.model_copy(update={"waiting_since": None})
-        if res.retryable:
-            after = mark_retry(current, error=res.error or "failed", now=now, policy=policy)
-        else:
-            after = mark_failed(current, error=res.error or "failed", now=now)
-        result = (
-            "retry"
-            if after.state == "pending"
-            else (res.result if res.result == "refused" else "failure")
-        )
-        record = write_record(
-            tree,
-            w.queue,
-            current,
-            ctx,
-            result="refused" if result == "refused" else "failure",
-            event="refused" if result == "refused" else "attempt",
-            resolved=res.resolved,
-            error=res.error,
-            retryable=res.retryable,
-            next_attempt_at=after.next_attempt_at,
-            forced=res.claim.forced,
-        )
-        w.put(_with_evidence(after, record))
-        w.outcomes.append(
-            _outcome(
-                after, result, record, error=after.last_error, next_attempt_at=after.next_attempt_at
-            )
-        )
-    for fin in finalize:
-        res = fin.resolution
-        current = owned(res.claim.entry, "promoted")
-        if current is None:
-            continue
-        note = "recorded by a later pass: the runner that pinned it stopped before recording"
-        if res.error:
-            note += f"; re-verification failed: {res.error}"
-        record = write_record(
-            tree,
-            w.queue,
-            current,
-            ctx,
-            result="success",
-            event="recovered",
-            resolved=res.resolved,
-            pin_changes=fin.changes,
-            commit=fin.commit,
-            push="pushed by an earlier pass" if fin.commit else None,
-            reason=note,
-        )
-        w.put(
-            mark_recorded(
-                _with_evidence(current, record), evidence=record.id, promoted_commit=fin.commit
-            )
-        )
-        outcome = _success(current, record, res.resolved, fin.commit, False)
-        if res.error:  # the pin is live, so it stays a success; but say it, on the outcome too
-            outcome = replace(outcome, error=f"pinned, but re-verification failed: {res.error}")
-        w.outcomes.append(outcome)
-    save_queue(doc, w.queue)
-    return RecordStep(tuple(w.outcomes))
+    )
+    outcome = _success(current, record, res.resolved, fin.commit, False)
+    if res.error:  # the pin is live, so it stays a success; but say it, on the outcome too
+        outcome = replace(outcome, error=f"pinned, but re-verification failed: {res.error}")
+    book.w.outcomes.append(outcome)
 
 
 def _record_wait(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from factory_assets.common.clock import utc_now
 from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, load_layout
+from factory_assets.promotion.claim_lease import claim_is_stale
 from factory_assets.promotion.plan import read_plan
-from factory_assets.promotion.runner import claim_is_stale
 from resources.gitops import GitopsWriter
 
 

@@ -23,6 +23,7 @@ from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.evidence.store import append_record, load_record, new_body
 from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, load_layout
+from factory_assets.pins.lane_view import PinView, lane_pin_view
 from factory_assets.pins.pin_file import list_pin_services
 from factory_assets.release.queue_file import load_queue
 from factory_assets.smoke.argocd_verdict import RevisionCheck, judge_application
@@ -33,7 +34,6 @@ from factory_assets.smoke.lineage import (
     git_revision_check,
     last_commit_touching,
 )
-from factory_assets.smoke.pin import PinView, lane_pin_view
 from factory_assets.smoke.poll import PollResult, Verdict, poll
 from factory_assets.smoke.readiness import Expected, probe_readiness, resolve_expected
 from factory_assets.smoke.targets import load_smoke_targets

@@ -7,13 +7,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from git import GitCommandError, InvalidGitRepositoryError, NoSuchPathError, Repo
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from factory_assets.common.files import read_bounded
 from factory_assets.evidence.layout import INDEX_FILE, records_dir
 from factory_assets.evidence.model import EvidenceRecord
 from factory_assets.evidence.store import load_record
+from factory_assets.pins.lane_view import text_pins_image
 from factory_assets.smoke.argocd_verdict import RevisionCheck, RevisionRelation
 
 
@@ -109,27 +108,9 @@ def git_revision_check(repo: Path, pin_commit: str, rel_path: str, image: str) -
             text = git_repo.git.show(f"{revision}:{rel_path}")
         except GitCommandError:  # the pin file is gone at that revision
             return "other"
-        return "includes" if _image_line_matches(text, image) else "superseded"
+        return "includes" if text_pins_image(text, image) else "superseded"
 
     return relation
-
-
-def _image_line_matches(text: str, image: str) -> bool:
-    """Does the file at a revision still pin `image`: a pin file's `image`, or an overlay's
-    `images:` entry rendering `<newName or name>@<digest>`?"""
-    try:
-        data = YAML(typ="safe", pure=True).load(text)
-    except YAMLError:
-        return False
-    if not isinstance(data, dict):
-        return False
-    if isinstance(data.get("images"), list):
-        return any(
-            isinstance(e, dict)
-            and f"{e.get('newName') or e.get('name')}@{e.get('digest')}" == image
-            for e in data["images"]
-        )
-    return data.get("image") == image
 
 
 def _looks_like_sha(text: str) -> bool:

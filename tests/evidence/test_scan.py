@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-import factory_assets.evidence.scan as scan_mod
+import factory_assets.common.parallel_map as parallel_map
+from factory_assets.common.parallel_map import HelperProcessError, gc_paused, map_batches
 from factory_assets.evidence.canonical import content_digest
 from factory_assets.evidence.collect import CollectError, collect_index
 from factory_assets.evidence.ids import encode_ulid
-from factory_assets.evidence.scan import ScanWorkerError, gc_paused, map_batches
 from factory_assets.evidence.validate import validate_repo
 from tests.evidence.helpers import record_file, write_chain
 
@@ -49,7 +49,7 @@ def _fail_in_helper(batch: int) -> int:
 
 
 def test_a_helper_exception_is_raised_with_its_traceback():
-    with pytest.raises(ScanWorkerError, match="ValueError: bad batch"):
+    with pytest.raises(HelperProcessError, match="ValueError: bad batch"):
         map_batches(_fail_in_helper, list(range(12)), workers=2)
 
 
@@ -61,7 +61,7 @@ def _die_in_helper(batch: int) -> int:
 
 
 def test_a_helper_that_dies_is_reported_not_waited_for():
-    with pytest.raises(ScanWorkerError, match="exited with code 3"):
+    with pytest.raises(HelperProcessError, match="exited with code 3"):
         map_batches(_die_in_helper, list(range(12)), workers=2)
 
 
@@ -75,9 +75,9 @@ def test_gc_paused_restores_the_collector_even_on_error():
 
 def force_parallel(monkeypatch) -> None:
     """The multi-process path on a small chain: tiny batches over two processes."""
-    monkeypatch.setattr(scan_mod, "PARALLEL_FROM", 0)
-    monkeypatch.setattr(scan_mod, "MIN_BATCH", 2)
-    monkeypatch.setattr(scan_mod, "default_workers", lambda: 2)
+    monkeypatch.setattr(parallel_map, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(parallel_map, "MIN_BATCH", 2)
+    monkeypatch.setattr(parallel_map, "default_workers", lambda: 2)
 
 
 @pytest.fixture

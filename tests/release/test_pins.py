@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from factory_assets.common.errors import InputError
-from factory_assets.pins.kustomize import set_image_digest
-from factory_assets.pins.pin_file import read_pin, write_pin
+from factory_assets.pins.pin_file import PinChange, read_pin
+from factory_assets.pins.write import write_pin_file
 
 IMAGE = "127.0.0.1:5000/factory/api"
 D1 = "sha256:" + "1" * 64
@@ -33,15 +33,28 @@ def pin_file(repo: Path, text: str, service: str = "api") -> Path:
     return path
 
 
+def pin_api(
+    repo: Path, digest: str = D1, tag: str | None = "v1", release_id: str = "r1"
+) -> list[PinChange]:
+    """Pin api at `digest` through the product's writer, as the write_pin step does."""
+    return write_pin_file(
+        read_pin(repo, "api"),
+        image=IMAGE,
+        digest=digest,
+        tag=tag,
+        release_id=release_id,
+        promoted_at=NOW,
+        repo=repo,
+    )
+
+
 def test_first_pin_keeps_user_settings_comments_and_order(tmp_path: Path) -> None:
     path = pin_file(tmp_path, USER_ONLY)
     doc = read_pin(tmp_path, "api")
     assert (
         doc.pin.track == "main" and doc.pin.image is None and doc.pin.smoke.argocd_app == "api-dev"
     )
-    change = write_pin(
-        doc, image=IMAGE, digest=D1, tag="v1", release_id="r1", promoted_at=NOW, repo=tmp_path
-    )
+    (change,) = pin_api(tmp_path)
     assert (change.path, change.before, change.after) == (
         "envs/dev/api.yaml",
         None,
@@ -63,25 +76,9 @@ def test_first_pin_keeps_user_settings_comments_and_order(tmp_path: Path) -> Non
 
 def test_repin_changes_only_factory_keys(tmp_path: Path) -> None:
     path = pin_file(tmp_path, USER_ONLY)
-    write_pin(
-        read_pin(tmp_path, "api"),
-        image=IMAGE,
-        digest=D1,
-        tag="v1",
-        release_id="r1",
-        promoted_at=NOW,
-        repo=tmp_path,
-    )
+    pin_api(tmp_path)
     before = path.read_text().splitlines()
-    change = write_pin(
-        read_pin(tmp_path, "api"),
-        image=IMAGE,
-        digest=D2,
-        tag=None,
-        release_id="r2",
-        promoted_at=NOW,
-        repo=tmp_path,
-    )
+    (change,) = pin_api(tmp_path, D2, tag=None, release_id="r2")
     assert change.before == f"{IMAGE}@{D1}"
     after = path.read_text().splitlines()
     changed = {line for line in set(before) ^ set(after)}
@@ -122,6 +119,11 @@ def test_hand_edited_invalid_pin_is_a_clear_error(
     assert needle in info.value.problem
 
 
+def pin_with_kustomization(repo: Path, relative: str) -> Path:
+    """A pin file that names the overlay `relative` and pins nothing yet."""
+    return pin_file(repo, f"kustomization: {relative}\n")
+
+
 def test_kustomize_entry_gets_digest_and_loses_tag(tmp_path: Path) -> None:
     overlay = tmp_path / "deploy" / "overlays" / "dev"
     overlay.mkdir(parents=True)
@@ -129,7 +131,9 @@ def test_kustomize_entry_gets_digest_and_loses_tag(tmp_path: Path) -> None:
         "# dev overlay\nresources:\n  - ../../base\nimages:\n  - name: other\n    newTag: '3'\n"
         f"  - name: {IMAGE}   # api\n    newTag: v1\n"
     )
-    change = set_image_digest(tmp_path, "deploy/overlays/dev", image=IMAGE, digest=D1, source="pin")
+    pin_with_kustomization(tmp_path, "deploy/overlays/dev")
+    pin_change, change = pin_api(tmp_path)
+    assert (pin_change.path, pin_change.after) == ("envs/dev/api.yaml", f"{IMAGE}@{D1}")
     assert (change.path, change.before, change.after) == (
         "deploy/overlays/dev/kustomization.yaml",
         f"{IMAGE}:v1",
@@ -143,12 +147,14 @@ def test_kustomize_entry_gets_digest_and_loses_tag(tmp_path: Path) -> None:
 def test_kustomize_missing_entry_is_added_and_bad_paths_refused(tmp_path: Path) -> None:
     (tmp_path / "k").mkdir()
     (tmp_path / "k" / "kustomization.yaml").write_text("resources: []\n")
-    set_image_digest(tmp_path, "k/kustomization.yaml", image=IMAGE, digest=D1, source="pin")
+    pin_with_kustomization(tmp_path, "k/kustomization.yaml")
+    pin_api(tmp_path)
     assert (
         f"- name: {IMAGE}\n    digest: {D1}" in (tmp_path / "k" / "kustomization.yaml").read_text()
     )
-    with pytest.raises(InputError, match="does not exist"):
-        set_image_digest(tmp_path, "nope", image=IMAGE, digest=D1, source="pin")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="has no kustomization.yaml"):
-        set_image_digest(tmp_path, "empty", image=IMAGE, digest=D1, source="pin")
+    for relative, problem in (("nope", "does not exist"), ("empty", "has no kustomization.yaml")):
+        pin = pin_with_kustomization(tmp_path, relative)
+        with pytest.raises(InputError, match=problem):
+            pin_api(tmp_path)
+        assert pin.read_text() == f"kustomization: {relative}\n"  # neither file is written

@@ -1,10 +1,10 @@
-"""Run a batch function over many record batches on every core, the calling process included.
+"""A parallel map: one function over many batches on every core, the calling process included.
 
-Validate and collect read 100k small files; the work per file is ~10 µs of system calls,
-parsing and hashing. Forked helpers and the caller take batch numbers from one shared
-counter, so a slow process never holds up the end, and the caller's own share never crosses
-a pipe. Helpers send each batch's result as it is done; a thread per helper receives them
-while the caller works, so the transfer overlaps the scan instead of following it.
+Built for many small items (evidence validate and collect read 100k files at ~10 µs each of
+system calls, parsing and hashing). Forked helpers and the caller take batch numbers from one
+shared counter, so a slow process never holds up the end, and the caller's own share never
+crosses a pipe. Helpers send each batch's result as it is done; a thread per helper receives
+them while the caller works, so the transfer overlaps the work instead of following it.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ B = TypeVar("B")
 R = TypeVar("R")
 
 
-class ScanWorkerError(FactoryError):
+class HelperProcessError(FactoryError):
     """A helper process failed or died (killed, out of memory); says which and how."""
 
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic collector: a scan allocates ~10^6 acyclic objects, and each automatic
-    collection would re-walk all of them (measured: ~25% of a 100k-record collect)."""
+    """Pause the cyclic collector: a record scan allocates ~10^6 acyclic objects, and each
+    automatic collection would re-walk all of them (measured: ~25% of a 100k-record collect)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -50,7 +50,7 @@ def default_workers() -> int:
     return max(1, min(cores, 4))
 
 
-# Below this many records one process is faster than forking helpers.
+# Below this many items (of ~10 µs each) one process is faster than forking helpers.
 PARALLEL_FROM = 4000
 # Batches per process: a process that falls behind takes fewer, so none holds up the end.
 BATCHES_PER_PROCESS = 16
@@ -58,7 +58,7 @@ MIN_BATCH = 500
 
 
 def plan_batches(names: list[str], workers: int | None = None) -> tuple[list[list[str]], int]:
-    """Split record file names into batches, and say how many processes should take them."""
+    """Split names (record files, say) into batches, and say how many processes should take them."""
     workers = default_workers() if workers is None else workers
     if len(names) < PARALLEL_FROM:
         workers = 1
@@ -103,7 +103,7 @@ def map_batches(fn: Callable[[B], R], batches: Sequence[B], workers: int | None 
         for _, _, thread in helpers:
             thread.join()
         if failures:
-            raise ScanWorkerError("\n".join(failures))
+            raise HelperProcessError("\n".join(failures))
         return [results[number] for number in range(len(batches))]
     finally:
         for process, receiver, thread in helpers:
@@ -123,13 +123,13 @@ def _receive(process, receiver, results: dict, failures: list[str]) -> None:
             if message[0] == "done":
                 return
             if message[0] == "error":
-                failures.append(f"a scan helper failed:\n{message[1]}")
+                failures.append(f"a helper process failed:\n{message[1]}")
                 return
             _, number, result = message
             results[number] = result
     except (EOFError, OSError):
         process.join()
-        failures.append(f"a scan helper exited with code {process.exitcode} before reporting")
+        failures.append(f"a helper process exited with code {process.exitcode} before reporting")
 
 
 def _helper(fn, batches, take, sender) -> None:

@@ -1,9 +1,9 @@
-"""Read-only, lenient view of a dev pin file (`envs/dev/<service>.yaml`) for the smoke check.
+"""What runs in a lane, read-only and lenient: the pin as the smoke check needs it, and
+what a pin (or overlay) file pinned at a past revision.
 
-The pins domain owns the file (`factory_assets.pins.pin_file`, which validates every
-key). This view reads only what the check needs and leaves the `smoke:` block raw, so
-that a bad smoke setting becomes a recorded `failed` verdict naming the field, rather
-than an error that writes no evidence.
+`pin_file` reads the pin file strictly (every key validated). This view reads only what
+the check needs and leaves the `smoke:` block raw, so that a bad smoke setting becomes a
+recorded `failed` verdict naming the field, rather than an error that writes no evidence.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from factory_assets.common import roundtrip_yaml
 from factory_assets.common.errors import InputError
 from factory_assets.common.files import read_text_bounded
 from factory_assets.evidence.vocabulary import SERVICE_NAME
-from factory_assets.layout.config import DEFAULT_ENV
-from factory_assets.pins.pin_file import PIN_DIR
+from factory_assets.layout.config import DEFAULT_ENV, load_layout
+from factory_assets.layout.targets import TargetError, TargetResolver, pin_file_path
 
 IMAGE_WITH_DIGEST = re.compile(r"^(?P<repo>[^@\s]+)@(?P<digest>sha256:[a-f0-9]{64})$")
 _SERVICE = re.compile(SERVICE_NAME)
@@ -46,13 +47,9 @@ class PinView:
         return match["repo"] if match else None
 
 
-def read_pin(repo: Path, service: str, environment: str = DEFAULT_ENV) -> PinView:
+def read_pin_view(repo: Path, service: str, environment: str = DEFAULT_ENV) -> PinView:
     """Parse one pin file; InputError names the file and the field when it is unusable."""
-    rel = (
-        f"{PIN_DIR}/{service}.yaml"
-        if environment == DEFAULT_ENV
-        else f"envs/{environment}/{service}.yaml"
-    )
+    rel = pin_file_path(service, environment)
     path = repo / rel
     if not _SERVICE.match(service):
         raise InputError(
@@ -87,14 +84,12 @@ def _optional_text(value: object) -> str | None:
 def lane_pin_view(repo: Path, service: str, environment: str = DEFAULT_ENV) -> PinView:
     """What runs in the lane, for the smoke check: its pin file, or (overlay layout) the
     lane's newest promoted release as its overlay deploys it, with the targets file's check."""
-    from factory_assets.layout.config import load_layout
-    from factory_assets.layout.targets import TargetError, TargetResolver
     from factory_assets.release.queue_file import load_queue
     from factory_assets.smoke.targets import load_smoke_targets
 
     layout = load_layout(repo)
     if layout.pin_kind(environment) != "overlays":
-        return read_pin(repo, service, environment)
+        return read_pin_view(repo, service, environment)
     try:
         target = TargetResolver(Path(repo), layout).target(service, environment)
     except TargetError as exc:
@@ -110,3 +105,32 @@ def lane_pin_view(repo: Path, service: str, environment: str = DEFAULT_ENV) -> P
         release_id=pinned.id if pinned else None,
         smoke=load_smoke_targets(repo).get((service, environment)),
     )
+
+
+def pinned_image(text: str | None, path: str) -> str | None:
+    """The `image` a pin file's text pins (None: no file, unreadable, or no pin yet)."""
+    if text is None:
+        return None
+    try:
+        data = roundtrip_yaml.loads(text, path)
+    except InputError:
+        return None
+    return str(data.get("image")) if isinstance(data, dict) and data.get("image") else None
+
+
+def text_pins_image(text: str, image: str) -> bool:
+    """Does the file at a revision still pin `image`: a pin file's `image`, or an overlay's
+    `images:` entry rendering `<newName or name>@<digest>`?"""
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    if isinstance(data.get("images"), list):
+        return any(
+            isinstance(e, dict)
+            and f"{e.get('newName') or e.get('name')}@{e.get('digest')}" == image
+            for e in data["images"]
+        )
+    return data.get("image") == image
