@@ -90,16 +90,18 @@ def test_digest_that_appears_later_is_retried_then_promoted(deploy: Deploy, monk
         deploy.registry, f"{deploy.prefix}/elsewhere", None, content=content
     )  # same bytes, other repo
     entry = deploy.add("api", digest=digest)
-    first = deploy.run()
+    start = utc_now()  # the pass's clock, given: the back-off is exact, whatever the load
+    first = deploy.run(now=start)
     (outcome,) = first.outcomes
     assert outcome.result == "retry" and first.exit_code == 1
     waiting = deploy.queue().by_id(entry.id)
     assert (waiting.state, waiting.attempts) == ("pending", 1)
     assert "404" in waiting.last_error or "not found" in waiting.last_error.lower()
-    assert timedelta(seconds=29) < waiting.next_attempt_at - utc_now() <= timedelta(seconds=31)
-    assert deploy.run().outcomes == ()  # still in back-off: nothing attempted
+    assert waiting.next_attempt_at == start + timedelta(seconds=30)
+    # still in back-off a second before: nothing attempted
+    assert deploy.run(now=start + timedelta(seconds=29)).outcomes == ()
     assert push_image(deploy.registry, f"{deploy.prefix}/api", None, content=content) == digest
-    second = deploy.run(now=utc_now() + timedelta(seconds=31))
+    second = deploy.run(now=start + timedelta(seconds=30))
     assert [o.result for o in second.outcomes] == ["success"] and second.outcomes[0].attempt == 2
     rec = record(deploy, deploy.queue().by_id(entry.id).evidence)
     assert (
