@@ -10,6 +10,7 @@ import re
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import certifi
@@ -247,10 +248,18 @@ class RegistrySession:
         upload: Upload | None = None,
     ) -> httpx.Response:
         """Send with `auth`; retry 5xx/429/transport errors with backoff; follow same-origin redirects."""
+        if upload is not None:
+            headers = {**headers, "Content-Type": upload.content_type}
+
+        def build(target: httpx.URL) -> httpx.Request:
+            return self.http.build_request(
+                method, target, headers=headers, content=upload.body if upload else None
+            )
+
         attempt = 0
         while True:
             try:
-                return self._follow_redirects(method, url, what, auth, headers, upload)
+                return self._follow_redirects(build, url, what, auth)
             except RegistryUnavailable as exc:
                 if attempt >= self._retries:
                     raise
@@ -262,15 +271,13 @@ class RegistrySession:
 
     def _follow_redirects(
         self,
-        method: str,
+        build: Callable[[httpx.URL], httpx.Request],
         url: httpx.URL,
         what: str,
         auth: httpx.Auth,
-        headers: dict[str, str],
-        upload: Upload | None,
     ) -> httpx.Response:
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._send(method, url, what, auth, headers, upload)
+            response = self._send(build(url), what, auth)
             if response.status_code not in _REDIRECT_STATUSES:
                 return response
             location = response.headers.get("Location")
@@ -284,20 +291,7 @@ class RegistrySession:
             url = target
         raise RegistryError(f"{what}: too many redirects")
 
-    def _send(
-        self,
-        method: str,
-        url: httpx.URL,
-        what: str,
-        auth: httpx.Auth,
-        headers: dict[str, str],
-        upload: Upload | None,
-    ) -> httpx.Response:
-        if upload is not None:
-            headers = {**headers, "Content-Type": upload.content_type}
-        request = self.http.build_request(
-            method, url, headers=headers, content=upload.body if upload else None
-        )
+    def _send(self, request: httpx.Request, what: str, auth: httpx.Auth) -> httpx.Response:
         try:
             response = self.http.send(request, auth=auth, stream=True)
         except httpx.TimeoutException:
