@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from factory_assets.release.add import add_release  # noqa: E402
-from tests.support.dagster_daemon import shipped_dagster_home, start_daemon  # noqa: E402
-from tests.support.gitrepo import make_gitops_remote  # noqa: E402
-from tests.support.oci import push_image  # noqa: E402
-from tests.support.registry import RegistryServer  # noqa: E402
+from factory_assets.sandbox.dagster_processes import shipped_dagster_home, start_daemon  # noqa: E402
+from factory_assets.sandbox.gitops_remote import make_gitops_remote  # noqa: E402
+from factory_assets.sandbox.oci_push import push_image  # noqa: E402
+from factory_assets.sandbox.registry_server import RegistryServer  # noqa: E402
 
 TARGET_SECONDS = 20.0
 

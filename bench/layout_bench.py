@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 from factory_assets.promotion import run_pass  # noqa: E402
 from factory_assets.release.model import ReleaseEntry  # noqa: E402
 from factory_assets.release.queue_file import load_queue, save_queue  # noqa: E402
+from factory_assets.sandbox.gitops_remote import make_gitops_remote  # noqa: E402
+from factory_assets.sandbox.oci_push import push_image  # noqa: E402
+from factory_assets.sandbox.registry_server import RegistryServer  # noqa: E402
 from resources.registries import EnvRegistries  # noqa: E402
-from tests.support.gitrepo import make_gitops_remote  # noqa: E402
-from tests.support.oci import push_image  # noqa: E402
-from tests.support.registry import RegistryServer  # noqa: E402
 
 PUBLIC = "ghcr.example/acme"
 ENVS = ("dev", "prod")

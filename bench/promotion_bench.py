@@ -32,11 +32,11 @@ from factory_assets.pins.write import write_pin_file  # noqa: E402
 from factory_assets.promotion import run_pass  # noqa: E402
 from factory_assets.release.add import build_entry  # noqa: E402
 from factory_assets.release.queue_file import load_queue, save_queue  # noqa: E402
+from factory_assets.sandbox.gitops_remote import make_gitops_remote  # noqa: E402
+from factory_assets.sandbox.oci_push import push_image  # noqa: E402
+from factory_assets.sandbox.registry_server import RegistryServer  # noqa: E402
 from resources.gitops import GitopsWriter  # noqa: E402
 from resources.registry import RegistryClient  # noqa: E402
-from tests.support.gitrepo import make_gitops_remote  # noqa: E402
-from tests.support.oci import push_image  # noqa: E402
-from tests.support.registry import RegistryServer  # noqa: E402
 
 
 def seed_remote(workdir: Path, registry: RegistryServer, services: list[str]):

@@ -35,11 +35,11 @@ import dagster as dg  # noqa: E402
 
 from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry  # noqa: E402
 from factory_assets.release.queue_file import load_queue  # noqa: E402
+from factory_assets.sandbox.gitops_remote import make_gitops_remote  # noqa: E402
+from factory_assets.sandbox.oci_push import get_manifest, push_image, push_manifest  # noqa: E402
+from factory_assets.sandbox.registry_server import RegistryServer  # noqa: E402
 from resources.registry import MANIFEST_ACCEPT  # noqa: E402
 from sensors.harbor import harbor_sensor  # noqa: E402
-from tests.support.gitrepo import make_gitops_remote  # noqa: E402
-from tests.support.oci import get_manifest, push_image, push_manifest  # noqa: E402
-from tests.support.registry import RegistryServer  # noqa: E402
 
 STEADY_TARGET = 1.5
 MOVED_TARGET = 2.0

@@ -27,11 +27,11 @@ sys.path.insert(0, str(ROOT))
 
 from factory_assets.promotion import run_pass  # noqa: E402
 from factory_assets.release.add import add_release  # noqa: E402
+from factory_assets.sandbox.gitops_remote import make_gitops_remote  # noqa: E402
+from factory_assets.sandbox.oci_push import push_image  # noqa: E402
+from factory_assets.sandbox.registry_server import RegistryServer  # noqa: E402
 from factory_assets.smoke.landing import smoke_checks_and_land  # noqa: E402
 from resources.registry import RegistryClient  # noqa: E402
-from tests.support.gitrepo import make_gitops_remote  # noqa: E402
-from tests.support.oci import push_image  # noqa: E402
-from tests.support.registry import RegistryServer  # noqa: E402
 
 
 class Readiness:

@@ -9,13 +9,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from factory_assets.sandbox.dagster_processes import shipped_dagster_home, start_daemon  # noqa: E402
+from factory_assets.sandbox.gitops_remote import GitOpsRemote, make_gitops_remote  # noqa: E402
+from factory_assets.sandbox.oci_push import push_image, push_multiarch  # noqa: E402
+from factory_assets.sandbox.registry_server import RegistryServer  # noqa: E402
+
 DEMO = ROOT / ".demo"
 BIN = Path(sys.executable).parent
 
@@ -48,35 +54,22 @@ def factory(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run(str(BIN / "factory"), *args, **kwargs)
 
 
-def make_gitops_repo() -> tuple[Path, Path]:
-    """A bare remote plus a clone, seeded with the GitOps folders."""
+def make_gitops_repo() -> GitOpsRemote:
+    """A bare remote plus a clone (.demo/deploy), seeded with the GitOps folders."""
     if DEMO.exists():
         shutil.rmtree(DEMO)
-    remote, clone = DEMO / "remote.git", DEMO / "deploy"
-    DEMO.mkdir()
-    run("git", "init", "-q", "--bare", "-b", "main", str(remote))
-    run("git", "clone", "-q", str(remote), str(clone))
-    for key, value in (("user.name", "factory demo"), ("user.email", "demo@factory.invalid")):
-        run("git", "config", key, value, cwd=clone)
-    (clone / "release").mkdir()
-    (clone / "release" / "queue.yaml").write_text(
-        "# Release requests; see release/README.md\nreleases: []\n"
+    remote = make_gitops_remote(
+        DEMO,
+        {"release/queue.yaml": "# Release requests; see release/README.md\nreleases: []\n"},
+        clone="deploy",
+        identity=("factory demo", "demo@factory.invalid"),
     )
-    (clone / "envs" / "dev").mkdir(parents=True)
-    (clone / "envs" / "dev" / ".gitkeep").write_text("")
-    (clone / "evidence" / "records").mkdir(parents=True)
-    (clone / "evidence" / "records" / ".gitkeep").write_text("")
-    run("git", "add", "-A", cwd=clone)
-    run("git", "commit", "-q", "-m", "Seed the GitOps folders", cwd=clone)
-    run("git", "push", "-q", "origin", "main", cwd=clone)
-    return remote, clone
+    print(f"gitops       : {remote.clone} (bare remote {remote.bare})")
+    return remote
 
 
-def start_registry() -> tuple[object, dict]:
+def start_registry() -> tuple[RegistryServer, dict]:
     """A local OCI registry (CNCF distribution, the engine inside Harbor) on a loopback port."""
-    sys.path.insert(0, str(ROOT))
-    from tests.support.registry import RegistryServer
-
     server = RegistryServer(DEMO / "registry", "none").start()
     print(f"registry     : {server.url} (docker-registry, data in {DEMO / 'registry'})")
     return server, {"HARBOR_URL": server.url}
@@ -85,10 +78,6 @@ def start_registry() -> tuple[object, dict]:
 def carry_to_prod(clone: Path, env: dict, endpoint: str) -> dict[str, str]:
     """dev -> prod: declare the stage, let the dev smoke open its gate, approve, replicate,
     promote with a prod runner, smoke prod. Returns each step's record id."""
-    sys.path.insert(0, str(ROOT))
-    from tests.support.oci import push_image
-    from tests.support.registry import RegistryServer
-
     prod = RegistryServer(DEMO / "registry-prod", "none").start()
     print(f"prod registry: {prod.url} (the prod cluster's Harbor)")
     env = {**env, "HARBOR_URL_PROD": prod.url}
@@ -137,10 +126,8 @@ def yaml_entries(clone: Path) -> list[dict]:
     return list(data.get("releases") or [])
 
 
-def push_sample_images(server) -> dict[str, str]:
+def push_sample_images(server: RegistryServer) -> dict[str, str]:
     """Images pushed through the OCI upload API: api single-arch, web multi-arch."""
-    from tests.support.oci import push_image, push_multiarch
-
     digests = {
         "api:1.0.0": push_image(server, "demo/api", "1.0.0", content=b"api 1.0.0"),
         "api:1.1.0": push_image(server, "demo/api", "1.1.0", content=b"api 1.1.0"),
@@ -226,15 +213,7 @@ def promote_with_daemon(
         str(clone),
         env=env,
     )
-    log = open(DEMO / "daemon.log", "wb")  # noqa: SIM115 - closed below
-    daemon = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT,
-        env={**os.environ, **env, "DAGSTER_HOME": str(dagster_home), "FACTORY_REPO": str(clone)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    daemon = start_daemon(dagster_home, {**env, "FACTORY_REPO": str(clone)}, DEMO / "daemon.log")
     print(f"$ dagster-daemon run -w workspace.yaml   (log: {DEMO / 'daemon.log'})")
     started = time.monotonic()
     try:
@@ -253,12 +232,7 @@ def promote_with_daemon(
                 "the daemon did not pin api (and finish its run) within 180 s; see .demo/daemon.log"
             )
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-        log.close()
+        daemon.stop(timeout=30)
 
 
 def promotion_runs_done(dagster_home: Path) -> bool:
@@ -291,10 +265,9 @@ def materialize(
 
 
 def main() -> int:
-    remote, clone = make_gitops_repo()
-    dagster_home = DEMO / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
+    gitops = make_gitops_repo()
+    remote, clone = gitops.bare, gitops.clone
+    dagster_home = shipped_dagster_home(DEMO / "dagster_home")
     registry, env = start_registry()
     endpoint, endpoint_server = start_readiness_endpoint()
     try:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.oci import push_image  # noqa: E402
-from tests.support.registry import RegistryServer  # noqa: E402
+from factory_assets.sandbox.oci_push import push_image  # noqa: E402
+from factory_assets.sandbox.registry_server import RegistryServer  # noqa: E402
 
 
 def main() -> int:

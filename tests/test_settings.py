@@ -38,7 +38,9 @@ ALLOWED = {
         "the values of secrets under any name, only to mask them in what a repair logs"
     ),
     ("scripts/demo.py", "run"): "the demo's child processes: the environment plus its own",
-    ("scripts/demo.py", "promote_with_daemon"): "the demo's Dagster daemon: the same",
+    ("factory_assets/sandbox/dagster_processes.py", "DagsterProcess.__init__"): (
+        "a sandbox Dagster daemon or webserver: the environment plus the instance's own"
+    ),
 }
 _OS_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
 

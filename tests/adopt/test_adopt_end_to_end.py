@@ -26,8 +26,9 @@ import pytest
 import yaml
 
 from factory_assets.cli.main import main
+from factory_assets.sandbox.dagster_processes import BIN
 from tests.smoke.conftest import Answer, Endpoint
-from tests.support.dagster_daemon import BIN, shipped_dagster_home, start_daemon, wait_for
+from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
 from tests.support.ljwx import PUBLIC
 from tests.support.ljwx_legacy import DIGEST_A, QUEUE, RECORDS, SERVICES, make_legacy_repo
 from tests.support.oci import push_image

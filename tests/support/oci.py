@@ -1,236 +1,43 @@
-"""Push small real OCI/Docker images and indexes to a test registry through the distribution API.
+"""Push helpers for tests: the sandbox's OCI upload API pushes (one implementation)."""
 
-Every digest returned is computed here from the exact bytes sent, so tests can compare what a
-client resolves against what was really pushed.
-"""
+from factory_assets.sandbox.oci_push import (
+    ALL_MANIFEST_TYPES,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    FULL_ACCEPT,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Flavor,
+    MultiArch,
+    PushError,
+    canonical_json,
+    delete_manifest,
+    get_manifest,
+    push_blob,
+    push_image,
+    push_index,
+    push_manifest,
+    push_multiarch,
+    sha256_digest,
+)
 
-from __future__ import annotations
-
-import gzip
-import hashlib
-import io
-import json
-import tarfile
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
-
-import httpx
-
-from tests.support.registry import RegistryEndpoint, push_auth
-
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-ALL_MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
-FULL_ACCEPT = ", ".join(ALL_MANIFEST_TYPES)
-
-_CONFIG_TYPE = {
-    "oci": "application/vnd.oci.image.config.v1+json",
-    "docker": "application/vnd.docker.container.image.v1+json",
-}
-_LAYER_TYPE = {
-    "oci": "application/vnd.oci.image.layer.v1.tar+gzip",
-    "docker": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-}
-_MANIFEST_TYPE = {"oci": OCI_MANIFEST, "docker": DOCKER_MANIFEST}
-
-Flavor = Literal["oci", "docker"]
-
-
-def sha256_digest(data: bytes) -> str:
-    """`sha256:<hex>` of exactly these bytes."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def canonical_json(value: object) -> bytes:
-    """Stable JSON bytes, so the same inputs always give the same digest."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _client(registry: RegistryEndpoint) -> httpx.Client:
-    # verify=False: loopback test registries only, and it saves ~40 ms of CA loading per client.
-    return httpx.Client(base_url=registry.url, auth=push_auth(registry), timeout=30, verify=False)
-
-
-def _layer_tar_gz(content: bytes) -> tuple[bytes, str]:
-    """Return (gzipped tar holding one file with `content`, diff_id of the uncompressed tar)."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo("content.txt")
-        info.size = len(content)
-        info.mtime = 0
-        info.mode = 0o644
-        tar.addfile(info, io.BytesIO(content))
-    tar_bytes = raw.getvalue()
-    return gzip.compress(tar_bytes, mtime=0), sha256_digest(tar_bytes)
-
-
-def _parse_platform(platform: str) -> dict[str, str]:
-    parts = platform.split("/")
-    if len(parts) not in (2, 3):
-        raise ValueError(f"platform must be os/arch[/variant], got {platform!r}")
-    result = {"os": parts[0], "architecture": parts[1]}
-    if len(parts) == 3:
-        result["variant"] = parts[2]
-    return result
-
-
-def push_blob(client: httpx.Client, repository: str, data: bytes) -> str:
-    """Upload `data` as a blob (monolithic POST + PUT ?digest=), skipping it if already present."""
-    digest = sha256_digest(data)
-    if client.head(f"/v2/{repository}/blobs/{digest}").status_code == 200:
-        return digest
-    started = client.post(f"/v2/{repository}/blobs/uploads/")
-    if started.status_code != 202:
-        raise AssertionError(f"blob upload start: {started.status_code} {started.text}")
-    # Location carries upload state in its query (_state=...): add digest, keep the rest.
-    location = httpx.URL(started.headers["Location"]).copy_merge_params({"digest": digest})
-    finished = client.put(
-        location,
-        content=data,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    if finished.status_code != 201:
-        raise AssertionError(f"blob upload finish: {finished.status_code} {finished.text}")
-    return digest
-
-
-def push_manifest(
-    registry: RegistryEndpoint, repository: str, reference: str, body: bytes, media_type: str
-) -> str:
-    """PUT `body` as a manifest under `reference` (tag or digest); return its computed digest."""
-    with _client(registry) as client:
-        response = client.put(
-            f"/v2/{repository}/manifests/{reference}",
-            content=body,
-            headers={"Content-Type": media_type},
-        )
-    if response.status_code != 201:
-        raise AssertionError(f"manifest put: {response.status_code} {response.text}")
-    digest = sha256_digest(body)
-    assert response.headers.get("Docker-Content-Digest") in (None, digest)
-    return digest
-
-
-def push_image(
-    registry: RegistryEndpoint,
-    repository: str,
-    tag: str | None = None,
-    *,
-    platform: str = "linux/amd64",
-    content: bytes = b"factory test image\n",
-    flavor: Flavor = "oci",
-) -> str:
-    """Push config + one layer + manifest; tag it if `tag`, else push by digest. Return the digest."""
-    layer, diff_id = _layer_tar_gz(content)
-    config = canonical_json(
-        {
-            **_parse_platform(platform),
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        }
-    )
-    with _client(registry) as client:
-        config_digest = push_blob(client, repository, config)
-        layer_digest = push_blob(client, repository, layer)
-    manifest = canonical_json(
-        {
-            "schemaVersion": 2,
-            "mediaType": _MANIFEST_TYPE[flavor],
-            "config": {
-                "mediaType": _CONFIG_TYPE[flavor],
-                "digest": config_digest,
-                "size": len(config),
-            },
-            "layers": [
-                {"mediaType": _LAYER_TYPE[flavor], "digest": layer_digest, "size": len(layer)}
-            ],
-        }
-    )
-    reference = tag if tag is not None else sha256_digest(manifest)
-    return push_manifest(registry, repository, reference, manifest, _MANIFEST_TYPE[flavor])
-
-
-def get_manifest(
-    registry: RegistryEndpoint, repository: str, reference: str, accept: str = FULL_ACCEPT
-) -> httpx.Response:
-    """GET a manifest with an explicit Accept header (tests use a narrow one to show the trap)."""
-    with _client(registry) as client:
-        return client.get(f"/v2/{repository}/manifests/{reference}", headers={"Accept": accept})
-
-
-def _descriptor(registry: RegistryEndpoint, repository: str, digest: str) -> dict:
-    """Index descriptor of an already-pushed child manifest, with platform read from its config."""
-    response = get_manifest(registry, repository, digest)
-    if response.status_code != 200:
-        raise AssertionError(f"child {digest}: {response.status_code} {response.text}")
-    body = response.content
-    assert sha256_digest(body) == digest
-    media_type = response.headers["Content-Type"]
-    config_digest = json.loads(body)["config"]["digest"]
-    with _client(registry) as client:
-        config = client.get(f"/v2/{repository}/blobs/{config_digest}").json()
-    platform = {"architecture": config["architecture"], "os": config["os"]}
-    if "variant" in config:
-        platform["variant"] = config["variant"]
-    return {"mediaType": media_type, "digest": digest, "size": len(body), "platform": platform}
-
-
-def push_index(
-    registry: RegistryEndpoint,
-    repository: str,
-    tag: str | None,
-    children: Sequence[str],
-    *,
-    docker: bool = False,
-) -> str:
-    """Push an OCI index (or a Docker manifest list if `docker`) over pushed child digests."""
-    media_type = DOCKER_LIST if docker else OCI_INDEX
-    body = canonical_json(
-        {
-            "schemaVersion": 2,
-            "mediaType": media_type,
-            "manifests": [_descriptor(registry, repository, child) for child in children],
-        }
-    )
-    reference = tag if tag is not None else sha256_digest(body)
-    return push_manifest(registry, repository, reference, body, media_type)
-
-
-@dataclass(frozen=True)
-class MultiArch:
-    """A pushed multi-arch image: the index digest and each child's digest by platform."""
-
-    index_digest: str
-    children: dict[str, str]
-
-
-def push_multiarch(
-    registry: RegistryEndpoint,
-    repository: str,
-    tag: str | None,
-    platforms: Sequence[str] = ("linux/amd64", "linux/arm64"),
-    *,
-    docker: bool = False,
-    content: bytes = b"factory multi-arch\n",
-) -> MultiArch:
-    """Push one child per platform (untagged) and an index over them tagged `tag`."""
-    flavor: Flavor = "docker" if docker else "oci"
-    children = {
-        platform: push_image(
-            registry, repository, None, platform=platform, content=content, flavor=flavor
-        )
-        for platform in platforms
-    }
-    index = push_index(registry, repository, tag, list(children.values()), docker=docker)
-    return MultiArch(index, children)
-
-
-def delete_manifest(registry: RegistryEndpoint, repository: str, digest: str) -> None:
-    """Delete a manifest by digest (the test registries run with deletes enabled)."""
-    with _client(registry) as client:
-        response = client.delete(f"/v2/{repository}/manifests/{digest}")
-    if response.status_code != 202:
-        raise AssertionError(f"manifest delete: {response.status_code} {response.text}")
+__all__ = [
+    "ALL_MANIFEST_TYPES",
+    "DOCKER_LIST",
+    "DOCKER_MANIFEST",
+    "FULL_ACCEPT",
+    "OCI_INDEX",
+    "OCI_MANIFEST",
+    "Flavor",
+    "MultiArch",
+    "PushError",
+    "canonical_json",
+    "delete_manifest",
+    "get_manifest",
+    "push_blob",
+    "push_image",
+    "push_index",
+    "push_manifest",
+    "push_multiarch",
+    "sha256_digest",
+]

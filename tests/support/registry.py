@@ -1,7 +1,8 @@
-"""Real OCI registries for tests: distribution on loopback, a token issuer and a fault-injecting proxy.
+"""Real OCI registries for tests: the sandbox's distribution on loopback, a token issuer, a fault proxy.
 
 Everything here is a real server on 127.0.0.1: `docker-registry serve` (CNCF distribution 2.8) as a
-subprocess, and threading HTTP servers for the token issuer and the fault proxy. Nothing is mocked.
+subprocess (factory_assets.sandbox.registry_server), and threading HTTP servers for the token
+issuer and the fault proxy, which only tests need. Nothing is mocked.
 """
 
 from __future__ import annotations
@@ -9,75 +10,54 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import http.client
+import ipaddress
 import json
 import re
 import secrets
-import shutil
 import socket
-import ssl
-import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
-import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-REGISTRY_BINARY = "/usr/bin/docker-registry"
-HTPASSWD_BINARY = "/usr/bin/htpasswd"
-LOOPBACK = "127.0.0.1"
+from factory_assets.sandbox import registry_server as sandbox
+from factory_assets.sandbox.oci_push import PushAuth, push_auth
+from factory_assets.sandbox.registry_server import (
+    DEFAULT_USERNAME,
+    LOOPBACK,
+    AuthKind,
+    RegistryEndpoint,
+    endpoint_env,
+    free_port,
+    new_password,
+)
 
-# A Harbor robot-account shaped name: `$` and `+` must survive every layer untouched.
-DEFAULT_USERNAME = "robot$factory+ci"
+__all__ = [
+    "DEFAULT_USERNAME",
+    "LOOPBACK",
+    "AuthKind",
+    "FaultProxy",
+    "PushAuth",
+    "RegistryEndpoint",
+    "RegistryServer",
+    "TokenIssuer",
+    "endpoint_env",
+    "free_port",
+    "new_password",
+    "push_auth",
+]
+
 TOKEN_SERVICE = "factory-test-registry"
 TOKEN_ISSUER_NAME = "factory-test-issuer"
-
-AuthKind = Literal["none", "basic", "token"]
-
-
-def free_port() -> int:
-    """Return a loopback TCP port that was free a moment ago (the caller retries on a race)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
-def new_password() -> str:
-    """Return a random password with shell- and URL-hostile characters, unique per server."""
-    return "pw$" + secrets.token_urlsafe(18) + "+/:@%"
-
-
-class RegistryEndpoint(Protocol):
-    """What push helpers and clients need to talk to a registry (a server or a proxy in front)."""
-
-    url: str
-    username: str | None
-    password: str | None
-    auth_kind: AuthKind
-
-    @property
-    def host(self) -> str: ...
-
-    def image(self, repository: str) -> str: ...
-
-
-def endpoint_env(endpoint: RegistryEndpoint) -> dict[str, str]:
-    """Return the HARBOR_* environment a client needs to reach `endpoint`."""
-    env = {"HARBOR_URL": endpoint.url}
-    if endpoint.auth_kind != "none":
-        env["HARBOR_USERNAME"] = endpoint.username or ""
-        env["HARBOR_PASSWORD"] = endpoint.password or ""
-    return env
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,8 +337,8 @@ def _send_json(
 # --------------------------------------------------------------------------------------------
 
 
-class RegistryServer:
-    """`docker-registry serve` on a free loopback port with storage under `root`."""
+class RegistryServer(sandbox.RegistryServer):
+    """The sandbox registry, with what only tests need: a token issuer and a self-signed TLS cert."""
 
     def __init__(
         self,
@@ -371,193 +351,61 @@ class RegistryServer:
         token_signing: Literal["x5c", "kid"] = "x5c",
         tls: bool = False,
     ) -> None:
-        self.root = root
-        self.tls = tls
-        self.ca_path: Path | None = None  # with tls: the self-signed cert clients must trust
         root.mkdir(parents=True, exist_ok=True)
-        self.auth_kind: AuthKind = auth
-        self.username: str | None = username if auth != "none" else None
-        self.password: str | None = (password or new_password()) if auth != "none" else None
-        self.token_issuer: TokenIssuer | None = None
+        password = (password or new_password()) if auth != "none" else None
+        issuer = None
         if auth == "token":
-            assert self.username is not None and self.password is not None
-            self.token_issuer = TokenIssuer(
-                root,
-                {self.username: self.password},
-                expires_in=token_expires_in,
-                signing=token_signing,
+            assert password is not None
+            issuer = TokenIssuer(
+                root, {username: password}, expires_in=token_expires_in, signing=token_signing
             )
-        self.port: int = 0
-        self.url = ""
-        self._process: subprocess.Popen[bytes] | None = None
-        self.log_path = root / "registry.log"
-
-    def __repr__(self) -> str:
-        return f"RegistryServer(url={self.url!r}, auth={self.auth_kind!r})"
-
-    @property
-    def host(self) -> str:
-        """`host:port` as it appears in image references."""
-        return f"{LOOPBACK}:{self.port}"
-
-    def image(self, repository: str) -> str:
-        """Image reference without tag: `127.0.0.1:<port>/<repository>`."""
-        return f"{self.host}/{repository}"
-
-    def env(self) -> dict[str, str]:
-        return endpoint_env(self)
+        super().__init__(
+            root,
+            auth,
+            username=username,
+            password=password,
+            token_service=issuer,
+            tls=write_tls_pair(root) if tls else None,
+        )
+        self.token_issuer: TokenIssuer | None = issuer
 
     def add_user(self, username: str, password: str) -> None:
         """Add credentials (token variant only: htpasswd is read once at start-up)."""
         assert self.token_issuer is not None, "add_user works for the token variant only"
         self.token_issuer.users[username] = password
 
-    # -- lifecycle ------------------------------------------------------------------------------
-    def start(self, *, attempts: int = 5) -> RegistryServer:
-        self.root.mkdir(parents=True, exist_ok=True)
-        if self.token_issuer is not None:
-            self.token_issuer.start()
-        for _ in range(attempts):
-            self.port = free_port()
-            self.url = f"{'https' if self.tls else 'http'}://{self.host}"
-            config = self.root / "config.yml"
-            config.write_text(self._config())
-            log = self.log_path.open("ab")
-            self._process = subprocess.Popen(
-                [REGISTRY_BINARY, "serve", str(config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+
+def write_tls_pair(root: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (SAN IP) and its key, written once and reused."""
+    cert_path, key_path = root / "tls-cert.pem", root / "tls-key.pem"
+    if not cert_path.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK)])
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
+                critical=False,
             )
-            log.close()
-            if self._wait_ready():
-                return self
-            self._kill()
-        raise RuntimeError(f"registry did not start; log: {self.log_path.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self._kill()
-        if self.token_issuer is not None:
-            self.token_issuer.stop()
-
-    def _kill(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
-
-    def _wait_ready(self, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        assert self._process is not None
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                return False  # exited: most likely the port was taken meanwhile
-            try:
-                conn = _upstream_connection(self, timeout=1)
-                conn.request("GET", "/v2/")
-                status = conn.getresponse().status
-                conn.close()
-                if status in (200, 401):
-                    return True
-            except OSError:
-                pass
-            time.sleep(0.01)
-        return False
-
-    def _config(self) -> str:
-        storage = self.root / "storage"
-        lines = [
-            "version: 0.1",
-            "log:",
-            "  level: warn",
-            "  accesslog:",
-            "    disabled: true",
-            "storage:",
-            "  filesystem:",
-            f"    rootdirectory: {storage}",
-            "  delete:",
-            "    enabled: true",
-            "  maintenance:",
-            "    uploadpurging:",
-            "      enabled: false",
-            "http:",
-            f"  addr: {self.host}",
-            f"  secret: {secrets.token_hex(16)}",
-        ]
-        if self.tls:
-            cert, key = self._write_tls_pair()
-            lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
-        if self.auth_kind == "basic":
-            lines += [
-                "auth:",
-                "  htpasswd:",
-                "    realm: factory-test",
-                f"    path: {self._write_htpasswd()}",
-            ]
-        elif self.auth_kind == "token":
-            assert self.token_issuer is not None
-            lines += [
-                "auth:",
-                "  token:",
-                f"    realm: {self.token_issuer.realm}",
-                f"    service: {self.token_issuer.service}",
-                f"    issuer: {self.token_issuer.issuer}",
-                f"    rootcertbundle: {self.token_issuer.cert_path}",
-            ]
-        return "\n".join(lines) + "\n"
-
-    def _write_tls_pair(self) -> tuple[Path, Path]:
-        """A self-signed certificate for 127.0.0.1 (SAN IP), written once and reused on restart."""
-        cert_path, key_path = self.root / "tls-cert.pem", self.root / "tls-key.pem"
-        if not cert_path.exists():
-            import ipaddress
-
-            key = ec.generate_private_key(ec.SECP256R1())
-            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK)])
-            now = dt.datetime.now(dt.UTC)
-            cert = (
-                x509.CertificateBuilder()
-                .subject_name(name)
-                .issuer_name(name)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=30))
-                .add_extension(
-                    x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
-                    critical=False,
-                )
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(key, hashes.SHA256())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
             )
-            cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-            key_path.write_bytes(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
-        self.ca_path = cert_path
-        return cert_path, key_path
-
-    def _write_htpasswd(self) -> Path:
-        assert self.username is not None and self.password is not None
-        if shutil.which(HTPASSWD_BINARY) is None:
-            raise RuntimeError("htpasswd (apache2-utils) is required for the basic-auth registry")
-        # -C 4: the lowest bcrypt cost, because the registry checks the hash on every request.
-        out = subprocess.run(
-            [HTPASSWD_BINARY, "-nbB", "-C", "4", self.username, self.password],
-            check=True,
-            capture_output=True,
-        ).stdout
-        path = self.root / "htpasswd"
-        path.write_bytes(out.strip() + b"\n")
-        return path
+        )
+    return cert_path, key_path
 
 
 # --------------------------------------------------------------------------------------------
@@ -794,7 +642,7 @@ class FaultProxy:
         # at the proxy, exactly as behind a real reverse proxy.
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
         headers["Content-Length"] = str(len(body))
-        conn = _upstream_connection(self.upstream, timeout=30)
+        conn = self.upstream.connection(timeout=30)
         try:
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
@@ -814,16 +662,6 @@ class FaultProxy:
             conn.close()
 
 
-def _upstream_connection(server: RegistryServer, timeout: float) -> http.client.HTTPConnection:
-    """A connection to the registry; with TLS the test cert is trusted without verification."""
-    if server.tls:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return http.client.HTTPSConnection(LOOPBACK, server.port, timeout=timeout, context=context)
-    return http.client.HTTPConnection(LOOPBACK, server.port, timeout=timeout)
-
-
 def _read_request_body(handler: BaseHTTPRequestHandler) -> bytes:
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
         chunks = []
@@ -837,49 +675,3 @@ def _read_request_body(handler: BaseHTTPRequestHandler) -> bytes:
         return b"".join(chunks)
     length = int(handler.headers.get("Content-Length") or 0)
     return handler.rfile.read(length) if length else b""
-
-
-# --------------------------------------------------------------------------------------------
-# Test-side auth for pushing (independent of resources/registry.py, so tests do not test it
-# with itself)
-# --------------------------------------------------------------------------------------------
-
-
-class PushAuth(httpx.Auth):
-    """Basic or Bearer-challenge auth for test pushes; fetches a token per challenge, no caching."""
-
-    def __init__(self, username: str | None, password: str | None) -> None:
-        self._username = username
-        self._password = password
-
-    def __repr__(self) -> str:
-        return "PushAuth(***)"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        response = yield request
-        if response.status_code != 401 or self._username is None:
-            return
-        challenge = response.headers.get("WWW-Authenticate", "")
-        scheme, _, params = challenge.partition(" ")
-        if scheme.lower() == "basic":
-            raw = f"{self._username}:{self._password or ''}".encode()
-            request.headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
-            yield request
-        elif scheme.lower() == "bearer":
-            fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
-            query = {k: fields[k] for k in ("service", "scope") if k in fields}
-            with httpx.Client(verify=False, timeout=10) as token_client:
-                token_response = token_client.get(
-                    fields["realm"], params=query, auth=(self._username, self._password or "")
-                )
-            token_response.raise_for_status()
-            data = token_response.json()
-            request.headers["Authorization"] = f"Bearer {data.get('token') or data['access_token']}"
-            yield request
-
-
-def push_auth(endpoint: RegistryEndpoint) -> httpx.Auth | None:
-    """Auth a test push needs for `endpoint` (None for an open registry)."""
-    if endpoint.auth_kind == "none":
-        return None
-    return PushAuth(endpoint.username, endpoint.password)
