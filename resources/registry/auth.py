@@ -15,7 +15,6 @@ import httpx
 from resources.registry.errors import RegistryAuthError, RegistryUnavailable
 from resources.registry.transport import (
     DEFAULT_PORTS,
-    MAX_ERROR_BODY_BYTES,
     error_code,
     is_tls_verification_failure,
     retry_after,
@@ -246,18 +245,6 @@ class Credentials:
         return _CachedToken(Secret(value), started + expires_in - margin)
 
 
-def release_challenge(response: httpx.Response) -> None:
-    """Done with a 401 before the token request, so clients at the connection bound never
-    wait on each other for a token: a body up to MAX_ERROR_BODY_BYTES is drained and the
-    connection goes back to the pool; a larger one is not held, the connection is closed."""
-    total = 0
-    for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > MAX_ERROR_BODY_BYTES:
-            break
-    response.close()
-
-
 class BearerAuth(httpx.Auth):
     """The auth flow of one registry request: what is known up front, else one answered challenge.
 
@@ -288,7 +275,10 @@ class BearerAuth(httpx.Auth):
         if response.status_code != 401:
             return
         challenges = response.headers.get_list("WWW-Authenticate")
-        release_challenge(response)
+        # Done with the 401 before the token request: its connection goes back to the pool,
+        # so clients at the connection bound never wait on each other for a token. The body
+        # is bounded by the transport (ChallengeBodyBound), as httpx reads it here anyway.
+        response.read()
         request.headers["Authorization"] = self._credentials.answer(challenges, self._scope, what)
         response = yield request
         if response.status_code in (401, 403):

@@ -75,7 +75,33 @@ class PacedTransport(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self._limiter.acquire()
-        return super().handle_request(request)
+        response = super().handle_request(request)
+        if response.status_code == 401:  # httpx's auth flow reads it whole: bound it here
+            response.stream = ChallengeBodyBound(response.stream, MAX_ERROR_BODY_BYTES)
+        return response
+
+
+class ChallengeBodyBound(httpx.SyncByteStream):
+    """A 401's body cut at `limit` bytes: a registry (or a proxy) cannot make us hold more.
+    A longer body is not drained; closing it closes its connection instead."""
+
+    def __init__(self, stream: httpx.SyncByteStream, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+
+    def __iter__(self):
+        total = 0
+        for chunk in self._stream:
+            room = self._limit - total
+            if len(chunk) > room:
+                if room > 0:
+                    yield chunk[:room]
+                return
+            total += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 # -- TLS ----------------------------------------------------------------------------------------
