@@ -29,7 +29,7 @@ from factory_assets.cli.main import main
 from factory_assets.sandbox.dagster_processes import BIN
 from tests.smoke.conftest import Answer, Endpoint
 from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
-from tests.support.ljwx import PUBLIC
+from tests.support.ljwx import PUBLIC, rendered_images
 from tests.support.ljwx_legacy import DIGEST_A, QUEUE, RECORDS, SERVICES, make_legacy_repo
 from tests.support.oci import push_image
 from tests.support.queue_rules import queue_errors
@@ -109,18 +109,6 @@ def _find(remote_bare: Path, release_id: str) -> tuple[str, dict]:
             if item["id"] == release_id:
                 return name, item
     raise KeyError(release_id)
-
-
-def _rendered(checkout: Path, overlay: str) -> list[str]:
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(checkout / overlay)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sorted(
-        line.split("image:", 1)[1].strip() for line in out.splitlines() if "image:" in line
-    )
 
 
 def test_an_adopted_repository_runs_on_the_daemon_and_its_own_runners(
@@ -260,10 +248,12 @@ def test_an_adopted_repository_runs_on_the_daemon_and_its_own_runners(
     final = remote.new_clone("final")
     assert queue_errors((final / "release/queue.yaml").read_text()) == []
     assert _find(bare, cron_id)[1]["attempts"] == 1  # the wait for the replica cost nothing
-    assert _rendered(final, "apps/worker/overlays/dev") == sorted(
+    assert rendered_images(final / "apps/worker/overlays/dev") == sorted(
         [f"{PUBLIC}/worker@{worker}", f"{PUBLIC}/worker-cron@{worker_cron}"]
     )
-    assert _rendered(final, "apps/api/overlays/prod") == [f"{prod.host}/{project}/api@{api_prod}"]
+    assert rendered_images(final / "apps/api/overlays/prod") == [
+        f"{prod.host}/{project}/api@{api_prod}"
+    ]
     assert (
         'newTag: "dev"' in (final / "apps/api/overlays/dev/kustomization.yaml").read_text()
     )  # held

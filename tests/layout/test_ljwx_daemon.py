@@ -9,21 +9,10 @@ import pytest
 
 from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
 from tests.support.evidence import validate_cli
-from tests.support.ljwx import EMPTY_QUEUE, PUBLIC, LjwxRepo
+from tests.support.ljwx import EMPTY_QUEUE, PUBLIC, LjwxRepo, rendered_images
 from tests.support.queue_rules import queue_errors
 
 pytestmark = pytest.mark.slow
-
-
-def _rendered(repo: LjwxRepo, overlay: str, name: str) -> list[str]:
-    checkout = repo.remote.new_clone(name)
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(checkout / overlay)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [line.split("image:", 1)[1].strip() for line in out.splitlines() if "image:" in line]
 
 
 def test_daemon_promotes_a_pushed_entry_and_a_replicated_one(tmp_path, ljwx: LjwxRepo, monkeypatch):
@@ -61,8 +50,12 @@ def test_daemon_promotes_a_pushed_entry_and_a_replicated_one(tmp_path, ljwx: Ljw
         )
     finally:
         daemon.stop()
-    assert _rendered(ljwx, "apps/api/overlays/dev", "a") == [f"{PUBLIC}/api@{api}"]
-    assert _rendered(ljwx, "apps/batch/overlays/prod", "b") == [f"{PUBLIC}/batch@{batch}"]
+    assert rendered_images(ljwx.remote.new_clone("a") / "apps/api/overlays/dev") == [
+        f"{PUBLIC}/api@{api}"
+    ]
+    assert rendered_images(ljwx.remote.new_clone("b") / "apps/batch/overlays/prod") == [
+        f"{PUBLIC}/batch@{batch}"
+    ]
     assert queue_errors(ljwx.show("release/queue.yaml")) == []
     _, entry = ljwx.find("20260408T100000Z-batch-sha-0000021-prod")
     assert entry["attempts"] == 1  # the wait cost no attempt

@@ -16,7 +16,7 @@ from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.promotion import run_pass
 from resources.registries import EnvRegistries
-from tests.support.ljwx import EMPTY_QUEUE, PUBLIC, LjwxRepo
+from tests.support.ljwx import EMPTY_QUEUE, PUBLIC, LjwxRepo, rendered_images
 from tests.support.queue_rules import queue_errors
 
 
@@ -32,19 +32,6 @@ def _pass(repo: LjwxRepo, envs: set[str] | None):
         return run_pass(repo.clone, registry=registries, envs=envs)
     finally:
         registries.close()
-
-
-def _rendered(repo: LjwxRepo, overlay: str) -> list[str]:
-    checkout = repo.remote.new_clone()
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(checkout / overlay)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sorted(
-        {line.split("image:", 1)[1].strip() for line in out.splitlines() if "image:" in line}
-    )
 
 
 def _record(repo: LjwxRepo, record_id: str) -> dict:
@@ -92,8 +79,10 @@ def test_dev_runner_pins_overlays_and_never_touches_prod(ljwx: LjwxRepo):
     assert "gitSha: 1234e56\n" in text  # a YAML 1.2 float lookalike stays as written
     assert entry["meta"]["factory"]["evidence"]
     # The pins, proven by rendering: the deploy image is the request's public repository.
-    assert _rendered(ljwx, "apps/api/overlays/dev") == [f"{PUBLIC}/api@{api}"]
-    assert _rendered(ljwx, "apps/worker/overlays/dev") == sorted(
+    assert rendered_images(ljwx.remote.new_clone() / "apps/api/overlays/dev") == [
+        f"{PUBLIC}/api@{api}"
+    ]
+    assert rendered_images(ljwx.remote.new_clone() / "apps/worker/overlays/dev") == sorted(
         [f"{PUBLIC}/worker@{worker}", f"{PUBLIC}/worker-cron@{cron}"]
     )
     overlay = ljwx.show("apps/api/overlays/dev/kustomization.yaml")
@@ -125,8 +114,12 @@ def test_prod_runner_refuses_a_silent_no_op_and_an_unmapped_target(ljwx: LjwxRep
     assert result.exit_code == 1
     assert queue_errors(ljwx.show("release/queue.yaml")) == []
     # api deploys from the prod Harbor (deployImage); batch from the request's repository.
-    assert f"{ljwx.prod.host}/{ljwx.project}/api@{api}" in _rendered(ljwx, "apps/api/overlays/prod")
-    assert _rendered(ljwx, "apps/batch/overlays/prod") == [f"{PUBLIC}/batch@{batch}"]
+    assert f"{ljwx.prod.host}/{ljwx.project}/api@{api}" in rendered_images(
+        ljwx.remote.new_clone() / "apps/api/overlays/prod"
+    )
+    assert rendered_images(ljwx.remote.new_clone() / "apps/batch/overlays/prod") == [
+        f"{PUBLIC}/batch@{batch}"
+    ]
     # The wrong map name: refused, named, nothing written to the overlay.
     name, entry = ljwx.find("20260402T100000Z-web-sha-0000002-prod")
     assert name == "failed" and entry["failedAt"]
@@ -161,7 +154,9 @@ def test_a_digest_not_yet_replicated_waits_without_attempts_or_churn(ljwx: LjwxR
     assert [o.result for o in third.outcomes] == ["success"]
     name, entry = ljwx.find("20260403T100000Z-api-sha-0000005")
     assert (name, entry["attempts"]) == ("promoted", 1)
-    assert f"{PUBLIC}/api@{digest}" in _rendered(ljwx, "apps/api/overlays/dev")
+    assert f"{PUBLIC}/api@{digest}" in rendered_images(
+        ljwx.remote.new_clone() / "apps/api/overlays/dev"
+    )
 
 
 def test_an_unchanged_entry_keeps_its_bytes(ljwx: LjwxRepo):

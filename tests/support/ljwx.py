@@ -253,3 +253,15 @@ def make_ljwx_repo(workdir: Path, dev, prod, *, queue: str = EMPTY_QUEUE) -> Ljw
 
 def now_stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rendered_images(overlay_dir: Path) -> list[str]:
+    """The images `kubectl kustomize` renders for the overlay: what Argo CD would deploy."""
+    import subprocess
+
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(overlay_dir)], capture_output=True, text=True, check=True
+    ).stdout
+    return sorted(
+        {line.split("image:", 1)[1].strip() for line in out.splitlines() if "image:" in line}
+    )

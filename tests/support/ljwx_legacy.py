@@ -337,3 +337,15 @@ def make_legacy_repo(workdir: Path, **overrides: str | None) -> GitOpsRemote:
         else:
             files[key] = text
     return make_gitops_remote(workdir, files)
+
+
+def adopted_file(clone: Path, path: str, branch: str = "factory/adopt") -> str:
+    """`path` as the adoption branch has it."""
+    import subprocess
+
+    return subprocess.run(
+        ["git", "-C", str(clone), "show", f"{branch}:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
