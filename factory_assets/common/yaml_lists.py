@@ -12,6 +12,7 @@ factory's own files; the 1.2 one resolves plain scalars by ruamel's own table.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ _YAML12_TAGS = {
     f"tag:yaml.org,2002:{name}" for name in ("bool", "float", "int", "null", "timestamp", "merge")
 }
 _YAML12_RESOLVERS = [
-    (tag, regexp, first)
+    # ruamel compiles its patterns lazily behind a proxy: compile them here, once
+    (tag, re.compile(regexp.pattern, regexp.flags), first)
     for versions, tag, regexp, first in ruamel_resolver.implicit_resolvers
     if (1, 2) in versions and tag in _YAML12_TAGS
 ]
@@ -208,19 +210,29 @@ def _item(lines: list[str], node: Any) -> Item:
     return Item(line, 0, max(0, column - 2), body_end)
 
 
-def read(text: str, path: Path | str, loader: type = LOADER) -> QueueText:
-    """Parse the text with `loader`; InputError when it is not YAML (or is hostile YAML)."""
-    if text and not text.endswith("\n"):
-        text += "\n"  # so that an entry appended after the last line starts a line of its own
+def _compose(text: str, path: Path | str, loader: type) -> tuple[Any, Any]:
+    """The document's root node and its data; InputError when it is not (or hostile) YAML."""
     _refuse_hostile(text, path, loader)
     parser = loader(text)
     try:
         node = parser.get_single_node()
-        data = parser.construct_document(node) if node is not None else None
+        return node, parser.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         raise InputError(path, "-", _problem(exc)) from None
     finally:
         parser.dispose()
+
+
+def load(text: str, path: Path | str, loader: type = YAML12_LOADER) -> Any:
+    """The data of a small YAML file, for a caller that only reads it (no line ranges)."""
+    return _compose(text, path, loader)[1]
+
+
+def read(text: str, path: Path | str, loader: type = LOADER) -> QueueText:
+    """Parse the text with `loader`; InputError when it is not YAML (or is hostile YAML)."""
+    if text and not text.endswith("\n"):
+        text += "\n"  # so that an entry appended after the last line starts a line of its own
+    node, data = _compose(text, path, loader)
     lines = text.splitlines(keepends=True)
     regions: list[Region] = []
     if isinstance(node, yaml.MappingNode):
