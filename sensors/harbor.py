@@ -11,16 +11,17 @@ from factory_assets.layout.config import allowed_envs
 from factory_assets.partitions import add_requests, lane_key, unregistered_lanes
 from factory_assets.promotion.digest_view import read_fresh
 from factory_assets.promotion.jobs import promote_service_job
-from factory_assets.promotion.replica_watch import replicated, waiting_entries
+from factory_assets.promotion.replica_watch import WaitingEntry, replicated, waiting_entries
 from factory_assets.promotion.track import look_for_moves, request_moved_tags, tracked_services
 
 # Bound one tick: at most this many HEADs, continuing from the cursor on the next tick.
 MAX_SERVICES_PER_TICK = 2000
 
 
-def replica_runs(context: dg.SensorEvaluationContext, repo, harbor: HarborRegistry) -> list:
+def replica_runs(
+    context: dg.SensorEvaluationContext, waiting: list[WaitingEntry], harbor: HarborRegistry
+) -> list:
     """Run requests for waiting entries whose replica is there now (one run per entry)."""
-    waiting = read_fresh(repo, lambda tree: waiting_entries(tree, allowed_envs()))
     present, errors = replicated(harbor.registries(), waiting)
     for error in errors:
         context.log.warning(error)
@@ -53,14 +54,17 @@ def harbor_sensor(
     context: dg.SensorEvaluationContext, gitops: GitOpsRepo, harbor: HarborRegistry
 ) -> dg.SkipReason | dg.SensorResult:
     repo = gitops.resolve()
-    runs = replica_runs(context, repo, harbor)
+    # One snapshot of the remote head for both reads: each snapshot is a fetch and a reset.
+    waiting, tracked = read_fresh(
+        repo, lambda tree: (waiting_entries(tree, allowed_envs()), tracked_services(tree))
+    )
+    runs = replica_runs(context, waiting, harbor)
     if runs:
         lanes = [lane_of_request(r) for r in runs]
         return dg.SensorResult(
             run_requests=runs,
             dynamic_partitions_requests=add_requests(*unregistered_lanes(context.instance, lanes)),
         )
-    tracked = read_fresh(repo, tracked_services)
     if not tracked:
         return dg.SkipReason("no service has `track` in its pin file; no replica appeared")
     offset = int(json.loads(context.cursor)["offset"]) if context.cursor else 0

@@ -20,7 +20,7 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.common.files import atomic_write_bytes, read_bounded
 from factory_assets.config import PRODUCER_NAME, PRODUCER_VERSION
-from factory_assets.evidence.canonical import canonical_bytes, sha256_digest
+from factory_assets.evidence.canonical import canonical_bytes, fast_canonical_bytes, sha256_digest
 from factory_assets.evidence.ids import new_record_id
 from factory_assets.evidence.layout import CHAIN_HEAD, EVIDENCE_DIR, record_path
 from factory_assets.evidence.model import EvidenceRecord, Integrity, Parent, RecordBody
@@ -88,8 +88,13 @@ def chain_head_bytes(head: ChainHead, previous: ChainHead | None) -> bytes:
 
 
 def record_bytes(record: EvidenceRecord) -> bytes:
-    """The stored form of a record: canonical JSON plus a trailing newline."""
-    return canonical_bytes(record.model_dump(mode="json")) + b"\n"
+    """The stored form of a record: canonical JSON plus a trailing newline.
+
+    A sealed record is schema-valid and its body went through RFC 8785 once already (for
+    its digest), so the fast form is the same bytes (see `canonical.py`) at a tenth of the
+    cost: a tick that requests a thousand releases writes a thousand records.
+    """
+    return fast_canonical_bytes(record.model_dump(mode="json")) + b"\n"
 
 
 def _git_dir(repo: Path) -> Path | None:

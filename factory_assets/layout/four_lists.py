@@ -21,15 +21,9 @@ from ruamel.yaml.comments import CommentedMap
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import parse_rfc3339, rfc3339
 from factory_assets.common.errors import InputError
+from factory_assets.common.yaml_lists import QueueText, read
 from factory_assets.layout.config import FOUR_LIST_MAX_ATTEMPTS
-from factory_assets.layout.four_list_text import (
-    EMPTY_TEXT,
-    QueueText,
-    compose,
-    edit_block,
-    new_block,
-    read,
-)
+from factory_assets.layout.four_list_text import EMPTY_TEXT, compose, edit_block, new_block
 from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
 
 LISTS = ("pending", "promoted", "failed", "superseded")

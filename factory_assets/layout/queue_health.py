@@ -16,7 +16,7 @@ from typing import Any
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.files import atomic_write_text
-from factory_assets.layout.four_list_text import read
+from factory_assets.common.yaml_lists import read
 from factory_assets.layout.four_lists import LISTS, stamp, structure
 
 QUEUE_HEALTH_FILE = "evidence/metrics/queue-health.json"

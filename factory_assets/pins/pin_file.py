@@ -25,7 +25,7 @@ from pydantic import (
 )
 from ruamel.yaml.comments import CommentedMap
 
-from factory_assets.common import roundtrip_yaml
+from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import SERVICE_NAME
@@ -182,6 +182,15 @@ def read_pin(repo: Path, service: str, env: str = ENV) -> PinDocument:
     return PinDocument(
         service, path, data if isinstance(data, CommentedMap) else CommentedMap(), pin, exists=True
     )
+
+
+def pin_of(repo: Path, service: str, env: str = ENV) -> PinFile:
+    """The pin of `service` in `env` (empty when there is none), read with libyaml: for a
+    caller that only looks at it, as a sensor tick does at every pin file."""
+    path = pin_path(repo, service, env)
+    if not path.exists():
+        return PinFile()
+    return parse_pin(yaml_lists.load(roundtrip_yaml.read_text(path), path), path, service)
 
 
 def list_pin_services(repo: Path, env: str = ENV) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError
-from factory_assets.pins.pin_file import read_pin
+from factory_assets.pins.pin_file import pin_of
 from factory_assets.release.add import AddResult, append_entries, build_entry
 from factory_assets.release.queue_file import QUEUE_FILE, load_queue
 from resources.gitops import GitopsWriter
@@ -62,7 +62,7 @@ def tracked_services(tree: Path) -> list[TrackedService]:
     found = []
     for path in sorted((tree / "envs" / "dev").glob("*.yaml")):
         try:
-            pin = read_pin(tree, path.stem).pin
+            pin = pin_of(tree, path.stem)
         except InputError:
             continue  # an invalid pin file blocks only its own service; the pass reports it
         if not pin.track or not pin.image:

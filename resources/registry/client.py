@@ -175,6 +175,9 @@ class RegistryClient:
         url = self._manifest_url(repository, tag)
         response = self._request("HEAD", url, repository, what=f"{image}:{tag}")
         try:
+            # A HEAD answer has no body, but closing it unread closes its connection too: read
+            # it, so the next HEAD reuses the connection (no new TCP and TLS handshake each).
+            response.read()
             if response.status_code == 404:
                 return None
             raise_for_status(response, f"{image}:{tag}")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from factory_assets.evidence.canonical import canonical_bytes, content_digest, fast_canonical_bytes
-from factory_assets.evidence.store import new_body
+from factory_assets.evidence.layout import record_path
+from factory_assets.evidence.store import append_record, new_body
 
 ascii_keys = st.text(
     alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12
@@ -48,3 +50,16 @@ def test_content_digest_excludes_integrity_and_uses_rfc8785():
     }
     assert content_digest(with_integrity) == expected
     assert canonical_bytes(record) == fast_canonical_bytes(record)
+
+
+def test_a_stored_record_is_its_rfc8785_form(tmp_path):
+    """The writer's fast form, checked on a record with text JSON escapes differently."""
+    body = new_body(
+        kind="promotion",
+        service="api",
+        result="failure",
+        details={"reason": 'é \u2028 \x01 \x7f "quoted" \\ tab\t line\n', "attempt": 2},
+    )
+    record = append_record(tmp_path, body)
+    stored = record_path(tmp_path, record.id).read_bytes()
+    assert stored == rfc8785.dumps(json.loads(stored)) + b"\n"

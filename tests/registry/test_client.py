@@ -520,6 +520,20 @@ def test_concurrency_is_bounded_by_max_connections(fault_proxy, unique_repo):
     assert fault_proxy.max_held == 2
 
 
+def test_head_requests_reuse_one_connection(fault_proxy, unique_repo):
+    """A tag poll HEADs every tracked tag each tick: a new TCP (and TLS) handshake per HEAD
+    would cost more than the request."""
+    push_image(fault_proxy, unique_repo, "v1")
+    fault_proxy.clear_requests()
+    image = fault_proxy.image(unique_repo)
+    with client_for(fault_proxy, max_connections=2, requests_per_second=None) as client:
+        digests = {client.head_digest(image, "v1") for _ in range(5)}
+        assert client.head_digest(image, "absent") is None
+    assert len(digests) == 1 and None not in digests
+    assert [r.method for r in fault_proxy.requests] == ["HEAD"] * 6
+    assert len({r.connection for r in fault_proxy.requests}) == 1
+
+
 def test_tls_registry_is_verified(make_registry, unique_repo, monkeypatch):
     server = make_registry("none", tls=True)
     pushed = push_image(server, unique_repo, "v1")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from factory_assets.common.errors import InputError
-from factory_assets.pins.pin_file import PinChange, read_pin
+from factory_assets.pins.pin_file import PinChange, pin_of, read_pin
 from factory_assets.pins.write import write_pin_file
 
 IMAGE = "127.0.0.1:5000/factory/api"
@@ -74,6 +74,14 @@ def test_first_pin_keeps_user_settings_comments_and_order(tmp_path: Path) -> Non
     assert again.promoted_at == NOW
 
 
+def test_the_read_only_reader_sees_the_pin_the_round_trip_reader_sees(tmp_path: Path) -> None:
+    pin_file(tmp_path, USER_ONLY.replace("track: main", "track: on"))  # YAML 1.2: a string
+    pin_api(tmp_path)
+    assert pin_of(tmp_path, "api") == read_pin(tmp_path, "api").pin
+    assert pin_of(tmp_path, "api").track == "on" and pin_of(tmp_path, "api").digest == D1
+    assert pin_of(tmp_path, "web") == read_pin(tmp_path, "web").pin  # no file: empty
+
+
 def test_repin_changes_only_factory_keys(tmp_path: Path) -> None:
     path = pin_file(tmp_path, USER_ONLY)
     pin_api(tmp_path)
@@ -108,12 +116,13 @@ def test_repin_changes_only_factory_keys(tmp_path: Path) -> None:
         ("a: &x 1\nb: *x\n", "-", "aliases are not allowed"),
     ],
 )
+@pytest.mark.parametrize("reader", ["read_pin", "pin_of"])
 def test_hand_edited_invalid_pin_is_a_clear_error(
-    tmp_path: Path, text: str, field: str, needle: str
+    tmp_path: Path, text: str, field: str, needle: str, reader: str
 ) -> None:
     path = pin_file(tmp_path, text)
     with pytest.raises(InputError) as info:
-        read_pin(tmp_path, "api")
+        {"read_pin": read_pin, "pin_of": pin_of}[reader](tmp_path, "api")
     assert info.value.path == str(path)
     assert info.value.field == field
     assert needle in info.value.problem

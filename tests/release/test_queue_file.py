@@ -225,3 +225,51 @@ def test_bad_entry_fields_become_invalid_entries(
     assert bad.id == "r9" and bad.position == 2
     assert bad.field == "releases[2] (id r9)" + (f".{field}" if field else "")
     assert needle in bad.problem
+
+
+def test_appending_keeps_every_existing_byte(tmp_path: Path) -> None:
+    """New entries are spliced in after the last one: the owner's text above is untouched."""
+    path = write_queue(tmp_path, HAND_WRITTEN + "  # about what comes next\n")
+    doc = load_queue(tmp_path)
+    new = [
+        ReleaseEntry(
+            id=f"n{i}",
+            service="api",
+            image=IMAGE,
+            tag=tag,
+            requested_at=datetime(2026, 5, 1, tzinfo=UTC),
+            requested_by="harbor",
+        )
+        for i, tag in enumerate(["v2", "on", "1e5"])
+    ]
+    queue = doc.queue
+    for entry in new:
+        queue = queue.append(entry)
+    save_queue(doc, queue)
+    text = path.read_text()
+    assert text.startswith(HAND_WRITTEN + "  # about what comes next\n  - id: n0\n"), text
+    assert load_queue(tmp_path).queue.entries == queue.entries
+
+
+def test_plain_values_are_read_as_yaml_1_2(tmp_path: Path) -> None:
+    """As the file has always been read: `on` and `1:20` are strings, not a bool and 80."""
+    write_queue(
+        tmp_path,
+        HAND_WRITTEN.replace('tag: "v1"', "tag: on").replace("by: alice", "by: 1:20"),
+    )
+    r1 = load_queue(tmp_path).queue.by_id("r1")
+    assert (r1.tag, r1.requested_by) == ("on", "1:20")
+
+
+def test_dropping_every_entry_leaves_an_empty_list_and_the_comments(tmp_path: Path) -> None:
+    path = write_queue(tmp_path, HAND_WRITTEN + "  # the end\n")
+    doc = load_queue(tmp_path)
+    save_queue(doc, doc.queue.model_copy(update={"entries": ()}))
+    text = path.read_text()
+    assert text == (
+        "# Release requests. Humans add entries here too.\n"
+        "releases: []\n"
+        "  # the first release of api\n"
+        "  # the end\n"
+    )
+    assert load_queue(tmp_path).queue.entries == ()

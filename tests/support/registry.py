@@ -458,6 +458,7 @@ class RecordedRequest:
     headers: dict[str, str]
     status: int | None  # None when the connection was dropped
     faulted: bool
+    connection: tuple = ()  # the client's address: one per TCP connection it opened
 
 
 class FaultProxy:
@@ -590,7 +591,9 @@ class FaultProxy:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:
             self.requests.append(
-                RecordedRequest(handler.command, handler.path, headers, status, faulted)
+                RecordedRequest(
+                    handler.command, handler.path, headers, status, faulted, handler.client_address
+                )
             )
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
