@@ -37,6 +37,13 @@ Millis = Annotated[int, Field(ge=0)]
 Result = Literal["success", "failure", "skipped", "superseded", "refused"]
 
 
+def _empty_list() -> Any:
+    """A `[]` default that is not copied on every validation: pydantic deep-copies a mutable
+    default each time it fills one in (~4% of `factory evidence validate`'s model work).
+    The JSON Schema still says `"default": []`."""
+    return Field(default_factory=list, json_schema_extra={"default": []})
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -123,8 +130,8 @@ class PromotionDetails(_Strict):
     forced: bool = False
     reason: LongText | None = None
     superseded_by: ShortText | None = None
-    verification: list[RegistryVerification] = []
-    pin: list[PinChange] = []
+    verification: list[RegistryVerification] = _empty_list()
+    pin: list[PinChange] = _empty_list()
     pin_proof: LongText | None = None  # how the written pin was proven (an overlay render)
     push: ShortText | None = None
     error: LongText | None = None
@@ -166,7 +173,7 @@ class SmokeObservation(_Strict):
     reconciled_at: ShortText | None = None
     health: ShortText | None = None
     http_status: int | None = None
-    images: list[ShortText] = []
+    images: list[ShortText] = _empty_list()
     note: ShortText | None = None
     # identical consecutive looks are folded into one: how many, and when the last was
     count: Annotated[int, Field(ge=1)] = 1
@@ -184,7 +191,7 @@ class SmokeDetails(_Strict):
     verdict: Literal["passed", "failed", "timeout", "skipped"]
     reason: LongText | None = None
     duration_ms: Millis = 0
-    observations: list[SmokeObservation] = []
+    observations: list[SmokeObservation] = _empty_list()
     # set when the check itself could not run (bad config, auth, unknown app, target down):
     # such a failure says nothing about the release
     error: Literal["config", "auth", "unknown_app", "unavailable", "protocol", "drift"] | None = (
@@ -195,8 +202,8 @@ class SmokeDetails(_Strict):
 class RepairDetails(_Strict):
     kind: Literal["repair"] = "repair"
     fingerprint: ShortText | None = None
-    checks_failed: list[ShortText] = []
-    recipes: list[ShortText] = []
+    checks_failed: list[ShortText] = _empty_list()
+    recipes: list[ShortText] = _empty_list()
     attempt: Annotated[int, Field(ge=0)] = 0
     patch_digest: ContentDigest | None = None
     patch_lines: Millis = 0
@@ -204,7 +211,7 @@ class RepairDetails(_Strict):
     refused: ShortText | None = None
     escalation: ShortText | None = None
     log_excerpt: LongText | None = None
-    fingerprints: list[ShortText] = []
+    fingerprints: list[ShortText] = _empty_list()
     patch_bytes: Millis = 0
     issue_url: ShortText | None = None
 
@@ -251,9 +258,9 @@ class ImportedDetails(_Strict):
     # The file's text, kept only when it did not parse as a mapping.
     content_text: LongText | None = None
     # What was wrong with the legacy record (the file still becomes a record of its own).
-    problems: list[LongText] = []
+    problems: list[LongText] = _empty_list()
     # Other legacy files with the same evidenceId: an id collision, kept as separate records.
-    collides_with: list[ShortText] = []
+    collides_with: list[ShortText] = _empty_list()
 
     @model_validator(mode="after")
     def _content_is_canonical(self) -> ImportedDetails:
@@ -283,7 +290,7 @@ class RecordBody(_Strict):
     finished_at: Timestamp
     producer: Producer
     links: Links = Links()
-    parents: list[Parent] = []
+    parents: list[Parent] = _empty_list()
     details: Details
 
     @model_validator(mode="after")

@@ -313,6 +313,7 @@ def check_records(
     """Per-record checks of every file, spread over the cores when there are many."""
     if not names:
         return [], []
+    _schema_checker()  # built once, before the helpers fork: each inherits it ready
     batches, workers = plan_batches(names, workers)
     found: list[RecordSummary] = []
     problems: list[Problem] = []
