@@ -80,7 +80,11 @@ YAML12_LOADER = Yaml12Loader
 
 class _BlockDumper(_DUMPER):
     """libyaml's emitter, quoting a string that either YAML 1.1 or 1.2 would read as
-    something else: both kinds of reader get back the same values."""
+    something else: both kinds of reader get back the same values. It never writes an
+    alias (the readers refuse them), even for a value two entries share."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 for _tag, _regexp, _first in _YAML12_RESOLVERS:

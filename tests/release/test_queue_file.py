@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from factory_assets.common import yaml_lists
 from factory_assets.common.errors import InputError
 from factory_assets.release.model import ReleaseEntry
 from factory_assets.release.queue_file import load_queue, save_queue
@@ -273,3 +274,13 @@ def test_dropping_every_entry_leaves_an_empty_list_and_the_comments(tmp_path: Pa
         "  # the end\n"
     )
     assert load_queue(tmp_path).queue.entries == ()
+
+
+def test_new_entries_are_written_without_aliases() -> None:
+    """The readers refuse aliases, so a value two new entries share is written out twice."""
+    shared = {"prod": "r-1"}
+    text = yaml_lists.block_items([{"id": "a", "x": shared}, {"id": "b", "x": shared}], 2)
+    assert "&" not in text and "*" not in text
+    assert yaml_lists.load("releases:\n" + text, "queue") == {
+        "releases": [{"id": "a", "x": shared}, {"id": "b", "x": shared}]
+    }
