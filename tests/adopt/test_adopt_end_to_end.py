@@ -29,7 +29,7 @@ from factory_assets.cli.main import main
 from factory_assets.sandbox.dagster_processes import BIN
 from tests.smoke.conftest import Answer, Endpoint
 from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
-from tests.support.ljwx import PUBLIC, rendered_images
+from tests.support.ljwx import PUBLIC, pending_entry, rendered_images
 from tests.support.ljwx_legacy import DIGEST_A, QUEUE, RECORDS, SERVICES, make_legacy_repo
 from tests.support.oci import push_image
 from tests.support.queue_rules import queue_errors
@@ -43,28 +43,6 @@ def _git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
     ).stdout
-
-
-def _pending(service: str, env: str, digest: str, tag: str, at: str) -> str:
-    """An entry as service CI appends it (PyYAML style, section 2 of the reference)."""
-    stamp = at.replace("-", "").replace(":", "")
-    return f"""\
-- id: {stamp}-{service}-{tag}
-  service: {service}
-  env: {env}
-  source:
-    ghcr: {PUBLIC}/{service}@{digest}
-    tag: {tag}
-    digest: {digest}
-    gitSha: {tag.removeprefix("sha-")}
-  createdAt: '{at}'
-  status: pending
-  attempts: 0
-  lastError: ''
-  promotedAt: ''
-  supersededAt: ''
-  failedAt: ''
-"""
 
 
 def _runner_env(branch_checkout: Path, manifest: str, secret: dict[str, str]) -> dict[str, str]:
@@ -127,8 +105,22 @@ def test_an_adopted_repository_runs_on_the_daemon_and_its_own_runners(
     queue = QUEUE.replace(DIGEST_A, api_prod).replace(
         "pending:\n",
         "pending:\n"
-        + _pending("worker", "dev", worker, "sha-aaaaaa1", "2026-05-01T10:00:00Z")
-        + _pending("worker-cron", "dev", worker_cron, "sha-bbbbbb2", "2026-05-01T10:00:01Z"),
+        + pending_entry(
+            "worker",
+            "dev",
+            worker,
+            tag="sha-aaaaaa1",
+            git_sha="aaaaaa1",
+            at="2026-05-01T10:00:00Z",
+        )
+        + pending_entry(
+            "worker-cron",
+            "dev",
+            worker_cron,
+            tag="sha-bbbbbb2",
+            git_sha="bbbbbb2",
+            at="2026-05-01T10:00:01Z",
+        ),
         1,
     )
     endpoint = Endpoint()

@@ -134,25 +134,7 @@ class LjwxRepo:
 
     def entry(self, service: str, env: str, digest: str, *, tag: str, git_sha: str, at: str) -> str:
         """A pending entry exactly as service CI appends it (PyYAML style)."""
-        stamp = at.replace("-", "").replace(":", "")
-        suffix = "-prod" if env == "prod" else ""
-        return f"""\
-- id: {stamp}-{service}-{tag}{suffix}
-  service: {service}
-  env: {env}
-  source:
-    ghcr: {PUBLIC}/{service}@{digest}
-    tag: {tag}
-    digest: {digest}
-    gitSha: {git_sha}
-  createdAt: '{at}'
-  status: pending
-  attempts: 0
-  lastError: ''
-  promotedAt: ''
-  supersededAt: ''
-  failedAt: ''
-"""
+        return pending_entry(service, env, digest, tag=tag, git_sha=git_sha, at=at)
 
     def show(self, path: str) -> str | None:
         import subprocess
@@ -265,3 +247,26 @@ def rendered_images(overlay_dir: Path) -> list[str]:
     return sorted(
         {line.split("image:", 1)[1].strip() for line in out.splitlines() if "image:" in line}
     )
+
+
+def pending_entry(service: str, env: str, digest: str, *, tag: str, git_sha: str, at: str) -> str:
+    """A pending entry exactly as service CI appends it (PyYAML style)."""
+    stamp = at.replace("-", "").replace(":", "")
+    suffix = "-prod" if env == "prod" else ""
+    return f"""\
+- id: {stamp}-{service}-{tag}{suffix}
+  service: {service}
+  env: {env}
+  source:
+    ghcr: {PUBLIC}/{service}@{digest}
+    tag: {tag}
+    digest: {digest}
+    gitSha: {git_sha}
+  createdAt: '{at}'
+  status: pending
+  attempts: 0
+  lastError: ''
+  promotedAt: ''
+  supersededAt: ''
+  failedAt: ''
+"""
