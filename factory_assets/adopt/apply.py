@@ -51,6 +51,7 @@ from factory_assets.evidence.validate import RECORD_FILE, validate_repo
 from factory_assets.layout.config import LAYOUT_FILE
 from factory_assets.layout.legacy_runtime import (
     DORMANT_DIRS,
+    LegacyJob,
     legacy_jobs,
     refuse_live_legacy_promoter,
     suspend_text,
@@ -267,10 +268,10 @@ def _plan_unread(plan: Plan, root: Path) -> None:
             plan.add("unread", "keep", path, f"{why}; left alone, yours to remove")
 
 
-def _plan_runners(plan: Plan, root: Path, image: str) -> dict[str, str]:
+def _plan_runners(plan: Plan, root: Path, jobs: list[LegacyJob], image: str) -> dict[str, str]:
     """The factory's runners beside the legacy promoters: path -> text (kustomizations too)."""
     files: dict[str, str] = {}
-    for job in legacy_jobs(root):
+    for job in jobs:
         if not (root / job.path).is_file():
             continue
         runner = runner_for(root, job, image)
@@ -299,10 +300,10 @@ def _plan_runners(plan: Plan, root: Path, image: str) -> dict[str, str]:
     return files
 
 
-def _plan_runtime(plan: Plan, root: Path) -> dict[str, set[int]]:
+def _plan_runtime(plan: Plan, jobs: list[LegacyJob]) -> dict[str, set[int]]:
     """The legacy CronJobs to suspend: manifest path -> the documents in it."""
     suspend: dict[str, set[int]] = {}
-    for job in legacy_jobs(root):
+    for job in jobs:
         if job.suspended:
             plan.add("runtime", "keep", job.path, f"CronJob {job.name} is suspended already")
             continue
@@ -364,15 +365,13 @@ def _plan_workflows(plan: Plan, root: Path, image: str) -> str | None:
     return nightly.path if nightly else None
 
 
-def _plan_switch(root: Path, adoption: Adoption, branch: str, image: str | None) -> None:
+def _plan_switch(
+    root: Path, jobs: list[LegacyJob], adoption: Adoption, branch: str, image: str | None
+) -> None:
     """The order of the switch and the way back, from what this adoption suspends and adds."""
     cut = Cutover(
         branch=branch,
-        suspended=[
-            job.name
-            for job in legacy_jobs(root)
-            if job.document in adoption.suspend.get(job.path, ())
-        ],
+        suspended=[job.name for job in jobs if job.document in adoption.suspend.get(job.path, ())],
         runners=[p for p in sorted(adoption.runners) if p.endswith("-cronjob.yaml")],
         workflows=bool(adoption.nightly) or gate_workflow(root) is not None,
         factory_image=image or FACTORY_IMAGE,
@@ -400,15 +399,16 @@ def build_adoption(
     _plan_evidence(plan, root, records)
     replace_schema, write_schema = _plan_schema(plan, root)
     _plan_derived(plan, root)
-    suspend = _plan_runtime(plan, root)
+    jobs = legacy_jobs(root)  # read once: suspended, replaced and ordered from one list
+    suspend = _plan_runtime(plan, jobs)
     image = factory_image or FACTORY_IMAGE
-    runners = _plan_runners(plan, root, image)
+    runners = _plan_runners(plan, root, jobs, image)
     nightly = _plan_workflows(plan, root, image)
     _plan_unread(plan, root)
     adoption = Adoption(
         plan, found, layout, records, replace_schema, write_schema, suspend, nightly, runners, image
     )
-    _plan_switch(root, adoption, branch, factory_image)
+    _plan_switch(root, jobs, adoption, branch, factory_image)
     return adoption
 
 
