@@ -14,8 +14,10 @@ so one typo never blocks every other service.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -156,20 +158,54 @@ def load_queue(repo: Path) -> QueueDocument:
     layout = load_layout(repo)
     path = Path(repo) / layout.queue_path
     if layout.queue_format == "four-lists":
-        return _load_four_lists(path)
+        text = roundtrip_yaml.read_text(path) if path.exists() else four_lists.EMPTY_TEXT
+        return _SAVED.get(path, text) or _parse_four_lists(path, text)
     text = roundtrip_yaml.read_text(path) if path.exists() else ""
+    return _SAVED.get(path, text) or _parse_releases(path, text)
+
+
+def _parse_releases(path: Path, text: str) -> QueueDocument:
     parsed = yaml_lists.read(text, path, yaml_lists.YAML12_LOADER)
     queue, raw_ids = parse_queue(parsed.data, path)
     return QueueDocument(path, parsed.data, queue, raw_ids, text=text, parsed=parsed)
 
 
-def _load_four_lists(path: Path) -> QueueDocument:
-    text = roundtrip_yaml.read_text(path) if path.exists() else four_lists.EMPTY_TEXT
+def _parse_four_lists(path: Path, text: str) -> QueueDocument:
     parsed = yaml_lists.read(text, path)
     queue, slots = four_lists.parse(parsed.data, path)
     return QueueDocument(
         path, parsed.data, queue, format="four-lists", slots=slots, text=text, parsed=parsed
     )
+
+
+class _SavedDocuments:
+    """The documents this process last wrote, by path: a pass loads the queue once per
+    commit, and the text it loads is usually the text it just saved and parsed back.
+
+    Keyed by the exact text, so a file changed by anyone else is parsed afresh; the parsed
+    values are shared read-only, each load gets its own `QueueDocument`.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._docs: OrderedDict[Path, QueueDocument] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, text: str) -> QueueDocument | None:
+        with self._lock:
+            doc = self._docs.get(path.resolve())
+        return replace(doc) if doc is not None and doc.text == text else None
+
+    def put(self, doc: QueueDocument) -> None:
+        key = doc.path.resolve()
+        with self._lock:
+            self._docs.pop(key, None)
+            self._docs[key] = doc
+            while len(self._docs) > self._size:
+                self._docs.popitem(last=False)
+
+
+_SAVED = _SavedDocuments()
 
 
 def _yaml_value(value: Any) -> Any:
@@ -322,25 +358,17 @@ def save_queue(
 ) -> None:
     """Write the queue atomically; a reload must give back exactly `queue`."""
     if doc.format == "four-lists":
-        _save_four_lists(doc, queue, invalid_updates)
-        return
-    text = render_text(doc, queue, invalid_updates)
-    reread = yaml_lists.read(text, doc.path, yaml_lists.YAML12_LOADER)
-    back = {e.id: e for e in parse_queue(reread.data, doc.path)[0].entries}
-    if any(back.get(e.id) != e for e in queue.entries):
+        text = four_lists.render(doc.parsed, doc.slots, doc.queue, queue, doc.path, invalid_updates)
+        written = _parse_four_lists(doc.path, text)
+        meant = [four_lists.comparable(e) for e in queue.entries]
+    else:
+        text = render_text(doc, queue, invalid_updates)
+        written = _parse_releases(doc.path, text)
+        meant = list(queue.entries)
+    back = {e.id: e for e in written.queue.entries}
+    if any(back.get(e.id) != e for e in meant):
         # A bug guard: never write a queue that reads back different from what was meant.
         raise RuntimeError(f"{doc.path}: rendered queue does not read back the same")
     doc.path.parent.mkdir(parents=True, exist_ok=True)
     roundtrip_yaml.write_text(doc.path, text)
-
-
-def _save_four_lists(
-    doc: QueueDocument, queue: ReleaseQueue, invalid_updates: dict[int, dict] | None
-) -> None:
-    text = four_lists.render(doc.parsed, doc.slots, doc.queue, queue, doc.path, invalid_updates)
-    reparsed, _ = four_lists.parse(yaml_lists.read(text, doc.path).data, doc.path)
-    back = {e.id: e for e in reparsed.entries}
-    if any(back.get(e.id) != four_lists.comparable(e) for e in queue.entries):
-        raise RuntimeError(f"{doc.path}: rendered queue does not read back the same")
-    doc.path.parent.mkdir(parents=True, exist_ok=True)
-    roundtrip_yaml.write_text(doc.path, text)
+    _SAVED.put(written)

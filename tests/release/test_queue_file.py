@@ -284,3 +284,35 @@ def test_new_entries_are_written_without_aliases() -> None:
     assert yaml_lists.load("releases:\n" + text, "queue") == {
         "releases": [{"id": "a", "x": shared}, {"id": "b", "x": shared}]
     }
+
+
+def test_reload_after_save_sees_an_edit_made_since(tmp_path: Path) -> None:
+    """The pass reuses the parse of what it just saved; another writer's change is never hidden."""
+    path = write_queue(tmp_path, HAND_WRITTEN)
+    doc = load_queue(tmp_path)
+    r1 = doc.queue.entries[0]
+    save_queue(doc, doc.queue.replace(r1.model_copy(update={"attempts": 1})))
+    again = load_queue(tmp_path)
+    assert again.queue.by_id("r1").attempts == 1
+    assert again is not doc and again.queue == load_queue(tmp_path).queue
+    # Someone else edits the file: same size, same path, only a value differs.
+    path.write_text(path.read_text().replace("requested_by: bob", "requested_by: eve"))
+    assert load_queue(tmp_path).queue.by_id("r2").requested_by == "eve"
+    four = tmp_path / "four"
+    (four / "release").mkdir(parents=True)
+    (four / "factory.yaml").write_text(
+        "queue: {path: release/queue.yaml, format: four-lists}\n"
+        "service_map: release/services.yaml\nenvironments:\n  dev: {pins: overlays}\n"
+    )
+    (four / "release/queue.yaml").write_text(
+        "pending:\n- id: p1\n  service: api\n  env: dev\n  source:\n"
+        f"    ghcr: ghcr.io/acme/api@{DIGEST}\n    tag: sha-1\n    digest: {DIGEST}\n"
+        "    gitSha: abc\n  createdAt: '2026-01-01T00:00:00Z'\n  status: pending\n"
+        "  attempts: 0\n  lastError: ''\npromoted: []\nfailed: []\nsuperseded: []\n"
+    )
+    doc = load_queue(four)
+    save_queue(doc, doc.queue.replace(doc.queue.entries[0].model_copy(update={"attempts": 2})))
+    assert load_queue(four).queue.entries[0].attempts == 2
+    text = (four / "release/queue.yaml").read_text()
+    (four / "release/queue.yaml").write_text(text.replace("attempts: 2", "attempts: 3"))
+    assert load_queue(four).queue.entries[0].attempts == 3
