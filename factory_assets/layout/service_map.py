@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from factory_assets.common import roundtrip_yaml
+from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.errors import InputError
 
 REQUIRED_KEYS = ("overlayPath", "kustomizeImageName", "harborImage")
@@ -79,4 +79,6 @@ def load_service_map(repo: Path, relative: str) -> ServiceMap:
         raise InputError(
             relative, "-", "the service map does not exist (factory.yaml: service_map)"
         )
-    return parse_service_map(roundtrip_yaml.load_file(path), relative)
+    # Read-only here: libyaml with ruamel's YAML 1.2 reading, ten times faster than a round trip.
+    text = roundtrip_yaml.read_text(path)
+    return parse_service_map(yaml_lists.load(text, relative, yaml_lists.YAML12_LOADER), relative)
