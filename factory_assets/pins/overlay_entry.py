@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,13 +139,18 @@ class OverlayRequest:
 
 
 def pin_overlays(
-    repo: Path, requests: list[OverlayRequest], *, concurrency: int = 4
+    repo: Path,
+    requests: list[OverlayRequest],
+    *,
+    concurrency: int = 4,
+    meanwhile: Callable[[], object] | None = None,
 ) -> dict[str, OverlayPin | OverlayRefused]:
     """Write every requested pin and prove it with one render per overlay file.
 
     Services sharing an overlay land in one write of that file. A request whose image the
     render does not show is refused; its file is rewritten without it and rendered again,
     so a wrong map entry never blocks (nor un-pins) a neighbour in the same file.
+    `meanwhile` (the caller's own work) runs once, in this thread, while kustomize renders.
     """
     results: dict[str, OverlayPin | OverlayRefused] = {}
     by_file: dict[str, list[OverlayRequest]] = {}
@@ -152,12 +158,15 @@ def pin_overlays(
         by_file.setdefault(request.relative, []).append(request)
     originals = {rel: roundtrip_yaml.read_text(Path(repo) / rel) for rel in by_file}
     pending = dict(by_file)
+    if not pending and meanwhile is not None:
+        meanwhile()
     while pending:
         written = {
             rel: _write_all(repo, rel, originals[rel], reqs, results)
             for rel, reqs in pending.items()
         }
-        renders = _render_all(repo, list(written), concurrency)
+        renders = _render_all(repo, list(written), concurrency, meanwhile)
+        meanwhile = None
         retry: dict[str, list[OverlayRequest]] = {}
         for rel, (befores, text) in written.items():
             reqs = [r for r in pending[rel] if r.key in befores]
@@ -211,9 +220,13 @@ def _write_all(
 
 
 def _render_all(
-    repo: Path, relatives: list[str], concurrency: int
+    repo: Path,
+    relatives: list[str],
+    concurrency: int,
+    meanwhile: Callable[[], object] | None = None,
 ) -> dict[str, list[str] | OverlayRefused | None]:
-    """Render each overlay once, in parallel (None: no kustomize on PATH)."""
+    """Render each overlay once, in parallel (None: no kustomize on PATH), running
+    `meanwhile` in this thread as the renders run."""
 
     def one(rel: str) -> list[str] | OverlayRefused | None:
         try:
@@ -223,10 +236,11 @@ def _render_all(
         except OverlayRefused as exc:
             return exc
 
-    if len(relatives) <= 1:
-        return {rel: one(rel) for rel in relatives}
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        return dict(zip(relatives, pool.map(one, relatives), strict=True))
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(relatives)))) as pool:
+        renders = [pool.submit(one, rel) for rel in relatives]
+        if meanwhile is not None:
+            meanwhile()
+        return {rel: render.result() for rel, render in zip(relatives, renders, strict=True)}
 
 
 def _proof_text(images: list[str] | None, want: str) -> str:

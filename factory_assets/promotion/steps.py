@@ -17,6 +17,7 @@ still in the state this runner left it in before touching it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -441,7 +442,16 @@ def write_pin(
         paths += [c.path for c in pinned]
         queue = queue.replace(mark_pinned(current, digest=res.resolved.digest, now=now))
         written.append(PinWrite(res, tuple(pinned)))
-    proven = pin_overlays(tree, [request for _, _, request in overlays])
+    # Most renders prove their pin: write the queue that says so while kustomize runs, and
+    # write it again only when one did not.
+    hoped = queue
+    for _, current, request in overlays:
+        hoped = hoped.replace(mark_pinned(current, digest=request.digest, now=now))
+    proven = pin_overlays(
+        tree,
+        [request for _, _, request in overlays],
+        meanwhile=functools.partial(save_queue, doc, hoped),
+    )
     for res, current, request in overlays:
         outcome = proven[request.key]
         if isinstance(outcome, OverlayRefused):
@@ -451,7 +461,8 @@ def write_pin(
         paths.append(request.relative)
         queue = queue.replace(mark_pinned(current, digest=request.digest, now=now))
         written.append(PinWrite(res, (change,)))
-    save_queue(doc, queue)
+    if queue != hoped:
+        save_queue(doc, queue)
     return PinStep(tuple(written), tuple(superseded), tuple(failed), tuple(lost), tuple(paths))
 
 
