@@ -367,6 +367,12 @@ class GitopsWriter:
                 return read(self._reset_tree(self.fetch()))
             return read(self.repo)
 
+    @property
+    def resets_tree(self) -> bool:
+        """`transact` applies in a private tree reset before every attempt, so a killed apply
+        leaves nothing that is ever committed (remote mode; the others edit the checkout)."""
+        return self.mode == "remote"
+
     def transact(
         self,
         apply: Callable[[Path], T],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,30 +147,38 @@ def append_record(repo: Path, body: RecordBody) -> EvidenceRecord:
         return record
 
 
-def append_records(repo: Path, bodies: Sequence[RecordBody]) -> list[EvidenceRecord]:
-    """`append_record` for many bodies: one lock, one flush to disk at the end.
+def append_records(
+    repo: Path, bodies: Iterable[RecordBody], *, scratch: bool = False
+) -> list[EvidenceRecord]:
+    """`append_record` for many bodies, under one lock.
 
-    Each record goes on the chain exactly as `append_record` puts it there (the head is
-    replaced before the record is linked in), so a process killed part way leaves the
-    same states as one-by-one appends. Only the fsync per file is replaced by a single
-    `os.sync()` once every file is in place: a batch of a thousand records would otherwise
-    spend most of its time waiting for the disk.
+    In a checkout, each record goes on the chain exactly as `append_record` puts it there (the
+    head is replaced before the record is linked in), so a process killed part way leaves the
+    same states as one-by-one appends; one `os.sync()` at the end replaces a fsync per file.
+    A `scratch` tree (`GitopsWriter.resets_tree`) is reset to the fetched head before every
+    attempt, so what a killed process left there is never committed: the head is written once,
+    after the records, and nothing is synced (the commit and the push make them durable).
     """
-    records = []
+    records: list[EvidenceRecord] = []
     with _append_lock(repo):
-        head = read_chain_head(repo)
+        previous, head = None, read_chain_head(repo)
         for body in bodies:
             record = seal(body, head)
-            new_head = ChainHead(
-                record.integrity.sequence, record.integrity.content_digest, record.id
+            previous, head = (
+                head,
+                ChainHead(record.integrity.sequence, record.integrity.content_digest, record.id),
             )
-            atomic_write_bytes(repo / CHAIN_HEAD, chain_head_bytes(new_head, head), durable=False)
+            if not scratch:
+                atomic_write_bytes(
+                    repo / CHAIN_HEAD, chain_head_bytes(head, previous), durable=False
+                )
             atomic_write_bytes(
                 record_path(repo, record.id), record_bytes(record), exclusive=True, durable=False
             )
             records.append(record)
-            head = new_head
-        if records:
+        if records and scratch:
+            atomic_write_bytes(repo / CHAIN_HEAD, chain_head_bytes(head, previous), durable=False)
+        elif records:
             os.sync()
     return records
 

@@ -114,6 +114,7 @@ def request_moved_tags(
     if not moved:
         return [], None
     moment = now or utc_now()
+    writer = GitopsWriter(repo)
 
     def apply(tree: Path) -> list[AddResult]:
         doc = load_queue(tree)
@@ -141,13 +142,13 @@ def request_moved_tags(
                 )
             )
         # One load and one save of the queue for the whole look, however many tags moved.
-        return append_entries(tree, entries, record=True, doc=doc)
+        return append_entries(tree, entries, record=True, doc=doc, scratch=writer.resets_tree)
 
     def message(added: list[AddResult]) -> str:
         names = ", ".join(f"{a.entry.service}:{a.entry.tag}" for a in added)
         return f"factory: harbor moved tracked tags ({names})\n"
 
-    txn = GitopsWriter(repo).transact(
+    txn = writer.transact(
         apply, message=message, step="track", paths=lambda _: (QUEUE_FILE, "evidence")
     )
     return txn.value, txn.commit

@@ -226,6 +226,7 @@ def append_entries(
     record: bool,
     links: dict | None = None,
     doc: QueueDocument | None = None,
+    scratch: bool = False,
 ) -> list[AddResult]:
     """Append every entry in one load and one save of the queue; optionally record each.
 
@@ -233,7 +234,8 @@ def append_entries(
     sensor tick where many tracked tags moved) costs one pass over the file, not one per
     entry; a caller that already loaded it (to decide what to append) passes its `doc`.
     Ids are checked against the queue and within the batch before anything is written:
-    a duplicate refuses the whole batch.
+    a duplicate refuses the whole batch. `scratch`: `tree` is a writer's private tree
+    (`store.append_records`).
     """
     doc = doc or load_queue(tree)
     taken = {existing.id: position for position, existing in enumerate(doc.queue.entries)}
@@ -252,7 +254,8 @@ def append_entries(
     if not entries:
         return []
     if record:
-        records = store.append_records(tree, [_request_body(entry, links) for entry in entries])
+        bodies = [_request_body(entry, links) for entry in entries]
+        records = store.append_records(tree, bodies, scratch=scratch)
         results = [
             AddResult(entry=entry.model_copy(update={"evidence": rec.id}), evidence_id=rec.id)
             for entry, rec in zip(entries, records, strict=True)
