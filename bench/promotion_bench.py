@@ -173,11 +173,13 @@ def main() -> int:
         print(f"    naive / batched: {row['naive_s'] / row['batched_s']:.1f}x")
     worst = max(row["batched_s"] for row in rows)
     in_time = worst <= 30
-    print(
-        f"target: all {n} pinned in <= 30 s in one pass: {'met' if in_time else 'MISSED'} ({worst:.1f} s)"
-    )
-    print("reference: Argo CD Image Updater users report ~7 min for ~90 apps (#1572)")
     good = all(row["ok"] and row["batched_pinned"] == n for row in rows)
+    print(
+        f"target: all {n} pinned on the remote by one pass: {'met' if good else 'MISSED'} "
+        f"({', '.join(str(row['batched_pinned']) for row in rows)})"
+    )
+    print(f"target: the pass takes <= 30 s: {'met' if in_time else 'MISSED'} ({worst:.1f} s)")
+    print("reference: Argo CD Image Updater users report ~7 min for ~90 apps (#1572)")
     return 0 if good and in_time else 1
 
 

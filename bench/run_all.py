@@ -10,10 +10,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = [
     "evidence_bench.py",
+    "verify_bench.py",
     "promotion_bench.py",
+    "layout_bench.py",
     "sensor_bench.py",
     "latency_bench.py",
     "smoke_bench.py",
+    "smoke_churn_bench.py",
     "site_bench.py",
 ]
 

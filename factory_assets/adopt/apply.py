@@ -46,7 +46,7 @@ from factory_assets.evidence.layout import (
     SCHEMA_FILE,
 )
 from factory_assets.evidence.schema_file import schema_text
-from factory_assets.evidence.store import append_record
+from factory_assets.evidence.store import append_records
 from factory_assets.evidence.validate import RECORD_FILE, validate_repo
 from factory_assets.layout.config import LAYOUT_FILE
 from factory_assets.layout.legacy_runtime import (
@@ -61,6 +61,7 @@ from resources.gitops import author_identity
 
 DEFAULT_BRANCH = "factory/adopt"
 LEGACY_FACTORY_SCHEMA = f"{LEGACY_DIR}/schema/evidence-record.schema.json"
+MOVE_CHUNK = 500  # legacy record paths per `git mv` (well inside the argument limit)
 # Every folder adopt writes into: a committed link there would send the writes outside.
 WRITTEN = (
     *WRITTEN_DIRS,
@@ -452,10 +453,12 @@ def _apply(work: Path, adoption: Adoption) -> None:
     atomic_write_text(work / LAYOUT_FILE, adoption.layout)
     if adoption.records:
         (work / LEGACY_DIR).mkdir(parents=True, exist_ok=True)
-    for record in adoption.records:
-        _git(work, "mv", "--", record.path, record.legacy_path)
-    for record in adoption.records:
-        append_record(work, record.body)
+    # One `git mv` per chunk and one chain append for all: a legacy history may hold
+    # thousands of records (each keeps its name under evidence/legacy/).
+    for start in range(0, len(adoption.records), MOVE_CHUNK):
+        chunk = adoption.records[start : start + MOVE_CHUNK]
+        _git(work, "mv", "--", *(record.path for record in chunk), LEGACY_DIR)
+    append_records(work, [record.body for record in adoption.records])
     if adoption.replace_schema:
         (work / LEGACY_FACTORY_SCHEMA).parent.mkdir(parents=True, exist_ok=True)
         _git(work, "mv", "--", SCHEMA_FILE, LEGACY_FACTORY_SCHEMA)

@@ -21,7 +21,6 @@ from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import pin_path
 from factory_assets.promotion.records import verification_of
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
-from factory_assets.release.queue_file import load_queue, save_queue
 from resources.registries import EnvRegistries, registry_for
 from resources.registry import ManifestVerification, RegistryError
 
@@ -124,50 +123,68 @@ def _record(
     return store.append_record(tree, body)
 
 
-def handoff_pending(tree: Path, smoke: EvidenceRecord) -> bool:
-    """Would `hand_off` have work for this passed smoke (a stage not handed to yet)?"""
+def handoff_pending(tree: Path, smoke: EvidenceRecord, queue: ReleaseQueue | None) -> bool:
+    """Would `hand_off` have work for this passed smoke (a stage not handed to yet)?
+
+    `queue` is the tree's, read once by the caller (None when it is unusable).
+    """
     details = smoke.details
-    if getattr(details, "verdict", None) != "passed" or not details.release_id:
+    if queue is None or getattr(details, "verdict", None) != "passed" or not details.release_id:
         return False
     try:
         layout = load_layout(tree)
-        entry = load_queue(tree).queue.by_id(details.release_id)
     except InputError:
         return False
+    entry = queue.by_id(details.release_id)
     if entry is None or entry.state != "promoted":
         return False
     return any(env not in (entry.handed_off or {}) for env in layout.stages_after(entry.env))
 
 
+@dataclass(frozen=True)
+class HandOffs:
+    """The queue with the stages' requests in it (not saved yet), and what each stage got."""
+
+    queue: ReleaseQueue
+    stages: tuple[HandOff, ...] = ()
+
+
 def hand_off(
-    tree: Path, smoke: EvidenceRecord, *, now: datetime | None = None, registries=None
-) -> list[HandOff]:
-    """After `smoke` passed on a release's pin, queue each downstream stage's request once."""
+    tree: Path,
+    smoke: EvidenceRecord,
+    queue: ReleaseQueue,
+    *,
+    now: datetime | None = None,
+    registries=None,
+) -> HandOffs:
+    """After `smoke` passed on a release's pin, queue each downstream stage's request once.
+
+    Works on `queue`, the tree's as the caller holds it (its edits of the same transaction
+    included), and returns it with the requests: the caller saves the queue once.
+    """
     details = smoke.details
     if getattr(details, "verdict", None) != "passed" or not details.release_id:
-        return []
-    layout = load_layout(tree)
-    doc = load_queue(tree)
-    entry = doc.queue.by_id(details.release_id)
+        return HandOffs(queue)
+    entry = queue.by_id(details.release_id)
     if entry is None or entry.state != "promoted" or entry.digest is None:
-        return []
+        return HandOffs(queue)
     if details.digest and details.digest != entry.digest:
-        return []  # the smoke saw another digest than this release pinned: no gate opens
+        return HandOffs(queue)  # the smoke saw another digest than this release pinned
+    layout = load_layout(tree)
     stages = [env for env in layout.stages_after(entry.env) if env not in (entry.handed_off or {})]
     if not stages:
-        return []
+        return HandOffs(queue)
     moment = now or utc_now()
     pool = registries if registries is not None else EnvRegistries()  # clients made on use
     try:
-        return _hand_off(tree, smoke, entry, stages, layout, doc, moment, pool)
+        return _hand_off(tree, smoke, entry, stages, layout, queue, moment, pool)
     finally:
         if registries is None:
             pool.close()
 
 
-def _hand_off(tree, smoke, entry, stages, layout, doc, moment, registries) -> list[HandOff]:
+def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> HandOffs:
     resolver = TargetResolver(Path(tree), layout)
-    queue = doc.queue
     done = dict(entry.handed_off or {})
     result: list[HandOff] = []
     for env in stages:
@@ -221,5 +238,4 @@ def _hand_off(tree, smoke, entry, stages, layout, doc, moment, registries) -> li
         done[env] = stage.id
         result.append(HandOff(env, stage.id, record.id))
     queue = queue.replace(entry.model_copy(update={"handed_off": done}))
-    save_queue(doc, queue)
-    return result
+    return HandOffs(queue, tuple(result))

@@ -70,17 +70,16 @@ def run_has_evidence(tree: Path, run_id: str) -> bool:
     return bool(runs_with_evidence(tree, [run_id]))
 
 
-def _failure_body(tree: Path, failed: FailedRun) -> RecordBody:
-    release_id = None
+def _open_releases(tree: Path) -> dict[str, str]:
+    """Each service's newest open (pending or promoting) release id, from one read of the queue."""
     try:
-        open_entries = [
-            e
-            for e in load_queue(tree).queue.entries
-            if e.service == failed.service and e.state in ("pending", "promoting")
-        ]
-        release_id = open_entries[-1].id if open_entries else None
+        entries = load_queue(tree).queue.entries
     except InputError:
-        pass
+        return {}
+    return {e.service: e.id for e in entries if e.state in ("pending", "promoting")}
+
+
+def _failure_body(failed: FailedRun, release_id: str | None) -> RecordBody:
     error = (
         f"run {failed.run_id} of {failed.job} failed before the engine recorded it: {failed.error}"
     )
@@ -116,11 +115,9 @@ def record_failed_runs(
 
     def apply(tree: Path) -> list[str]:
         have = runs_with_evidence(tree, [f.run_id for f in failed], since_ms)
-        return [
-            store.append_record(tree, _failure_body(tree, f)).id
-            for f in failed
-            if f.run_id not in have
-        ]
+        releases = _open_releases(tree)
+        bodies = [_failure_body(f, releases.get(f.service)) for f in failed if f.run_id not in have]
+        return [record.id for record in store.append_records(tree, bodies)]
 
     if not failed:
         return []

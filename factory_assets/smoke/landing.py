@@ -16,48 +16,72 @@ from factory_assets.evidence.layout import INDEX_DIR, INDEX_FILE
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.layout.config import DEFAULT_ENV
 from factory_assets.pipeline.handoff import hand_off, handoff_pending
-from factory_assets.release.queue_file import load_queue, save_queue
+from factory_assets.release.model import ReleaseQueue
+from factory_assets.release.queue_file import QueueDocument, load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
 from resources.gitops import GitError, GitopsWriter
 
 
-def note_smoke_on_release(tree: Path, record: EvidenceRecord) -> None:
-    """Put the verdict on the pinned release's queue entry (visibility only: it never un-pins)."""
-    release_id = record.details.release_id
-    if not release_id:
-        return
+def queue_of(tree: Path) -> QueueDocument | None:
+    """The queue, read once for everything a landing looks at; None when it is unusable
+    (that is the promotion pass's to report: the smoke record still lands)."""
     try:
-        doc = load_queue(tree)
+        return load_queue(tree)
     except InputError:
-        return  # an unusable queue is the promotion pass's to report; the record still lands
-    entry = doc.queue.by_id(release_id)
+        return None
+
+
+def with_smoke_verdict(queue: ReleaseQueue, record: EvidenceRecord) -> ReleaseQueue:
+    """The verdict on the pinned release's queue entry (visibility only: it never un-pins)."""
+    release_id = record.details.release_id
+    entry = queue.by_id(release_id) if release_id else None
     if entry is None:
-        return  # compacted out by retention: the evidence keeps the history
-    updated = entry.model_copy(
-        update={"smoke_verdict": record.details.verdict, "smoke_evidence": record.id}
+        return queue  # no release, or compacted out by retention: the evidence keeps the history
+    return queue.replace(
+        entry.model_copy(
+            update={"smoke_verdict": record.details.verdict, "smoke_evidence": record.id}
+        )
     )
-    save_queue(doc, doc.queue.replace(updated))
 
 
-def unchanged_verdict(tree: Path, body: RecordBody) -> EvidenceRecord | None:
+def unchanged_verdict(
+    tree: Path, body: RecordBody, queue: ReleaseQueue | None
+) -> EvidenceRecord | None:
     """The last smoke record of this release when it said the same about the same digest.
 
     A periodic check that finds what the last one found writes no record and no commit:
     only a new pin, a changed verdict or drift (another digest) is news.
     """
     release_id = body.details.release_id
-    if not release_id:
+    if not release_id or queue is None:
+        return None
+    entry = queue.by_id(release_id)
+    if entry is None or not entry.smoke_evidence or entry.smoke_verdict != body.details.verdict:
         return None
     try:
-        entry = load_queue(tree).queue.by_id(release_id)
-        if entry is None or not entry.smoke_evidence or entry.smoke_verdict != body.details.verdict:
-            return None
         last = store.load_record(tree, entry.smoke_evidence)
     except (InputError, OSError, ValueError):
         return None
     if last.details.digest != body.details.digest or last.details.method != body.details.method:
         return None
     return last
+
+
+def land_verdict(tree: Path, body: RecordBody) -> EvidenceRecord:
+    """Seal the verdict on `tree`'s chain, note it on its release and open the next stage's
+    gate, with one read and one write of the queue; news only (see `unchanged_verdict`)."""
+    doc = queue_of(tree)
+    queue = doc.queue if doc is not None else None
+    record = unchanged_verdict(tree, body, queue)
+    if record is None:
+        record = store.append_record(tree, body)
+        queue = with_smoke_verdict(queue, record) if queue is not None else None
+    if queue is not None:
+        # Idempotent for an unchanged verdict: only a stage declared since gets its request.
+        queue = hand_off(tree, record, queue).queue  # a passed smoke opens the gate, once
+    if doc is not None and queue is not doc.queue:
+        save_queue(doc, queue)
+    return record
 
 
 def checkout_matches_remote(writer: GitopsWriter) -> bool:
@@ -97,25 +121,16 @@ def record_lander(
     """
 
     def land(body: RecordBody) -> EvidenceRecord:
+        doc = queue_of(repo)
+        queue = doc.queue if doc is not None else None
         if not in_sync:
-            return unchanged_verdict(repo, body) or store.append_record(repo, body)
+            return unchanged_verdict(repo, body, queue) or store.append_record(repo, body)
         # The checkout is the remote head here: a check with no news needs no transaction.
-        same = unchanged_verdict(repo, body)
-        if same is not None and not handoff_pending(repo, same):
+        same = unchanged_verdict(repo, body, queue)
+        if same is not None and not handoff_pending(repo, same, queue):
             return same
-
-        def apply(tree: Path) -> EvidenceRecord:
-            same = unchanged_verdict(tree, body)
-            if same is not None:
-                hand_off(tree, same)  # idempotent: only a stage declared since gets its request
-                return same
-            record = store.append_record(tree, body)
-            note_smoke_on_release(tree, record)
-            hand_off(tree, record)  # a passed smoke opens the next stage's gate, once
-            return record
-
         txn = writer.transact(
-            apply,
+            lambda tree: land_verdict(tree, body),
             message=lambda rec: f"factory: smoke {rec.service} {rec.details.verdict} ({rec.id})\n",
             step="smoke_record",
             paths=lambda _: ("evidence", "release"),

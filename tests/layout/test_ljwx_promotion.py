@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
+from datetime import datetime, timedelta
 
 import pytest
 
+from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.promotion import run_pass
@@ -26,10 +27,10 @@ def _push_queue(repo: LjwxRepo, pending: str) -> None:
     repo.remote.commit_and_push({"release/queue.yaml": text}, "queue(ci): entries")
 
 
-def _pass(repo: LjwxRepo, envs: set[str] | None):
+def _pass(repo: LjwxRepo, envs: set[str] | None, now: datetime | None = None):
     registries = EnvRegistries()
     try:
-        return run_pass(repo.clone, registry=registries, envs=envs)
+        return run_pass(repo.clone, registry=registries, envs=envs, now=now)
     finally:
         registries.close()
 
@@ -232,10 +233,12 @@ def test_a_wait_past_the_replication_timeout_fails_with_a_record(ljwx: LjwxRepo,
     _push_queue(
         ljwx, ljwx.entry("api", "dev", digest, tag="sha-0000040", git_sha="'0000040'", at=at)
     )
-    assert [o.result for o in _pass(ljwx, {"dev"}).outcomes] == ["waiting"]
+    start = utc_now()  # the passes' clock, given: the timeout is exact, whatever the load
+    assert [o.result for o in _pass(ljwx, {"dev"}, now=start).outcomes] == ["waiting"]
     _, waiting = ljwx.find("20260410T100000Z-api-sha-0000040")
-    time.sleep(1.2)
-    result = _pass(ljwx, {"dev"})
+    just_before = _pass(ljwx, {"dev"}, now=start + timedelta(milliseconds=999))
+    assert [o.result for o in just_before.outcomes] == ["waiting"]  # still within the timeout
+    result = _pass(ljwx, {"dev"}, now=start + timedelta(seconds=1))
     assert [o.result for o in result.outcomes] == ["failure"] and result.exit_code == 1
     name, entry = ljwx.find("20260410T100000Z-api-sha-0000040")
     assert name == "failed" and "never reached this environment's registry" in entry["lastError"]

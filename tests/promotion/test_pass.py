@@ -16,6 +16,7 @@ from factory_assets.common.clock import utc_now
 from factory_assets.promotion import plan_pass, run_pass
 from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
+from resources.gitops import GitopsWriter
 from resources.registry import RegistryClient
 from tests.promotion.conftest import Deploy
 from tests.support.dagster_daemon import wait_for
@@ -115,6 +116,46 @@ def test_a_hold_set_while_the_digest_resolves_wins_over_the_claim(
     assert deploy.queue().by_id(entry.id).state == "pending"
     (result,) = outcome
     assert any("on hold" in (o.error or "") for o in result.outcomes), result.to_dict()
+
+
+def test_a_pin_push_to_a_vanished_branch_fails_the_release_instead_of_retrying(
+    deploy: Deploy, tmp_path: Path
+) -> None:
+    """RemoteBranchMissing says no later attempt can land: the attempt fails, it is not retried."""
+    deploy.push("api", "v1")
+    entry = deploy.add("api", tag="v1")
+    # The remote's upload-pack answers one fetch from a repository without the branch: the
+    # pin step's, right after the claim landed. The record step's fetch sees the branch again.
+    empty = tmp_path / "empty.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(empty)], check=True)
+    gone = tmp_path / "branch-gone"
+    upload_pack = tmp_path / "upload-pack"
+    upload_pack.write_text(
+        f'#!/bin/sh\nif [ -e "{gone}" ]; then rm "{gone}"; exec git-upload-pack "{empty}"; fi\n'
+        'exec git-upload-pack "$@"\n'
+    )
+    upload_pack.chmod(0o755)
+    subprocess.run(
+        ["git", "-C", str(deploy.clone), "config", "remote.origin.uploadpack", str(upload_pack)],
+        check=True,
+    )
+
+    def branch_vanishes_after_the_claim(point: str) -> None:
+        if point == "claim_release:pushed":
+            gone.touch()
+
+    result = deploy.run(
+        writer=GitopsWriter(deploy.clone, checkpoint=branch_vanishes_after_the_claim)
+    )
+    assert not gone.exists()  # the pin step's fetch was the one that found no branch
+    (outcome,) = result.outcomes
+    assert outcome.result == "failure", outcome
+    after = deploy.queue().by_id(entry.id)
+    assert (after.state, after.attempts, after.next_attempt_at) == ("failed", 1, None)
+    details = record(deploy, after.evidence)["details"]
+    assert details["retryable"] is False, details
+    assert "pin not pushed: the remote 'origin' has no branch 'main'" in details["error"]
+    assert deploy.pin("api") is None  # never pinned
 
 
 def test_kustomize_overlay_gets_the_digest_in_the_same_commit(deploy: Deploy) -> None:

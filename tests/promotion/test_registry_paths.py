@@ -96,7 +96,7 @@ def test_digest_that_appears_later_is_retried_then_promoted(deploy: Deploy, monk
     assert outcome.result == "retry" and first.exit_code == 1
     waiting = deploy.queue().by_id(entry.id)
     assert (waiting.state, waiting.attempts) == ("pending", 1)
-    assert "404" in waiting.last_error or "not found" in waiting.last_error.lower()
+    assert f"{deploy.prefix}/api@{digest}: manifest not found" in waiting.last_error, waiting
     assert waiting.next_attempt_at == start + timedelta(seconds=30)
     # still in back-off a second before: nothing attempted
     assert deploy.run(now=start + timedelta(seconds=29)).outcomes == ()
