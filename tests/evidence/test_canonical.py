@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
 import rfc8785
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from factory_assets.evidence.canonical import canonical_bytes, content_digest, fast_canonical_bytes
@@ -63,3 +64,34 @@ def test_a_stored_record_is_its_rfc8785_form(tmp_path):
     record = append_record(tmp_path, body)
     stored = record_path(tmp_path, record.id).read_bytes()
     assert stored == rfc8785.dumps(json.loads(stored)) + b"\n"
+
+
+any_keys = st.text(max_size=6)
+any_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(any_keys | ascii_keys, children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(any_keys | ascii_keys, any_values, max_size=6))
+@example({"n": 2**53})
+@example({"n": [2**53 - 1, -(2**53) + 1]})
+@example({"f": 1e16, "é": 1})
+def test_canonical_bytes_is_rfc8785_for_any_json_value(value):
+    """Floats, non-ASCII keys and big integers included: the fast path never changes a digest."""
+    try:
+        expected = rfc8785.dumps(value)
+    except Exception as exc:  # the library refuses it (e.g. an integer it cannot represent)
+        with pytest.raises(type(exc)):
+            canonical_bytes(value)
+        return
+    assert canonical_bytes(value) == expected
