@@ -22,7 +22,7 @@ from factory_assets.common.files import atomic_write_bytes, read_bounded
 from factory_assets.config import PRODUCER_NAME, PRODUCER_VERSION
 from factory_assets.evidence.canonical import canonical_bytes, fast_canonical_bytes, sha256_digest
 from factory_assets.evidence.ids import new_record_id
-from factory_assets.evidence.layout import CHAIN_HEAD, EVIDENCE_DIR, record_path
+from factory_assets.evidence.layout import CHAIN_HEAD, EVIDENCE_DIR, RECORDS_DIR, record_path
 from factory_assets.evidence.model import EvidenceRecord, Integrity, Parent, RecordBody
 
 
@@ -156,11 +156,13 @@ def append_records(
     head is replaced before the record is linked in), so a process killed part way leaves the
     same states as one-by-one appends; one `os.sync()` at the end replaces a fsync per file.
     A `scratch` tree (`GitopsWriter.resets_tree`) is reset to the fetched head before every
-    attempt, so what a killed process left there is never committed: the head is written once,
-    after the records, and nothing is synced (the commit and the push make them durable).
+    attempt, so what a killed process left there is never committed: each record is created
+    in place (no temporary file), the head is written once, after the records, and nothing is
+    synced (the commit and the push make them durable).
     """
     records: list[EvidenceRecord] = []
     with _append_lock(repo):
+        (repo / RECORDS_DIR).mkdir(parents=True, exist_ok=True)
         previous, head = None, read_chain_head(repo)
         for body in bodies:
             record = seal(body, head)
@@ -168,13 +170,19 @@ def append_records(
                 head,
                 ChainHead(record.integrity.sequence, record.integrity.content_digest, record.id),
             )
-            if not scratch:
+            if scratch:  # no reader but this writer: create it in place, refusing to replace one
+                with open(record_path(repo, record.id), "xb") as fh:
+                    fh.write(record_bytes(record))
+            else:
                 atomic_write_bytes(
                     repo / CHAIN_HEAD, chain_head_bytes(head, previous), durable=False
                 )
-            atomic_write_bytes(
-                record_path(repo, record.id), record_bytes(record), exclusive=True, durable=False
-            )
+                atomic_write_bytes(
+                    record_path(repo, record.id),
+                    record_bytes(record),
+                    exclusive=True,
+                    durable=False,
+                )
             records.append(record)
         if records and scratch:
             atomic_write_bytes(repo / CHAIN_HEAD, chain_head_bytes(head, previous), durable=False)
