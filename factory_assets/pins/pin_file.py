@@ -119,6 +119,22 @@ class PinDocument:
 
 
 @dataclass(frozen=True)
+class PinRequest:
+    """What the factory pins in a lane's pin file: the factory-owned keys after `service`."""
+
+    image: str  # host/repository, without the digest
+    digest: str
+    tag: str | None  # the tag it came from (None: the file keeps no tag)
+    release_id: str
+    promoted_at: datetime
+
+    @property
+    def pinned(self) -> str:
+        """`host/repository@sha256:...`, the pin file's `image` value."""
+        return f"{self.image}@{self.digest}"
+
+
+@dataclass(frozen=True)
 class PinChange:
     """One line of the pin diff: what a file said before and after."""
 
@@ -215,45 +231,26 @@ def _set(data: CommentedMap, key: str, value: Any) -> None:
     data.insert(position, key, value)
 
 
-def render_pin(
-    doc: PinDocument,
-    *,
-    image: str,
-    digest: str,
-    tag: str | None,
-    release_id: str,
-    promoted_at: datetime,
-) -> CommentedMap:
+def render_pin(doc: PinDocument, request: PinRequest) -> CommentedMap:
     """The pin written into the document's YAML; user keys are left exactly as they were."""
     data = doc.data
     _set(data, "service", doc.service)
-    _set(data, "image", f"{image}@{digest}")
-    if tag:
-        _set(data, "tag", tag)
+    _set(data, "image", request.pinned)
+    if request.tag:
+        _set(data, "tag", request.tag)
     elif "tag" in data:
         del data["tag"]
-    _set(data, "release_id", release_id)
-    _set(data, "promoted_at", rfc3339(promoted_at))
+    _set(data, "release_id", request.release_id)
+    _set(data, "promoted_at", rfc3339(request.promoted_at))
     return data
 
 
-def render_pin_text(
-    doc: PinDocument,
-    *,
-    image: str,
-    digest: str,
-    tag: str | None,
-    release_id: str,
-    promoted_at: datetime,
-    repo: Path,
-) -> tuple[str, PinChange]:
+def render_pin_text(doc: PinDocument, request: PinRequest, *, repo: Path) -> tuple[str, PinChange]:
     """The new file text and the change, validated, without writing anything."""
     before = doc.pin.image
-    data = render_pin(
-        doc, image=image, digest=digest, tag=tag, release_id=release_id, promoted_at=promoted_at
-    )
+    data = render_pin(doc, request)
     text = roundtrip_yaml.dumps(data)
     parse_pin(data, doc.path, doc.service)  # never write an invalid pin
     return text, PinChange(
-        path=str(doc.path.relative_to(repo)), before=before, after=f"{image}@{digest}"
+        path=str(doc.path.relative_to(repo)), before=before, after=request.pinned
     )
