@@ -8,6 +8,7 @@ kustomization. Edits are round-trip, so comments and key order survive.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import SERVICE_NAME
-from factory_assets.layout.config import relative_path
+from factory_assets.layout.config import Layout, relative_path
 from factory_assets.layout.targets import pin_file_path
 from factory_assets.release.model import (
     ReleaseId,
@@ -215,6 +216,23 @@ def list_pin_services(repo: Path, env: str = ENV) -> list[str]:
     if not directory.is_dir():
         return []
     return sorted(p.stem for p in directory.glob("*.yaml") if SERVICE_RE.fullmatch(p.stem))
+
+
+def pin_lanes(
+    repo: Path, layout: Layout, envs: Collection[str] | None = None
+) -> set[tuple[str, str]]:
+    """(service, env) of every pin file in the pin-file environments (only `envs`, if given)."""
+    if layout.environments is not None:
+        names = [name for name, env in layout.environments.items() if env.pins == "pin-files"]
+    else:
+        root = repo / "envs"
+        names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return {
+        (service, env)
+        for env in names
+        if envs is None or env in envs
+        for service in list_pin_services(repo, env)
+    }
 
 
 def _set(data: CommentedMap, key: str, value: Any) -> None:

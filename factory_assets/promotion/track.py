@@ -13,7 +13,7 @@ from pathlib import Path
 
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError
-from factory_assets.pins.pin_file import pin_of
+from factory_assets.pins.pin_file import list_pin_services, pin_of
 from factory_assets.release.add import AddResult, append_entries, build_entry
 from factory_assets.release.queue_file import QUEUE_FILE, load_queue
 from resources.gitops import GitopsWriter
@@ -60,9 +60,9 @@ def tracked_services(tree: Path) -> list[TrackedService]:
                 r for r in (entry.tag, entry.digest) if r
             )
     found = []
-    for path in sorted((tree / "envs" / "dev").glob("*.yaml")):
+    for service in list_pin_services(tree):
         try:
-            pin = pin_of(tree, path.stem)
+            pin = pin_of(tree, service)
         except InputError:
             continue  # an invalid pin file blocks only its own service; the pass reports it
         if not pin.track or not pin.image:
@@ -70,7 +70,7 @@ def tracked_services(tree: Path) -> list[TrackedService]:
         image, _, digest = pin.image.partition("@")
         found.append(
             TrackedService(
-                path.stem, image, pin.track, digest or None, frozenset(open_refs.get(path.stem, ()))
+                service, image, pin.track, digest or None, frozenset(open_refs.get(service, ()))
             )
         )
     return found
