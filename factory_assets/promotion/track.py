@@ -13,6 +13,7 @@ from pathlib import Path
 
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError
+from factory_assets.layout.targets import TargetResolver
 from factory_assets.pins.pin_file import list_pin_services, pin_of
 from factory_assets.release.add import AddResult, append_entries, build_entry
 from factory_assets.release.queue_file import QUEUE_FILE, load_queue
@@ -125,6 +126,7 @@ def request_moved_tags(
             for r in (e.tag, e.digest)
             if r
         }
+        resolver = TargetResolver.for_tree(tree)  # factory.yaml parsed once for the batch
         entries = []
         for move in moved:
             if (move.service, move.digest) in open_refs or (move.service, move.tag) in open_refs:
@@ -138,6 +140,7 @@ def request_moved_tags(
                     image=move.image,
                     requested_by="harbor",
                     now=moment,
+                    resolver=resolver,
                 )
             )
         # One load and one save of the queue for the whole look, however many tags moved.
