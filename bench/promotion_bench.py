@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from factory_assets.common.clock import utc_now  # noqa: E402
-from factory_assets.pins.pin_file import read_pin  # noqa: E402
+from factory_assets.pins.pin_file import PinRequest, read_pin  # noqa: E402
 from factory_assets.pins.write import write_pin_file  # noqa: E402
 from factory_assets.promotion import run_pass  # noqa: E402
 from factory_assets.release.add import build_entry  # noqa: E402
@@ -93,15 +93,14 @@ def naive_loop(remote, registry: RegistryServer, services: list[str], rps: float
 
             def apply(tree: Path, service=service, image=image, digest=resolved.digest) -> None:
                 doc = read_pin(tree, service)
-                write_pin_file(
-                    doc,
+                request = PinRequest(
                     image=image,
                     digest=digest,
                     tag="v1",
                     release_id=service,
                     promoted_at=utc_now(),
-                    repo=tree,
                 )
+                write_pin_file(doc, request, repo=tree)
 
             writer.transact(apply, message=f"pin {service}")
 

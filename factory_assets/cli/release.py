@@ -11,10 +11,10 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.config import resolve_repo
 from factory_assets.evidence import store
-from factory_assets.layout.config import DEFAULT_ENV, Layout, load_layout
+from factory_assets.layout.config import DEFAULT_ENV, load_layout
 from factory_assets.layout.queue_health import queue_health, read_queue_data
 from factory_assets.layout.targets import TargetResolver
-from factory_assets.pins.pin_file import list_pin_services, read_pin
+from factory_assets.pins.pin_file import pin_lanes, read_pin
 from factory_assets.pipeline.approval import decide_release
 from factory_assets.release.add import add_release
 from factory_assets.release.model import ReleaseEntry
@@ -141,16 +141,6 @@ def _newest(entries: list[tuple[int, ReleaseEntry]]) -> ReleaseEntry | None:
     return max(entries, key=lambda pe: pe[1].order_key(pe[0]))[1]
 
 
-def _pin_lanes(tree: Path, layout: Layout) -> set[tuple[str, str]]:
-    """Lanes that have a pin file (pin-file environments only)."""
-    if layout.environments is not None:
-        envs = [name for name, env in layout.environments.items() if env.pins == "pin-files"]
-    else:
-        root = tree / "envs"
-        envs = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    return {(service, env) for env in envs for service in list_pin_services(tree, env)}
-
-
 def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
     """One row per (service, env) lane (pins and queue), plus problems found on the way."""
     layout = load_layout(tree)
@@ -166,7 +156,7 @@ def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
     resolver = TargetResolver.for_tree(tree)
     rows = []
     for service, env in sorted(
-        set(by_lane) | _pin_lanes(tree, layout), key=lambda lane: (lane[1], lane[0])
+        set(by_lane) | pin_lanes(tree, layout), key=lambda lane: (lane[1], lane[0])
     ):
         row = {
             "service": service,

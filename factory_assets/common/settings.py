@@ -18,11 +18,14 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from factory_assets.common.errors import InputError
+
+if TYPE_CHECKING:
+    # Imported where a secret is read, not here: every `factory` start imports this module,
+    # and pydantic (with pydantic_core) is most of what importing it would cost.
+    from pydantic import SecretStr
 
 T = TypeVar("T")
 Parse = Callable[[str, str], T]  # (variable name, its text) -> value; InputError when bad
@@ -40,6 +43,8 @@ def text(name: str, value: str) -> str:
 
 def secret(name: str, value: str) -> SecretStr:
     """The text, shown as `**********` by repr and str; `reveal` gives it to a client."""
+    from pydantic import SecretStr
+
     return SecretStr(value)
 
 

@@ -8,6 +8,7 @@ kustomization. Edits are round-trip, so comments and key order survive.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import SERVICE_NAME
-from factory_assets.layout.config import relative_path
+from factory_assets.layout.config import Layout, relative_path
 from factory_assets.layout.targets import pin_file_path
 from factory_assets.release.model import (
     ReleaseId,
@@ -119,6 +120,22 @@ class PinDocument:
 
 
 @dataclass(frozen=True)
+class PinRequest:
+    """What the factory pins in a lane's pin file: the factory-owned keys after `service`."""
+
+    image: str  # host/repository, without the digest
+    digest: str
+    tag: str | None  # the tag it came from (None: the file keeps no tag)
+    release_id: str
+    promoted_at: datetime
+
+    @property
+    def pinned(self) -> str:
+        """`host/repository@sha256:...`, the pin file's `image` value."""
+        return f"{self.image}@{self.digest}"
+
+
+@dataclass(frozen=True)
 class PinChange:
     """One line of the pin diff: what a file said before and after."""
 
@@ -201,6 +218,23 @@ def list_pin_services(repo: Path, env: str = ENV) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yaml") if SERVICE_RE.fullmatch(p.stem))
 
 
+def pin_lanes(
+    repo: Path, layout: Layout, envs: Collection[str] | None = None
+) -> set[tuple[str, str]]:
+    """(service, env) of every pin file in the pin-file environments (only `envs`, if given)."""
+    if layout.environments is not None:
+        names = [name for name, env in layout.environments.items() if env.pins == "pin-files"]
+    else:
+        root = repo / "envs"
+        names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return {
+        (service, env)
+        for env in names
+        if envs is None or env in envs
+        for service in list_pin_services(repo, env)
+    }
+
+
 def _set(data: CommentedMap, key: str, value: Any) -> None:
     """Set a factory key; new keys go before the first user key so files read top-down."""
     if key in data:
@@ -215,45 +249,26 @@ def _set(data: CommentedMap, key: str, value: Any) -> None:
     data.insert(position, key, value)
 
 
-def render_pin(
-    doc: PinDocument,
-    *,
-    image: str,
-    digest: str,
-    tag: str | None,
-    release_id: str,
-    promoted_at: datetime,
-) -> CommentedMap:
+def render_pin(doc: PinDocument, request: PinRequest) -> CommentedMap:
     """The pin written into the document's YAML; user keys are left exactly as they were."""
     data = doc.data
     _set(data, "service", doc.service)
-    _set(data, "image", f"{image}@{digest}")
-    if tag:
-        _set(data, "tag", tag)
+    _set(data, "image", request.pinned)
+    if request.tag:
+        _set(data, "tag", request.tag)
     elif "tag" in data:
         del data["tag"]
-    _set(data, "release_id", release_id)
-    _set(data, "promoted_at", rfc3339(promoted_at))
+    _set(data, "release_id", request.release_id)
+    _set(data, "promoted_at", rfc3339(request.promoted_at))
     return data
 
 
-def render_pin_text(
-    doc: PinDocument,
-    *,
-    image: str,
-    digest: str,
-    tag: str | None,
-    release_id: str,
-    promoted_at: datetime,
-    repo: Path,
-) -> tuple[str, PinChange]:
+def render_pin_text(doc: PinDocument, request: PinRequest, *, repo: Path) -> tuple[str, PinChange]:
     """The new file text and the change, validated, without writing anything."""
     before = doc.pin.image
-    data = render_pin(
-        doc, image=image, digest=digest, tag=tag, release_id=release_id, promoted_at=promoted_at
-    )
+    data = render_pin(doc, request)
     text = roundtrip_yaml.dumps(data)
     parse_pin(data, doc.path, doc.service)  # never write an invalid pin
     return text, PinChange(
-        path=str(doc.path.relative_to(repo)), before=before, after=f"{image}@{digest}"
+        path=str(doc.path.relative_to(repo)), before=before, after=request.pinned
     )

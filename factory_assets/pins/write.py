@@ -2,43 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.pins.kustomize import render_image_digest
-from factory_assets.pins.pin_file import PinChange, PinDocument, render_pin_text
+from factory_assets.pins.pin_file import PinChange, PinDocument, PinRequest, render_pin_text
 
 
-def write_pin_file(
-    doc: PinDocument,
-    *,
-    image: str,
-    digest: str,
-    tag: str | None,
-    release_id: str,
-    promoted_at: datetime,
-    repo: Path,
-) -> list[PinChange]:
-    """Pin `image@digest` in the pin file and in the overlay its `kustomization:` names.
+def write_pin_file(doc: PinDocument, request: PinRequest, *, repo: Path) -> list[PinChange]:
+    """Pin `request` in the pin file and in the overlay its `kustomization:` names.
 
     Both are rendered and checked before either is written, so a bad overlay (or a pin
     that would not parse) leaves both files as they were. Returns the pin file's change,
     then the overlay's.
     """
-    text, change = render_pin_text(
-        doc,
-        image=image,
-        digest=digest,
-        tag=tag,
-        release_id=release_id,
-        promoted_at=promoted_at,
-        repo=repo,
-    )
+    text, change = render_pin_text(doc, request, repo=repo)
     overlay = None
     if doc.pin.kustomization:
         overlay = render_image_digest(
-            repo, doc.pin.kustomization, image=image, digest=digest, source=doc.path
+            repo,
+            doc.pin.kustomization,
+            image=request.image,
+            digest=request.digest,
+            source=doc.path,
         )
     roundtrip_yaml.write_text(doc.path, text)
     changes = [change]

@@ -31,7 +31,7 @@ from factory_assets.evidence import store
 from factory_assets.evidence.model import EvidenceRecord
 from factory_assets.layout.targets import Target, TargetError, TargetResolver
 from factory_assets.pins.overlay_entry import OverlayRefused, OverlayRequest, pin_overlays
-from factory_assets.pins.pin_file import PinChange, read_pin
+from factory_assets.pins.pin_file import PinChange, PinRequest, read_pin
 from factory_assets.pins.write import write_pin_file
 from factory_assets.promotion.claim_lease import claim_is_stale
 from factory_assets.promotion.outcome import ServiceOutcome
@@ -503,15 +503,14 @@ def _pin_file(
         return newer
     # A stage request pins the replica it was verified on (its own env's registry).
     image = res.resolved.image if current.upstream else current.image
-    return write_pin_file(
-        pin,
+    request = PinRequest(
         image=image,
         digest=digest,
         tag=current.label,  # the tag it came from: requested, or the build's
         release_id=current.id,
         promoted_at=now,
-        repo=tree,
     )
+    return write_pin_file(pin, request, repo=tree)
 
 
 def _overlay_request(

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError
-from factory_assets.pins.pin_file import pin_of
+from factory_assets.layout.targets import TargetResolver
+from factory_assets.pins.pin_file import list_pin_services, pin_of
 from factory_assets.release.add import AddResult, append_entries, build_entry
 from factory_assets.release.queue_file import QUEUE_FILE, load_queue
 from resources.gitops import GitopsWriter
@@ -60,9 +61,9 @@ def tracked_services(tree: Path) -> list[TrackedService]:
                 r for r in (entry.tag, entry.digest) if r
             )
     found = []
-    for path in sorted((tree / "envs" / "dev").glob("*.yaml")):
+    for service in list_pin_services(tree):
         try:
-            pin = pin_of(tree, path.stem)
+            pin = pin_of(tree, service)
         except InputError:
             continue  # an invalid pin file blocks only its own service; the pass reports it
         if not pin.track or not pin.image:
@@ -70,7 +71,7 @@ def tracked_services(tree: Path) -> list[TrackedService]:
         image, _, digest = pin.image.partition("@")
         found.append(
             TrackedService(
-                path.stem, image, pin.track, digest or None, frozenset(open_refs.get(path.stem, ()))
+                service, image, pin.track, digest or None, frozenset(open_refs.get(service, ()))
             )
         )
     return found
@@ -126,6 +127,7 @@ def request_moved_tags(
             for r in (e.tag, e.digest)
             if r
         }
+        resolver = TargetResolver.for_tree(tree)  # factory.yaml parsed once for the batch
         entries = []
         for move in moved:
             if (move.service, move.digest) in open_refs or (move.service, move.tag) in open_refs:
@@ -139,6 +141,7 @@ def request_moved_tags(
                     image=move.image,
                     requested_by="harbor",
                     now=moment,
+                    resolver=resolver,
                 )
             )
         # One load and one save of the queue for the whole look, however many tags moved.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from factory_assets.common.clock import utc_now
 from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, load_layout
+from factory_assets.pins.pin_file import pin_lanes
 from factory_assets.promotion.claim_lease import claim_is_stale
 from factory_assets.promotion.plan import read_plan
 from resources.gitops import GitopsWriter
@@ -40,24 +41,6 @@ class QueueSnapshot:
         return tuple(sorted({service for service, _ in self.lanes}))
 
 
-def _pin_lanes(tree: Path, envs) -> set[tuple[str, str]]:
-    """Lanes with a pin file under `envs/<env>/` (pin-file environments)."""
-    layout = load_layout(tree)
-    if layout.environments is not None:
-        names = [n for n, e in layout.environments.items() if e.pins == "pin-files"]
-    else:
-        root = tree / "envs"
-        names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    lanes = set()
-    for env in names:
-        if envs is not None and env not in envs:
-            continue
-        for path in (tree / "envs" / env).glob("*.yaml"):
-            if not path.name.startswith("."):
-                lanes.add((path.stem, env))
-    return lanes
-
-
 def queue_snapshot(repo: Path, now: datetime | None = None) -> QueueSnapshot:
     """Fetch the branch and plan at the fresh remote head (never the local checkout)."""
     moment = now or utc_now()
@@ -66,7 +49,9 @@ def queue_snapshot(repo: Path, now: datetime | None = None) -> QueueSnapshot:
     def read(tree: Path) -> QueueSnapshot:
         plan, queue, _ = read_plan(tree, now=moment, is_stale=claim_is_stale, envs=envs)
         lanes = {e.lane for e in queue.entries if envs is None or e.env in envs}
-        lanes = sorted(lanes | _pin_lanes(tree, envs), key=lambda lane: (lane[1], lane[0]))
+        lanes = sorted(
+            lanes | pin_lanes(tree, load_layout(tree), envs), key=lambda lane: (lane[1], lane[0])
+        )
         ready, waiting = [], []
         for item in plan.services:
             if item.busy_with:

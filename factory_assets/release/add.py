@@ -29,7 +29,6 @@ from factory_assets.layout.config import (
     DEFAULT_ENV,
     FOUR_LIST_MAX_ATTEMPTS,
     check_env,
-    load_layout,
 )
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import check_service_name, read_pin
@@ -104,17 +103,22 @@ def build_entry(
     release_id: str | None = None,
     harbor_url: str | None = None,
     env: str = DEFAULT_ENV,
+    resolver: TargetResolver | None = None,
 ) -> ReleaseEntry:
-    """A validated pending entry (raises InputError naming the argument and what is wrong)."""
+    """A validated pending entry (raises InputError naming the argument and what is wrong).
+
+    A caller building many entries from one tree passes that tree's `resolver`, so
+    factory.yaml (and the service map) are parsed once per batch, not once per entry.
+    """
     check_service_name(service)
     try:
         check_env(env)
     except ValueError as exc:
         raise InputError(ARGS, "--env", str(exc)) from None
-    layout = load_layout(repo)
-    if layout.queue_format == "four-lists":
+    resolver = resolver or TargetResolver.for_tree(repo)
+    if resolver.layout.queue_format == "four-lists":
         return _four_list_entry(
-            repo,
+            resolver,
             service=service,
             env=env,
             tag=tag,
@@ -161,7 +165,7 @@ def build_entry(
 
 
 def _four_list_entry(
-    repo: Path,
+    resolver: TargetResolver,
     *,
     service: str,
     env: str,
@@ -179,7 +183,7 @@ def _four_list_entry(
     if digest is None:
         raise InputError(ARGS, "--digest", "required in the four-list layout (source.digest)")
     try:
-        target = TargetResolver.for_tree(repo).target(service, env)
+        target = resolver.target(service, env)
     except TargetError as exc:
         raise InputError(ARGS, "SERVICE/--env", str(exc)) from None
     moment = (now or utc_now()).replace(microsecond=0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from factory_assets.common.errors import InputError
-from factory_assets.pins.pin_file import PinChange, pin_of, read_pin
+from factory_assets.pins.pin_file import PinChange, PinRequest, pin_of, read_pin
 from factory_assets.pins.write import write_pin_file
 
 IMAGE = "127.0.0.1:5000/factory/api"
@@ -37,15 +37,10 @@ def pin_api(
     repo: Path, digest: str = D1, tag: str | None = "v1", release_id: str = "r1"
 ) -> list[PinChange]:
     """Pin api at `digest` through the product's writer, as the write_pin step does."""
-    return write_pin_file(
-        read_pin(repo, "api"),
-        image=IMAGE,
-        digest=digest,
-        tag=tag,
-        release_id=release_id,
-        promoted_at=NOW,
-        repo=repo,
+    request = PinRequest(
+        image=IMAGE, digest=digest, tag=tag, release_id=release_id, promoted_at=NOW
     )
+    return write_pin_file(read_pin(repo, "api"), request, repo=repo)
 
 
 def test_first_pin_keeps_user_settings_comments_and_order(tmp_path: Path) -> None:
