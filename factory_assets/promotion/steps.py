@@ -42,7 +42,7 @@ from factory_assets.promotion.replication import (
     mark_waiting,
 )
 from factory_assets.release.model import SERVICE_RE, InvalidEntry, ReleaseEntry, ReleaseQueue
-from factory_assets.release.queue_file import QUEUE_FILE, load_queue, queue_relpath, save_queue
+from factory_assets.release.queue_file import load_queue, queue_relpath, save_queue
 from factory_assets.release.retention import compact
 from factory_assets.release.state import (
     RetryPolicy,
@@ -63,7 +63,6 @@ from resources.registry import (
 )
 
 T = TypeVar("T")
-STATE_PATHS = (QUEUE_FILE, "evidence")
 RELEASE_TRAILER = "Factory-Release"
 
 
@@ -105,7 +104,7 @@ class ClaimStep:
     claims: tuple[Claim, ...] = ()
     outcomes: tuple[ServiceOutcome, ...] = ()
     summary: tuple[str, ...] = ()
-    paths: tuple[str, ...] = STATE_PATHS
+    paths: tuple[str, ...] = ()  # what its transaction commits: `state_paths(tree)`
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ class PinStep:
     superseded: tuple[tuple[Resolution, str], ...] = ()  # the pin already has a newer release
     failed: tuple[Resolution, ...] = ()  # could not be written (a file turned invalid)
     lost: tuple[ServiceOutcome, ...] = ()  # the claim is no longer ours
-    paths: tuple[str, ...] = STATE_PATHS
+    paths: tuple[str, ...] = ()  # what its transaction commits: `state_paths(tree)`
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ class Finalize:
 @dataclass(frozen=True)
 class RecordStep:
     outcomes: tuple[ServiceOutcome, ...] = ()
-    paths: tuple[str, ...] = STATE_PATHS
+    paths: tuple[str, ...] = ()  # what its transaction commits: `state_paths(tree)`
 
 
 @dataclass
@@ -318,7 +317,7 @@ def _refusal_record(tree: Path, bad: InvalidEntry, ctx: RecordContext) -> Eviden
         details={
             "release_id": bad.id[:4096],
             "event": "refused",
-            "error": f"{QUEUE_FILE}: {bad.field}: {bad.problem}"[:60000],
+            "error": f"{queue_relpath(tree)}: {bad.field}: {bad.problem}"[:60000],
             "retryable": False,
             "runner": ctx.runner,
         },
@@ -603,7 +602,7 @@ def record_promotion(
     for fin in finalize:
         _record_recovered(book, fin)
     save_queue(doc, book.w.queue)
-    return RecordStep(tuple(book.w.outcomes))
+    return RecordStep(tuple(book.w.outcomes), state_paths(tree))
 
 
 @dataclass

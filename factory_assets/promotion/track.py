@@ -16,7 +16,7 @@ from factory_assets.common.errors import InputError
 from factory_assets.layout.targets import TargetResolver
 from factory_assets.pins.pin_file import list_pin_services, pin_of
 from factory_assets.release.add import AddResult, append_entries, build_entry
-from factory_assets.release.queue_file import QUEUE_FILE, load_queue
+from factory_assets.release.queue_file import load_queue, queue_relpath
 from resources.gitops import GitopsWriter
 from resources.registry import RegistryClient, RegistryError
 
@@ -152,6 +152,6 @@ def request_moved_tags(
         return f"factory: harbor moved tracked tags ({names})\n"
 
     txn = writer.transact(
-        apply, message=message, step="track", paths=lambda _: (QUEUE_FILE, "evidence")
+        apply, message=message, step="track", paths=lambda _: (queue_relpath(repo), "evidence")
     )
     return txn.value, txn.commit

@@ -298,6 +298,31 @@ def test_local_only_repository_commits_in_place(tmp_path: Path, registry) -> Non
     assert staged.stdout.split() == ["notes.txt"]  # the user's staged file was not committed
 
 
+def test_local_only_repository_commits_its_own_queue_path(tmp_path: Path, registry) -> None:
+    """factory.yaml moves the queue: every step of the pass commits that file, not the default."""
+    repo = tmp_path / "local"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "factory.yaml").write_text(
+        "queue: {path: deploy/queue.yaml}\nenvironments:\n  dev: {pins: pin-files}\n"
+    )
+    (repo / "deploy").mkdir()
+    (repo / "deploy" / "queue.yaml").write_text("releases: []\n")
+    helper = Deploy(None, registry)  # type: ignore[arg-type]
+    digest = helper.push("solo", "v1")
+    add_release(repo, service="solo", tag="v1", image=helper.image("solo"), harbor_url=registry.url)
+    with RegistryClient(registry.url) as client:
+        result = run_pass(repo, registry=client)
+    assert result.ok and result.mode == "local" and len(result.commits) == 3
+    committed = subprocess.run(
+        ["git", "-C", str(repo), "show", "HEAD:deploy/queue.yaml"], capture_output=True, text=True
+    ).stdout
+    assert "state: promoted" in committed and digest in committed
+    left = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain", "deploy"], capture_output=True, text=True
+    )
+    assert left.stdout == ""  # nothing of the pass left uncommitted
+
+
 def cli(deploy: Deploy, *args: str) -> int:
     try:
         return main([*args, "--repo", str(deploy.clone)])
