@@ -16,6 +16,7 @@ from ruamel.yaml.error import YAMLError
 
 from factory_assets.common.errors import InputError
 from factory_assets.common.files import read_text_bounded
+from factory_assets.layout.config import load_layout
 
 PINS_DIR = "envs/dev"
 QUEUE_FILE = "release/queue.yaml"
@@ -143,7 +144,11 @@ def _queue_entries(data: object, rel: str, warnings: list[str]) -> list[tuple[st
 
 def read_queue(repo: Path, warnings: list[str]) -> dict[Lane, dict]:
     """The queue -> {(service, env): {latest entry, count per state}}."""
-    rel = QUEUE_FILE
+    try:
+        rel = load_layout(repo).queue_path  # factory.yaml may keep the queue elsewhere
+    except InputError as exc:
+        warnings.append(f"factory.yaml: {exc.field}: {exc.problem}")  # no absolute path on a page
+        rel = QUEUE_FILE
     path = repo / rel
     if not path.exists():
         return {}

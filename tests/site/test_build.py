@@ -12,6 +12,7 @@ from factory_assets.evidence.canonical import content_digest
 from factory_assets.evidence.merkle import merkle_root
 from factory_assets.site import build as build_module
 from factory_assets.site.build import SiteBuildError, SiteLinks, build_site
+from factory_assets.site.inputs import read_queue
 from tests.site.conftest import LINKS
 from tests.site.fixture import PUBLISHED, XSS_HOLD, XSS_REASON, XSS_TAG
 
@@ -171,3 +172,19 @@ def test_a_record_edited_after_indexing_is_caught(evidence_repo: Path, tmp_path:
     record.write_text(record.read_text().replace('"argocd"', '"http"', 1))
     with pytest.raises(SiteBuildError, match=f"{record.name}: integrity.content_digest"):
         build_site(evidence_repo, tmp_path / "out", links=LINKS)
+
+
+def test_the_queue_is_read_where_factory_yaml_puts_it(tmp_path: Path):
+    (tmp_path / "factory.yaml").write_text(
+        "queue: {path: deploy/queue.yaml}\nenvironments: {dev: {}}\n"
+    )
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "queue.yaml").write_text(
+        "releases:\n- {id: r1, service: api, state: pending, requested_at: 2026-01-01T00:00:00Z}\n"
+    )
+    warnings: list[str] = []
+    assert read_queue(tmp_path, warnings)[("api", "dev")]["states"] == {"pending": 1}
+    (tmp_path / "factory.yaml").write_text("queue: [\n")
+    assert read_queue(tmp_path, warnings) == {}
+    assert warnings[-1].startswith("factory.yaml: -: not valid YAML")
+    assert str(tmp_path) not in warnings[-1]
