@@ -23,7 +23,7 @@ import orjson
 
 from factory_assets.common.errors import FactoryError
 from factory_assets.common.files import atomic_write_bytes
-from factory_assets.common.parallel_map import gc_paused
+from factory_assets.common.gc_pause import gc_paused
 from factory_assets.evidence.index_scan import Scanned, scan_records
 from factory_assets.evidence.layout import INDEX_FILE, record_path
 from factory_assets.evidence.merkle import MerkleFrontier

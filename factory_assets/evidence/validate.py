@@ -18,7 +18,8 @@ from typing import NamedTuple
 import orjson
 
 from factory_assets.common.files import MAX_STATE_FILE_BYTES
-from factory_assets.common.parallel_map import gc_paused, map_batches, plan_batches
+from factory_assets.common.gc_pause import gc_paused
+from factory_assets.common.parallel_map import map_batches, plan_batches
 from factory_assets.evidence.canonical import canonical_bytes, fast_canonical_bytes, sha256_digest
 from factory_assets.evidence.layout import CHAIN_HEAD, RECORDS_DIR
 from factory_assets.evidence.vocabulary import KINDS, RESULTS

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import factory_assets.common.parallel_map as parallel_map
-from factory_assets.common.parallel_map import HelperProcessError, gc_paused, map_batches
+from factory_assets.common.gc_pause import gc_paused
+from factory_assets.common.parallel_map import HelperProcessError, map_batches
 from factory_assets.evidence.canonical import content_digest
 from factory_assets.evidence.collect import CollectError, collect_index
 from factory_assets.evidence.ids import encode_ulid
