@@ -193,7 +193,7 @@ def collect_index(
 ) -> CollectResult:
     """Build or extend the index; raises CollectError (nothing written) when records are bad."""
     out_path = resolve_out(repo, out)
-    names, problems = list_record_files(repo)
+    names, problems = list_record_files(repo, ordered=False)  # sorting 100k names: 40 ms
     if problems:
         raise CollectError(problems)
     with gc_paused():
@@ -202,7 +202,7 @@ def collect_index(
             result = _collect_incremental(repo, out_path, names, previous)
             if result is not None:
                 return result
-        return _collect_full(repo, out_path, names)
+        return _collect_full(repo, out_path, sorted(names))
 
 
 def checked_records(repo: Path, names: list[str] | None = None) -> Scanned:

@@ -282,11 +282,12 @@ def check_batch(base: str, names: list[str]) -> tuple[list[tuple], list[Problem]
     return out, problems
 
 
-def list_record_files(repo: Path) -> tuple[list[str], list[Problem]]:
-    """Names of record files, and problems for anything else in the directory.
+def list_record_files(repo: Path, *, ordered: bool = True) -> tuple[list[str], list[Problem]]:
+    """Names of record files (sorted unless `ordered=False`), and problems for anything else.
 
     Names only (no stat per entry): at 100k records this is the fixed cost of every
-    incremental collect. A directory or link named like a record fails when it is read.
+    incremental collect, which needs no order. A directory or link named like a record fails
+    when it is read.
     """
     directory = repo / RECORDS_DIR
     if not directory.exists():
@@ -304,7 +305,8 @@ def list_record_files(repo: Path) -> tuple[list[str], list[Problem]]:
             problems.append(
                 Problem(f"{RECORDS_DIR}/{name}", "-", "not a record file (expected <ULID>.json)")
             )
-    names.sort()
+    if ordered:
+        names.sort()
     return names, sorted(problems)
 
 
