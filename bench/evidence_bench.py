@@ -8,9 +8,11 @@ that floor, so a slower or busier machine moves both sides:
 
 - `factory evidence validate`                  <= 4x the floor
 - `factory evidence collect --full`            <= 3x the floor
-- `factory evidence collect` after 100 new records <= 2x the CLI's start-up (a fresh process
-  importing the CLI, also measured here): it must not re-read the rest, so its cost is the
-  process, not the chain
+- `factory evidence collect` after 100 new records <= 0.25x the floor: it must not re-read
+  the records already collected, and one that did would cost the whole floor again. (Its
+  ratio to the CLI's start-up, also measured, is printed too: the command has to list every
+  record file's name, which at 100k names takes about as long as the start-up itself, so
+  that ratio measures the listing, not whether the chain is read again.)
 
 The naive baseline (json.loads each file, jsonschema against the committed schema,
 rfc8785 digest: what a first version would do) is a validator, so it is compared with
@@ -42,7 +44,7 @@ from bench.evidence_records import generate  # noqa: E402
 # Ratios to the floor (see the module docstring).
 VALIDATE_TARGET = 4.0
 FULL_COLLECT_TARGET = 3.0
-INCREMENTAL_TARGET = 2.0  # x the CLI's start-up
+INCREMENTAL_TARGET = 0.25  # x floor A: a re-read of the collected records costs 1x
 
 
 def naive_validate(repo: Path) -> int:
@@ -166,7 +168,7 @@ def main() -> int:
         ("naive validate (json + jsonschema + rfc8785)", naive, floor, None),
         ("factory evidence validate", validate, floor, VALIDATE_TARGET),
         ("factory evidence collect (full)", full, floor, FULL_COLLECT_TARGET),
-        ("factory evidence collect (+100, incremental)", incremental, startup, INCREMENTAL_TARGET),
+        ("factory evidence collect (+100, incremental)", incremental, floor, INCREMENTAL_TARGET),
     ]
     print(f"\n{args.records} records, {os.cpu_count()} cores; median of {args.runs} runs (min-max)")
     print(f"{'what':48} {'seconds':>8} {'min-max':>11} {'x floor':>10} {'target':>8}  verdict")
@@ -183,6 +185,7 @@ def main() -> int:
         )
     # Like with like: the naive loop is a validator, so only validate is compared with it.
     print(f"validate is {naive[0] / validate[0]:.1f}x faster than the naive validate loop")
+    print(f"incremental collect is {incremental[0] / startup[0]:.1f}x the CLI's start-up (floor B)")
     print(f"targets: {'all met' if not missed else 'missed: ' + ', '.join(missed)}")
     # A busy machine skews every figure; say so next to them.
     print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
