@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import tomllib
+from pathlib import Path
 
-import factory_assets
-import resources
 from factory_assets.common import errors
 from factory_assets.common.errors import FactoryError
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 LINE = re.compile(
     r"^(?P<indent>[ │├└─]*)(?P<name>[A-Z]\w+)(?: \([\w.]+\))?\s+(?P<verdict>yes|no|per instance)"
@@ -33,19 +35,31 @@ def drawn() -> dict[str, tuple[str | None, str]]:
     return tree
 
 
+def product_packages() -> tuple[str, ...]:
+    """The top-level packages the wheel ships, read from pyproject so a new one is not missed."""
+    find = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["packages"]["find"]
+    return tuple(sorted({pattern.removesuffix("*") for pattern in find["include"]}))
+
+
 def every_error() -> set[type]:
-    """Every FactoryError subclass of the project: each of its modules is imported first."""
-    for package in (factory_assets, resources):
-        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+    """Every FactoryError subclass of the product: each of its modules is imported first."""
+    names = product_packages()
+    for name in names:
+        package = importlib.import_module(name)
+        for module in pkgutil.walk_packages(package.__path__, name + "."):
             importlib.import_module(module.name)
     found, todo = set(), [FactoryError]
     while todo:
         cls = todo.pop()
         for sub in cls.__subclasses__():
-            if sub.__module__.split(".")[0] in ("factory_assets", "resources", "sensors"):
+            if sub.__module__.split(".")[0] in names:
                 found.add(sub)
                 todo.append(sub)
     return found
+
+
+def test_the_scan_covers_every_product_package():
+    assert product_packages() == ("factory_assets", "resources", "sensors")
 
 
 def test_every_factory_error_is_drawn_under_its_real_parent():

@@ -6,7 +6,7 @@ import base64
 import re
 import threading
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +70,7 @@ def _parse_challenges(headers: list[str]) -> list[_Challenge]:
 @dataclass
 class _CachedToken:
     value: Secret
-    refresh_at: float  # time.monotonic() after which a new token is fetched
+    refresh_at: float  # the clock's reading after which a new token is fetched
 
 
 class Credentials:
@@ -88,6 +88,7 @@ class Credentials:
         password: str | None,
         *,
         realm_hosts: Iterable[str] = (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http  # token requests share the registry's pool and rate limit
         self._https_only = registry.scheme == "https"
@@ -101,6 +102,7 @@ class Credentials:
         self._bearer: _Challenge | None = None  # learned from the first challenge
         self._basic = False  # the registry asked for Basic: send it up front from now on
         self._issued: list[Secret] = []  # every token seen, for scrubbing messages
+        self._clock = clock  # monotonic seconds that token lifetimes are counted in
 
     def redact(self, text: str) -> str:
         """`text` with the password and every token issued to us replaced by `<redacted>`."""
@@ -156,14 +158,14 @@ class Credentials:
         """A Bearer token for `scope`: cached until shortly before expiry, else from the realm."""
         with self._lock:
             cached = self._tokens.get(scope)
-            if not force and cached and time.monotonic() < cached.refresh_at:
+            if not force and cached and self._clock() < cached.refresh_at:
                 return cached.value
             lock = self._token_locks.setdefault(scope, threading.Lock())
         with lock:
             with self._lock:
                 latest = self._tokens.get(scope)
             # Another thread may have fetched a fresh one while we waited for the lock.
-            if latest is not None and latest is not cached and time.monotonic() < latest.refresh_at:
+            if latest is not None and latest is not cached and self._clock() < latest.refresh_at:
                 return latest.value
             token = self._request_token(challenge, scope, what)
             with self._lock:
@@ -205,7 +207,7 @@ class Credentials:
         headers = {"Accept": "application/json"}
         if self._password is not None:
             headers["Authorization"] = self._basic_header()
-        started = time.monotonic()
+        started = self._clock()
         try:
             response = self._http.get(realm.copy_merge_params(params), headers=headers)
         except httpx.TimeoutException:

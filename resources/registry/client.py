@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -58,6 +59,7 @@ class RegistryClient:
         backoff: float = 0.25,
         requests_per_second: float | None = 20.0,
         token_realm_hosts: Sequence[str] = (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         url = self._parse_base_url(base_url)
         if (username is None) != (password is None):
@@ -72,7 +74,7 @@ class RegistryClient:
             requests_per_second=requests_per_second,
         )
         self._credentials = Credentials(
-            self._session.http, url, username, password, realm_hosts=token_realm_hosts
+            self._session.http, url, username, password, realm_hosts=token_realm_hosts, clock=clock
         )
 
     @classmethod

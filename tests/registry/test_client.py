@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import pickle
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -187,17 +186,36 @@ def test_token_auth_caches_tokens_per_scope(registry_token, make_fault_proxy, un
     assert granted == (f"repository:{other_repo}:pull",)
 
 
-def test_token_refreshed_shortly_before_expiry(make_registry, unique_repo):
-    server = make_registry("token", token_expires_in=1)
-    push_image(server, unique_repo, "v1")
-    issuer = server.token_issuer
-    with client_for(server) as client:
-        client.head_digest(server.image(unique_repo), "v1")
-        client.head_digest(server.image(unique_repo), "v1")
+class ManualClock:
+    """A monotonic clock the test moves by hand: token lifetimes pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_refreshed_shortly_before_expiry(registry_token, unique_repo):
+    push_image(registry_token, unique_repo, "v1")
+    issuer = registry_token.token_issuer
+    image = registry_token.image(unique_repo)
+    # 300 s tokens are refreshed 30 s early: the margin is min(30 s, a tenth of the lifetime).
+    assert issuer.expires_in == 300
+    refresh_after = 300 - 30
+    clock = ManualClock()
+    issued_at = clock.now
+    with client_for(registry_token, clock=clock) as client:
+        client.head_digest(image, "v1")
         fetched = len(issuer.requests_for(unique_repo))
-        time.sleep(1.0)  # past expires_in minus the refresh margin
-        client.head_digest(server.image(unique_repo), "v1")
-    assert len(issuer.requests_for(unique_repo)) == fetched + 1
+        clock.now = issued_at + refresh_after - 0.001
+        client.head_digest(image, "v1")
+        assert len(issuer.requests_for(unique_repo)) == fetched
+        clock.now = issued_at + refresh_after
+        client.head_digest(image, "v1")
+        assert len(issuer.requests_for(unique_repo)) == fetched + 1
+        client.head_digest(image, "v1")
+        assert len(issuer.requests_for(unique_repo)) == fetched + 1
 
 
 def test_concurrent_resolves_share_one_token(registry_token, unique_repo):
