@@ -8,7 +8,7 @@ that floor, so a slower or busier machine moves both sides:
 
 - `factory evidence validate`                  <= 4x the floor
 - `factory evidence collect --full`            <= 3x the floor
-- `factory evidence collect` after 100 new records <= 0.25x the floor: it must not re-read
+- `factory evidence collect` after 100 new records <= 0.5x the floor: it must not re-read
   the records already collected, and one that did would cost the whole floor again. (Its
   ratio to the CLI's start-up, also measured, is printed too: the command has to list every
   record file's name, which at 100k names takes about as long as the start-up itself, so
@@ -44,7 +44,7 @@ from bench.evidence_records import generate  # noqa: E402
 # Ratios to the floor (see the module docstring).
 VALIDATE_TARGET = 4.0
 FULL_COLLECT_TARGET = 3.0
-INCREMENTAL_TARGET = 0.25  # x floor A: a re-read of the collected records costs 1x
+INCREMENTAL_TARGET = 0.5  # x floor A: a re-read of the collected records costs 1x or more
 
 
 def naive_validate(repo: Path) -> int:
