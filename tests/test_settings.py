@@ -38,6 +38,9 @@ ALLOWED = {
         "the values of secrets under any name, only to mask them in what a repair logs"
     ),
     ("scripts/demo.py", "run"): "the demo's child processes: the environment plus its own",
+    ("factory_assets/pins/overlay_entry.py", "rendered_images"): (
+        "a kustomize child process: the whole environment, over Go GC defaults for a short run"
+    ),
     ("factory_assets/sandbox/dagster_processes.py", "DagsterProcess.__init__"): (
         "a sandbox Dagster daemon or webserver: the environment plus the instance's own"
     ),
