@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,14 @@ def write_files(root: Path, files: Mapping[str, str | bytes]) -> list[str]:
         else:
             path.write_text(content)
     return list(files)
+
+
+def file_at_main(bare: Path, path: str) -> str | None:
+    """The text of `path` on the bare remote's `main` (None when it is not there)."""
+    done = subprocess.run(
+        ["git", "--git-dir", str(bare), "show", f"main:{path}"], capture_output=True, text=True
+    )
+    return done.stdout if done.returncode == 0 else None
 
 
 @dataclass
@@ -80,6 +89,10 @@ class GitOpsRemote:
             return commit.hexsha
         finally:
             repo.close()
+
+    def show(self, path: str) -> str | None:
+        """`path` as the remote's `main` has it (None when it is not there)."""
+        return file_at_main(self.bare, path)
 
     def remote_head(self) -> str:
         """The commit sha `main` points at in the bare remote."""

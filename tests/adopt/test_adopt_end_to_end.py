@@ -27,6 +27,7 @@ import yaml
 
 from factory_assets.cli.main import main
 from factory_assets.sandbox.dagster_processes import BIN
+from factory_assets.sandbox.gitops_remote import file_at_main
 from tests.smoke.conftest import Answer, Endpoint
 from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
 from tests.support.ljwx import PUBLIC, pending_entry, rendered_images
@@ -71,12 +72,8 @@ def _clean_environ() -> dict[str, str]:
 
 
 def _lists(remote_bare: Path) -> dict:
-    text = subprocess.run(
-        ["git", "--git-dir", str(remote_bare), "show", "main:release/queue.yaml"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    text = file_at_main(remote_bare, "release/queue.yaml")
+    assert text is not None, "no queue on the remote's main"
     return yaml.safe_load(text)
 
 

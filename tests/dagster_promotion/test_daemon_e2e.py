@@ -18,12 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def remote_file(remote, path: str) -> str | None:
-    proc = subprocess.run(
-        ["git", "--git-dir", str(remote.bare), "show", f"main:{path}"],
-        capture_output=True,
-        text=True,
-    )
-    return proc.stdout if proc.returncode == 0 else None
+    return remote.show(path)
 
 
 def pinned_digest(remote, service: str) -> str | None:

@@ -9,12 +9,12 @@ Dagster run that made it, and the run's record says the same run.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 import yaml
 
 from factory_assets.release.add import add_release
+from factory_assets.sandbox.gitops_remote import file_at_main
 from tests.doubles.argocd import ArgoCDDouble
 from tests.pipeline.argocd_reconciler import Reconciler
 from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
@@ -55,19 +55,13 @@ def _seed(image_repo: str) -> dict[str, str]:
 
 
 def _remote_json(bare, path: str) -> dict | None:
-    done = subprocess.run(
-        ["git", "--git-dir", str(bare), "show", f"main:{path}"], capture_output=True, text=True
-    )
-    return json.loads(done.stdout) if done.returncode == 0 else None
+    text = file_at_main(bare, path)
+    return json.loads(text) if text is not None else None
 
 
 def _entry(bare, release_id: str) -> dict:
-    text = subprocess.run(
-        ["git", "--git-dir", str(bare), "show", "main:release/queue.yaml"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    text = file_at_main(bare, "release/queue.yaml")
+    assert text is not None, "no queue on the remote's main"
     return next(e for e in yaml.safe_load(text)["releases"] if e["id"] == release_id)
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
+from factory_assets.sandbox.gitops_remote import file_at_main
 from tests.deploy.conftest import VENV_BIN, PgHome, wait_until
 from tests.deploy.readme import block_after
 from tests.support.oci import push_image, push_multiarch
@@ -30,14 +31,10 @@ SERVICE = "api"
 
 def remote_pin_image(bare: Path, service: str = SERVICE) -> str | None:
     """The `image:` of envs/dev/<service>.yaml at the remote's main, read from the bare repo."""
-    proc = subprocess.run(
-        ["git", "--git-dir", str(bare), "show", f"main:envs/dev/{service}.yaml"],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
+    text = file_at_main(bare, f"envs/dev/{service}.yaml")
+    if text is None:
         return None
-    for line in proc.stdout.splitlines():
+    for line in text.splitlines():
         if line.startswith("image:"):
             return line.split(":", 1)[1].strip().strip("'\"")
     return None

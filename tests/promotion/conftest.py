@@ -106,12 +106,7 @@ class Deploy:
         ).stdout
 
     def show(self, path: str) -> str | None:
-        done = subprocess.run(
-            ["git", "--git-dir", str(self.remote.bare), "show", f"main:{path}"],
-            capture_output=True,
-            text=True,
-        )
-        return done.stdout if done.returncode == 0 else None
+        return self.remote.show(path)
 
     def queue(self) -> ReleaseQueue:
         text = self.show("release/queue.yaml") or "releases: []\n"

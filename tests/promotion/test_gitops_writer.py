@@ -25,12 +25,9 @@ def append_line(name: str, line: str):
 
 
 def remote_file(remote: GitOpsRemote, path: str) -> str:
-    return subprocess.run(
-        ["git", "--git-dir", str(remote.bare), "show", f"main:{path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    text = remote.show(path)
+    assert text is not None, f"{path} is not on the remote's main"
+    return text
 
 
 def test_lost_race_is_reapplied_on_the_fresh_head(gitops_remote: GitOpsRemote) -> None:

@@ -137,14 +137,7 @@ class LjwxRepo:
         return pending_entry(service, env, digest, tag=tag, git_sha=git_sha, at=at)
 
     def show(self, path: str) -> str | None:
-        import subprocess
-
-        done = subprocess.run(
-            ["git", "--git-dir", str(self.remote.bare), "show", f"main:{path}"],
-            capture_output=True,
-            text=True,
-        )
-        return done.stdout if done.returncode == 0 else None
+        return self.remote.show(path)
 
     def queue(self) -> dict:
         return roundtrip_yaml.loads(self.show("release/queue.yaml"), "queue")
