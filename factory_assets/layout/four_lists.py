@@ -1,7 +1,7 @@
 """The four-list queue (`pending`, `promoted`, `failed`, `superseded`), read and written natively.
 
 The format is an interface: service repositories' CI appends entries to `pending`, and the
-repository's own validator checks every file (see ../shared/reference/ljwx-deploy.md, 2.4).
+repository's own validator checks every file (its rules: tests/support/queue_rules.py).
 So an entry keeps its shape: it moves to the end of another list, `status` equals its list,
 and everything the engine needs beyond the format (claim, lease, back-off, attempt budget,
 evidence id, pin commit, replication wait) lives under `meta.factory`. A claimed entry stays

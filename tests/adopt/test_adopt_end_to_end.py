@@ -1,6 +1,6 @@
 """Adopt, merge, and run, as the two clusters would.
 
-The repository (../shared/reference/ljwx-deploy.md) has legacy records (two colliding on one
+The repository (tests/support/ljwx_legacy.py) has legacy records (two colliding on one
 id, one broken), a dev entry whose image has not reached the dev Harbor yet, a prod entry, the
 promoter and smoke CronJobs and the workflows. After `adopt --dry-run` (nothing changes),
 `adopt` and the merge:

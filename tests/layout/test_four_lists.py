@@ -15,18 +15,17 @@ from resources.registries import EnvRegistries
 from tests.support.ljwx import EMPTY_QUEUE, LjwxRepo
 from tests.support.queue_rules import queue_errors
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ljwx-deploy.md"
+# The validator-passing queue of the deploy repository's format notes, byte for byte as its
+# PyYAML writers dump it (list items at column 0, quoted timestamps and all-digit SHAs).
+EXAMPLE = Path(__file__).resolve().parents[1] / "support" / "ljwx_queue_example.yaml"
 LAYOUT = "queue: {format: four-lists}\nenvironments: {dev: {}, prod: {}}\n"
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 
 
 def reference_example() -> str:
-    """The validator-passing example of the reference (2.5), exactly as printed there."""
-    text = REFERENCE.read_text()
-    start = text.index("### 2.5 Example")
-    block = text[text.index("```yaml\n", start) + len("```yaml\n") :]
-    return block[: block.index("```")]
+    """The validator-passing example queue, exactly as the repository's writers print it."""
+    return EXAMPLE.read_text()
 
 
 def write(tmp_path: Path, queue: str) -> Path:

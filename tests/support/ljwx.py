@@ -1,5 +1,5 @@
-"""A deploy repository in the ljwx-deploy layout (../shared/reference/ljwx-deploy.md), built
-from the reference's formats: a four-list queue, a service map, kustomize bases and overlays.
+"""A deploy repository in the ljwx-deploy layout (README.md, "The repository's layout"), built
+from its formats: a four-list queue, a service map, kustomize bases and overlays.
 
 Scenario (each a case the reference names):
 - `api`: dev and prod; the dev overlay is tag-only (`newTag: "dev"`, hand-written, with a

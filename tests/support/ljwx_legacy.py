@@ -1,4 +1,4 @@
-"""A deploy repository as ljwx-deploy has it *before* adoption (../shared/reference/ljwx-deploy.md):
+"""A deploy repository as ljwx-deploy has it *before* adoption (README.md, "`factory adopt`"):
 no factory.yaml, a four-list queue, a map with two profiles, hand-pinned and digest overlays,
 mutable YAML evidence records (one collision, one broken), the repository's two schemas,
 its derived files and the legacy CronJobs. No registry is needed: adopt never contacts one.
