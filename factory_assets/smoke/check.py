@@ -28,7 +28,7 @@ from factory_assets.pins.pin_file import list_pin_services
 from factory_assets.release.queue_file import load_queue
 from factory_assets.smoke.argocd_verdict import RevisionCheck, judge_application
 from factory_assets.smoke.config import SmokeConfig, parse_smoke_config
-from factory_assets.smoke.judgement import ErrorKind, Judgement
+from factory_assets.smoke.judgement import ErrorKind, Judgement, verdict_kind
 from factory_assets.smoke.lineage import (
     find_promotion_record,
     git_revision_check,
@@ -64,7 +64,11 @@ RESULT_OF: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SmokeOutcome:
-    """The verdict on one service's pin and the evidence record that holds it."""
+    """The verdict on one service's pin and the evidence record that holds it.
+
+    `record` is this check's own record when `recorded`; otherwise the earlier record that
+    found the same kind of verdict on the same pin (no news: nothing was written).
+    """
 
     service: str
     verdict: Verdict
@@ -75,6 +79,8 @@ class SmokeOutcome:
     health: str | None = None
     duration_ms: int = 0
     error: ErrorKind | None = None
+    kind: str = ""  # the verdict kind (VERDICT_KINDS): which finding `verdict` is
+    recorded: bool = True
 
     @property
     def ok(self) -> bool:
@@ -85,6 +91,7 @@ class SmokeOutcome:
         """Flat metadata for a Dagster materialization (verdict, revision, health, duration, record)."""
         meta: dict[str, str | int] = {
             "verdict": self.verdict,
+            "verdict_kind": self.kind,
             "reason": self.reason,
             "method": self.method,
             "duration_ms": self.duration_ms,
@@ -423,6 +430,7 @@ def _finish(
 ) -> SmokeOutcome:
     pin = ctx.pin
     reason = "; ".join([result.reason, *ctx.notes])
+    kind = verdict_kind(result.verdict, result.error, result.last.kind if result.last else None)
     observations = [
         {**o, "note": o["note"][:4096]} if "note" in o else o for o in result.observations
     ]
@@ -433,6 +441,7 @@ def _finish(
         "digest": pin.digest,
         "pin_commit": ctx.pin_commit,
         "verdict": result.verdict,
+        "verdict_kind": kind,
         "reason": reason[:65536],
         "duration_ms": int((time.monotonic() - ctx.start) * 1000),
         "observations": observations,
@@ -474,4 +483,6 @@ def _finish(
         health=last.get("health"),
         duration_ms=details["duration_ms"],
         error=result.error,
+        kind=kind,
+        recorded=record.id == body.id,
     )

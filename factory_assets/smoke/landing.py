@@ -19,6 +19,7 @@ from factory_assets.pipeline.handoff import hand_off, handoff_pending
 from factory_assets.release.model import ReleaseQueue
 from factory_assets.release.queue_file import QueueDocument, load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
+from factory_assets.smoke.judgement import kind_of_details
 from resources.gitops import GitError, GitopsWriter
 
 
@@ -47,10 +48,12 @@ def with_smoke_verdict(queue: ReleaseQueue, record: EvidenceRecord) -> ReleaseQu
 def unchanged_verdict(
     tree: Path, body: RecordBody, queue: ReleaseQueue | None
 ) -> EvidenceRecord | None:
-    """The last smoke record of this release when it said the same about the same digest.
+    """The last smoke record of this release when it found the same kind of verdict on the
+    same digest.
 
     A periodic check that finds what the last one found writes no record and no commit:
-    only a new pin, a changed verdict or drift (another digest) is news.
+    only a new pin, another digest or another kind of verdict is news. The kind, not the
+    verdict: Degraded and then drift are both `failed`, but two findings, two records.
     """
     release_id = body.details.release_id
     if not release_id or queue is None:
@@ -63,6 +66,8 @@ def unchanged_verdict(
     except (InputError, OSError, ValueError):
         return None
     if last.details.digest != body.details.digest or last.details.method != body.details.method:
+        return None
+    if kind_of_details(last.details) != kind_of_details(body.details):
         return None
     return last
 
