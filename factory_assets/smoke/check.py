@@ -215,7 +215,7 @@ def check_service(
     pin = ctx.pin
     if pin.image is None or pin.digest is None:
         return _finish(ctx, "none", None, _skip(f"{pin.rel_path} pins no image yet"), links)
-    ctx.promotion = _promotion_of(repo, pin, promotion, ctx.notes)
+    ctx.promotion = _promotion_of(repo, pin, promotion, ctx.notes, environment)
     ctx.pin_commit = _pin_commit(repo, pin, ctx.promotion)
     try:
         cfg = parse_smoke_config(pin.smoke, path=pin.rel_path)
@@ -252,28 +252,38 @@ def check_service(
 
 
 def _promotion_of(
-    repo: Path, pin: PinView, given: EvidenceRecord | None, notes: list[str]
+    repo: Path, pin: PinView, given: EvidenceRecord | None, notes: list[str], environment: str
 ) -> EvidenceRecord | None:
-    record = given or _release_record(repo, pin) or find_promotion_record(repo, pin.service)
+    """The pin's parent: the pinned release's record, else the lane's latest promotion (in
+    `environment` only: another environment's record is never this lane's parent)."""
+    record = (
+        given
+        or _release_record(repo, pin, environment)
+        or find_promotion_record(repo, pin.service, environment)
+    )
+    lane = f"{pin.service} in {environment}"
     if record is None:
-        notes.append("no promotion record for this service: the smoke record has no parent")
+        notes.append(f"no promotion record of {lane}: the smoke record has no parent")
         return None
     digest = getattr(record.details, "digest", None)
     if digest != pin.digest:
         notes.append(
-            f"the latest promotion record {record.id} pinned {digest}, not {pin.digest}: no parent"
+            f"the latest promotion record of {lane}, {record.id}, pinned {digest}, "
+            f"not {pin.digest}: no parent"
         )
         return None
     return record
 
 
-def _release_record(repo: Path, pin: PinView) -> EvidenceRecord | None:
-    """The promotion record of the pinned release, by its queue entry (one per lane)."""
+def _release_record(repo: Path, pin: PinView, environment: str) -> EvidenceRecord | None:
+    """The promotion record of the pinned release, by its queue entry (one per lane), when the
+    entry is this environment's (a pin file copied from another lane names that lane's
+    release) and the record pinned this digest."""
     if not pin.release_id:
         return None
     try:
         entry = load_queue(repo).queue.by_id(pin.release_id)
-        if entry is None or not entry.evidence:
+        if entry is None or not entry.evidence or entry.env != environment:
             return None
         record = load_record(repo, entry.evidence)
     except (InputError, OSError, ValueError):

@@ -20,6 +20,7 @@ from factory_assets.release.model import ReleaseQueue
 from factory_assets.release.queue_file import QueueDocument, load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
 from factory_assets.smoke.judgement import kind_of_details
+from factory_assets.smoke.lineage import checked_entry
 from resources.gitops import GitError, GitopsWriter
 
 
@@ -34,10 +35,10 @@ def queue_of(tree: Path) -> QueueDocument | None:
 
 def with_smoke_verdict(queue: ReleaseQueue, record: EvidenceRecord) -> ReleaseQueue:
     """The verdict on the pinned release's queue entry (visibility only: it never un-pins)."""
-    release_id = record.details.release_id
-    entry = queue.by_id(release_id) if release_id else None
+    entry = checked_entry(queue, record)
     if entry is None:
-        return queue  # no release, or compacted out by retention: the evidence keeps the history
+        # no release, compacted out by retention, or another lane's: the evidence keeps it
+        return queue
     return queue.replace(
         entry.model_copy(
             update={"smoke_verdict": record.details.verdict, "smoke_evidence": record.id}
@@ -55,10 +56,7 @@ def unchanged_verdict(
     only a new pin, another digest or another kind of verdict is news. The kind, not the
     verdict: Degraded and then drift are both `failed`, but two findings, two records.
     """
-    release_id = body.details.release_id
-    if not release_id or queue is None:
-        return None
-    entry = queue.by_id(release_id)
+    entry = checked_entry(queue, body) if queue is not None else None
     if entry is None or not entry.smoke_evidence or entry.smoke_verdict != body.details.verdict:
         return None
     try:
