@@ -100,5 +100,15 @@ def _smoke(args: argparse.Namespace) -> int:
 
 
 def _line(outcome: SmokeOutcome) -> str:
+    """One service's verdict and its kind (`failed (drift)`), naming the record that says so:
+    this check's own, or the earlier one that found the same (no news, nothing written)."""
     seconds = outcome.duration_ms / 1000
-    return f"{outcome.service}: {outcome.verdict} [{outcome.method}, {seconds:.1f} s, record {outcome.record.id}] {outcome.reason}"
+    said = outcome.verdict
+    if outcome.kind and outcome.kind != outcome.verdict:
+        said += f" ({outcome.kind})"
+    record = f"record {outcome.record.id}"
+    if not outcome.recorded:
+        record = f"unchanged since {record}"
+    return (
+        f"{outcome.service}: {said} [{outcome.method}, {seconds:.1f} s, {record}] {outcome.reason}"
+    )

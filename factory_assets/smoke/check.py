@@ -28,7 +28,7 @@ from factory_assets.pins.pin_file import list_pin_services
 from factory_assets.release.queue_file import load_queue
 from factory_assets.smoke.argocd_verdict import RevisionCheck, judge_application
 from factory_assets.smoke.config import SmokeConfig, parse_smoke_config
-from factory_assets.smoke.judgement import ErrorKind, Judgement
+from factory_assets.smoke.judgement import ErrorKind, Judgement, verdict_kind
 from factory_assets.smoke.lineage import (
     find_promotion_record,
     git_revision_check,
@@ -64,7 +64,11 @@ RESULT_OF: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SmokeOutcome:
-    """The verdict on one service's pin and the evidence record that holds it."""
+    """The verdict on one service's pin and the evidence record that holds it.
+
+    `record` is this check's own record when `recorded`; otherwise the earlier record that
+    found the same kind of verdict on the same pin (no news: nothing was written).
+    """
 
     service: str
     verdict: Verdict
@@ -75,6 +79,8 @@ class SmokeOutcome:
     health: str | None = None
     duration_ms: int = 0
     error: ErrorKind | None = None
+    kind: str = ""  # the verdict kind (VERDICT_KINDS): which finding `verdict` is
+    recorded: bool = True
 
     @property
     def ok(self) -> bool:
@@ -85,6 +91,7 @@ class SmokeOutcome:
         """Flat metadata for a Dagster materialization (verdict, revision, health, duration, record)."""
         meta: dict[str, str | int] = {
             "verdict": self.verdict,
+            "verdict_kind": self.kind,
             "reason": self.reason,
             "method": self.method,
             "duration_ms": self.duration_ms,
@@ -208,7 +215,7 @@ def check_service(
     pin = ctx.pin
     if pin.image is None or pin.digest is None:
         return _finish(ctx, "none", None, _skip(f"{pin.rel_path} pins no image yet"), links)
-    ctx.promotion = _promotion_of(repo, pin, promotion, ctx.notes)
+    ctx.promotion = _promotion_of(repo, pin, promotion, ctx.notes, environment)
     ctx.pin_commit = _pin_commit(repo, pin, ctx.promotion)
     try:
         cfg = parse_smoke_config(pin.smoke, path=pin.rel_path)
@@ -245,28 +252,38 @@ def check_service(
 
 
 def _promotion_of(
-    repo: Path, pin: PinView, given: EvidenceRecord | None, notes: list[str]
+    repo: Path, pin: PinView, given: EvidenceRecord | None, notes: list[str], environment: str
 ) -> EvidenceRecord | None:
-    record = given or _release_record(repo, pin) or find_promotion_record(repo, pin.service)
+    """The pin's parent: the pinned release's record, else the lane's latest promotion (in
+    `environment` only: another environment's record is never this lane's parent)."""
+    record = (
+        given
+        or _release_record(repo, pin, environment)
+        or find_promotion_record(repo, pin.service, environment)
+    )
+    lane = f"{pin.service} in {environment}"
     if record is None:
-        notes.append("no promotion record for this service: the smoke record has no parent")
+        notes.append(f"no promotion record of {lane}: the smoke record has no parent")
         return None
     digest = getattr(record.details, "digest", None)
     if digest != pin.digest:
         notes.append(
-            f"the latest promotion record {record.id} pinned {digest}, not {pin.digest}: no parent"
+            f"the latest promotion record of {lane}, {record.id}, pinned {digest}, "
+            f"not {pin.digest}: no parent"
         )
         return None
     return record
 
 
-def _release_record(repo: Path, pin: PinView) -> EvidenceRecord | None:
-    """The promotion record of the pinned release, by its queue entry (one per lane)."""
+def _release_record(repo: Path, pin: PinView, environment: str) -> EvidenceRecord | None:
+    """The promotion record of the pinned release, by its queue entry (one per lane), when the
+    entry is this environment's (a pin file copied from another lane names that lane's
+    release) and the record pinned this digest."""
     if not pin.release_id:
         return None
     try:
         entry = load_queue(repo).queue.by_id(pin.release_id)
-        if entry is None or not entry.evidence:
+        if entry is None or not entry.evidence or entry.env != environment:
             return None
         record = load_record(repo, entry.evidence)
     except (InputError, OSError, ValueError):
@@ -423,6 +440,7 @@ def _finish(
 ) -> SmokeOutcome:
     pin = ctx.pin
     reason = "; ".join([result.reason, *ctx.notes])
+    kind = verdict_kind(result.verdict, result.error, result.last.kind if result.last else None)
     observations = [
         {**o, "note": o["note"][:4096]} if "note" in o else o for o in result.observations
     ]
@@ -433,6 +451,7 @@ def _finish(
         "digest": pin.digest,
         "pin_commit": ctx.pin_commit,
         "verdict": result.verdict,
+        "verdict_kind": kind,
         "reason": reason[:65536],
         "duration_ms": int((time.monotonic() - ctx.start) * 1000),
         "observations": observations,
@@ -474,4 +493,6 @@ def _finish(
         health=last.get("health"),
         duration_ms=details["duration_ms"],
         error=result.error,
+        kind=kind,
+        recorded=record.id == body.id,
     )

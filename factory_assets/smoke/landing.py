@@ -19,6 +19,8 @@ from factory_assets.pipeline.handoff import hand_off, handoff_pending
 from factory_assets.release.model import ReleaseQueue
 from factory_assets.release.queue_file import QueueDocument, load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
+from factory_assets.smoke.judgement import kind_of_details
+from factory_assets.smoke.lineage import checked_entry
 from resources.gitops import GitError, GitopsWriter
 
 
@@ -33,10 +35,10 @@ def queue_of(tree: Path) -> QueueDocument | None:
 
 def with_smoke_verdict(queue: ReleaseQueue, record: EvidenceRecord) -> ReleaseQueue:
     """The verdict on the pinned release's queue entry (visibility only: it never un-pins)."""
-    release_id = record.details.release_id
-    entry = queue.by_id(release_id) if release_id else None
+    entry = checked_entry(queue, record)
     if entry is None:
-        return queue  # no release, or compacted out by retention: the evidence keeps the history
+        # no release, compacted out by retention, or another lane's: the evidence keeps it
+        return queue
     return queue.replace(
         entry.model_copy(
             update={"smoke_verdict": record.details.verdict, "smoke_evidence": record.id}
@@ -47,15 +49,14 @@ def with_smoke_verdict(queue: ReleaseQueue, record: EvidenceRecord) -> ReleaseQu
 def unchanged_verdict(
     tree: Path, body: RecordBody, queue: ReleaseQueue | None
 ) -> EvidenceRecord | None:
-    """The last smoke record of this release when it said the same about the same digest.
+    """The last smoke record of this release when it found the same kind of verdict on the
+    same digest.
 
     A periodic check that finds what the last one found writes no record and no commit:
-    only a new pin, a changed verdict or drift (another digest) is news.
+    only a new pin, another digest or another kind of verdict is news. The kind, not the
+    verdict: Degraded and then drift are both `failed`, but two findings, two records.
     """
-    release_id = body.details.release_id
-    if not release_id or queue is None:
-        return None
-    entry = queue.by_id(release_id)
+    entry = checked_entry(queue, body) if queue is not None else None
     if entry is None or not entry.smoke_evidence or entry.smoke_verdict != body.details.verdict:
         return None
     try:
@@ -63,6 +64,8 @@ def unchanged_verdict(
     except (InputError, OSError, ValueError):
         return None
     if last.details.digest != body.details.digest or last.details.method != body.details.method:
+        return None
+    if kind_of_details(last.details) != kind_of_details(body.details):
         return None
     return last
 
