@@ -210,6 +210,13 @@ function stat(s) {
   return s && s.count ? `median of ${s.count} · p90 ${formatMs(s.p90)}` : "no data in the window";
 }
 
+// The share of deployments that led to a failure (a deployment counts once, however many
+// of its checks failed).
+function failureRate(tiles) {
+  const deploys = tiles.deployments || 0;
+  return deploys ? `${((100 * (tiles.failed_deployments || 0)) / deploys).toFixed(1)} %` : "–";
+}
+
 function renderMetrics(metrics) {
   $("window-days").textContent = String(metrics.window_days);
   const t = metrics.tiles || {};
@@ -219,7 +226,7 @@ function renderMetrics(metrics) {
   tiles.append(
     tile("deployment_frequency", "Deployment frequency", `${perWeek.toFixed(1)} / week`, `${deploys} deployments`),
     tile("lead_time", "Lead time (request → pinned)", formatMs(t.lead_time_ms && t.lead_time_ms.median), stat(t.lead_time_ms)),
-    tile("change_failure_rate", "Change failure rate", deploys ? `${((100 * (t.failed_smokes || 0)) / deploys).toFixed(1)} %` : "–", `${t.failed_smokes || 0} failed smokes / ${deploys} deployments`),
+    tile("change_failure_rate", "Change failure rate", failureRate(t), `${t.failed_deployments || 0} of ${deploys} deployments led to a failure`),
     tile("time_to_restore", "Time to restore", formatMs(t.restore_ms && t.restore_ms.median), stat(t.restore_ms)),
     tile("pinned_to_healthy", "Pinned → healthy", formatMs(t.pinned_to_healthy_ms && t.pinned_to_healthy_ms.median), stat(t.pinned_to_healthy_ms)),
     tile("request_to_healthy", "Request → healthy", formatMs(t.request_to_healthy_ms && t.request_to_healthy_ms.median), stat(t.request_to_healthy_ms)),
@@ -258,7 +265,7 @@ function renderEnvMetrics(metrics) {
       el("th", { scope: "row" }, env),
       el("td", {}, String(deploys)),
       el("td", {}, formatMs(t.lead_time_ms && t.lead_time_ms.median)),
-      el("td", {}, deploys ? `${((100 * (t.failed_smokes || 0)) / deploys).toFixed(1)} %` : "–"),
+      el("td", {}, failureRate(t)),
       el("td", {}, formatMs(t.restore_ms && t.restore_ms.median)),
     ));
   }

@@ -39,6 +39,7 @@ from factory_assets.site.data import (
     timeline_bytes,
 )
 from factory_assets.site.inputs import read_repo_state
+from factory_assets.site.legacy import legacy_deployment
 from factory_assets.site.metrics import compute_metrics
 from factory_assets.site.pipeline import pipeline_rows
 
@@ -110,8 +111,8 @@ def collected_lines(repo: Path) -> list[dict]:
     return lines
 
 
-def _stored_record(repo: Path, line: dict) -> bytes:
-    """The stored bytes of the record behind a summary, checked against it."""
+def _stored_record(repo: Path, line: dict) -> tuple[bytes, dict]:
+    """The stored bytes of the record behind a summary, checked against it, and the record."""
     path = record_path(repo, line["id"])
     rel = f"evidence/records/{path.name}"
     try:
@@ -129,7 +130,19 @@ def _stored_record(repo: Path, line: dict) -> bytes:
         raise SiteBuildError(
             f"{rel}: integrity.content_digest: does not match the content; run `factory evidence validate`"
         )
-    return raw
+    return raw, record
+
+
+def _read_block(repo: Path, chunk: list[dict], legacy: dict[int, dict]) -> list[bytes]:
+    """The stored records behind `chunk`, checked; each imported legacy deployment lands in
+    `legacy` by sequence."""
+    raws = []
+    for line in chunk:
+        raw, record = _stored_record(repo, line)
+        raws.append(raw)
+        if line["kind"] == "imported" and (past := legacy_deployment(record)) is not None:
+            legacy[line["seq"]] = past
+    return raws
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
@@ -196,6 +209,7 @@ def build_site(
     all_lines = collected_lines(repo)
     lines = all_lines[: published_size(all_lines)]
     state = read_repo_state(repo)
+    legacy: dict[int, dict] = {}  # sequence -> the deployment an imported record describes
     stage = _prepare_out_dir(out_dir)
     try:
         _copy_static(site_src or site_sources(), stage)
@@ -205,7 +219,7 @@ def build_site(
             number = start // BLOCK_SIZE
             chunk = lines[start : start + BLOCK_SIZE]
             timeline = timeline_bytes(number, chunk)
-            records = records_bytes([_stored_record(repo, line) for line in chunk])
+            records = records_bytes(_read_block(repo, chunk, legacy))
             _write(stage, block_path("timeline", number), timeline)
             _write(stage, block_path("records", number), records)
             blocks.append(block_meta(number, chunk, timeline, records))
@@ -230,7 +244,7 @@ def build_site(
             "links": {"commit": links.commit_url_template, "dagster": links.dagster_url},
             "warnings": state.warnings,
         }
-        _write(stage, "data/metrics.json", dump_json(compute_metrics(lines)))
+        _write(stage, "data/metrics.json", dump_json(compute_metrics(lines, legacy)))
         _write(stage, SUMMARY_FILE, dump_json(summary))
         # Publishing replaces this with the branch's history plus this checkpoint; a build
         # served as it is has been published nowhere yet.
