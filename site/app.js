@@ -96,33 +96,44 @@ function verdictBadge(line) {
   return el("span", { class: `badge v-${/^[a-z]+$/.test(verdict) ? verdict : "other"}`, title: line.drift ? "the application runs another image than the pin" : "" }, text);
 }
 
-function matrixRow(row) {
-  const pin = row.pin || {};
-  const pinned = row.pinned || {};
-  const digest = pin.digest || pinned.digest || null;
-  const digestCell = el("td", { class: "mono", title: digest || "" }, digest ? recordLink(row.pinned, shortDigest(digest)) : "–");
-  if (row.pin_matches_evidence === false) {
-    digestCell.append(" ", el("span", { class: "badge warn", title: "the pin file differs from the last successful promotion record" }, "pin ≠ evidence"));
+// The queue cell: the lane's newest request as `factory release status` words it.
+function queueCell(lane) {
+  const cell = el("td", { title: lane.last_error || "" });
+  if (!lane.state) {
+    cell.append("–");
+    return cell;
   }
+  let where = lane.state;
+  if (lane.waiting_since) where = "waiting for replication";
+  else if (lane.awaiting_approval) where = "awaiting approval";
+  cell.append(el("span", { class: "badge" }, where));
+  if (lane.release) cell.append(" ", el("span", { class: "mono" }, lane.release));
+  if (lane.waiting_since) cell.append(` since ${formatTime(lane.waiting_since)}`);
+  if (lane.attempts) cell.append(` · attempt ${lane.attempts}`);
+  if (lane.next_retry) cell.append(` · next ${formatTime(lane.next_retry)}`);
+  return cell;
+}
+
+// One lane: `factory release status`'s row (`status`), linked to the records behind it.
+function matrixRow(row) {
+  const lane = row.status || {};
+  const digest = lane.pinned;
+  const isDigest = typeof digest === "string" && digest.startsWith("sha256:");
+  const digestCell = el("td", { class: "mono", title: digest || "" }, digest ? (isDigest ? recordLink(row.pinned, shortDigest(digest)) : digest) : "–");
+  if (row.pin_matches_evidence === false) {
+    digestCell.append(" ", el("span", { class: "badge warn", title: "the pin differs from the last successful promotion record" }, "pin ≠ evidence"));
+  }
+  if (lane.target) digestCell.append(" ", el("span", { class: "badge warn", title: lane.target }, "no target"));
   const smoke = row.last_smoke;
-  const queue = row.queue;
-  const queueCell = el("td", {});
-  if (queue && queue.latest) {
-    queueCell.append(el("span", { class: "badge" }, queue.latest.state));
-    if (queue.latest.id) queueCell.append(" ", el("span", { class: "mono" }, queue.latest.id));
-    if (queue.latest.attempts !== null && queue.latest.attempts !== undefined) queueCell.append(` · attempt ${queue.latest.attempts}`);
-    const counts = Object.entries(queue.states || {}).map(([s, n]) => `${s} ${n}`).join(", ");
-    queueCell.title = counts;
-  } else queueCell.append("–");
   return el("tr", { dataset: { service: row.service, env: row.env || "dev" } },
     el("th", { scope: "row" }, el("a", { href: queryFor({ service: row.service }) }, row.service)),
     digestCell,
-    el("td", {}, pin.tag || pinned.tag || "–"),
-    el("td", {}, formatTime(pin.promoted_at || pinned.finished_at) || "–"),
-    el("td", { class: "mono" }, pin.release_id || pinned.release_id || "–"),
-    el("td", {}, smoke ? [verdictBadge(smoke), " ", recordLink(smoke, formatTime(smoke.finished_at))] : "–"),
-    queueCell,
-    el("td", { class: pin.hold ? "hold" : "" }, pin.hold || "–"),
+    el("td", {}, lane.tag || "–"),
+    el("td", {}, (row.pinned && formatTime(row.pinned.finished_at)) || "–"),
+    el("td", { class: "mono" }, lane.release_id || "–"),
+    el("td", {}, smoke ? [verdictBadge(smoke), " ", recordLink(smoke, formatTime(smoke.finished_at))] : lane.smoke || "–"),
+    queueCell(lane),
+    el("td", { class: lane.hold ? "hold" : "" }, lane.hold ? "hold" : "–"),
   );
 }
 

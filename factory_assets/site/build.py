@@ -22,8 +22,7 @@ from factory_assets.evidence.canonical import body_of, fast_canonical_bytes, sha
 from factory_assets.evidence.checkpoints import HISTORY_FILE, history_bytes
 from factory_assets.evidence.collect import collect_index
 from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
-from factory_assets.layout.config import load_layout
-from factory_assets.layout.queue_health import queue_health, read_queue_data
+from factory_assets.layout.queue_health import layout_queue_health
 from factory_assets.site.data import (
     BLOCK_SIZE,
     SITE_FORMAT,
@@ -35,10 +34,9 @@ from factory_assets.site.data import (
     dump_json,
     published_size,
     records_bytes,
-    service_matrix,
     timeline_bytes,
 )
-from factory_assets.site.inputs import read_repo_state
+from factory_assets.site.lanes import lane_table, without_root
 from factory_assets.site.legacy import legacy_deployment
 from factory_assets.site.metrics import compute_metrics
 from factory_assets.site.pipeline import pipeline_rows
@@ -189,14 +187,11 @@ def _write(root: Path, rel: str, data: bytes) -> None:
 
 def _queue_health(repo: Path, lines: list[dict], warnings: list[str]) -> dict | None:
     """The four-list queue's health figures, as of the newest record (a build is deterministic)."""
+    as_of = parse_rfc3339(lines[-1]["finished_at"]) if lines else utc_now()
     try:
-        layout = load_layout(repo)
-        if layout.queue_format != "four-lists" or not (repo / layout.queue_path).is_file():
-            return None
-        as_of = parse_rfc3339(lines[-1]["finished_at"]) if lines else utc_now()
-        return queue_health(read_queue_data(repo, layout.queue_path), as_of)
+        return layout_queue_health(repo, as_of)
     except InputError as exc:
-        warnings.append(f"queue health: {exc}")
+        warnings.append(without_root(f"queue health: {exc}", repo))
         return None
 
 
@@ -208,7 +203,7 @@ def build_site(
     links = links or SiteLinks.from_env()
     all_lines = collected_lines(repo)
     lines = all_lines[: published_size(all_lines)]
-    state = read_repo_state(repo)
+    warnings: list[str] = []
     legacy: dict[int, dict] = {}  # sequence -> the deployment an imported record describes
     stage = _prepare_out_dir(out_dir)
     try:
@@ -237,12 +232,12 @@ def build_site(
             "range": {"first": lines[0]["finished_at"], "last": lines[-1]["finished_at"]}
             if lines
             else None,
-            "services": service_matrix(lines, state.pins, state.queue),
-            "pipeline": pipeline_rows(repo, lines, state.warnings),
-            "queue_health": _queue_health(repo, lines, state.warnings),
+            "services": lane_table(repo, lines, legacy, warnings),
+            "pipeline": pipeline_rows(repo, lines, warnings),
+            "queue_health": _queue_health(repo, lines, warnings),
             "blocks": blocks,
             "links": {"commit": links.commit_url_template, "dagster": links.dagster_url},
-            "warnings": state.warnings,
+            "warnings": warnings,
         }
         _write(stage, "data/metrics.json", dump_json(compute_metrics(lines, legacy)))
         _write(stage, SUMMARY_FILE, dump_json(summary))

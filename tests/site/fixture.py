@@ -2,7 +2,9 @@
 
 Three services over a few days: deployments, a failed smoke and its restore, a
 refusal, a repair and a trailing pages record. String fields carry XSS payloads
-that must render as inert text. Times are fixed so metrics are exact.
+that must render as inert text. Times are fixed so metrics are exact. The pins and
+the queue are valid for the reader `factory release status` uses, as the dashboard
+reads them through it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from factory_assets.evidence.store import append_record, new_body
 XSS_TAG = '<img src=x onerror="window.__xss=(window.__xss||0)+1">'
 XSS_REASON = "<script>window.__xss=(window.__xss||0)+1</script><b>bold</b>"
 XSS_URL = "javascript:window.__xss=(window.__xss||0)+1"
-XSS_HOLD = '"><svg onload="window.__xss=(window.__xss||0)+1">'
 DIGEST_A = "sha256:" + "a1" * 32
 DIGEST_B = "sha256:" + "b2" * 32
 DIGEST_C = "sha256:" + "c3" * 32
@@ -185,14 +186,18 @@ def write_fixture(repo: Path) -> list[EvidenceRecord]:
         "promoted_at: '2026-03-03T12:01:00Z'\n"
     )
     (pins / "web.yaml").write_text(
-        f"service: web\nimage: registry.local/web@{DIGEST_B}\ntag: '{XSS_TAG}'\nrelease_id: r2\n"
-        f"promoted_at: '2026-03-02T09:04:00Z'\nhold: '{XSS_HOLD}'\n"
+        f"service: web\nimage: registry.local/web@{DIGEST_B}\ntag: 2.0.0\nrelease_id: r2\n"
+        "promoted_at: '2026-03-02T09:04:00Z'\nhold: true\n"
     )
     (repo / "release").mkdir(exist_ok=True)
     (repo / "release" / "queue.yaml").write_text(
         "releases:\n"
-        "  - {id: r5, service: api, state: promoted, attempts: 1}\n"
-        "  - {id: r6, service: worker, state: pending, attempts: 2}\n"
+        f"  - {{id: r5, service: api, image: registry.local/api, digest: '{DIGEST_C}',\n"
+        "     requested_at: '2026-03-03T12:00:00Z', requested_by: ci, state: promoted,\n"
+        "     attempts: 1, finished_at: '2026-03-03T12:01:00Z'}\n"
+        "  - {id: r6, service: worker, image: registry.local/worker, tag: 2.0.0,\n"
+        "     requested_at: '2026-03-03T12:59:00Z', requested_by: ci, state: pending,\n"
+        f"     attempts: 2, last_error: '{XSS_REASON}'}}\n"
     )
     return out
 

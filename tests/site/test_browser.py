@@ -23,7 +23,7 @@ from factory_assets.site.build import build_site
 from tests.evidence.helpers import rewrite_tail, write_chain
 from tests.evidence.test_proofs import CONSISTENCY, LEAF_INPUTS, ROOTS
 from tests.site.conftest import LINKS
-from tests.site.fixture import COMMIT, PUBLISHED, XSS_HOLD, XSS_REASON, XSS_TAG, write_fixture
+from tests.site.fixture import COMMIT, PUBLISHED, XSS_REASON, XSS_TAG, write_fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("chromium")]
 
@@ -54,9 +54,16 @@ def test_first_view_shows_matrix_dora_and_timeline(page, serve, built_site: Path
         "r3",
         "passed 2026-03-03 12:35:00Z",
     ]
-    assert matrix["api"][6] == "promoted r5 · attempt 1" and matrix["api"][7] == "–"
-    assert matrix["web"][2] == XSS_TAG and matrix["web"][7] == XSS_HOLD  # markup shown as text
-    assert matrix["worker"][1] == "–" and matrix["worker"][6] == "pending r6 · attempt 2"
+    assert matrix["api"][6] == "promoted r5 · attempt 1/5" and matrix["api"][7] == "–"
+    assert matrix["web"][2] == "2.0.0" and matrix["web"][7] == "hold"
+    assert matrix["worker"][1] == "–" and matrix["worker"][6] == "pending r6 · attempt 2/5"
+    # the queue's last error, markup and all, is an attribute's text
+    assert (
+        page.eval(
+            "document.querySelector('#matrix tr[data-service=worker] td:nth-of-type(6)').title"
+        )
+        == XSS_REASON
+    )
     tiles = page.eval(
         "Object.fromEntries([...document.querySelectorAll('#dora .tile')].map(t => [t.dataset.metric, t.querySelector('.value').textContent]))"
     )
