@@ -359,15 +359,51 @@ function filtersFromForm() {
   return filters;
 }
 
+// What a record says happened, in words; its verdict has a column of its own.
+function eventOf(line) {
+  const env = line.env || "dev";
+  const by = line.requested_by;
+  const ref = line.tag || shortDigest(line.digest);
+  if (line.kind === "smoke") return ref ? `smoke check of ${ref}` : "smoke check";
+  if (line.kind === "imported") return "imported legacy record";
+  if (line.kind === "pages") return "dashboard published";
+  if (line.kind !== "promotion") return line.kind;
+  switch (line.event) {
+    case "requested": return by ? `requested by ${by}` : "requested";
+    // A stage request queued has its request time; a stage without a target gets none.
+    case "handoff": return line.requested_at ? `handed off to ${env}` : `skipped: no ${env} target`;
+    case "approved": return by ? `approved by ${by}` : "approved";
+    case "rejected": return by ? `rejected by ${by}` : "rejected";
+    case "waiting": return line.result === "failure" ? "gave up waiting for replication" : "waiting for replication";
+    case "rollback": return by ? `rollback requested by ${by}` : "rollback requested";
+    case "superseded": return "superseded by a newer request";
+    case "abandoned": return "abandoned";
+    case "recovered": return "recovered after a crash";
+    default: { // an attempt to pin, or its refusal
+      const verb = ATTEMPT[line.result] || line.result;
+      return ref ? `${verb} ${ref}` : verb;
+    }
+  }
+}
+const ATTEMPT = { success: "pinned", failure: "failed to pin", refused: "refused", superseded: "superseded", skipped: "skipped" };
+
+// A verdict, never an id: a smoke check's, else the record's result; an event that is no
+// attempt (a request, a handoff, an approval, a wait) has none.
+const NO_VERDICT = new Set(["requested", "handoff", "approved", "waiting", "rollback"]);
+function verdictOf(line) {
+  if (line.kind === "smoke") return verdictBadge(line);
+  if (line.result === "skipped" && NO_VERDICT.has(line.event)) return "–";
+  return el("span", { class: `badge r-${/^[a-z]+$/.test(line.result) ? line.result : "other"}` }, line.result);
+}
+
 function timelineRow(line, filters) {
-  const what = line.kind === "smoke" ? line.verdict : line.tag || shortDigest(line.digest) || line.release_id || "";
   return el("tr", { dataset: { seq: line.seq, kind: line.kind, result: line.result } },
     el("td", { class: "num" }, el("a", { href: queryFor(filters, { record: line.seq }) }, String(line.seq))),
     el("td", {}, formatTime(line.finished_at)),
     el("td", {}, line.env && line.env !== "dev" ? `${line.service || "–"} @ ${line.env}` : line.service || "–"),
     el("td", {}, line.rollback ? [line.kind, " ", el("span", { class: "badge rollback", title: "a rollback to an earlier release" }, "rollback")] : line.kind),
-    el("td", {}, el("span", { class: `badge r-${/^[a-z]+$/.test(line.result) ? line.result : "other"}` }, line.result)),
-    el("td", { class: "mono" }, what || ""),
+    el("td", { class: "event" }, eventOf(line)),
+    el("td", { class: "verdict" }, verdictOf(line)),
     el("td", { class: "mono small" }, line.id),
   );
 }
@@ -380,7 +416,7 @@ async function renderTimeline(filters) {
   await scan.fill();
   if (state.scan !== scan) return;
   const table = clear($("timeline"));
-  table.append(el("thead", {}, el("tr", {}, ["Seq", "Finished", "Service", "Kind", "Result", "Tag / verdict", "Id"].map((h) => el("th", {}, h)))));
+  table.append(el("thead", {}, el("tr", {}, ["Seq", "Finished", "Service", "Kind", "Event", "Verdict", "Id"].map((h) => el("th", {}, h)))));
   const body = el("tbody");
   for (const line of scan.matches.slice(0, scan.limit)) body.append(timelineRow(line, filters));
   table.append(body);

@@ -44,6 +44,9 @@ from factory_assets.site.pipeline import pipeline_rows
 # The checkout's `site/` (a source tree or an editable install).
 CHECKOUT_SITE_SRC = Path(__file__).resolve().parents[2] / "site"
 INSTALLED_SITE_SRC = "share/factory/site"  # where a wheel puts them, under the install prefix
+# Record details the timeline names an event by ("approved by NAME", `site/app.js`); plain
+# details fields, so the in-browser check verifies them against the records like the rest.
+TIMELINE_DETAILS = ("event", "requested_by")
 
 
 class SiteBuildError(FactoryError):
@@ -132,12 +135,16 @@ def _stored_record(repo: Path, line: dict) -> tuple[bytes, dict]:
 
 
 def _read_block(repo: Path, chunk: list[dict], legacy: dict[int, dict]) -> list[bytes]:
-    """The stored records behind `chunk`, checked; each imported legacy deployment lands in
-    `legacy` by sequence."""
+    """The stored records behind `chunk`, checked; each line gains the details its timeline
+    row names the event by, and each imported legacy deployment lands in `legacy` by sequence."""
     raws = []
     for line in chunk:
         raw, record = _stored_record(repo, line)
         raws.append(raw)
+        details = record.get("details") or {}
+        for key in TIMELINE_DETAILS:
+            if details.get(key) is not None:
+                line[key] = details[key]
         if line["kind"] == "imported" and (past := legacy_deployment(record)) is not None:
             legacy[line["seq"]] = past
     return raws
@@ -213,8 +220,8 @@ def build_site(
         for start in range(0, len(lines), BLOCK_SIZE):
             number = start // BLOCK_SIZE
             chunk = lines[start : start + BLOCK_SIZE]
-            timeline = timeline_bytes(number, chunk)
             records = records_bytes(_read_block(repo, chunk, legacy))
+            timeline = timeline_bytes(number, chunk)
             _write(stage, block_path("timeline", number), timeline)
             _write(stage, block_path("records", number), records)
             blocks.append(block_meta(number, chunk, timeline, records))

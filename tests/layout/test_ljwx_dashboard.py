@@ -82,6 +82,12 @@ def test_what_runs_in_each_environment(ljwx: LjwxRepo, tmp_path, browser, serve)
         assert not page.eval("document.getElementById('health-panel').hidden")
         assert facts[0] == "1 pending · 2 promoted · 0 failed · 0 superseded"
         assert facts[3] == "batch/prod 1"
+        # The replication wait is named as such in the timeline, not "promotion skipped".
+        events = page.eval(
+            "[...document.querySelectorAll('#timeline tbody tr')].map(tr => "
+            "[...tr.children].slice(2, 6).map(c => c.textContent))"
+        )
+        assert ["batch @ prod", "promotion", "waiting for replication", "–"] in events
     finally:
         page.close()
 
@@ -168,7 +174,7 @@ def test_after_adoption_the_dashboard_says_what_release_status_says(
     assert not any("<svc>" in w or "__DIGEST__" in w for w in summary["warnings"])
     lines = [line for b in summary["blocks"] for line in _timeline(tmp_path, b)]
     (skip,) = [line for line in lines if (line["service"], line.get("env")) == ("worker", "prod")]
-    assert "requested_at" not in skip  # the skip, on record: no prod request was queued
+    assert skip["event"] == "handoff" and "requested_at" not in skip  # the skip, on record
 
     page = browser.new_page()
     try:

@@ -14,7 +14,13 @@ from factory_assets.evidence.merkle import merkle_root
 from factory_assets.site import build as build_module
 from factory_assets.site.build import SiteBuildError, SiteLinks, build_site
 from tests.site.conftest import LINKS
-from tests.site.fixture import PUBLISHED, XSS_REASON
+from tests.site.fixture import (
+    PUBLISHED,
+    PUBLISHED_WITH_EVENTS,
+    XSS_NAME,
+    XSS_REASON,
+    write_events,
+)
 
 
 def _json(path: Path):
@@ -82,6 +88,40 @@ def test_what_runs_where_is_factory_release_status(evidence_repo: Path, tmp_path
         ("web", "dev"),
         ("worker", "dev"),
     ]
+
+
+def test_timeline_names_each_event(evidence_repo: Path, tmp_path: Path):
+    """A handoff, an approval and a replication wait carry what the timeline names them by,
+    straight from their records (the in-browser check verifies these fields too)."""
+    events = write_events(evidence_repo)
+    summary = _json(
+        build_site(evidence_repo, tmp_path / "out", links=LINKS).out_dir / "data" / "summary.json"
+    )
+    assert summary["checkpoint"]["tree_size"] == PUBLISHED_WITH_EVENTS
+    lines = {
+        line["seq"]: line
+        for block in summary["blocks"]
+        for line in _json(tmp_path / "out" / block["timeline"]["path"])["records"]
+    }
+    named = [
+        {k: lines[r.integrity.sequence].get(k) for k in ("env", "event", "requested_by")}
+        for r in events[:4]
+    ]
+    assert named == [
+        {"env": "prod", "event": "handoff", "requested_by": "factory-pipeline"},
+        {"env": "prod", "event": "approved", "requested_by": XSS_NAME},
+        {"env": "prod", "event": "waiting", "requested_by": "factory-pipeline"},
+        {"env": "prod", "event": "handoff", "requested_by": "factory-pipeline"},
+    ]
+    # A queued stage has its request time, a stage without a target none: that tells them apart.
+    assert lines[events[0].integrity.sequence]["requested_at"]
+    assert "requested_at" not in lines[events[3].integrity.sequence]
+    # Events make no lane: api has no prod target, web's prod request is not in the queue.
+    assert {(r["service"], r["env"]) for r in summary["services"]} == {
+        ("api", "dev"),
+        ("web", "dev"),
+        ("worker", "dev"),
+    }
 
 
 def test_metrics_follow_the_definitions(built_site: Path):
