@@ -12,7 +12,7 @@ import pytest
 from factory_assets.evidence.collect import collect_index
 from factory_assets.promotion import run_pass
 from factory_assets.release.add import add_release
-from factory_assets.release.queue_file import load_queue
+from factory_assets.release.queue_file import load_queue, save_queue
 from factory_assets.smoke.landing import smoke_checks_and_land
 from resources.registries import EnvRegistries
 from tests.doubles.argocd import app_status
@@ -95,11 +95,17 @@ def test_a_prod_smoke_names_the_prod_promotion_after_dev_was_promoted(
     prod = _promoted(gitops_remote.new_clone(), "prod")
     d1 = push_image(registry, unique_repo, "1.0", content=b"api one")
     _request(clone, registry, unique_repo, "1.0", "dev")
-    # A dev runner (FACTORY_ENVS=dev) with the retention window passed: its second pass
-    # compacts the prod release out of the queue; the prod pin file still names it.
-    monkeypatch.setenv("FACTORY_RELEASE_RETENTION_DAYS", "0")
-    assert _pass(clone, {"dev"}).ok and _pass(clone, {"dev"}).ok
+    assert _pass(clone, {"dev"}).ok
     dev = _promoted(gitops_remote.new_clone(), "dev")
+    # An operator trims the prod release out of the queue by hand; the prod pin file still
+    # names it, so the lookup falls back to the newest promotion record it can find.
+    trimmed = gitops_remote.new_clone()
+    doc = load_queue(trimmed)
+    kept = tuple(e for e in doc.queue.entries if e.id != prod["details"]["release_id"])
+    save_queue(doc, doc.queue.model_copy(update={"entries": kept}))
+    queue_text = (trimmed / "release" / "queue.yaml").read_text()
+    gitops_remote.commit_and_push({"release/queue.yaml": queue_text}, "trim by hand", clone=trimmed)
+    subprocess.run(["git", "-C", str(clone), "pull", "-q", "--ff-only"], check=True)
     assert load_queue(gitops_remote.new_clone()).queue.by_id(prod["details"]["release_id"]) is None
     assert (prod["details"]["digest"], dev["details"]["digest"]) == (d2, d1)
     if indexed:  # every record collected, the dev one last: the lookup reads the index
