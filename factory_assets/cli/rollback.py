@@ -11,14 +11,13 @@ import argparse
 import getpass
 
 from factory_assets.config import resolve_repo
-from factory_assets.pipeline.rollback import request_rollback
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     rollback = sub.add_parser(
         "rollback",
         parents=[common],
-        help="request again the last digest that passed smoke in an environment",
+        help="request again the last digest that passed smoke in an environment (or the one named)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -35,6 +34,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    from factory_assets.pipeline.rollback import request_rollback
+
     done = request_rollback(
         resolve_repo(args.repo),
         args.service,

@@ -1,17 +1,24 @@
-"""`factory smoke`: check that the current dev pins are deployed and healthy."""
+"""`factory smoke`: check that every environment's current pins are deployed and healthy."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from factory_assets.config import resolve_repo
-from factory_assets.smoke.check import SmokeOutcome
-from factory_assets.smoke.landing import smoke_checks_and_land
+
+# The checks (httpx, GitPython) are imported by the handler: `--help` and a usage error
+# need none of them.
+if TYPE_CHECKING:
+    from factory_assets.smoke.check import SmokeOutcome
 
 DESCRIPTION = """\
-Check each service's current pin (envs/dev/<service>.yaml) after deploy, and write
-the verdict as a `smoke` evidence record whose parent is the pin's promotion record.
+Check each lane's current pin after deploy, in every environment checked (--env, else
+those factory.yaml declares within FACTORY_ENVS, else dev): each service's pin file
+envs/<env>/<service>.yaml, or in an environment pinned through overlays each lane of the
+smoke targets file. The checkout is first fast-forwarded to the remote; each verdict is
+written as a `smoke` evidence record whose parent is the pin's promotion record.
 
 With smoke.argocd_app, Argo CD must have synced the commit that pinned the digest
 (or a later one that still pins it), the sync operation must have Succeeded, health
@@ -34,7 +41,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     smoke = sub.add_parser(
         "smoke",
         parents=[common],
-        help="post-deploy smoke checks of the current dev pins",
+        help=(
+            "post-deploy smoke checks of the pins in every environment (within "
+            "FACTORY_ENVS), recorded as evidence"
+        ),
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -44,7 +54,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="S",
         action="append",
         default=None,
-        help="check only this service (repeatable; default: every service with a pin file)",
+        help="check only this service (repeatable; default: every service with a pin or a "
+        "smoke target)",
     )
     smoke.add_argument(
         "--env",
@@ -75,6 +86,8 @@ def _positive_seconds(text: str) -> float:
 
 
 def _smoke(args: argparse.Namespace) -> int:
+    from factory_assets.smoke.landing import smoke_checks_and_land
+
     repo = resolve_repo(args.repo)
     outcomes = smoke_checks_and_land(
         repo,
