@@ -113,6 +113,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    """An error message on one line: a multi-line one (git's stderr) joined with `; `."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # The top-level options take no value, so the first word that is not an option is the
@@ -124,11 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         apply_env_aliases()  # the deploy repository's own variable names (HARBOR_USER, ...)
         return int(args.func(args) or 0)
     except FactoryError as exc:
-        print(f"factory: error: {exc}", file=sys.stderr)
+        print(f"factory: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # a path the user gave that cannot be read or written as asked
         where = exc.filename if exc.filename is not None else "-"
-        print(f"factory: error: {where}: -: {exc.strerror or exc}", file=sys.stderr)
+        print(f"factory: error: {where}: -: {one_line(exc.strerror or str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from factory_assets.common.errors import InputError, UsageError
 from factory_assets.config import resolve_repo
 
 # The checks (httpx, GitPython) are imported by the handler: `--help` and a usage error
@@ -85,10 +86,31 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _checked_envs(repo, names: list[str] | None) -> None:
+    """Each `--env` is an environment name (else a usage error) the repository has."""
+    if not names:
+        return
+    from factory_assets.layout.config import LAYOUT_FILE, check_env, load_layout
+
+    layout = load_layout(repo)
+    for name in names:
+        try:
+            check_env(name)
+        except ValueError as exc:
+            raise UsageError(f"--env: {exc}") from None
+        if layout.environment(name) is None:
+            declared = ", ".join(layout.env_names() or ())
+            raise InputError(
+                LAYOUT_FILE, "environments", f"{name!r} is not declared (declared: {declared})"
+            )
+
+
 def _smoke(args: argparse.Namespace) -> int:
+    from factory_assets.smoke.check import smoke_environments
     from factory_assets.smoke.landing import smoke_checks_and_land
 
     repo = resolve_repo(args.repo)
+    _checked_envs(repo, args.env)
     outcomes = smoke_checks_and_land(
         repo,
         args.service,
@@ -97,7 +119,8 @@ def _smoke(args: argparse.Namespace) -> int:
         environments=args.env,
     )
     if not outcomes:
-        print("no service has a pin file under envs/dev/: nothing to check")
+        envs = ", ".join(smoke_environments(repo, args.env)) or "none"
+        print(f"nothing to check: no service has a pin or a smoke target in {envs}")
         return 0
     for outcome in outcomes:
         print(_line(outcome))
