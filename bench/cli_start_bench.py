@@ -54,6 +54,11 @@ releases:
 """
 
 
+# What every command that reads the queue or a pin loads at the least: its entries are
+# pydantic models. Printed for scale, not judged.
+PYDANTIC = "from pydantic import BaseModel\nclass Entry(BaseModel):\n    id: str\n"
+
+
 def _git(*args: str, cwd: Path | None = None) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
@@ -121,7 +126,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cli-start-bench-") as tmp:
         repo = scratch_repo(Path(tmp))
         queue = (repo / "release/queue.yaml").read_bytes()
-        runs = {"python -c pass": [str(python), "-c", "pass"]}
+        runs = {
+            "python -c pass": [str(python), "-c", "pass"],
+            "pydantic": [str(python), "-c", PYDANTIC],
+        }
         runs |= {name: [str(factory), *argv] for name, argv in commands(repo).items()}
         times: dict[str, list[float]] = {name: [] for name in runs}
         # Round by round, the bare interpreter first: a machine that gets busier or quieter
@@ -134,6 +142,11 @@ def main() -> int:
                     times[name].append(seconds)
     bare = statistics.median(times.pop("python -c pass"))
     print(f"bare `python -c pass`: {bare * 1000:.0f} ms (median of {args.runs})")
+    floor = statistics.median(times.pop("pydantic"))
+    print(
+        f"for scale, pydantic and one model, the least a command reading the queue loads: "
+        f"{floor * 1000:.0f} ms ({floor / bare:.1f}x bare)"
+    )
     missed = []
     for name, samples in times.items():
         seconds = statistics.median(samples)
