@@ -1,4 +1,5 @@
-"""`factory release add|status`: request a release; see every service's pin and queue state."""
+"""`factory release add|approve|reject|status`: request a release, decide one awaiting
+approval, see every lane's pin and queue state."""
 
 from __future__ import annotations
 
@@ -8,24 +9,28 @@ import sys
 from pathlib import Path
 
 from factory_assets.common.clock import utc_now
+from factory_assets.common.errors import FactoryError
 from factory_assets.config import resolve_repo
 from factory_assets.layout.config import DEFAULT_ENV, load_layout
-from factory_assets.layout.queue_health import layout_queue_health
-from factory_assets.pins.lane_view import lane_status_rows
-from factory_assets.pipeline.approval import decide_release
-from factory_assets.release.add import add_release
-from resources.gitops import GitError, GitopsWriter
+
+# Each handler imports the rest of what it runs (GitPython only to push or fetch): the parser
+# is built on every `factory release` call.
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    release = sub.add_parser("release", help="release requests: add one, show status")
+    release = sub.add_parser(
+        "release",
+        help="release requests: add one, approve or reject one awaiting approval, show every "
+        "lane's status",
+    )
     rel_sub = release.add_subparsers(dest="release_command", metavar="SUBCOMMAND")
     rel_sub.required = True
 
     add = rel_sub.add_parser(
         "add",
         parents=[common],
-        help="validate a release request and append it to release/queue.yaml as pending",
+        help="validate a release request and append it to the queue as pending (--push: "
+        "commit and push it)",
         description="Exit 0 when added; 1 on bad input (nothing changed); 2 on a usage error.",
     )
     add.add_argument("service", metavar="SERVICE", help="service name (lowercase DNS label)")
@@ -77,7 +82,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     status = rel_sub.add_parser(
         "status",
         parents=[common],
-        help="one row per service: pinned digest, tag, queue state, attempts, next retry, hold",
+        help="one row per lane (a service in an environment): pinned digest, tag, queue state, "
+        "attempts, next retry, smoke verdict, hold",
     )
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.add_argument(
@@ -87,6 +93,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _add(args: argparse.Namespace) -> int:
+    from factory_assets.release.add import add_release
+
     repo = resolve_repo(args.repo)
     try:
         result = add_release(
@@ -100,7 +108,9 @@ def _add(args: argparse.Namespace) -> int:
             push=args.push,
             env=args.env,
         )
-    except GitError as exc:
+    except FactoryError as exc:
+        if not _is_git_error(exc):
+            raise
         print(f"factory: error: release not pushed: {exc}", file=sys.stderr)
         return 1
     entry = result.entry
@@ -112,7 +122,16 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_git_error(exc: Exception) -> bool:
+    """Whether `exc` is a git failure (GitPython is imported only once one happened)."""
+    from resources.gitops import GitError
+
+    return isinstance(exc, GitError)
+
+
 def _decide(args: argparse.Namespace) -> int:
+    from factory_assets.pipeline.approval import decide_release
+
     done = decide_release(
         resolve_repo(args.repo),
         args.release_id,
@@ -166,6 +185,9 @@ def _print_table(rows: list[dict]) -> None:
 
 def _status_and_health(tree: Path) -> tuple[list[dict], list[str], dict | None]:
     """The status rows and, for a four-list queue, its queue-health figures (one snapshot)."""
+    from factory_assets.layout.queue_health import layout_queue_health
+    from factory_assets.pins.lane_view import lane_status_rows
+
     rows, problems = lane_status_rows(tree)
     return rows, problems, layout_queue_health(tree, utc_now())
 
@@ -173,6 +195,8 @@ def _status_and_health(tree: Path) -> tuple[list[dict], list[str], dict | None]:
 def _status(args: argparse.Namespace) -> int:
     repo = resolve_repo(args.repo)
     if args.fetch:
+        from resources.gitops import GitopsWriter
+
         rows, problems, health = GitopsWriter(repo).snapshot(_status_and_health)
     else:
         rows, problems, health = _status_and_health(repo)

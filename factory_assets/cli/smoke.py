@@ -1,17 +1,25 @@
-"""`factory smoke`: check that the current dev pins are deployed and healthy."""
+"""`factory smoke`: check that every environment's current pins are deployed and healthy."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
+from factory_assets.common.errors import InputError, UsageError
 from factory_assets.config import resolve_repo
-from factory_assets.smoke.check import SmokeOutcome
-from factory_assets.smoke.landing import smoke_checks_and_land
+
+# The checks (httpx, GitPython) are imported by the handler: `--help` and a usage error
+# need none of them.
+if TYPE_CHECKING:
+    from factory_assets.smoke.check import SmokeOutcome
 
 DESCRIPTION = """\
-Check each service's current pin (envs/dev/<service>.yaml) after deploy, and write
-the verdict as a `smoke` evidence record whose parent is the pin's promotion record.
+Check each lane's current pin after deploy, in every environment checked (--env, else
+those factory.yaml declares within FACTORY_ENVS, else dev): each service's pin file
+envs/<env>/<service>.yaml, or in an environment pinned through overlays each lane of the
+smoke targets file. The checkout is first fast-forwarded to the remote; each verdict is
+written as a `smoke` evidence record whose parent is the pin's promotion record.
 
 With smoke.argocd_app, Argo CD must have synced the commit that pinned the digest
 (or a later one that still pins it), the sync operation must have Succeeded, health
@@ -34,7 +42,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     smoke = sub.add_parser(
         "smoke",
         parents=[common],
-        help="post-deploy smoke checks of the current dev pins",
+        help=(
+            "post-deploy smoke checks of the pins in every environment (within "
+            "FACTORY_ENVS), recorded as evidence"
+        ),
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -44,7 +55,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="S",
         action="append",
         default=None,
-        help="check only this service (repeatable; default: every service with a pin file)",
+        help="check only this service (repeatable; default: every service with a pin or a "
+        "smoke target)",
     )
     smoke.add_argument(
         "--env",
@@ -74,8 +86,31 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _checked_envs(repo, names: list[str] | None) -> None:
+    """Each `--env` is an environment name (else a usage error) the repository has."""
+    if not names:
+        return
+    from factory_assets.layout.config import LAYOUT_FILE, check_env, load_layout
+
+    layout = load_layout(repo)
+    for name in names:
+        try:
+            check_env(name)
+        except ValueError as exc:
+            raise UsageError(f"--env: {exc}") from None
+        if layout.environment(name) is None:
+            declared = ", ".join(layout.env_names() or ())
+            raise InputError(
+                LAYOUT_FILE, "environments", f"{name!r} is not declared (declared: {declared})"
+            )
+
+
 def _smoke(args: argparse.Namespace) -> int:
+    from factory_assets.smoke.check import smoke_environments
+    from factory_assets.smoke.landing import smoke_checks_and_land
+
     repo = resolve_repo(args.repo)
+    _checked_envs(repo, args.env)
     outcomes = smoke_checks_and_land(
         repo,
         args.service,
@@ -84,7 +119,8 @@ def _smoke(args: argparse.Namespace) -> int:
         environments=args.env,
     )
     if not outcomes:
-        print("no service has a pin file under envs/dev/: nothing to check")
+        envs = ", ".join(smoke_environments(repo, args.env)) or "none"
+        print(f"nothing to check: no service has a pin or a smoke target in {envs}")
         return 0
     for outcome in outcomes:
         print(_line(outcome))

@@ -227,11 +227,12 @@ def _newest(entries: list[tuple[int, ReleaseEntry]]) -> ReleaseEntry | None:
 
 def _smoke_cell(tree: Path, entry: ReleaseEntry | None) -> str | None:
     """The last verdict on the release's pin; a failure that is drift says so."""
-    from factory_assets.evidence import store
-
     if entry is None or entry.smoke_verdict is None:
         return None
     if entry.smoke_verdict == "failed" and entry.smoke_evidence:
+        # The evidence store (its pydantic models, orjson) only to read a failure's record.
+        from factory_assets.evidence import store
+
         try:
             record = store.load_record(tree, entry.smoke_evidence)
         except (InputError, OSError, ValueError):
