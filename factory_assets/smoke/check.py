@@ -308,9 +308,11 @@ class _ArgoProbe:
         pin_commit: str,
         digest: str,
         revision_check: RevisionCheck,
+        environment: str = DEFAULT_ENV,
     ) -> None:
         self.client, self.cfg, self.pin_commit, self.digest = client, cfg, pin_commit, digest
         self.revision_check = revision_check
+        self.environment = environment
         self.want_refresh = cfg.refresh != "none"
         self.next_refresh_at = 0.0
 
@@ -330,16 +332,31 @@ class _ArgoProbe:
                 timeout_seconds=min(cfg.request_timeout_seconds, max(remaining, 1.0)),
             )
         except ArgoCDError as exc:
-            return _judgement_of_error(exc)
+            return _judgement_of_error(exc, self._unknown_app(exc))
         judgement = judge_application(
             app, pin_commit=self.pin_commit, digest=self.digest, revision_check=self.revision_check
         )
         self.want_refresh = judgement.refresh
         return judgement
 
+    def _unknown_app(self, exc: ArgoCDError) -> str | None:
+        """For a 403 or 404 on the app, what the operator must check: this Argo CD does not
+        know the application, which says nothing about the pin (Argo CD answers 403 alike for
+        an app that does not exist and one the token may not see)."""
+        if not isinstance(exc, ArgoCDPermissionDenied | ArgoCDAppNotFound):
+            return None
+        status = 403 if isinstance(exc, ArgoCDPermissionDenied) else 404
+        project = f" (smoke.project {self.cfg.project})" if self.cfg.project else ""
+        return (
+            f"Argo CD at {self.client.settings.url} does not know application "
+            f"{self.cfg.argocd_app!r} ({status}): check ARGOCD_URL and the token's project"
+            f"{project}, or that this cluster deploys {self.environment}; not a verdict on "
+            "the pin"
+        )
 
-def _judgement_of_error(exc: ArgoCDError) -> Judgement:
-    reason = str(exc)
+
+def _judgement_of_error(exc: ArgoCDError, reason: str | None = None) -> Judgement:
+    reason = reason or str(exc)
     if exc.retryable:  # asking again may help: keep polling until the deadline
         return Judgement("wait", reason, {"note": reason}, error="unavailable")
     if isinstance(exc, ArgoCDAuthError):
@@ -365,7 +382,7 @@ def _run_argocd(
     assert ctx.pin_commit and pin.digest and pin.image
     revision_check = git_revision_check(repo, ctx.pin_commit, pin.rel_path, pin.image)
     with ArgoCDClient(settings) as client:
-        probe = _ArgoProbe(client, cfg, ctx.pin_commit, pin.digest, revision_check)
+        probe = _ArgoProbe(client, cfg, ctx.pin_commit, pin.digest, revision_check, ctx.environment)
         return poll(
             probe,
             timeout_seconds=timeout,

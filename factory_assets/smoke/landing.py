@@ -19,7 +19,7 @@ from factory_assets.pipeline.handoff import hand_off, handoff_pending
 from factory_assets.release.model import ReleaseQueue
 from factory_assets.release.queue_file import QueueDocument, load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
-from factory_assets.smoke.judgement import kind_of_details
+from factory_assets.smoke.judgement import judges_the_pin, kind_of_details
 from factory_assets.smoke.lineage import checked_entry
 from resources.gitops import GitError, GitopsWriter
 
@@ -34,16 +34,22 @@ def queue_of(tree: Path) -> QueueDocument | None:
 
 
 def with_smoke_verdict(queue: ReleaseQueue, record: EvidenceRecord) -> ReleaseQueue:
-    """The verdict on the pinned release's queue entry (visibility only: it never un-pins)."""
+    """The verdict on the pinned release's queue entry (visibility only: it never un-pins).
+
+    `smoke_evidence` names the release's newest smoke record (what the next check is compared
+    with); `smoke_verdict` is the last verdict that judged the pin (`judges_the_pin`). A check
+    that could not judge it (Argo CD does not know the app, the token was refused, nothing to
+    check) leaves that verdict as it was: an operator's mistake neither fails a release nor
+    takes a passed one out of what `factory rollback` may go back to.
+    """
     entry = checked_entry(queue, record)
     if entry is None:
         # no release, compacted out by retention, or another lane's: the evidence keeps it
         return queue
-    return queue.replace(
-        entry.model_copy(
-            update={"smoke_verdict": record.details.verdict, "smoke_evidence": record.id}
-        )
-    )
+    update = {"smoke_evidence": record.id}
+    if judges_the_pin(record):
+        update["smoke_verdict"] = record.details.verdict
+    return queue.replace(entry.model_copy(update=update))
 
 
 def unchanged_verdict(
@@ -57,11 +63,13 @@ def unchanged_verdict(
     verdict: Degraded and then drift are both `failed`, but two findings, two records.
     """
     entry = checked_entry(queue, body) if queue is not None else None
-    if entry is None or not entry.smoke_evidence or entry.smoke_verdict != body.details.verdict:
+    if entry is None or not entry.smoke_evidence:
         return None
     try:
         last = store.load_record(tree, entry.smoke_evidence)
     except (InputError, OSError, ValueError):
+        return None
+    if last.kind != "smoke" or last.details.verdict != body.details.verdict:
         return None
     if last.details.digest != body.details.digest or last.details.method != body.details.method:
         return None
