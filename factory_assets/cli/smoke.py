@@ -49,7 +49,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     smoke = sub.add_parser(
         "smoke",
         parents=[common],
-        help="post-deploy smoke checks of this runner's environments' pins",
+        help=(
+            "post-deploy smoke checks of the pins in this runner's environments "
+            "(FACTORY_ENVS), recorded as evidence"
+        ),
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
