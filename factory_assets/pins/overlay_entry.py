@@ -1,10 +1,12 @@
 """The overlay `images:` entry is the pin: write it round-trip, then prove it by rendering.
 
-The entry whose `name` is the map's `kustomizeImageName` gets `newName` = the deploy
-repository and `digest`; its `newTag` goes. `name` is never rewritten: a wrong map name must
-not break an overlay that works. Kustomize ignores an entry that matches nothing, so after
-writing, the overlay is rendered with the real kustomize and the manifests must use
-`<deploy repository>@<digest>`; otherwise the pin is refused and nothing is written.
+The entry whose `name` or `newName` is the map's `kustomizeImageName` gets `newName` = the
+deploy repository and `digest`; its `newTag` goes. `name` is never rewritten: a wrong map
+name must not break an overlay that works, and a remapped entry (`name` on Harbor, `newName`
+on the public registry) keeps matching its base. Two matching entries are refused: kustomize
+would apply both, and one digest would go stale. Kustomize ignores an entry that matches
+nothing, so after writing, the overlay is rendered with the real kustomize and the manifests
+must use `<deploy repository>@<digest>`; otherwise the pin is refused and nothing is written.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.errors import InputError
-from factory_assets.pins.kustomize import images_of
+from factory_assets.pins.kustomize import image_entry, images_of
 
 RENDER_TIMEOUT_SECONDS = 60
 
@@ -45,20 +47,17 @@ class OverlayPin:
 def render_overlay_pin(
     repo: Path, relative: str, *, name: str, deploy: str, digest: str
 ) -> tuple[Path, str, str | None]:
-    """The overlay text with the entry for `name` pinned to `deploy@digest` (nothing written)."""
+    """The overlay text with the entry for `name` pinned to `deploy@digest` (nothing written).
+
+    The entry is found by its `name` or its `newName`, as the repository's own promoter
+    found it: an entry that remaps a Harbor base image to the mapped name is that pin.
+    """
     path = Path(repo) / relative
     original = roundtrip_yaml.read_text(path)
     data = roundtrip_yaml.loads(original, relative)
     images = images_of(data, path)
-    entry = None
-    for index, item in enumerate(images):
-        if not isinstance(item, dict):
-            raise InputError(
-                relative, f"images[{index}]", "expected a mapping with name/newName/digest"
-            )
-        if item.get("name") == name:
-            entry = item
-            break
+    # Not by the deploy repository: a wrong map name must be refused, not rescued by it.
+    entry = image_entry(images, (name,), relative, refuse=OverlayRefused)
     before = None
     if entry is None:
         entry = CommentedMap()

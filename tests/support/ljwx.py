@@ -91,6 +91,34 @@ images:
 """
 
 
+# ljwx-shiti's dev overlay in the real repository: the base uses the Harbor image, and the one
+# `images:` entry, named after it, remaps it to the public registry and pins it by digest (the
+# map's `kustomizeImageName` is that entry's `newName`, not its `name`).
+HARBOR_EU = "harbor-eu.example/ljwx"
+
+
+def remapped_batch(digest: str) -> dict[str, str]:
+    """`batch` in the remapped shape: a base on the Harbor name, an overlay remapping it."""
+    overlay = f"""\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: batch-prod
+resources:
+  - ../../base
+images:
+  # the Harbor name the base uses, deployed from the public registry
+  - name: {HARBOR_EU}/batch
+    newName: {PUBLIC}/batch
+    digest: {digest}
+  - name: redis   # third party, pinned by hand
+    newTag: "7.2"
+"""
+    return {
+        "apps/batch/base/batch.yaml": _deployment("batch", f"{HARBOR_EU}/batch:latest"),
+        "apps/batch/overlays/prod/kustomization.yaml": overlay,
+    }
+
+
 def _prod_overlay(namespace: str) -> str:
     return f"""\
 apiVersion: kustomize.config.k8s.io/v1beta1
