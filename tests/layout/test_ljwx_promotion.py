@@ -15,6 +15,7 @@ import pytest
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
+from factory_assets.pins import kustomize_tool
 from factory_assets.promotion import run_pass
 from resources.registries import EnvRegistries
 from tests.support.ljwx import (
@@ -312,11 +313,14 @@ def test_without_kustomize_the_pin_is_checked_structurally_and_says_so(
     bin_dir.mkdir()
     (bin_dir / "git").symlink_to(shutil.which("git"))
     monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setattr(kustomize_tool, "INSTALLED_BESIDE", bin_dir)  # nor the package's own
     api = ljwx.replicate("dev", "api", "api no kustomize")
     at = "2026-04-11T10:00:00Z"
     _push_queue(ljwx, ljwx.entry("api", "dev", api, tag="sha-0000041", git_sha="'0000041'", at=at))
     assert [o.result for o in _pass(ljwx, {"dev"}).outcomes] == ["success"]
     _, entry = ljwx.find("20260411T100000Z-api-sha-0000041")
     record = _record(ljwx, entry["meta"]["factory"]["evidence"])
-    assert record["details"]["pin_proof"].startswith("structural check only")
+    assert record["details"]["pin_proof"].startswith(
+        "structural check only: neither kubectl nor kustomize is installed"
+    )
     assert f"digest: {api}" in ljwx.show("apps/api/overlays/dev/kustomization.yaml")

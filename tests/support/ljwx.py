@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from factory_assets.common import roundtrip_yaml
+from factory_assets.pins.kustomize_tool import Kustomize, find_kustomize
 from tests.support.gitrepo import GitOpsRemote, make_gitops_remote
 from tests.support.oci import push_image
 
@@ -258,13 +259,20 @@ def now_stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def rendered_images(overlay_dir: Path) -> list[str]:
-    """The images `kubectl kustomize` renders for the overlay: what Argo CD would deploy."""
+def render(overlay_dir: Path) -> str:
+    """The overlay rendered by the kustomize the factory proves pins with (the pinned one)."""
     import subprocess
 
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(overlay_dir)], capture_output=True, text=True, check=True
+    tool = find_kustomize()
+    assert isinstance(tool, Kustomize), tool
+    return subprocess.run(
+        [*tool.command, str(overlay_dir)], capture_output=True, text=True, check=True
     ).stdout
+
+
+def rendered_images(overlay_dir: Path) -> list[str]:
+    """The images kustomize renders for the overlay: what Argo CD would deploy."""
+    out = render(overlay_dir)
     return sorted(
         {line.split("image:", 1)[1].strip() for line in out.splitlines() if "image:" in line}
     )
