@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.errors import InputError
-from factory_assets.pins.kustomize import image_entry, images_of
+from factory_assets.pins.kustomize import KUSTOMIZATION_NAMES, image_entry, images_of
 from factory_assets.pins.kustomize_tool import Kustomize, find_kustomize
 
 RENDER_TIMEOUT_SECONDS = 60
@@ -47,15 +47,22 @@ class OverlayPin:
 
 
 def render_overlay_pin(
-    repo: Path, relative: str, *, name: str, deploy: str, digest: str
+    repo: Path,
+    relative: str,
+    *,
+    name: str,
+    deploy: str,
+    digest: str,
+    text: str | None = None,
 ) -> tuple[Path, str, str | None]:
     """The overlay text with the entry for `name` pinned to `deploy@digest` (nothing written).
 
     The entry is found by its `name` or its `newName`, as the repository's own promoter
     found it: an entry that remaps a Harbor base image to the mapped name is that pin.
+    `text` is the file's text when the caller has it (default: read from disk).
     """
     path = Path(repo) / relative
-    original = roundtrip_yaml.read_text(path)
+    original = roundtrip_yaml.read_text(path) if text is None else text
     data = roundtrip_yaml.loads(original, relative)
     images = images_of(data, path)
     # Not by the deploy repository: a wrong map name must be refused, not rescued by it.
@@ -153,6 +160,7 @@ def pin_overlays(
     Services sharing an overlay land in one write of that file. A request whose image the
     render does not show is refused; its file is rewritten without it and rendered again,
     so a wrong map entry never blocks (nor un-pins) a neighbour in the same file.
+    Each file's render starts as soon as that file is written, while the next are written;
     `meanwhile` (the caller's own work) runs once, in this thread, while kustomize renders.
     """
     results: dict[str, OverlayPin | OverlayRefused] = {}
@@ -160,42 +168,138 @@ def pin_overlays(
     for request in requests:
         by_file.setdefault(request.relative, []).append(request)
     originals = {rel: roundtrip_yaml.read_text(Path(repo) / rel) for rel in by_file}
+    on_disk = dict(originals)  # what each file holds now
     tool = find_kustomize() if by_file else None
     pending = dict(by_file)
-    if not pending and meanwhile is not None:
-        meanwhile()
-    while pending:
-        written = {
-            rel: _write_all(repo, rel, originals[rel], reqs, results)
-            for rel, reqs in pending.items()
-        }
-        renders = _render_all(repo, list(written), tool, concurrency, meanwhile)
-        meanwhile = None
-        retry: dict[str, list[OverlayRequest]] = {}
-        for rel, (befores, text) in written.items():
-            reqs = [r for r in pending[rel] if r.key in befores]
-            images = renders[rel]
-            if isinstance(images, OverlayRefused):
+    workers = max(1, min(concurrency, len(by_file)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kustomize") as pool:
+        while pending:
+            early = renders_while_writing(repo, pending)
+            written, renders = _write_and_render(
+                repo, pending, originals, results, on_disk, tool, pool, early=early
+            )
+            if meanwhile is not None:
+                meanwhile()
+                meanwhile = None
+            # Every render ends before any file is put back: one may read another's file.
+            rendered = {rel: render.result() for rel, render in renders.items()}
+            retry: dict[str, list[OverlayRequest]] = {}
+            for rel, (befores, text) in written.items():
+                reqs = [r for r in pending[rel] if r.key in befores]
+                images = rendered[rel]
+                if isinstance(images, OverlayRefused):
+                    for r in reqs:
+                        results[r.key] = OverlayRefused(rel, "images", images.problem)
+                    on_disk[rel] = roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
+                    continue
+                accepted = [r for r in reqs if images is None or r.want in images]
                 for r in reqs:
-                    results[r.key] = OverlayRefused(rel, "images", images.problem)
-                roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
-                continue
-            accepted = [r for r in reqs if images is None or r.want in images]
-            for r in reqs:
-                if r in accepted:
-                    proof = _proof_text(tool, r.want)
-                    results[r.key] = OverlayPin(
-                        Path(repo) / rel, text, befores[r.key], r.want, proof
-                    )
-                else:
-                    results[r.key] = _no_op(rel, r.name, images or [])
-            if len(accepted) < len(reqs):
-                if accepted:
-                    retry[rel] = accepted
-                else:
-                    roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
-        pending = retry
+                    if r in accepted:
+                        proof = _proof_text(tool, r.want)
+                        results[r.key] = OverlayPin(
+                            Path(repo) / rel, text, befores[r.key], r.want, proof
+                        )
+                    else:
+                        results[r.key] = _no_op(rel, r.name, images or [])
+                if len(accepted) < len(reqs):
+                    if accepted:
+                        retry[rel] = accepted
+                    else:
+                        on_disk[rel] = roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
+            pending = retry
+    if meanwhile is not None:
+        meanwhile()
     return results
+
+
+def renders_while_writing(repo: Path, relatives: Iterable[str]) -> bool:
+    """Whether each overlay may render as soon as it is written: only when none of them reads
+    another one of them (an overlay built on another pinned overlay renders after both)."""
+    files = {(Path(repo) / rel).resolve() for rel in relatives}
+    for path in files:
+        reads = overlay_reads(path.parent)
+        if reads is None or (reads & files) - {path}:
+            return False
+    return True
+
+
+_MAX_READS = 500
+
+
+def overlay_reads(directory: Path) -> set[Path] | None:
+    """Every local file a render of `directory` may read (None: cannot tell, so assume all).
+
+    Conservative: any string in a kustomization that names an existing file counts, and an
+    existing directory is followed into its own kustomization; a string that names nothing
+    on disk (an image name, a label) is not a path kustomize reads.
+    """
+    seen: set[Path] = set()
+    todo = [directory.resolve()]
+    visited: set[Path] = set()
+    while todo:
+        current = todo.pop()
+        if current in visited:
+            continue
+        visited.add(current)
+        kustomization = next(
+            (current / n for n in KUSTOMIZATION_NAMES if (current / n).is_file()), None
+        )
+        if kustomization is None:
+            continue
+        seen.add(kustomization)
+        try:
+            data = yaml.load(kustomization.read_text(), Loader=yaml_lists.YAML12_LOADER)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return None
+        for value in _strings(data):
+            if "://" in value or "\n" in value or len(value) > 4096:
+                continue
+            try:
+                target = (current / value).resolve()
+                is_dir, is_file = target.is_dir(), target.is_file()
+            except (OSError, ValueError):  # not a path this system can name: not read
+                continue
+            if is_dir:
+                todo.append(target)
+            elif is_file:
+                seen.add(target)
+        if len(seen) + len(todo) > _MAX_READS:
+            return None
+    return seen
+
+
+def _strings(node: object) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+
+
+def _write_and_render(
+    repo: Path,
+    pending: dict[str, list[OverlayRequest]],
+    originals: dict[str, str],
+    results: dict[str, OverlayPin | OverlayRefused],
+    on_disk: dict[str, str],
+    tool: Kustomize | str | None,
+    pool: ThreadPoolExecutor,
+    *,
+    early: bool,
+) -> tuple[dict[str, tuple[dict[str, str | None], str]], dict[str, Future]]:
+    """Write each file and start its render (at once, or after every file is written)."""
+    written: dict[str, tuple[dict[str, str | None], str]] = {}
+    renders: dict[str, Future] = {}
+    for rel, reqs in pending.items():
+        written[rel] = _write_all(repo, rel, originals[rel], reqs, results, on_disk)
+        if early:
+            renders[rel] = pool.submit(_render_one, repo, rel, tool)
+    for rel in pending if not early else ():
+        renders[rel] = pool.submit(_render_one, repo, rel, tool)
+    return written, renders
 
 
 def _write_all(
@@ -204,48 +308,36 @@ def _write_all(
     original: str,
     requests: list[OverlayRequest],
     results: dict[str, OverlayPin | OverlayRefused],
+    on_disk: dict[str, str],
 ) -> tuple[dict[str, str | None], str]:
-    """Apply every request to the file's original text, in order, and write it once."""
-    path = Path(repo) / relative
-    roundtrip_yaml.write_text(path, original)
+    """Apply every request to the file's original text, in order, and write it once (each
+    write is an fsync: none when the file already says it)."""
     befores: dict[str, str | None] = {}
     text = original
     for r in requests:
         try:
             _, text, before = render_overlay_pin(
-                repo, relative, name=r.name, deploy=r.deploy, digest=r.digest
+                repo, relative, name=r.name, deploy=r.deploy, digest=r.digest, text=text
             )
         except InputError as exc:
             results[r.key] = OverlayRefused(exc.path, exc.field, exc.problem)
             continue
-        roundtrip_yaml.write_text(path, text)
         befores[r.key] = before
+    if on_disk.get(relative) != text:
+        on_disk[relative] = roundtrip_yaml.write_text(Path(repo) / relative, text)
     return befores, text
 
 
-def _render_all(
-    repo: Path,
-    relatives: list[str],
-    tool: Kustomize | str | None,
-    concurrency: int,
-    meanwhile: Callable[[], object] | None = None,
-) -> dict[str, list[str] | OverlayRefused | None]:
-    """Render each overlay once, in parallel (None: no kustomize at its floor), running
-    `meanwhile` in this thread as the renders run."""
-
-    def one(rel: str) -> list[str] | OverlayRefused | None:
-        if not isinstance(tool, Kustomize):
-            return None
-        try:
-            return rendered_images((Path(repo) / rel).parent, tool)
-        except OverlayRefused as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(relatives)))) as pool:
-        renders = [pool.submit(one, rel) for rel in relatives]
-        if meanwhile is not None:
-            meanwhile()
-        return {rel: render.result() for rel, render in zip(relatives, renders, strict=True)}
+def _render_one(
+    repo: Path, relative: str, tool: Kustomize | str | None
+) -> list[str] | OverlayRefused | None:
+    """The images one overlay renders (None: no kustomize at its floor; the refusal: it failed)."""
+    if not isinstance(tool, Kustomize):
+        return None
+    try:
+        return rendered_images((Path(repo) / relative).parent, tool)
+    except OverlayRefused as exc:
+        return exc
 
 
 def _proof_text(tool: Kustomize | str | None, want: str) -> str:
