@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import parse_rfc3339, rfc3339
 from factory_assets.common.errors import InputError
+from factory_assets.common.plain_model import ValidationError
 from factory_assets.common.yaml_lists import QueueText, read
 from factory_assets.layout.config import FOUR_LIST_MAX_ATTEMPTS
 from factory_assets.layout.four_list_text import EMPTY_TEXT, compose, edit_block, new_block
@@ -121,7 +121,7 @@ def stamp(moment: datetime) -> str:
 
 
 def entry_values(raw: dict, list_name: str) -> dict:
-    """A raw four-list entry as ReleaseEntry fields (validation is pydantic's job)."""
+    """A raw four-list entry as ReleaseEntry fields (ReleaseEntry validates them)."""
     source = raw.get("source")
     if not isinstance(source, dict):
         raise ValueError("source: expected a mapping with ghcr, tag and digest")
