@@ -219,7 +219,7 @@ def load_layout(repo: Path) -> Layout:
     override = settings.SERVICE_MAP_PATH.get()
     if not path.is_file():
         return Layout(service_map=_check_override(override))
-    declared = parse_layout(roundtrip_yaml.load_file(path), path)
+    declared = parse_layout(roundtrip_yaml.load_file_for_reading(path), path)
     return Layout(
         queue_path=declared.queue.path,
         queue_format=declared.queue.format,

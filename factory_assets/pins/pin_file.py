@@ -11,10 +11,9 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml.comments import CommentedMap
+from typing import TYPE_CHECKING, Any
 
 from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.clock import rfc3339
@@ -42,6 +41,9 @@ from factory_assets.release.model import (
 )
 from factory_assets.smoke.config import SmokeConfig
 from resources.registry import InvalidReference, validate_digest
+
+if TYPE_CHECKING:
+    from ruamel.yaml.comments import CommentedMap
 
 ENV = "dev"
 FACTORY_KEYS = ("service", "image", "tag", "release_id", "promoted_at")
@@ -104,13 +106,23 @@ class PinFile(PlainModel, extra="forbid"):
 
 @dataclass
 class PinDocument:
-    """A pin file as parsed, plus its YAML for round-trip editing."""
+    """A pin file as parsed, plus its YAML for round-trip editing (`data`, parsed when first
+    asked for: a caller that only reads `pin` never loads the round-trip parser)."""
 
     service: str
     path: Path
-    data: CommentedMap
     pin: PinFile
     exists: bool
+    text: str = ""  # the file as read ("" when there is none yet)
+
+    @cached_property
+    def data(self) -> CommentedMap:
+        from ruamel.yaml.comments import CommentedMap
+
+        if not self.exists:
+            return CommentedMap()
+        data = roundtrip_yaml.loads(self.text, self.path)
+        return data if isinstance(data, CommentedMap) else CommentedMap()
 
 
 @dataclass(frozen=True)
@@ -187,12 +199,10 @@ def read_pin(repo: Path, service: str, env: str = ENV) -> PinDocument:
     """The pin file of `service` in `env` (an empty document when there is none yet)."""
     path = pin_path(repo, service, env)
     if not path.exists():
-        return PinDocument(service, path, CommentedMap(), PinFile(), exists=False)
-    data = roundtrip_yaml.load_file(path)
-    pin = parse_pin(data, path, service)
-    return PinDocument(
-        service, path, data if isinstance(data, CommentedMap) else CommentedMap(), pin, exists=True
-    )
+        return PinDocument(service, path, PinFile(), exists=False)
+    text = roundtrip_yaml.read_text(path)
+    pin = parse_pin(roundtrip_yaml.loads_for_reading(text, path), path, service)
+    return PinDocument(service, path, pin, exists=True, text=text)
 
 
 def pin_of(repo: Path, service: str, env: str = ENV) -> PinFile:
