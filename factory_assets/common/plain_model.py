@@ -19,11 +19,14 @@ A check is a function from an input value to the validated value; a problem rais
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
 from functools import cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 Check = Callable[[Any], Any]
 Loc = tuple[str | int, ...]
@@ -76,6 +79,13 @@ class ValidationError(ValueError):
 # ----------------------------------------------------------------------------------------------
 
 
+def _decimal() -> tuple[type, ...]:
+    """Decimal, once anything imported it: before that, no value can be one (and importing
+    `decimal` here would cost every command that reads a record)."""
+    module = sys.modules.get("decimal")
+    return (module.Decimal,) if module is not None else ()
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -97,19 +107,20 @@ def _as_str(value: Any) -> str:
     raise fail("string_type", "Input should be a valid string", value)
 
 
-def _rust_pattern(pattern: str) -> re.Pattern[str]:
+def _rust_pattern(pattern: str) -> str:
     """pydantic matches with Rust's regex, whose `$` is only the end of the text (Python's
     also matches before a final newline) and which finds a match anywhere (re.search)."""
     if pattern.endswith("$") and not pattern.endswith("\\$"):
-        pattern = pattern[:-1] + r"\Z"
-    return re.compile(pattern)
+        return pattern[:-1] + r"\Z"
+    return pattern
 
 
 def text(
     *, min_length: int | None = None, max_length: int | None = None, pattern: str | None = None
 ) -> Check:
     """A string (pydantic `str` with StringConstraints)."""
-    found = _rust_pattern(pattern).search if pattern is not None else None
+    # Compiled on first use (re caches it): a record declares patterns no command may need.
+    searched = _rust_pattern(pattern) if pattern is not None else None
 
     def check(value: Any) -> str:
         value = _as_str(value)
@@ -125,14 +136,14 @@ def text(
                 f"String should have at most {_plural(max_length, 'character')}",
                 value,
             )
-        if found is not None and found(value) is None:
+        if searched is not None and re.search(searched, value) is None:
             raise fail("string_pattern_mismatch", f"String should match pattern '{pattern}'", value)
         return value
 
     return check
 
 
-_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
+_INT_TEXT = r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?"
 _MAX_INT_DIGITS = 4300  # Python's own bound on int(str)
 
 
@@ -141,7 +152,7 @@ def _as_int(value: Any) -> int:
         return value
     if isinstance(value, (bool, int)):
         return int(value)
-    if isinstance(value, (float, Decimal)):
+    if isinstance(value, (float, *_decimal())):
         if value != value or value in (float("inf"), float("-inf")):
             raise fail("finite_number", "Input should be a finite number", value)
         if value != int(value):
@@ -154,7 +165,7 @@ def _as_int(value: Any) -> int:
     if isinstance(value, (str, bytes, bytearray)):
         digits = value.decode("utf-8", "replace") if not isinstance(value, str) else value
         digits = digits.strip()
-        if not _INT_TEXT.fullmatch(digits):
+        if not re.fullmatch(_INT_TEXT, digits):
             raise fail(
                 "int_parsing",
                 "Input should be a valid integer, unable to parse string as an integer",
@@ -211,7 +222,7 @@ def boolean(*, strict: bool = False) -> Check:
             word = word.lower()
             if word in _TRUE or word in _FALSE:
                 return word in _TRUE
-        elif isinstance(value, (int, float, Decimal)) and _whole(value):
+        elif isinstance(value, (int, float, *_decimal())) and _whole(value):
             if value in (0, 1):  # a whole number: 0 or 1 only
                 return value == 1
         else:  # not a number a boolean could be read from (a fraction, nan, a list, ...)
@@ -244,7 +255,7 @@ def literal(*choices: str) -> Check:
 # `YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+HH:MM]`: read here. Any other form pydantic reads (a space
 # or `_` for the `T`, no seconds, a comma, unix seconds, ...), and every refusal with its exact
 # message, comes from pydantic's own parser, imported only for such a rare value.
-_RFC3339 = re.compile(
+_RFC3339 = (
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]{1,6}))?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))?"
 )
@@ -269,7 +280,7 @@ def _parsed_elsewhere(value: Any) -> datetime:
 
 def _rfc3339(value: str) -> datetime | None:
     """The moment `value` names, or None when it is not that one form (or not a real moment)."""
-    match = _RFC3339.fullmatch(value)
+    match = re.fullmatch(_RFC3339, value)
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, zulu, sign, tz_hour, tz_minute = (
@@ -315,7 +326,7 @@ def number(*, gt: float | None = None, le: float | None = None) -> Check:
     """A float (pydantic `float` with gt/le): ints and numeric text are read as numbers."""
 
     def check(value: Any) -> float:
-        if not isinstance(value, (int, float, Decimal, str, bytes)):
+        if not isinstance(value, (int, float, *_decimal(), str, bytes)):
             raise fail("float_type", "Input should be a valid number", value)
         if isinstance(value, (str, bytes)):
             text_value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
