@@ -48,7 +48,7 @@ def test_adopt_suspends_every_legacy_cronjob(tmp_path, capsys):
     assert [j.suspended for j in legacy_jobs(clone)] == [False, False, False]
     assert main(["adopt", "--repo", str(clone)]) == 0
     out = capsys.readouterr().out
-    assert "change cluster/deploy-promoter-cronjob.yaml: suspends CronJob deploy-promoter" in out
+    assert "suspend cluster/deploy-promoter-cronjob.yaml: suspends CronJob deploy-promoter" in out
     assert "platform-admin" in out
     diff = subprocess.run(
         # the legacy manifests (the factory's runners are new files beside them)
