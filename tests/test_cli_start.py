@@ -108,8 +108,8 @@ def test_each_group_help_line_names_what_it_does_today():
     for group, line in lines.items():
         for name in subcommands(group):
             assert name in line, f"`factory --help` says of {group}: {line!r}; no {name!r}"
-    # what the lines used to get wrong: every environment, services x envs
-    assert "every environment" in lines["smoke"] and " dev " not in lines["smoke"]
+    # what the lines used to get wrong: the runner's environments, services x envs
+    assert "this runner's environments" in lines["smoke"] and " dev " not in lines["smoke"]
     assert "`services` x `envs`" in lines["partitions"]
     assert "--version" in done.stdout
 

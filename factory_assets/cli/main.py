@@ -35,8 +35,8 @@ COMMANDS = {
     ),
     "smoke": (
         "factory_assets.cli.smoke",
-        "post-deploy smoke checks of the pins in every environment (within "
-        "FACTORY_ENVS), recorded as evidence",
+        "post-deploy smoke checks of the pins in this runner's environments "
+        "(FACTORY_ENVS), recorded as evidence",
     ),
     "repair": (
         "factory_assets.cli.repair",

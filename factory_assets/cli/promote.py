@@ -145,6 +145,8 @@ def print_result(result: PassResult) -> None:
             detail.append(f"evidence {o.evidence_id}")
         if o.forced:
             detail.append("forced")
+        if o.pin_proof:
+            detail.append(o.pin_proof)
         if o.error:
             detail.append(o.error)
         label = lane_label(o.service, o.env)

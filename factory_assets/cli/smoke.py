@@ -1,4 +1,4 @@
-"""`factory smoke`: check that every environment's current pins are deployed and healthy."""
+"""`factory smoke`: check that this runner's environments run their pins, deployed and healthy."""
 
 from __future__ import annotations
 
@@ -15,11 +15,15 @@ if TYPE_CHECKING:
     from factory_assets.smoke.check import SmokeOutcome
 
 DESCRIPTION = """\
-Check each lane's current pin after deploy, in every environment checked (--env, else
-those factory.yaml declares within FACTORY_ENVS, else dev): each service's pin file
-envs/<env>/<service>.yaml, or in an environment pinned through overlays each lane of the
-smoke targets file. The checkout is first fast-forwarded to the remote; each verdict is
-written as a `smoke` evidence record whose parent is the pin's promotion record.
+Check each lane's current pin after deploy (a pin file envs/<env>/<service>.yaml with
+its smoke block, or an overlay lane's entry in the smoke targets file, SMOKE_TARGETS),
+and write the verdict as a `smoke` evidence record naming the lane's environment, whose
+parent is the pin's promotion record in that environment.
+
+Only this runner's environments are checked: FACTORY_ENVS (alias ENV_ALLOWLIST), which
+--env narrows further. Each cluster runs its own runner against its own Argo CD; a lane of
+another environment is not checked, and one line says so ("not checked here: ..."): it
+writes nothing and does not change the exit status.
 
 With smoke.argocd_app, Argo CD must have synced the commit that pinned the digest
 (or a later one that still pins it), the sync operation must have Succeeded, health
@@ -28,12 +32,15 @@ digest must be among status.summary.images. Needs ARGOCD_URL and ARGOCD_TOKEN
 (optionally ARGOCD_APP_NAMESPACE). Without an Argo CD app (or without ARGOCD_*
 set), smoke.url must answer 2xx (optionally with smoke.expect's JSON field or header
 equal to the digest or version). A pin without a smoke block is skipped, with its
-reason recorded.
+reason recorded. An Argo CD that does not know the application (403/404) is an
+operator's mistake, recorded as `not_found`: not a verdict on the pin.
 """
 
 EPILOG = """\
-exit status: 0 every checked service passed or was skipped with a reason;
-1 any failed or timed out, or bad input; 2 usage error.
+exit status: 0 every checked lane passed or was skipped with a reason (lanes of other
+environments are not checked and do not count); 1 any failed or timed out (a check that
+could not judge the pin too: the runner needs fixing), or bad input; 2 usage error (an
+--env outside FACTORY_ENVS too).
 Per-service timing: smoke.timeout_seconds (default 600), smoke.interval_seconds (default 5).
 """
 
@@ -43,8 +50,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "smoke",
         parents=[common],
         help=(
-            "post-deploy smoke checks of the pins in every environment (within "
-            "FACTORY_ENVS), recorded as evidence"
+            "post-deploy smoke checks of the pins in this runner's environments "
+            "(FACTORY_ENVS), recorded as evidence"
         ),
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -55,16 +62,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="S",
         action="append",
         default=None,
-        help="check only this service (repeatable; default: every service with a pin or a "
-        "smoke target)",
+        help="check only this service (repeatable; default: every service with a pin file "
+        "or a smoke target)",
     )
     smoke.add_argument(
         "--env",
         metavar="ENV",
         action="append",
         default=None,
-        help="check this environment (repeatable; default: the declared ones within "
-        "FACTORY_ENVS, else dev)",
+        help="check this environment (repeatable, within FACTORY_ENVS; default: the declared "
+        "ones within FACTORY_ENVS, else dev)",
     )
     smoke.add_argument(
         "--timeout",
@@ -106,24 +113,27 @@ def _checked_envs(repo, names: list[str] | None) -> None:
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    from factory_assets.smoke.check import smoke_environments
-    from factory_assets.smoke.landing import smoke_checks_and_land
+    from factory_assets.smoke.landing import smoke_run_and_land
 
     repo = resolve_repo(args.repo)
     _checked_envs(repo, args.env)
-    outcomes = smoke_checks_and_land(
+    run = smoke_run_and_land(
         repo,
         args.service,
         timeout_seconds=args.timeout,
         log=lambda line: print(line, file=sys.stderr),
         environments=args.env,
     )
-    if not outcomes:
-        envs = ", ".join(smoke_environments(repo, args.env)) or "none"
-        print(f"nothing to check: no service has a pin or a smoke target in {envs}")
-        return 0
+    outcomes = run.outcomes
     for outcome in outcomes:
         print(_line(outcome))
+    not_checked = run.scope.not_checked_line()
+    if not_checked:  # another cluster's lanes: no record, no commit, not a failure
+        print(not_checked)
+    if not outcomes:
+        where = ", ".join(run.scope.envs) or "no environment"
+        print(f"no service has a pin file or a smoke target in {where}: nothing to check")
+        return 0
     failed = [o.service for o in outcomes if not o.ok]
     counts = {
         v: sum(o.verdict == v for o in outcomes) for v in ("passed", "skipped", "failed", "timeout")
@@ -145,6 +155,7 @@ def _line(outcome: SmokeOutcome) -> str:
     record = f"record {outcome.record.id}"
     if not outcome.recorded:
         record = f"unchanged since {record}"
-    return (
-        f"{outcome.service}: {said} [{outcome.method}, {seconds:.1f} s, {record}] {outcome.reason}"
-    )
+    from factory_assets.layout.config import DEFAULT_ENV
+
+    lane = outcome.service if outcome.env == DEFAULT_ENV else f"{outcome.service}@{outcome.env}"
+    return f"{lane}: {said} [{outcome.method}, {seconds:.1f} s, {record}] {outcome.reason}"

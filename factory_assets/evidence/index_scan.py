@@ -38,6 +38,10 @@ def summary_line(raw: dict) -> dict:
             out[key] = details[key]
     if details.get("error") == "drift":  # the one smoke failure the dashboard names
         out["drift"] = True
+    if raw["kind"] == "smoke":  # a judgement of the pin, or only the check's own trouble
+        for key in ("verdict_kind", "error"):
+            if details.get(key) is not None:
+                out[key] = details[key]
     if details.get("rollback_of") or details.get("event") == "rollback":
         out["rollback"] = True
     if links.get("commit"):

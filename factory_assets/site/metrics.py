@@ -12,7 +12,9 @@ Definitions (what the dashboard shows), per lane (service, env), in time order:
   record holds no request time, so an imported deployment has none;
 - change failure rate: deployments that led to a failure / deployments, so at most 100 %;
   a deployment led to a failure when a smoke check of it failed (verdict failed or timeout,
-  or a legacy `tests.smoke.status: fail`), however many checks failed;
+  or a legacy `tests.smoke.status: fail`), however many checks failed; a check that could
+  not judge the pin (an Argo CD that does not know the app, a refused token: the operator's
+  mistake, `smoke.judgement.judges_the_pin`) counts neither way;
 - time to restore: from the first failed check of a lane's current deployment to the next
   passed check of the lane's deployment then current (the same one recovering, or a newer
   one deployed since): the lane is healthy again;
@@ -28,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from statistics import median_low
 
 from factory_assets.common.clock import parse_rfc3339
+from factory_assets.smoke.judgement import judges_the_pin, kind_of_details
 
 WINDOW_DAYS = 90
 DEFAULT_ENV = "dev"
@@ -112,7 +115,11 @@ def _events(lines: list[dict], legacy: dict[int, dict]) -> list[Event]:
                 line.get("requested_at"),
             )
             events.append((deployment.at, seq, deployment))
-        elif line["kind"] == "smoke" and line.get("verdict") in (*FAILED_VERDICTS, "passed"):
+        elif (
+            line["kind"] == "smoke"
+            and line.get("verdict") in (*FAILED_VERDICTS, "passed")
+            and judges_the_pin(kind_of_details(line))
+        ):
             check = _Check(
                 _lane(line.get("service"), line.get("env")),
                 line["finished_at"],

@@ -22,9 +22,8 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.evidence.store import append_record, load_record, new_body
-from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, load_layout
+from factory_assets.layout.config import DEFAULT_ENV
 from factory_assets.pins.lane_view import PinView, lane_pin_view
-from factory_assets.pins.pin_file import list_pin_services
 from factory_assets.release.queue_file import load_queue
 from factory_assets.smoke.argocd_verdict import RevisionCheck, judge_application
 from factory_assets.smoke.config import SmokeConfig, parse_smoke_config
@@ -36,7 +35,7 @@ from factory_assets.smoke.lineage import (
 )
 from factory_assets.smoke.poll import PollResult, Verdict, poll
 from factory_assets.smoke.readiness import Expected, probe_readiness, resolve_expected
-from factory_assets.smoke.targets import load_smoke_targets
+from factory_assets.smoke.scope import SmokeScope, smoke_scope
 from resources.argocd import (
     ArgoCDAppNotFound,
     ArgoCDAuthError,
@@ -81,6 +80,7 @@ class SmokeOutcome:
     error: ErrorKind | None = None
     kind: str = ""  # the verdict kind (VERDICT_KINDS): which finding `verdict` is
     recorded: bool = True
+    env: str = DEFAULT_ENV  # the lane's environment
 
     @property
     def ok(self) -> bool:
@@ -133,17 +133,14 @@ def check_services(
     log: Log | None = None,
     record: Recorder | None = None,
     environments: Sequence[str] | None = None,
+    scope: SmokeScope | None = None,
 ) -> list[SmokeOutcome]:
     """Check several lanes at once (each waits on its own target); outcomes in lane order.
 
-    `environments` defaults to the declared ones within FACTORY_ENVS (the factory's own
-    layout without factory.yaml: dev); `services` to every service with a target there.
+    The lanes are `scope`'s, by default `smoke_scope(repo, services, environments)`: the
+    runner's own environments only (FACTORY_ENVS, narrowed by `environments`).
     """
-    lanes = [
-        (name, environment)
-        for environment in smoke_environments(repo, environments)
-        for name in (list(services) if services is not None else lane_services(repo, environment))
-    ]
+    lanes = list((scope or smoke_scope(repo, services, environments)).lanes)
     for name, environment in lanes:
         lane_pin_view(repo, name, environment)  # an unknown one is a usage problem: say it now
     if not lanes:
@@ -163,25 +160,6 @@ def check_services(
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(lanes)))) as pool:
         return list(pool.map(one, lanes))
-
-
-def smoke_environments(repo: Path, requested: Sequence[str] | None) -> list[str]:
-    """The environments a smoke run checks: those asked for, else the declared ones this
-    runner may promote (FACTORY_ENVS), else dev."""
-    if requested:
-        return list(requested)
-    declared = load_layout(repo).env_names()
-    allowed = allowed_envs()
-    if declared is None:
-        return [DEFAULT_ENV] if allowed is None or DEFAULT_ENV in allowed else sorted(allowed)
-    return [name for name in declared if allowed is None or name in allowed]
-
-
-def lane_services(repo: Path, environment: str) -> list[str]:
-    """Services with something to check in `environment`: a pin file, or a smoke target."""
-    if load_layout(repo).pin_kind(environment) == "overlays":
-        return sorted(s for s, e in load_smoke_targets(repo) if e == environment)
-    return list_pin_services(repo, environment)
 
 
 def check_service(
@@ -308,9 +286,11 @@ class _ArgoProbe:
         pin_commit: str,
         digest: str,
         revision_check: RevisionCheck,
+        environment: str = DEFAULT_ENV,
     ) -> None:
         self.client, self.cfg, self.pin_commit, self.digest = client, cfg, pin_commit, digest
         self.revision_check = revision_check
+        self.environment = environment
         self.want_refresh = cfg.refresh != "none"
         self.next_refresh_at = 0.0
 
@@ -330,16 +310,31 @@ class _ArgoProbe:
                 timeout_seconds=min(cfg.request_timeout_seconds, max(remaining, 1.0)),
             )
         except ArgoCDError as exc:
-            return _judgement_of_error(exc)
+            return _judgement_of_error(exc, self._unknown_app(exc))
         judgement = judge_application(
             app, pin_commit=self.pin_commit, digest=self.digest, revision_check=self.revision_check
         )
         self.want_refresh = judgement.refresh
         return judgement
 
+    def _unknown_app(self, exc: ArgoCDError) -> str | None:
+        """For a 403 or 404 on the app, what the operator must check: this Argo CD does not
+        know the application, which says nothing about the pin (Argo CD answers 403 alike for
+        an app that does not exist and one the token may not see)."""
+        if not isinstance(exc, ArgoCDPermissionDenied | ArgoCDAppNotFound):
+            return None
+        status = 403 if isinstance(exc, ArgoCDPermissionDenied) else 404
+        project = f" (smoke.project {self.cfg.project})" if self.cfg.project else ""
+        return (
+            f"Argo CD at {self.client.settings.url} does not know application "
+            f"{self.cfg.argocd_app!r} ({status}): check ARGOCD_URL and the token's project"
+            f"{project}, or that this cluster deploys {self.environment}; not a verdict on "
+            "the pin"
+        )
 
-def _judgement_of_error(exc: ArgoCDError) -> Judgement:
-    reason = str(exc)
+
+def _judgement_of_error(exc: ArgoCDError, reason: str | None = None) -> Judgement:
+    reason = reason or str(exc)
     if exc.retryable:  # asking again may help: keep polling until the deadline
         return Judgement("wait", reason, {"note": reason}, error="unavailable")
     if isinstance(exc, ArgoCDAuthError):
@@ -365,7 +360,7 @@ def _run_argocd(
     assert ctx.pin_commit and pin.digest and pin.image
     revision_check = git_revision_check(repo, ctx.pin_commit, pin.rel_path, pin.image)
     with ArgoCDClient(settings) as client:
-        probe = _ArgoProbe(client, cfg, ctx.pin_commit, pin.digest, revision_check)
+        probe = _ArgoProbe(client, cfg, ctx.pin_commit, pin.digest, revision_check, ctx.environment)
         return poll(
             probe,
             timeout_seconds=timeout,
@@ -446,6 +441,8 @@ def _finish(
     ]
     details = {
         "method": method,
+        # every new record names its lane's environment (older ones without: the default's)
+        "env": ctx.environment,
         "target": target,
         "release_id": pin.release_id,
         "digest": pin.digest,
@@ -457,8 +454,6 @@ def _finish(
         "observations": observations,
         "error": result.error,
     }
-    if ctx.environment != DEFAULT_ENV:  # records without an env are the default env's
-        details["env"] = ctx.environment
     subject = []
     if pin.digest and pin.repository:
         subject.append(
@@ -495,4 +490,5 @@ def _finish(
         error=result.error,
         kind=kind,
         recorded=record.id == body.id,
+        env=ctx.environment,
     )

@@ -64,6 +64,80 @@ def verdict_kind(verdict: str, error: str | None, hint: str | None = None) -> st
     return "timeout" if verdict == "timeout" else "failed"
 
 
+_JUDGES_THE_PIN: dict[str, bool] = {
+    "passed": True,
+    "degraded": True,
+    "sync_failed": True,
+    "drift": True,
+    "failed": True,
+    "stale": True,
+    "timeout": True,
+    "skipped": False,
+    "unreachable": False,
+    "not_found": False,
+    "unauthorized": False,
+    "misconfigured": False,
+    "protocol": False,
+}
+
+
+def judges_the_pin(record_or_kind: object) -> bool:
+    """Is this smoke verdict a judgement of the pinned release, or only news about the check?
+
+    Takes a verdict kind, a smoke record (model or raw dict) or its details. The table:
+
+    | kind          | judges | why                                                          |
+    |---------------|--------|--------------------------------------------------------------|
+    | passed        | yes    | the pin runs, synced and healthy (or its endpoint is ready)  |
+    | degraded      | yes    | Degraded/Missing at the pinned revision                      |
+    | sync_failed   | yes    | the sync of the pinned revision failed                       |
+    | drift         | yes    | the app runs another image than the pin                      |
+    | failed        | yes    | any other failure found at the target (a refused redirect)   |
+    | stale         | yes    | never trustworthy health before the deadline: not deployed   |
+    |               |        | healthy in time, which is the release's to answer for        |
+    | timeout       | yes    | not synced, not Healthy, endpoint not ready in time          |
+    | skipped       | no     | nothing to check (no pin, no smoke config, pin superseded)   |
+    | unreachable   | no     | Argo CD or the endpoint never answered: nothing was seen     |
+    |               |        | (a crashing app behind Argo CD is degraded or timeout; the   |
+    |               |        | record's `error` has said so since: "nothing about the       |
+    |               |        | release")                                                    |
+    | not_found     | no     | this Argo CD does not know the app (403/404): wrong cluster, |
+    |               |        | URL or project, an operator's mistake                        |
+    | unauthorized  | no     | the token was refused (401)                                  |
+    | misconfigured | no     | the smoke settings or ARGOCD_* do not allow a check          |
+    | protocol      | no     | Argo CD answered something that is not an Application        |
+
+    Only a judgement counts for or against a release (the dashboard's change-failure figures);
+    a check that could not judge is the operator's to fix. An unknown kind is a ValueError, so a
+    new kind must be placed in this table deliberately.
+    """
+    if isinstance(record_or_kind, str):
+        kind = record_or_kind
+    else:
+        details = _details_of(record_or_kind)
+        kind = kind_of_details(details)
+    try:
+        return _JUDGES_THE_PIN[kind]
+    except KeyError:
+        raise ValueError(f"not a smoke verdict kind: {kind!r}") from None
+
+
+def _details_of(record: object) -> object:
+    """A smoke record's details (a model's `details`, a raw record's, or details themselves)."""
+    if isinstance(record, Mapping):
+        if record.get("kind") not in (None, "smoke"):
+            raise ValueError(f"not a smoke record: kind {record.get('kind')!r}")
+        details = record.get("details", record)
+        if isinstance(details, Mapping) and not details.get("verdict_kind"):
+            if "method" not in details:  # e.g. an index line: its verdict alone cannot tell
+                raise ValueError("no verdict kind to judge by: pass the smoke record itself")
+        return details
+    details = getattr(record, "details", record)
+    if getattr(details, "kind", "smoke") != "smoke":
+        raise ValueError(f"not a smoke record: kind {getattr(details, 'kind', None)!r}")
+    return details
+
+
 def kind_of_details(details: object) -> str:
     """The verdict kind a smoke record's details say: `verdict_kind`, or for a record written
     before it was recorded, the kind its `verdict` and `error` give."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from factory_assets.evidence.store import load_record
+from factory_assets.evidence.vocabulary import VERDICT_KINDS
 from factory_assets.smoke.check import check_service
-from factory_assets.smoke.judgement import kind_of_details
+from factory_assets.smoke.judgement import judges_the_pin, kind_of_details
 from tests.doubles.argocd import app_status
 from tests.smoke.conftest import promote
 
@@ -70,3 +71,41 @@ def test_a_check_that_cannot_run_is_recorded_as_why(gitops_remote, argocd):
 )
 def test_a_record_without_a_kind_reads_as_its_verdict_and_error_say(details, kind):
     assert kind_of_details({"method": "argocd", **details}) == kind
+
+
+JUDGES = {
+    "passed": True,
+    "degraded": True,
+    "sync_failed": True,
+    "drift": True,
+    "failed": True,
+    "stale": True,
+    "timeout": True,
+    "skipped": False,
+    "unreachable": False,
+    "not_found": False,
+    "unauthorized": False,
+    "misconfigured": False,
+    "protocol": False,
+}
+
+
+def test_every_verdict_kind_is_placed_deliberately_as_a_judgement_of_the_pin_or_not():
+    assert set(JUDGES) == set(VERDICT_KINDS)  # a new kind must be placed in the table
+    assert {kind: judges_the_pin(kind) for kind in VERDICT_KINDS} == JUDGES
+    with pytest.raises(ValueError, match="not a smoke verdict kind"):
+        judges_the_pin("exploded")
+
+
+def test_judges_the_pin_reads_records_old_and_new_but_not_an_index_line():
+    new = {"kind": "smoke", "details": {"method": "argocd", "verdict": "failed"}}
+    assert (
+        judges_the_pin({**new, "details": {**new["details"], "verdict_kind": "not_found"}}) is False
+    )
+    assert judges_the_pin(new) is True  # a plain failure, before kinds were recorded
+    older = {"method": "argocd", "verdict": "failed", "error": "unknown_app"}
+    assert judges_the_pin(older) is False  # its error says the check could not run
+    with pytest.raises(ValueError, match="pass the smoke record"):
+        judges_the_pin({"kind": "smoke", "seq": 3, "verdict": "failed", "env": "prod"})
+    with pytest.raises(ValueError, match="not a smoke record"):
+        judges_the_pin({"kind": "promotion", "details": {"verdict": "passed"}})
