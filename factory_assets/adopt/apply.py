@@ -173,8 +173,8 @@ def build_adoption(
         runtime=runtime,
         claims=sorted({names(c)["claim"] for c in clusters}) if runtime == "dagster" else (),
         webservers=[
-            f"kubectl{f' -n {c.namespace}' if c.namespace else ''} port-forward "
-            f"svc/{names(c)['service']} 3000:80 ({c.label})"
+            f"`kubectl{f' -n {c.namespace}' if c.namespace else ''} port-forward "
+            f"svc/{names(c)['service']} 3000:80` on the cluster of {c.label}"
             for c in clusters
         ]
         if runtime == "dagster"

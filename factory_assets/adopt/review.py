@@ -39,7 +39,7 @@ def _cost(files: list[RuntimeFile]) -> str:
         parts.append(f"always on: {on.text()}")
     if jobs:
         each = " / ".join(sorted({f.footprint.text() for f in jobs}))
-        parts.append(f"per Job, while it runs: {each}")
+        parts.append(f"{len(jobs)} CronJobs, each Job while it runs: {each}")
     return "; ".join(parts)
 
 
@@ -96,7 +96,6 @@ def cluster_section(
         f"{dagster_cost}, plus a PVC for the instance.",
         f"- **CronJob**{' (this plan)' if runtime == 'cronjob' else ''}: `factory promote` every "
         "5 minutes (push-to-pin up to 5 minutes) and `factory smoke` every 15; no UI and no "
-        "volume: the evidence in git is the only history; two Jobs, "
-        f"{cronjob_cost}.",
+        f"volume: the evidence in git is the only history; {cronjob_cost}.",
     ]
     return out

@@ -31,10 +31,12 @@ class Cutover:
 def switch_order(cut: Cutover) -> list[str]:
     """Numbered steps, in the order they must happen."""
     steps = []
+    clusters = {path.split("/", 1)[0] for path in cut.runners}
+    where = {1: "the cluster", 2: "both clusters"}.get(
+        len(clusters), f"all {len(clusters)} clusters"
+    )
     users = [
-        what
-        for what, used in (("both clusters", cut.runners), ("GitHub Actions", cut.workflows))
-        if used
+        what for what, used in ((where, cut.runners), ("GitHub Actions", cut.workflows)) if used
     ]
     if users:
         named = "" if cut.image_given else ", or rerun adopt with --factory-image naming your build"
@@ -60,9 +62,10 @@ def switch_order(cut: Cutover) -> list[str]:
     )
     if cut.suspended:
         steps.append(
-            "Merge. In the same Argo CD sync the legacy CronJobs "
+            "Merge. In the same Argo CD sync the legacy "
+            + ("CronJobs " if len(cut.suspended) > 1 else "CronJob ")
             + ", ".join(cut.suspended)
-            + f" stop scheduling (`suspend: true`; selfHeal keeps them so) and {how}, each "
+            + f" stop{'s' if len(cut.suspended) == 1 else ''} scheduling (`suspend: true`; selfHeal keeps them so) and {how}, each "
             "cluster for its own environments. A legacy Job already running finishes its pass; "
             "the factory claims each entry and pushes with compare-and-swap, so that overlap "
             "costs a retry, never an entry. A factory pass (a CronJob's or a Dagster run's) "
@@ -77,7 +80,7 @@ def switch_order(cut: Cutover) -> list[str]:
     )
     if cut.webservers:
         check += " The Dagster UI of each cluster shows the sensors running: " + "; ".join(
-            f"`{line}`" for line in cut.webservers
+            cut.webservers
         )
         check += "."
     steps.append(check)

@@ -15,6 +15,7 @@ import yaml
 
 from factory_assets.adopt.dagster_runtime import DAGSTER_YAML
 from factory_assets.adopt.image import FACTORY_IMAGE
+from factory_assets.adopt.pods import cpu_text, footprint, memory_text
 from factory_assets.adopt.runners import RUNTIMES
 from factory_assets.cli.main import main
 from tests.deploy.conftest import DEPLOY
@@ -138,3 +139,16 @@ def test_the_dagster_instance_is_deploy_dagster_yaml_on_its_claim(added):
         assert [c["args"][:3] for c in pod["initContainers"]] == [
             ["dagster", "instance", "migrate"]
         ], path
+
+
+def test_the_readme_states_what_each_runtime_requests(added):
+    readme = (DEPLOY.parent / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| requested |"))
+    for runtime, kind in (("dagster", "Deployment"), ("cronjob", "CronJob")):
+        pods = [pod_spec(o) for _, o in _objects(added, runtime) if o["kind"] == kind]
+        (figures,) = {footprint(pod) for pod in pods}
+        stated = (
+            f"{cpu_text(figures.cpu)} CPU and {memory_text(figures.memory)} (limits "
+            f"{cpu_text(figures.cpu_limit)}, {memory_text(figures.memory_limit)})"
+        )
+        assert stated in row, (runtime, stated)
