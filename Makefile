@@ -57,7 +57,7 @@ image: $(STAMP)
 # Runs the image as the clusters will, against a registry, a git server and Argo CD on
 # loopback (tests/image). Slow, so not part of `make test`; .ci/run runs it as its own step.
 image-test: image
-	FACTORY_TEST_IMAGE=$(IMAGE) $(BIN)/pytest tests/image -p no:cacheprovider -rA
+	FACTORY_TEST_IMAGE=$(IMAGE) $(BIN)/pytest tests/image -p no:cacheprovider -ra
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
