@@ -89,7 +89,14 @@ done)
 [ -z "$extra" ] || printf 'extra-index-url =%s\n' "$extra" >>"$tmp/pip.conf"
 
 echo "building $IMAGE from deploy/Dockerfile on $BASE_IMAGE" >&2
+previous=$("${podman[@]}" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 "${podman[@]}" build --network host --layers \
   --ignorefile deploy/Dockerfile.dockerignore \
   --build-arg "BASE_IMAGE=$BASE_IMAGE" "${secrets[@]}" -f deploy/Dockerfile -t "$IMAGE" .
+current=$("${podman[@]}" image inspect --format '{{.Id}}' "$IMAGE")
+# The build it replaces is untagged now: remove it (its 400 MB environment layer), unless a
+# container still uses it. The cached build layers stay, for the next build.
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then
+  "${podman[@]}" rmi "$previous" >/dev/null 2>&1 || true
+fi
 "${podman[@]}" image inspect --format "$IMAGE: {{.Size}} bytes, {{.Id}}" "$IMAGE"
