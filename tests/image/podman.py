@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,7 +69,7 @@ def image_exists(image: str) -> bool:
 
 @dataclass
 class Container:
-    """A detached container; `ps` holds what `podman top` showed of it while it ran."""
+    """A detached container; `ps` holds every command line that ran in it while it was sampled."""
 
     name: str
     command: str
@@ -118,8 +117,7 @@ class Container:
             .stdout.strip()
             .split("|")
         )
-        end = _podman_time(finished)
-        return _podman_time(started), (end if end and end.year > 1 else None)
+        return _podman_time(started), _podman_time(finished)
 
     def stop(self, grace: int = 10) -> None:
         podman("stop", "--time", str(grace), self.name, check=False, timeout=grace + 60)
@@ -169,15 +167,3 @@ def start(
     podman(*args, image, *command, env=secrets)
     container.sample_ps()
     return container
-
-
-def wait_until(check, timeout: float, what: str, every: float = 1.0):
-    """Poll `check` until it returns a truthy value; AssertionError naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)

@@ -29,6 +29,7 @@ from tests.image import podman
 from tests.image.conftest import FIGURES
 from tests.image.git_http import GitHttpServer
 from tests.pipeline.argocd_reconciler import Reconciler
+from tests.support.dagster_daemon import wait_for
 from tests.support.evidence import validate_cli
 from tests.support.ljwx import EMPTY_QUEUE, PUBLIC, LjwxRepo, rendered_images
 
@@ -230,20 +231,22 @@ def test_the_daemon_promotes_a_request_pushed_after_it_started(
     )
     try:
         try:
-            podman.wait_until(
+            wait_for(
                 lambda: "SensorDaemon" in daemon.logs() or not daemon.running(),
                 180,
-                "the daemon to start its sensors",
+                what="the daemon to start its sensors",
             )
             assert daemon.running(), "the daemon exited"
             ready = time.monotonic()
             _queue(ljwx, entry)
-            podman.wait_until(
-                lambda: ljwx.find(release)[0] == "promoted", 300, f"the daemon to pin {release}"
+            wait_for(
+                lambda: ljwx.find(release)[0] == "promoted",
+                300,
+                what=f"the daemon to pin {release}",
             )
             pinned = time.monotonic()
             assert daemon.running(), "the daemon exited"
-        except AssertionError as failure:
+        except (AssertionError, TimeoutError) as failure:
             raise AssertionError(f"{failure}\n{daemon.logs()[-4000:]}") from None
         finally:
             daemon.stop()
