@@ -43,6 +43,8 @@ environments:
   dev: {pins: overlays}
   prod: {pins: overlays}
 """
+# What a pin's record says when the image's own kustomize rendered the overlay.
+PROOF = "kubectl kustomize (kustomize v5.8.1): the rendered manifests use "
 TARGETS = {
     "targets": [
         {"service": "api", "environment": "dev", "argocd_app": "api-dev", "endpoint": ""},
@@ -175,7 +177,7 @@ def test_a_runner_pins_with_kustomize_and_a_smoke_runner_checks_it(
             if r["kind"] == "promotion" and r["details"]["release_id"] == release
         ]
         proof = promotion["details"]["pin_proof"]
-        assert proof.startswith("kubectl kustomize") and f"{PUBLIC}/api@{api}" in proof, proof
+        assert proof.startswith(PROOF) and proof.endswith(f"{PUBLIC}/api@{api}"), proof
 
         reconciler = Reconciler(argocd, ljwx.remote.bare, {"api-dev": "apps/api/overlays/dev"})
         reconciler.start()
@@ -259,7 +261,7 @@ def test_the_daemon_promotes_a_request_pushed_after_it_started(
             for r in _records(ljwx, "after-daemon")
             if r["kind"] == "promotion" and r["details"]["release_id"] == release
         ]
-        assert promotion["details"]["pin_proof"].startswith("kubectl kustomize")
+        assert promotion["details"]["pin_proof"].startswith(PROOF)
         _assert_token_unseen(token, [daemon], ljwx.remote.bare)
     finally:
         daemon.remove()
