@@ -8,8 +8,13 @@ across dev and prod, each env with its own local `docker-registry`:
 - ljwx layout: factory.yaml, a four-list queue, a service map and one kustomize overlay per
   service; every pin is proven by rendering the overlay with the real kustomize;
 - own layout: a `releases:` queue and pin files under `envs/<env>/`.
+The renders are the proof and stay, so the engine is judged by what it adds on top of them:
+after each ljwx pass the same `ready` overlays are rendered bare (`kubectl kustomize DIR`, with
+the kustomize the factory uses, as many at once as the engine runs) in the same run.
 Targets: the four-list pass pins every ready entry with at most one pin commit per
-environment, and takes at most 1.5x the own-layout pass (medians of `runs`).
+environment, and takes at most 1.2x (the own-layout pass + the bare renders): the median of
+the per-run ratios, each of three timings taken back to back (the machine is shared, and its
+load moves between runs). CPU seconds (the process and its children) are printed beside.
 Exit 1 when a target is missed.
 """
 
@@ -17,17 +22,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from factory_assets.pins.kustomize_tool import Kustomize, find_kustomize  # noqa: E402
 from factory_assets.promotion import run_pass  # noqa: E402
 from factory_assets.release.model import ReleaseEntry  # noqa: E402
 from factory_assets.release.queue_file import load_queue, save_queue  # noqa: E402
@@ -38,7 +46,8 @@ from resources.registries import EnvRegistries  # noqa: E402
 
 PUBLIC = "ghcr.example/acme"
 ENVS = ("dev", "prod")
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.2
+RENDER_CONCURRENCY = 4  # pin_overlays' default: the engine renders this many at once
 
 
 def _stamp(moment: datetime) -> str:
@@ -157,7 +166,15 @@ def own_repo(workdir: Path, regs: dict, ready: list[tuple[str, str, str]], termi
     return remote
 
 
-def one_pass(remote, ready_count: int) -> tuple[float, int, int]:
+def cpu_seconds() -> float:
+    """CPU time of this process and its waited-for children (git, kustomize) so far."""
+    own, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def one_pass(remote, ready_count: int) -> tuple[float, int, int, float]:
     before = subprocess.run(
         ["git", "--git-dir", str(remote.bare), "rev-parse", "main"],
         capture_output=True,
@@ -165,12 +182,12 @@ def one_pass(remote, ready_count: int) -> tuple[float, int, int]:
         check=True,
     ).stdout.strip()
     registries = EnvRegistries()
-    start = time.perf_counter()
+    cpu, start = cpu_seconds(), time.perf_counter()
     try:
         result = run_pass(remote.clone, registry=registries)
     finally:
         registries.close()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     log = subprocess.run(
         ["git", "--git-dir", str(remote.bare), "log", "--format=%s", f"{before}..main"],
         capture_output=True,
@@ -178,7 +195,23 @@ def one_pass(remote, ready_count: int) -> tuple[float, int, int]:
         check=True,
     ).stdout.splitlines()
     pinned = sum(o.result == "success" for o in result.outcomes)
-    return seconds, pinned, sum(line.startswith("factory: pin") for line in log)
+    return seconds, pinned, sum(line.startswith("factory: pin") for line in log), cpu
+
+
+def bare_renders(remote, ready: list[tuple[str, str, str]], tool: Kustomize) -> tuple[float, float]:
+    """Seconds (wall, CPU) to render the pass's overlays with kustomize alone, from the
+    pushed main."""
+    checkout = remote.new_clone()
+    dirs = [checkout / f"apps/{service}/overlays/env" for service, _, _ in ready]
+    env = {"GOGC": "off", "GOMEMLIMIT": "1GiB"} | dict(os.environ)  # as the engine runs it
+
+    def render(directory: Path) -> None:
+        subprocess.run([*tool.command, str(directory)], capture_output=True, check=True, env=env)
+
+    cpu, start = cpu_seconds(), time.perf_counter()
+    with ThreadPoolExecutor(max_workers=RENDER_CONCURRENCY) as pool:
+        list(pool.map(render, dirs))
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def main() -> int:
@@ -187,6 +220,11 @@ def main() -> int:
     parser.add_argument("--ready", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    tool = find_kustomize()
+    if not isinstance(tool, Kustomize):
+        print(f"no kustomize to prove the pins with: {tool}")
+        return 1
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="layout-bench-") as tmp:
         root = Path(tmp)
         regs = {env: RegistryServer(root / f"registry-{env}", "none").start() for env in ENVS}
@@ -199,29 +237,60 @@ def main() -> int:
                 ready.append((service, env, digest))
             terminal = args.entries - args.ready
             rows = {"ljwx": [], "own": []}
+            renders = []
             for run in range(args.runs):
                 for name, build in (("own", own_repo), ("ljwx", ljwx_repo)):
                     remote = build(root / f"{name}-{run}", regs, ready, terminal)
                     rows[name].append(one_pass(remote, args.ready))
+                renders.append(bare_renders(remote, ready, tool))
         finally:
             for reg in regs.values():
                 reg.stop()
-    own = statistics.median(r[0] for r in rows["own"])
-    ljwx = statistics.median(r[0] for r in rows["ljwx"])
+    median = statistics.median
+    own, ljwx = (median(r[0] for r in rows[name]) for name in ("own", "ljwx"))
+    own_cpu, ljwx_cpu = (median(r[3] for r in rows[name]) for name in ("own", "ljwx"))
+    bare, bare_cpu = median(r[0] for r in renders), median(r[1] for r in renders)
+    ratios = [
+        lj[0] / (ow[0] + re[0])
+        for ow, lj, re in zip(rows["own"], rows["ljwx"], renders, strict=True)
+    ]
+    ratio = median(ratios)
     pinned = min(r[1] for r in rows["ljwx"])
     commits = max(r[2] for r in rows["ljwx"])
     print(
-        f"one pass, {args.entries} queue entries, {args.ready} ready across {', '.join(ENVS)} (median of {args.runs})"
+        f"one pass, {args.entries} queue entries, {args.ready} ready across {', '.join(ENVS)} "
+        f"(median of {args.runs}; load average {load:.1f} -> {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs)"
+    )
+
+    def row(what: str, wall: float, cpu: float, note: str = "") -> None:
+        print(f"  {what:<44}{wall:6.2f} s{cpu:6.2f} s  {note}".rstrip())
+
+    print(f"  {'':<44}{'wall':>8}{'CPU':>8}")
+    row(
+        "own layout (releases queue, pin files)",
+        own,
+        own_cpu,
+        f"{min(r[1] for r in rows['own'])}/{args.ready} pinned",
+    )
+    row(f"{args.ready} bare renders ({RENDER_CONCURRENCY} at once)", bare, bare_cpu, tool.label)
+    row("baseline: own layout + bare renders", own + bare, own_cpu + bare_cpu)
+    row(
+        "ljwx layout (four lists, overlays, render)",
+        ljwx,
+        ljwx_cpu,
+        f"{pinned}/{args.ready} pinned, {commits} pin commit(s)",
     )
     print(
-        f"  own layout (releases queue, pin files):     {own:6.2f} s  {min(r[1] for r in rows['own'])}/{args.ready} pinned"
+        f"  per-run ljwx / baseline: {', '.join(f'{r:.2f}x' for r in ratios)}; "
+        f"ljwx / own layout alone: {ljwx / own:.2f}x"
     )
-    print(
-        f"  ljwx layout (four lists, overlays, render): {ljwx:6.2f} s  {pinned}/{args.ready} pinned, {commits} pin commit(s)"
-    )
-    ratio = ljwx / own
     verdicts = [
-        (f"ljwx pass <= {TARGET_RATIO}x own-layout pass", ratio <= TARGET_RATIO, f"{ratio:.2f}x"),
+        (
+            f"ljwx pass <= {TARGET_RATIO}x (own-layout pass + bare renders), median per-run ratio",
+            ratio <= TARGET_RATIO,
+            f"{ratio:.2f}x",
+        ),
         (f"all {args.ready} pinned", pinned == args.ready, f"{pinned}"),
         ("at most one pin commit per environment", commits <= len(ENVS), f"{commits}"),
     ]

@@ -18,6 +18,7 @@ BENCHES = [
     "smoke_bench.py",
     "smoke_churn_bench.py",
     "site_bench.py",
+    "cli_start_bench.py",
 ]
 
 

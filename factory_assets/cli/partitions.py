@@ -11,16 +11,17 @@ from factory_assets.config import resolve_repo
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     partitions = sub.add_parser(
-        "partitions", help="the Dagster instance's `services` partitions, from the repo"
+        "partitions",
+        help="sync the repo's lanes into the Dagster instance's `services` x `envs` partitions",
     )
     p_sub = partitions.add_subparsers(dest="partitions_command", metavar="SUBCOMMAND")
     p_sub.required = True
     sync = p_sub.add_parser(
         "sync",
         parents=[common],
-        help="add every service of the remote head (pins and queue) to the instance in "
-        "DAGSTER_HOME, as release_queue_sensor does; run it before `dagster asset materialize "
-        "--partition` on a fresh instance",
+        help="add every lane of the remote head (pins and queue) to the instance in "
+        "DAGSTER_HOME as `services` x `envs` partitions, as release_queue_sensor does; run it "
+        "before `dagster asset materialize --partition` on a fresh instance",
     )
     sync.set_defaults(func=_sync)
 

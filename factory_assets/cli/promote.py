@@ -10,15 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError, UsageError
 from factory_assets.config import resolve_repo
 from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, check_env, load_layout
-from factory_assets.promotion import PassResult, PromotionPlan, plan_pass, run_pass
-from resources.gitops import GitopsWriter
-from resources.registries import EnvRegistries
-from resources.registry import RegistryConfigError
+
+# The engine, the registry client (httpx) and GitPython are imported by the handler: a dry
+# run plans without a registry, and `factory promote --help` needs none of them.
+if TYPE_CHECKING:
+    from factory_assets.promotion import PassResult, PromotionPlan
+    from resources.registries import EnvRegistries
 
 
 def _envs_with_a_registry(
@@ -26,6 +29,8 @@ def _envs_with_a_registry(
 ) -> frozenset[str] | None:
     """The environments this runner can verify: a named one without a registry is an error;
     of all declared ones, those without a registry are left to a runner that has one."""
+    from resources.registry import RegistryConfigError
+
     named = envs is not None
     candidates = sorted(envs) if named else (declared or [DEFAULT_ENV])
     usable = []
@@ -71,7 +76,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     promote = sub.add_parser(
         "promote",
         parents=[common],
-        help="run one promotion pass: verify, pin by digest, commit and push, record evidence",
+        help=(
+            "one promotion pass: verify by digest, pin, commit and push, record "
+            "evidence (--dry-run: its plan)"
+        ),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -137,6 +145,8 @@ def print_result(result: PassResult) -> None:
             detail.append(f"evidence {o.evidence_id}")
         if o.forced:
             detail.append("forced")
+        if o.pin_proof:
+            detail.append(o.pin_proof)
         if o.error:
             detail.append(o.error)
         label = lane_label(o.service, o.env)
@@ -149,6 +159,8 @@ def _promote(args: argparse.Namespace) -> int:
     repo = resolve_repo(args.repo)
     envs = selected_envs(args.env)
     if args.dry_run:
+        from factory_assets.promotion import plan_pass
+
         plan = plan_pass(repo, service=args.service, force=args.force, fetch=True, envs=envs)
         if args.json:
             print(json.dumps(plan.to_dict(), indent=2))
@@ -156,6 +168,10 @@ def _promote(args: argparse.Namespace) -> int:
             print_plan(plan)
         blocked = plan.invalid or any(sp.blocked for sp in plan.services)
         return 1 if blocked else 0
+    from factory_assets.promotion import run_pass
+    from resources.gitops import GitopsWriter
+    from resources.registries import EnvRegistries
+
     layout = load_layout(repo)
     registry = EnvRegistries()
     envs = _envs_with_a_registry(registry, envs, layout.env_names())

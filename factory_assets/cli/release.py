@@ -1,4 +1,5 @@
-"""`factory release add|status`: request a release; see every service's pin and queue state."""
+"""`factory release add|approve|reject|status`: request a release, decide one awaiting
+approval, see every lane's pin and queue state."""
 
 from __future__ import annotations
 
@@ -7,30 +8,29 @@ import json
 import sys
 from pathlib import Path
 
-from factory_assets.common.clock import rfc3339, utc_now
-from factory_assets.common.errors import InputError
+from factory_assets.common.clock import utc_now
+from factory_assets.common.errors import FactoryError
 from factory_assets.config import resolve_repo
-from factory_assets.evidence import store
 from factory_assets.layout.config import DEFAULT_ENV, load_layout
-from factory_assets.layout.queue_health import queue_health, read_queue_data
-from factory_assets.layout.targets import TargetResolver
-from factory_assets.pins.pin_file import pin_lanes, read_pin
-from factory_assets.pipeline.approval import decide_release
-from factory_assets.release.add import add_release
-from factory_assets.release.model import ReleaseEntry
-from factory_assets.release.queue_file import load_queue
-from resources.gitops import GitError, GitopsWriter
+
+# Each handler imports the rest of what it runs (GitPython only to push or fetch): the parser
+# is built on every `factory release` call.
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    release = sub.add_parser("release", help="release requests: add one, show status")
+    release = sub.add_parser(
+        "release",
+        help="release requests: add one, approve or reject one awaiting approval, show every "
+        "lane's status",
+    )
     rel_sub = release.add_subparsers(dest="release_command", metavar="SUBCOMMAND")
     rel_sub.required = True
 
     add = rel_sub.add_parser(
         "add",
         parents=[common],
-        help="validate a release request and append it to release/queue.yaml as pending",
+        help="validate a release request and append it to the queue as pending (--push: "
+        "commit and push it)",
         description="Exit 0 when added; 1 on bad input (nothing changed); 2 on a usage error.",
     )
     add.add_argument("service", metavar="SERVICE", help="service name (lowercase DNS label)")
@@ -82,7 +82,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     status = rel_sub.add_parser(
         "status",
         parents=[common],
-        help="one row per service: pinned digest, tag, queue state, attempts, next retry, hold",
+        help="one row per lane (a service in an environment): pinned digest, tag, queue state, "
+        "attempts, next retry, smoke verdict, hold",
     )
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.add_argument(
@@ -92,6 +93,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _add(args: argparse.Namespace) -> int:
+    from factory_assets.release.add import add_release
+
     repo = resolve_repo(args.repo)
     try:
         result = add_release(
@@ -105,7 +108,9 @@ def _add(args: argparse.Namespace) -> int:
             push=args.push,
             env=args.env,
         )
-    except GitError as exc:
+    except FactoryError as exc:
+        if not _is_git_error(exc):
+            raise
         print(f"factory: error: release not pushed: {exc}", file=sys.stderr)
         return 1
     entry = result.entry
@@ -117,7 +122,16 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_git_error(exc: Exception) -> bool:
+    """Whether `exc` is a git failure (GitPython is imported only once one happened)."""
+    from resources.gitops import GitError
+
+    return isinstance(exc, GitError)
+
+
 def _decide(args: argparse.Namespace) -> int:
+    from factory_assets.pipeline.approval import decide_release
+
     done = decide_release(
         resolve_repo(args.repo),
         args.release_id,
@@ -133,94 +147,6 @@ def _decide(args: argparse.Namespace) -> int:
     )
     print(done.message or "not committed: commit and push it, or use --push")
     return 0
-
-
-def _newest(entries: list[tuple[int, ReleaseEntry]]) -> ReleaseEntry | None:
-    if not entries:
-        return None
-    return max(entries, key=lambda pe: pe[1].order_key(pe[0]))[1]
-
-
-def status_rows(tree: Path) -> tuple[list[dict], list[str]]:
-    """One row per (service, env) lane (pins and queue), plus problems found on the way."""
-    layout = load_layout(tree)
-    queue = load_queue(tree).queue
-    problems = [
-        f"{layout.queue_path}: {bad.field}: {bad.problem}"
-        for bad in queue.invalid
-        if bad.state != "failed"
-    ]
-    by_lane: dict[tuple[str, str], list[tuple[int, ReleaseEntry]]] = {}
-    for position, entry in enumerate(queue.entries):
-        by_lane.setdefault(entry.lane, []).append((position, entry))
-    resolver = TargetResolver.for_tree(tree)
-    rows = []
-    for service, env in sorted(
-        set(by_lane) | pin_lanes(tree, layout), key=lambda lane: (lane[1], lane[0])
-    ):
-        row = {
-            "service": service,
-            "env": env,
-            "pinned": None,
-            "tag": None,
-            "release_id": None,
-            "hold": layout.held(service, env),
-        }
-        lane = by_lane.get((service, env), [])
-        kind = layout.pin_kind(env)
-        if kind == "overlays":
-            pinned = queue.newest_promoted(service, env)
-            if pinned:
-                row.update(pinned=pinned.digest, tag=pinned.label, release_id=pinned.id)
-            try:
-                resolver.target(service, env)
-            except InputError as exc:
-                row["target"] = str(exc)
-        elif kind is not None:
-            try:
-                pin = read_pin(tree, service, env).pin
-                row.update(
-                    pinned=pin.digest,
-                    tag=pin.tag,
-                    release_id=pin.release_id,
-                    hold=pin.hold or row["hold"],
-                )
-            except InputError as exc:
-                problems.append(str(exc))
-                row["pinned"] = "(invalid pin file)"
-        newest = _newest(lane)
-        row.update(
-            release=newest.id if newest else None,
-            state=newest.state if newest else None,
-            attempts=f"{newest.attempts}/{newest.max_attempts}" if newest else None,
-            next_retry=rfc3339(newest.next_attempt_at)
-            if newest and newest.next_attempt_at
-            else None,
-            last_error=newest.last_error if newest else None,
-            smoke=_smoke_cell(tree, newest),
-            waiting_since=rfc3339(newest.waiting_since)
-            if newest and newest.waiting_since and newest.state in ("pending", "promoting")
-            else None,
-            awaiting_approval=bool(
-                newest and newest.state == "pending" and newest.awaiting_approval
-            ),
-        )
-        rows.append(row)
-    return rows, problems
-
-
-def _smoke_cell(tree: Path, entry: ReleaseEntry | None) -> str | None:
-    """The last verdict on the release's pin; a failure that is drift says so."""
-    if entry is None or entry.smoke_verdict is None:
-        return None
-    if entry.smoke_verdict == "failed" and entry.smoke_evidence:
-        try:
-            record = store.load_record(tree, entry.smoke_evidence)
-        except (InputError, OSError, ValueError):
-            return entry.smoke_verdict
-        if getattr(record.details, "error", None) == "drift":
-            return "failed (drift)"
-    return entry.smoke_verdict
 
 
 def _state_cell(row: dict) -> str:
@@ -259,16 +185,18 @@ def _print_table(rows: list[dict]) -> None:
 
 def _status_and_health(tree: Path) -> tuple[list[dict], list[str], dict | None]:
     """The status rows and, for a four-list queue, its queue-health figures (one snapshot)."""
-    rows, problems = status_rows(tree)
-    layout = load_layout(tree)
-    if layout.queue_format != "four-lists":
-        return rows, problems, None
-    return rows, problems, queue_health(read_queue_data(tree, layout.queue_path), utc_now())
+    from factory_assets.layout.queue_health import layout_queue_health
+    from factory_assets.pins.lane_view import lane_status_rows
+
+    rows, problems = lane_status_rows(tree)
+    return rows, problems, layout_queue_health(tree, utc_now())
 
 
 def _status(args: argparse.Namespace) -> int:
     repo = resolve_repo(args.repo)
     if args.fetch:
+        from resources.gitops import GitopsWriter
+
         rows, problems, health = GitopsWriter(repo).snapshot(_status_and_health)
     else:
         rows, problems, health = _status_and_health(repo)

@@ -32,7 +32,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     repair = sub.add_parser(
         "repair",
         parents=[common],
-        help="run the checks in repair/recipes.yaml, fix what recipes can, commit once or escalate",
+        help=(
+            "run repair/recipes.yaml's checks, fix what recipes can in one commit "
+            "or escalate; normalize-yaml"
+        ),
         description="Exit 0: every check passes (after a fix commit if one was needed). "
         "1: a check still fails (escalated) or a loop guard refused. 2: usage error.",
     )

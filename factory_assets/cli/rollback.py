@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 import getpass
 
+from factory_assets.common.errors import InputError
 from factory_assets.config import resolve_repo
-from factory_assets.pipeline.rollback import request_rollback
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     rollback = sub.add_parser(
         "rollback",
         parents=[common],
-        help="request again the last digest that passed smoke in an environment",
+        help="request again the last digest that passed smoke in an environment (or the one named)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -35,6 +35,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    from factory_assets.layout.config import check_env
+    from factory_assets.pins.pin_file import check_service_name
+    from factory_assets.pipeline.rollback import request_rollback
+
+    check_service_name(args.service)
+    try:
+        check_env(args.env)
+    except ValueError as exc:
+        raise InputError("arguments", "--env", str(exc)) from None
     done = request_rollback(
         resolve_repo(args.repo),
         args.service,

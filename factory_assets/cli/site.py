@@ -8,12 +8,21 @@ import tempfile
 from pathlib import Path
 
 from factory_assets.config import resolve_repo
-from factory_assets.site.build import build_site
-from factory_assets.site.publish import DEFAULT_BRANCH, EVIDENCE_BRANCH, publish_site
+
+# The builder and the publisher (GitPython) are imported by the handlers; these are
+# factory_assets.site.publish's DEFAULT_BRANCH and EVIDENCE_BRANCH (tests/test_cli_start.py).
+DEFAULT_BRANCH = "gh-pages"
+EVIDENCE_BRANCH = "main"
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    site = sub.add_parser("site", help="the evidence dashboard: build it, publish it to gh-pages")
+    site = sub.add_parser(
+        "site",
+        help=(
+            "the evidence dashboard: build it, publish it to gh-pages with a `pages` evidence "
+            "record"
+        ),
+    )
     site_sub = site.add_subparsers(dest="site_command", metavar="SUBCOMMAND")
     site_sub.required = True
 
@@ -54,6 +63,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _build(args: argparse.Namespace) -> int:
+    from factory_assets.site.build import build_site
+
     result = build_site(resolve_repo(args.repo), Path(args.out))
     print(
         f"{result.out_dir}: {result.tree_size} record(s) in {result.blocks} block(s), merkle root {result.root}, "
@@ -63,6 +74,9 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
+    from factory_assets.site.build import build_site
+    from factory_assets.site.publish import publish_site
+
     repo = resolve_repo(args.repo)
     with tempfile.TemporaryDirectory(prefix="factory-site-") as tmp:
         build_dir = (

@@ -24,6 +24,7 @@ from factory_assets.evidence.vocabulary import (
     SCHEMA_VERSION,
     SERVICE_NAME,
     SHA256_DIGEST,
+    VERDICT_KINDS,
 )
 
 Timestamp = Annotated[str, StringConstraints(pattern=RFC3339_UTC)]
@@ -189,6 +190,9 @@ class SmokeDetails(_Strict):
     digest: ContentDigest | None = None
     pin_commit: ShortText | None = None
     verdict: Literal["passed", "failed", "timeout", "skipped"]
+    # which finding the verdict is (VERDICT_KINDS); absent in records written before it was
+    # recorded: then derived from `verdict` and `error` (smoke/judgement.py: kind_of_details)
+    verdict_kind: Literal[VERDICT_KINDS] | None = None
     reason: LongText | None = None
     duration_ms: Millis = 0
     observations: list[SmokeObservation] = _empty_list()

@@ -13,3 +13,22 @@ SERVICE_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 KINDS: tuple[str, ...] = ("promotion", "smoke", "repair", "pages", "imported")
 RESULTS: tuple[str, ...] = ("success", "failure", "skipped", "superseded", "refused")
+
+# What a smoke verdict found, in one word (a smoke record's `details.verdict_kind`): `verdict`
+# says pass or not, this says which finding. A change of kind is news (a record); the same kind
+# again is not. `factory_assets/smoke/judgement.py` says what each word means.
+VERDICT_KINDS: tuple[str, ...] = (
+    "passed",
+    "skipped",
+    "degraded",
+    "sync_failed",
+    "drift",
+    "failed",
+    "stale",
+    "timeout",
+    "unreachable",
+    "not_found",
+    "unauthorized",
+    "misconfigured",
+    "protocol",
+)

@@ -2,7 +2,8 @@
 
 The entry whose `name` (or `newName`) is the image's `host/repository` gets
 `digest:`; a `newTag` there is removed, since a pin is by digest only. When
-no entry matches, one is appended. Everything else in the file is untouched.
+no entry matches, one is appended; when two do, the pin is refused (kustomize would
+apply both, and one digest would go stale). Everything else in the file is untouched.
 """
 
 from __future__ import annotations
@@ -46,6 +47,38 @@ def images_of(data: object, path: Path) -> CommentedSeq:
     return images
 
 
+def image_entry(
+    images: CommentedSeq,
+    names: tuple[str, ...],
+    path: Path | str,
+    *,
+    refuse: type[InputError] = InputError,
+) -> CommentedMap | None:
+    """The one `images:` entry whose `name` or `newName` is one of `names` (None: none is).
+
+    Two such entries are refused with `refuse`: kustomize applies both in turn, so pinning
+    one leaves the other's digest beside it, stale; which to keep is the user's choice.
+    """
+    found: list[tuple[int, CommentedMap]] = []
+    for index, item in enumerate(images):
+        if not isinstance(item, dict):
+            raise InputError(
+                path, f"images[{index}]", "expected a mapping with name/newName/digest"
+            )
+        if item.get("name") in names or item.get("newName") in names:
+            found.append((index, item))
+    if len(found) > 1:
+        which = " and ".join(f"images[{i}] (name {e.get('name')!r})" for i, e in found)
+        raise refuse(
+            path,
+            "images",
+            f"{which} {'both' if len(found) == 2 else 'all'} match {' or '.join(map(repr, names))} "
+            "by name or newName; kustomize "
+            "applies both in turn, so a pin would leave a stale digest beside it: keep one entry",
+        )
+    return found[0][1] if found else None
+
+
 def render_image_digest(
     repo: Path, relative: str, *, image: str, digest: str, source: Path | str
 ) -> tuple[Path, str, PinChange]:
@@ -53,15 +86,7 @@ def render_image_digest(
     path = kustomization_file(repo, relative, source=source)
     data = roundtrip_yaml.load_file(path)
     images = images_of(data, path)
-    entry = None
-    for index, item in enumerate(images):
-        if not isinstance(item, dict):
-            raise InputError(
-                path, f"images[{index}]", "expected a mapping with name/newName/digest"
-            )
-        if image in (item.get("name"), item.get("newName")):
-            entry = item
-            break
+    entry = image_entry(images, (image,), path)
     before = None
     if entry is None:
         entry = CommentedMap()
@@ -72,6 +97,8 @@ def render_image_digest(
     elif entry.get("newTag"):
         before = f"{image}:{entry['newTag']}"
     entry.pop("newTag", None)
+    if entry.get("newName") not in (None, image):
+        entry["newName"] = image  # the digest is `image`'s: the render must say so
     entry["digest"] = digest
     text = roundtrip_yaml.dumps(data)
     change = PinChange(

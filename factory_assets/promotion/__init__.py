@@ -6,9 +6,35 @@ Public API (the CLI and the Dagster layer call these):
     ready_services(queue, now, *, holds=None, force=False) -> list[str]
 """
 
-from factory_assets.promotion.outcome import PassResult, ServiceOutcome
-from factory_assets.promotion.plan import PromotionPlan, ServicePlan, ready_services
-from factory_assets.promotion.promote_pass import plan_pass, run_pass
+from __future__ import annotations
+
+import importlib
+
+# Name -> the module that defines it, imported on first use (PEP 562): a dry run
+# (`plan_pass`) reads and plans without the engine, the registry client or the evidence store.
+_DEFINED_IN = {
+    "PassResult": "outcome",
+    "ServiceOutcome": "outcome",
+    "PromotionPlan": "plan",
+    "ServicePlan": "plan",
+    "plan_pass": "plan",
+    "ready_services": "plan",
+    "run_pass": "promote_pass",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _DEFINED_IN.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups find it without this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_DEFINED_IN})
+
 
 __all__ = [
     "PassResult",

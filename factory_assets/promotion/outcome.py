@@ -38,6 +38,7 @@ class ServiceOutcome:
     superseded_by: str | None = None
     next_attempt_at: datetime | None = None
     env: str = "dev"
+    pin_proof: str | None = None  # how an overlay pin was proven (the kustomize and its version)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -25,11 +25,11 @@ from typing import Literal
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
-from factory_assets.layout.config import DEFAULT_ENV
+from factory_assets.layout.config import DEFAULT_ENV, allowed_envs
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.kustomize import kustomization_file
-from factory_assets.pins.pin_file import read_pin
-from factory_assets.promotion.claim_lease import lease_expired
+from factory_assets.pins.pin_file import check_service_name, read_pin
+from factory_assets.promotion.claim_lease import claim_is_stale, lease_expired
 from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue
 from factory_assets.release.state import abandon_claim, claim, is_due, mark_failed, mark_superseded
@@ -493,3 +493,37 @@ def read_plan(
         eager_supersede=doc.keeps_history,
     )
     return plan, queue, pins
+
+
+def plan_pass(
+    repo: Path,
+    *,
+    service: str | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+    fetch: bool = False,
+    envs: Collection[str] | None = None,
+) -> PromotionPlan:
+    """What a pass would do, per service: promote, supersede, wait (back-off, hold, busy).
+
+    A pure read of the files under `repo`. With `fetch=True` (what `--dry-run` uses) and a
+    remote, it reads the fresh remote head instead, via the writer's private work tree; the
+    user's checkout is never changed either way.
+    """
+    if service is not None:
+        check_service_name(service, source="arguments", field="--service")
+    moment = now or utc_now()
+    envs = envs if envs is not None else allowed_envs()
+
+    def read(tree: Path) -> PromotionPlan:
+        return read_plan(
+            tree, service=service, force=force, now=moment, is_stale=claim_is_stale, envs=envs
+        )[0]
+
+    if fetch:
+        from resources.gitops import GitopsWriter  # GitPython: only to read the remote head
+
+        writer = GitopsWriter(repo)
+        if writer.mode == "remote":
+            return writer.snapshot(read)
+    return read(Path(repo))

@@ -28,10 +28,10 @@ from factory_assets.layout.config import allowed_envs
 from factory_assets.layout.legacy_runtime import refuse_live_legacy_promoter
 from factory_assets.pins.lane_view import pinned_image
 from factory_assets.pins.pin_file import PinChange, check_service_name, pin_relpath
-from factory_assets.promotion.claim_lease import active_runner, claim_is_stale, claim_lease
+from factory_assets.promotion.claim_lease import active_runner, claim_lease
 from factory_assets.promotion.crash import crash_point
 from factory_assets.promotion.outcome import PassResult, ServiceOutcome
-from factory_assets.promotion.plan import PromotionPlan, read_plan
+from factory_assets.promotion.plan import PromotionPlan
 from factory_assets.promotion.records import RecordContext
 from factory_assets.promotion.replication import ReplicationPolicy
 from factory_assets.promotion.steps import (
@@ -60,37 +60,6 @@ from resources.registry import ManifestNotFound, RegistryError
 def _check_service(service: str | None) -> None:
     if service is not None:
         check_service_name(service, source="arguments", field="--service")
-
-
-def plan_pass(
-    repo: Path,
-    *,
-    service: str | None = None,
-    force: bool = False,
-    now: datetime | None = None,
-    fetch: bool = False,
-    envs: Collection[str] | None = None,
-) -> PromotionPlan:
-    """What a pass would do, per service: promote, supersede, wait (back-off, hold, busy).
-
-    A pure read of the files under `repo`. With `fetch=True` (what `--dry-run` uses) and a
-    remote, it reads the fresh remote head instead, via the writer's private work tree; the
-    user's checkout is never changed either way.
-    """
-    _check_service(service)
-    moment = now or utc_now()
-    envs = envs if envs is not None else allowed_envs()
-
-    def read(tree: Path) -> PromotionPlan:
-        return read_plan(
-            tree, service=service, force=force, now=moment, is_stale=claim_is_stale, envs=envs
-        )[0]
-
-    if fetch:
-        writer = GitopsWriter(repo)
-        if writer.mode == "remote":
-            return writer.snapshot(read)
-    return read(Path(repo))
 
 
 def _resolve_concurrency() -> int:

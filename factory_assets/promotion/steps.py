@@ -803,4 +803,5 @@ def _success(
         media_type=resolved.media_type if resolved else None,
         commit=commit,
         forced=forced,
+        pin_proof=getattr(record.details, "pin_proof", None),
     )

@@ -15,16 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-import httpx
 from pydantic import ValidationError
 
 from factory_assets.common import settings
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
-from factory_assets.evidence import store
 from factory_assets.evidence.ids import new_record_id
-from factory_assets.evidence.model import RecordBody
 from factory_assets.layout.config import (
     DEFAULT_ENV,
     FOUR_LIST_MAX_ATTEMPTS,
@@ -39,7 +38,12 @@ from factory_assets.release.queue_file import (
     queue_relpath,
     save_queue,
 )
-from resources.gitops import GitopsWriter
+
+# The evidence store and GitPython are imported where a pushed request records and commits:
+# `factory release add` without --push needs neither.
+if TYPE_CHECKING:
+    from factory_assets.evidence.model import RecordBody
+    from resources.gitops import GitopsWriter
 
 ARGS = "arguments"
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -55,21 +59,30 @@ class AddResult:
 
 
 def harbor_host(harbor_url: str | None = None) -> str:
-    """`host[:port]` of HARBOR_URL, the only registry images may come from."""
+    """`host[:port]` of HARBOR_URL, the only registry images may come from.
+
+    Read with the standard library (the HTTP stack is imported only to talk to a registry),
+    to the same `host[:port]` the registry client's httpx reading gives.
+    """
     url = (harbor_url if harbor_url is not None else settings.HARBOR_URL.get() or "").strip()
     if not url:
         raise InputError(
             "environment", "HARBOR_URL", "not set: it names the registry every image must come from"
         )
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number in range makes no URL
+        netloc = parts.netloc.rpartition("@")[2]
+        if any(char.isspace() or not char.isprintable() for char in url):
+            raise ValueError("whitespace or control characters")
+        netloc = netloc.encode("idna").decode("ascii")  # as httpx: an IDN host in its A-label
+    except (ValueError, UnicodeError):
         raise InputError("environment", "HARBOR_URL", "not a valid URL") from None
-    if parsed.scheme not in _DEFAULT_PORTS or not parsed.host:
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise InputError(
             "environment", "HARBOR_URL", "must be an http:// or https:// URL with a host"
         )
-    return _normal_host(parsed.netloc.decode("ascii").rpartition("@")[2], parsed.scheme)
+    return _normal_host(netloc, parts.scheme)
 
 
 def _normal_host(host: str, scheme: str = "https") -> str:
@@ -258,6 +271,8 @@ def append_entries(
     if not entries:
         return []
     if record:
+        from factory_assets.evidence import store
+
         bodies = [_request_body(entry, links) for entry in entries]
         records = store.append_records(tree, bodies, scratch=scratch)
         results = [
@@ -275,6 +290,8 @@ def append_entries(
 
 def _request_body(entry: ReleaseEntry, links: dict | None) -> RecordBody:
     """The `requested` record that becomes the parent of the release's first attempt."""
+    from factory_assets.evidence import store
+
     return store.new_body(
         kind="promotion",
         service=entry.service,
@@ -332,6 +349,8 @@ def add_release(
         result = append_entry(repo, entry, record=False)
         where = queue_relpath(repo)
         return AddResult(result.entry, message=f"added {entry.id} to {where} (not committed)")
+    from resources.gitops import GitopsWriter
+
     writer = writer or GitopsWriter(repo)
     txn = writer.transact(
         lambda tree: append_entry(tree, entry, record=True, links=links),

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from factory_assets.evidence.model import RECORD_ID, SERVICE_NAME
+from factory_assets.evidence.vocabulary import RECORD_ID, SERVICE_NAME
 from factory_assets.layout.config import DEFAULT_ENV, EnvName
 from resources.registry import InvalidReference, parse_image, validate_digest, validate_tag
 

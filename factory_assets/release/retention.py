@@ -1,8 +1,9 @@
 """Retention: terminal entries older than the window leave the queue; their evidence stays.
 
 Kept regardless of age: open entries, entries without an evidence record (nothing else
-holds their history), the newest terminal entry of each service (status and lineage
-need it), and any entry a pin names.
+holds their history), the newest terminal and the newest promoted entry of each lane
+(service, env: status and lineage need them, and a runner limited to some environments
+must not drop another environment's pinned release), and any entry a pin names.
 """
 
 from __future__ import annotations
@@ -24,13 +25,17 @@ def compact(
 ) -> ReleaseQueue:
     """The queue without terminal entries that finished before `now - window` (see module doc)."""
     cutoff = now - window
-    newest_terminal: dict[str, tuple] = {}
+    newest: dict[tuple, tuple] = {}  # (lane, "terminal" | "promoted") -> (order key, id)
     for position, entry in enumerate(queue.entries):
-        if entry.terminal:
-            key = entry.order_key(position)
-            if entry.service not in newest_terminal or key > newest_terminal[entry.service][0]:
-                newest_terminal[entry.service] = (key, entry.id)
-    protected = {entry_id for _, entry_id in newest_terminal.values()} | set(keep_ids)
+        if not entry.terminal:
+            continue
+        key = entry.order_key(position)
+        kinds = ("terminal", "promoted") if entry.state == "promoted" else ("terminal",)
+        for kind in kinds:
+            slot = (entry.lane, kind)
+            if slot not in newest or key > newest[slot][0]:
+                newest[slot] = (key, entry.id)
+    protected = {entry_id for _, entry_id in newest.values()} | set(keep_ids)
     kept = tuple(
         e
         for e in queue.entries

@@ -22,8 +22,7 @@ from factory_assets.evidence.canonical import body_of, fast_canonical_bytes, sha
 from factory_assets.evidence.checkpoints import HISTORY_FILE, history_bytes
 from factory_assets.evidence.collect import collect_index
 from factory_assets.evidence.layout import INDEX_FILE, RECORDS_DIR, record_path
-from factory_assets.layout.config import load_layout
-from factory_assets.layout.queue_health import queue_health, read_queue_data
+from factory_assets.layout.queue_health import layout_queue_health
 from factory_assets.site.data import (
     BLOCK_SIZE,
     SITE_FORMAT,
@@ -35,16 +34,19 @@ from factory_assets.site.data import (
     dump_json,
     published_size,
     records_bytes,
-    service_matrix,
     timeline_bytes,
 )
-from factory_assets.site.inputs import read_repo_state
+from factory_assets.site.lanes import lane_table, without_root
+from factory_assets.site.legacy import legacy_deployment
 from factory_assets.site.metrics import compute_metrics
 from factory_assets.site.pipeline import pipeline_rows
 
 # The checkout's `site/` (a source tree or an editable install).
 CHECKOUT_SITE_SRC = Path(__file__).resolve().parents[2] / "site"
 INSTALLED_SITE_SRC = "share/factory/site"  # where a wheel puts them, under the install prefix
+# Record details the timeline names an event by ("approved by NAME", `site/app.js`); plain
+# details fields, so the in-browser check verifies them against the records like the rest.
+TIMELINE_DETAILS = ("event", "requested_by")
 
 
 class SiteBuildError(FactoryError):
@@ -110,8 +112,8 @@ def collected_lines(repo: Path) -> list[dict]:
     return lines
 
 
-def _stored_record(repo: Path, line: dict) -> bytes:
-    """The stored bytes of the record behind a summary, checked against it."""
+def _stored_record(repo: Path, line: dict) -> tuple[bytes, dict]:
+    """The stored bytes of the record behind a summary, checked against it, and the record."""
     path = record_path(repo, line["id"])
     rel = f"evidence/records/{path.name}"
     try:
@@ -129,7 +131,23 @@ def _stored_record(repo: Path, line: dict) -> bytes:
         raise SiteBuildError(
             f"{rel}: integrity.content_digest: does not match the content; run `factory evidence validate`"
         )
-    return raw
+    return raw, record
+
+
+def _read_block(repo: Path, chunk: list[dict], legacy: dict[int, dict]) -> list[bytes]:
+    """The stored records behind `chunk`, checked; each line gains the details its timeline
+    row names the event by, and each imported legacy deployment lands in `legacy` by sequence."""
+    raws = []
+    for line in chunk:
+        raw, record = _stored_record(repo, line)
+        raws.append(raw)
+        details = record.get("details") or {}
+        for key in TIMELINE_DETAILS:
+            if details.get(key) is not None:
+                line[key] = details[key]
+        if line["kind"] == "imported" and (past := legacy_deployment(record)) is not None:
+            legacy[line["seq"]] = past
+    return raws
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
@@ -176,14 +194,11 @@ def _write(root: Path, rel: str, data: bytes) -> None:
 
 def _queue_health(repo: Path, lines: list[dict], warnings: list[str]) -> dict | None:
     """The four-list queue's health figures, as of the newest record (a build is deterministic)."""
+    as_of = parse_rfc3339(lines[-1]["finished_at"]) if lines else utc_now()
     try:
-        layout = load_layout(repo)
-        if layout.queue_format != "four-lists" or not (repo / layout.queue_path).is_file():
-            return None
-        as_of = parse_rfc3339(lines[-1]["finished_at"]) if lines else utc_now()
-        return queue_health(read_queue_data(repo, layout.queue_path), as_of)
+        return layout_queue_health(repo, as_of)
     except InputError as exc:
-        warnings.append(f"queue health: {exc}")
+        warnings.append(without_root(f"queue health: {exc}", repo))
         return None
 
 
@@ -195,7 +210,8 @@ def build_site(
     links = links or SiteLinks.from_env()
     all_lines = collected_lines(repo)
     lines = all_lines[: published_size(all_lines)]
-    state = read_repo_state(repo)
+    warnings: list[str] = []
+    legacy: dict[int, dict] = {}  # sequence -> the deployment an imported record describes
     stage = _prepare_out_dir(out_dir)
     try:
         _copy_static(site_src or site_sources(), stage)
@@ -204,8 +220,8 @@ def build_site(
         for start in range(0, len(lines), BLOCK_SIZE):
             number = start // BLOCK_SIZE
             chunk = lines[start : start + BLOCK_SIZE]
+            records = records_bytes(_read_block(repo, chunk, legacy))
             timeline = timeline_bytes(number, chunk)
-            records = records_bytes([_stored_record(repo, line) for line in chunk])
             _write(stage, block_path("timeline", number), timeline)
             _write(stage, block_path("records", number), records)
             blocks.append(block_meta(number, chunk, timeline, records))
@@ -223,14 +239,14 @@ def build_site(
             "range": {"first": lines[0]["finished_at"], "last": lines[-1]["finished_at"]}
             if lines
             else None,
-            "services": service_matrix(lines, state.pins, state.queue),
-            "pipeline": pipeline_rows(repo, lines, state.warnings),
-            "queue_health": _queue_health(repo, lines, state.warnings),
+            "services": lane_table(repo, lines, legacy, warnings),
+            "pipeline": pipeline_rows(repo, lines, warnings),
+            "queue_health": _queue_health(repo, lines, warnings),
             "blocks": blocks,
             "links": {"commit": links.commit_url_template, "dagster": links.dagster_url},
-            "warnings": state.warnings,
+            "warnings": warnings,
         }
-        _write(stage, "data/metrics.json", dump_json(compute_metrics(lines)))
+        _write(stage, "data/metrics.json", dump_json(compute_metrics(lines, legacy)))
         _write(stage, SUMMARY_FILE, dump_json(summary))
         # Publishing replaces this with the branch's history plus this checkpoint; a build
         # served as it is has been published nowhere yet.

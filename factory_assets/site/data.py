@@ -1,6 +1,6 @@
 """The dashboard's data files: a small summary plus sequence blocks of summaries and records.
 
-- `data/summary.json`: checkpoint, counts, the service matrix, filter choices and
+- `data/summary.json`: checkpoint, counts, what runs where (`lanes.py`), filter choices and
   one entry per block (sequence and time range, services/kinds/results present,
   file sizes and sha256) so the browser fetches only the blocks a view needs;
 - `data/metrics.json`: DORA and latency series (see `metrics.py`);
@@ -22,7 +22,6 @@ SITE_FORMAT = "factory-site/1"
 SUMMARY_FILE = "data/summary.json"
 BLOCK_SIZE = 512
 MAX_BLOCK_SERVICES = 64  # beyond this a block lists none and the browser simply fetches it
-DEFAULT_ENV = "dev"  # records without an env are the default environment's
 MERKLE_RULE = "RFC 6962 SHA-256 over integrity.content_digest in sequence order"
 
 
@@ -97,48 +96,6 @@ def timeline_bytes(number: int, lines: list[dict]) -> bytes:
 def records_bytes(raws: list[bytes]) -> bytes:
     """A JSON array of the stored records, each kept byte for byte (one per line)."""
     return b"[\n" + b",\n".join(raws) + b"\n]\n"
-
-
-def service_matrix(
-    lines: list[dict], pins: dict[tuple, dict], queue: dict[tuple, dict]
-) -> list[dict]:
-    """One row per (service, env) known to the evidence, the pins or the queue; by env, then
-    service ("what runs in dev", "what runs in prod")."""
-    state: dict[tuple[str, str], dict] = {}
-    for line in lines:
-        service = line.get("service")
-        if not service:
-            continue
-        row = state.setdefault((service, line.get("env") or DEFAULT_ENV), {})
-        row["last"] = line
-        row[f"last_{line['kind']}"] = line
-        if line["kind"] == "promotion" and line["result"] == "success":
-            row["pinned"] = line
-    rows = []
-    for service, env in sorted(
-        set(state) | set(pins) | set(queue), key=lambda lane: (lane[1], lane[0])
-    ):
-        lane = (service, env)
-        seen = state.get(lane, {})
-        pin = pins.get(lane)
-        pinned = seen.get("pinned")
-        agrees = None
-        if pin and pin.get("digest") and pinned and pinned.get("digest"):
-            agrees = pin["digest"] == pinned["digest"]
-        rows.append(
-            {
-                "service": service,
-                "env": env,
-                "pin": pin,
-                "pinned": pinned,
-                "last_promotion": seen.get("last_promotion"),
-                "last_smoke": seen.get("last_smoke"),
-                "last": seen.get("last"),
-                "queue": queue.get(lane),
-                "pin_matches_evidence": agrees,
-            }
-        )
-    return rows
 
 
 def counts_of(lines: list[dict]) -> dict:

@@ -15,6 +15,7 @@ from factory_assets.common.errors import InputError
 from factory_assets.layout.config import load_layout
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue
+from factory_assets.site.lanes import without_root
 from factory_assets.site.metrics import _ms
 
 MAX_ROWS = 50
@@ -60,7 +61,7 @@ def pipeline_rows(repo: Path, lines: list[dict], warnings: list[str]) -> dict:
             return {"stages": [], "rows": []}
         queue: ReleaseQueue = load_queue(repo).queue
     except InputError as exc:
-        warnings.append(f"pipeline: {exc}")
+        warnings.append(without_root(f"pipeline: {exc}", repo))
         return {"stages": [], "rows": []}
     by_release: dict[str, list[dict]] = {}
     for line in lines:

@@ -61,8 +61,17 @@ def judge_application(
     seen = observe_application(app)
     relation_of = revision_check or exact_revision(pin_commit)
 
-    def verdict(state: str, reason: str, *, refresh: bool = False, error=None) -> Judgement:
-        return Judgement(state, reason, {**seen, "note": reason}, refresh=refresh, error=error)  # type: ignore[arg-type]
+    def verdict(
+        state: str, reason: str, *, refresh: bool = False, error=None, kind=None
+    ) -> Judgement:
+        return Judgement(
+            state,  # type: ignore[arg-type]
+            reason,
+            {**seen, "note": reason},
+            refresh=refresh,
+            error=error,
+            kind=kind,
+        )
 
     # 1. revision first
     revision, op_revision = seen.get("revision"), seen.get("operation_revision")
@@ -86,7 +95,9 @@ def judge_application(
             _text(_mapping(_mapping(app.get("status")).get("operationState")).get("message"))
             or "no message"
         )
-        return verdict("fail", f"sync operation {phase} at the pinned revision: {message}")
+        return verdict(
+            "fail", f"sync operation {phase} at the pinned revision: {message}", kind="sync_failed"
+        )
     if seen.get("sync_status") != "Synced":
         return verdict(
             "wait",
@@ -104,12 +115,13 @@ def judge_application(
             f"health is stale: reconciledAt {seen.get('reconciled_at') or 'absent'} is before "
             f"operationState.finishedAt {seen.get('finished_at') or 'absent'}",
             refresh=True,
+            kind="stale",  # a timeout here never saw trustworthy health
         )
 
     # 4. health
     health = seen.get("health")
     if health in FAILING_HEALTH:
-        return verdict("fail", f"health is {health} at the pinned revision")
+        return verdict("fail", f"health is {health} at the pinned revision", kind="degraded")
     if health != "Healthy":
         return verdict("wait", f"health is {health or 'absent'}, not Healthy yet")
 

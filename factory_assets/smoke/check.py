@@ -22,13 +22,12 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.evidence.store import append_record, load_record, new_body
-from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, load_layout
+from factory_assets.layout.config import DEFAULT_ENV
 from factory_assets.pins.lane_view import PinView, lane_pin_view
-from factory_assets.pins.pin_file import list_pin_services
 from factory_assets.release.queue_file import load_queue
 from factory_assets.smoke.argocd_verdict import RevisionCheck, judge_application
 from factory_assets.smoke.config import SmokeConfig, parse_smoke_config
-from factory_assets.smoke.judgement import ErrorKind, Judgement
+from factory_assets.smoke.judgement import ErrorKind, Judgement, verdict_kind
 from factory_assets.smoke.lineage import (
     find_promotion_record,
     git_revision_check,
@@ -36,7 +35,7 @@ from factory_assets.smoke.lineage import (
 )
 from factory_assets.smoke.poll import PollResult, Verdict, poll
 from factory_assets.smoke.readiness import Expected, probe_readiness, resolve_expected
-from factory_assets.smoke.targets import load_smoke_targets
+from factory_assets.smoke.scope import SmokeScope, smoke_scope
 from resources.argocd import (
     ArgoCDAppNotFound,
     ArgoCDAuthError,
@@ -64,7 +63,11 @@ RESULT_OF: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SmokeOutcome:
-    """The verdict on one service's pin and the evidence record that holds it."""
+    """The verdict on one service's pin and the evidence record that holds it.
+
+    `record` is this check's own record when `recorded`; otherwise the earlier record that
+    found the same kind of verdict on the same pin (no news: nothing was written).
+    """
 
     service: str
     verdict: Verdict
@@ -75,6 +78,9 @@ class SmokeOutcome:
     health: str | None = None
     duration_ms: int = 0
     error: ErrorKind | None = None
+    kind: str = ""  # the verdict kind (VERDICT_KINDS): which finding `verdict` is
+    recorded: bool = True
+    env: str = DEFAULT_ENV  # the lane's environment
 
     @property
     def ok(self) -> bool:
@@ -85,6 +91,7 @@ class SmokeOutcome:
         """Flat metadata for a Dagster materialization (verdict, revision, health, duration, record)."""
         meta: dict[str, str | int] = {
             "verdict": self.verdict,
+            "verdict_kind": self.kind,
             "reason": self.reason,
             "method": self.method,
             "duration_ms": self.duration_ms,
@@ -126,17 +133,14 @@ def check_services(
     log: Log | None = None,
     record: Recorder | None = None,
     environments: Sequence[str] | None = None,
+    scope: SmokeScope | None = None,
 ) -> list[SmokeOutcome]:
     """Check several lanes at once (each waits on its own target); outcomes in lane order.
 
-    `environments` defaults to the declared ones within FACTORY_ENVS (the factory's own
-    layout without factory.yaml: dev); `services` to every service with a target there.
+    The lanes are `scope`'s, by default `smoke_scope(repo, services, environments)`: the
+    runner's own environments only (FACTORY_ENVS, narrowed by `environments`).
     """
-    lanes = [
-        (name, environment)
-        for environment in smoke_environments(repo, environments)
-        for name in (list(services) if services is not None else lane_services(repo, environment))
-    ]
+    lanes = list((scope or smoke_scope(repo, services, environments)).lanes)
     for name, environment in lanes:
         lane_pin_view(repo, name, environment)  # an unknown one is a usage problem: say it now
     if not lanes:
@@ -156,25 +160,6 @@ def check_services(
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(lanes)))) as pool:
         return list(pool.map(one, lanes))
-
-
-def smoke_environments(repo: Path, requested: Sequence[str] | None) -> list[str]:
-    """The environments a smoke run checks: those asked for, else the declared ones this
-    runner may promote (FACTORY_ENVS), else dev."""
-    if requested:
-        return list(requested)
-    declared = load_layout(repo).env_names()
-    allowed = allowed_envs()
-    if declared is None:
-        return [DEFAULT_ENV] if allowed is None or DEFAULT_ENV in allowed else sorted(allowed)
-    return [name for name in declared if allowed is None or name in allowed]
-
-
-def lane_services(repo: Path, environment: str) -> list[str]:
-    """Services with something to check in `environment`: a pin file, or a smoke target."""
-    if load_layout(repo).pin_kind(environment) == "overlays":
-        return sorted(s for s, e in load_smoke_targets(repo) if e == environment)
-    return list_pin_services(repo, environment)
 
 
 def check_service(
@@ -208,7 +193,7 @@ def check_service(
     pin = ctx.pin
     if pin.image is None or pin.digest is None:
         return _finish(ctx, "none", None, _skip(f"{pin.rel_path} pins no image yet"), links)
-    ctx.promotion = _promotion_of(repo, pin, promotion, ctx.notes)
+    ctx.promotion = _promotion_of(repo, pin, promotion, ctx.notes, environment)
     ctx.pin_commit = _pin_commit(repo, pin, ctx.promotion)
     try:
         cfg = parse_smoke_config(pin.smoke, path=pin.rel_path)
@@ -245,28 +230,38 @@ def check_service(
 
 
 def _promotion_of(
-    repo: Path, pin: PinView, given: EvidenceRecord | None, notes: list[str]
+    repo: Path, pin: PinView, given: EvidenceRecord | None, notes: list[str], environment: str
 ) -> EvidenceRecord | None:
-    record = given or _release_record(repo, pin) or find_promotion_record(repo, pin.service)
+    """The pin's parent: the pinned release's record, else the lane's latest promotion (in
+    `environment` only: another environment's record is never this lane's parent)."""
+    record = (
+        given
+        or _release_record(repo, pin, environment)
+        or find_promotion_record(repo, pin.service, environment)
+    )
+    lane = f"{pin.service} in {environment}"
     if record is None:
-        notes.append("no promotion record for this service: the smoke record has no parent")
+        notes.append(f"no promotion record of {lane}: the smoke record has no parent")
         return None
     digest = getattr(record.details, "digest", None)
     if digest != pin.digest:
         notes.append(
-            f"the latest promotion record {record.id} pinned {digest}, not {pin.digest}: no parent"
+            f"the latest promotion record of {lane}, {record.id}, pinned {digest}, "
+            f"not {pin.digest}: no parent"
         )
         return None
     return record
 
 
-def _release_record(repo: Path, pin: PinView) -> EvidenceRecord | None:
-    """The promotion record of the pinned release, by its queue entry (one per lane)."""
+def _release_record(repo: Path, pin: PinView, environment: str) -> EvidenceRecord | None:
+    """The promotion record of the pinned release, by its queue entry (one per lane), when the
+    entry is this environment's (a pin file copied from another lane names that lane's
+    release) and the record pinned this digest."""
     if not pin.release_id:
         return None
     try:
         entry = load_queue(repo).queue.by_id(pin.release_id)
-        if entry is None or not entry.evidence:
+        if entry is None or not entry.evidence or entry.env != environment:
             return None
         record = load_record(repo, entry.evidence)
     except (InputError, OSError, ValueError):
@@ -291,9 +286,11 @@ class _ArgoProbe:
         pin_commit: str,
         digest: str,
         revision_check: RevisionCheck,
+        environment: str = DEFAULT_ENV,
     ) -> None:
         self.client, self.cfg, self.pin_commit, self.digest = client, cfg, pin_commit, digest
         self.revision_check = revision_check
+        self.environment = environment
         self.want_refresh = cfg.refresh != "none"
         self.next_refresh_at = 0.0
 
@@ -313,16 +310,31 @@ class _ArgoProbe:
                 timeout_seconds=min(cfg.request_timeout_seconds, max(remaining, 1.0)),
             )
         except ArgoCDError as exc:
-            return _judgement_of_error(exc)
+            return _judgement_of_error(exc, self._unknown_app(exc))
         judgement = judge_application(
             app, pin_commit=self.pin_commit, digest=self.digest, revision_check=self.revision_check
         )
         self.want_refresh = judgement.refresh
         return judgement
 
+    def _unknown_app(self, exc: ArgoCDError) -> str | None:
+        """For a 403 or 404 on the app, what the operator must check: this Argo CD does not
+        know the application, which says nothing about the pin (Argo CD answers 403 alike for
+        an app that does not exist and one the token may not see)."""
+        if not isinstance(exc, ArgoCDPermissionDenied | ArgoCDAppNotFound):
+            return None
+        status = 403 if isinstance(exc, ArgoCDPermissionDenied) else 404
+        project = f" (smoke.project {self.cfg.project})" if self.cfg.project else ""
+        return (
+            f"Argo CD at {self.client.settings.url} does not know application "
+            f"{self.cfg.argocd_app!r} ({status}): check ARGOCD_URL and the token's project"
+            f"{project}, or that this cluster deploys {self.environment}; not a verdict on "
+            "the pin"
+        )
 
-def _judgement_of_error(exc: ArgoCDError) -> Judgement:
-    reason = str(exc)
+
+def _judgement_of_error(exc: ArgoCDError, reason: str | None = None) -> Judgement:
+    reason = reason or str(exc)
     if exc.retryable:  # asking again may help: keep polling until the deadline
         return Judgement("wait", reason, {"note": reason}, error="unavailable")
     if isinstance(exc, ArgoCDAuthError):
@@ -348,7 +360,7 @@ def _run_argocd(
     assert ctx.pin_commit and pin.digest and pin.image
     revision_check = git_revision_check(repo, ctx.pin_commit, pin.rel_path, pin.image)
     with ArgoCDClient(settings) as client:
-        probe = _ArgoProbe(client, cfg, ctx.pin_commit, pin.digest, revision_check)
+        probe = _ArgoProbe(client, cfg, ctx.pin_commit, pin.digest, revision_check, ctx.environment)
         return poll(
             probe,
             timeout_seconds=timeout,
@@ -423,23 +435,25 @@ def _finish(
 ) -> SmokeOutcome:
     pin = ctx.pin
     reason = "; ".join([result.reason, *ctx.notes])
+    kind = verdict_kind(result.verdict, result.error, result.last.kind if result.last else None)
     observations = [
         {**o, "note": o["note"][:4096]} if "note" in o else o for o in result.observations
     ]
     details = {
         "method": method,
+        # every new record names its lane's environment (older ones without: the default's)
+        "env": ctx.environment,
         "target": target,
         "release_id": pin.release_id,
         "digest": pin.digest,
         "pin_commit": ctx.pin_commit,
         "verdict": result.verdict,
+        "verdict_kind": kind,
         "reason": reason[:65536],
         "duration_ms": int((time.monotonic() - ctx.start) * 1000),
         "observations": observations,
         "error": result.error,
     }
-    if ctx.environment != DEFAULT_ENV:  # records without an env are the default env's
-        details["env"] = ctx.environment
     subject = []
     if pin.digest and pin.repository:
         subject.append(
@@ -474,4 +488,7 @@ def _finish(
         health=last.get("health"),
         duration_ms=details["duration_ms"],
         error=result.error,
+        kind=kind,
+        recorded=record.id == body.id,
+        env=ctx.environment,
     )

@@ -8,6 +8,7 @@ the fresh head, so the evidence chain never forks. The CLI and the asset share t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from factory_assets.common.errors import InputError
@@ -19,6 +20,9 @@ from factory_assets.pipeline.handoff import hand_off, handoff_pending
 from factory_assets.release.model import ReleaseQueue
 from factory_assets.release.queue_file import QueueDocument, load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
+from factory_assets.smoke.judgement import judges_the_pin, kind_of_details
+from factory_assets.smoke.lineage import checked_entry
+from factory_assets.smoke.scope import SmokeScope, not_checked_here, smoke_scope
 from resources.gitops import GitError, GitopsWriter
 
 
@@ -32,37 +36,46 @@ def queue_of(tree: Path) -> QueueDocument | None:
 
 
 def with_smoke_verdict(queue: ReleaseQueue, record: EvidenceRecord) -> ReleaseQueue:
-    """The verdict on the pinned release's queue entry (visibility only: it never un-pins)."""
-    release_id = record.details.release_id
-    entry = queue.by_id(release_id) if release_id else None
+    """The verdict on the pinned release's queue entry (visibility only: it never un-pins).
+
+    `smoke_evidence` names the release's newest smoke record (what the next check is compared
+    with); `smoke_verdict` is the last verdict that judged the pin (`judges_the_pin`). A check
+    that could not judge it (Argo CD does not know the app, the token was refused, nothing to
+    check) leaves that verdict as it was: an operator's mistake neither fails a release nor
+    takes a passed one out of what `factory rollback` may go back to.
+    """
+    entry = checked_entry(queue, record)
     if entry is None:
-        return queue  # no release, or compacted out by retention: the evidence keeps the history
-    return queue.replace(
-        entry.model_copy(
-            update={"smoke_verdict": record.details.verdict, "smoke_evidence": record.id}
-        )
-    )
+        # no release, compacted out by retention, or another lane's: the evidence keeps it
+        return queue
+    update = {"smoke_evidence": record.id}
+    if judges_the_pin(record):
+        update["smoke_verdict"] = record.details.verdict
+    return queue.replace(entry.model_copy(update=update))
 
 
 def unchanged_verdict(
     tree: Path, body: RecordBody, queue: ReleaseQueue | None
 ) -> EvidenceRecord | None:
-    """The last smoke record of this release when it said the same about the same digest.
+    """The last smoke record of this release when it found the same kind of verdict on the
+    same digest.
 
     A periodic check that finds what the last one found writes no record and no commit:
-    only a new pin, a changed verdict or drift (another digest) is news.
+    only a new pin, another digest or another kind of verdict is news. The kind, not the
+    verdict: Degraded and then drift are both `failed`, but two findings, two records.
     """
-    release_id = body.details.release_id
-    if not release_id or queue is None:
-        return None
-    entry = queue.by_id(release_id)
-    if entry is None or not entry.smoke_evidence or entry.smoke_verdict != body.details.verdict:
+    entry = checked_entry(queue, body) if queue is not None else None
+    if entry is None or not entry.smoke_evidence:
         return None
     try:
         last = store.load_record(tree, entry.smoke_evidence)
     except (InputError, OSError, ValueError):
         return None
+    if last.kind != "smoke" or last.details.verdict != body.details.verdict:
+        return None
     if last.details.digest != body.details.digest or last.details.method != body.details.method:
+        return None
+    if kind_of_details(last.details) != kind_of_details(body.details):
         return None
     return last
 
@@ -141,6 +154,29 @@ def record_lander(
     return land
 
 
+@dataclass(frozen=True)
+class NotChecked:
+    """A lane this runner does not check (its environment is outside FACTORY_ENVS): nothing
+    was looked at and nothing written; not a failure."""
+
+    service: str
+    env: str
+    reason: str
+    verdict: str = "not_checked"
+    ok: bool = True
+
+    def metadata(self) -> dict[str, str]:
+        return {"verdict": self.verdict, "env": self.env, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    """What a smoke run checked (`outcomes`, in lane order) and what it left alone (`scope`)."""
+
+    outcomes: list[SmokeOutcome]
+    scope: SmokeScope
+
+
 def smoke_check_and_land(
     repo: Path,
     service: str,
@@ -149,12 +185,17 @@ def smoke_check_and_land(
     timeout_seconds: float | None = None,
     log: Callable[[str], None] | None = None,
     environment: str = DEFAULT_ENV,
-) -> SmokeOutcome:
+) -> SmokeOutcome | NotChecked:
     """One lane, as the `smoke_result` asset runs it.
 
-    Unlike the CLI, the asset never keeps a verdict in a checkout that differs from the
-    remote: a run that reports success must have landed its record where everyone sees it.
+    A lane outside this runner's environments (FACTORY_ENVS) is not checked: `NotChecked`,
+    with nothing fetched or written. Unlike the CLI, the asset never keeps a verdict in a
+    checkout that differs from the remote: a run that reports success must have landed its
+    record where everyone sees it.
     """
+    outside = not_checked_here(service, environment)
+    if outside is not None:
+        return NotChecked(service, environment, outside)
     writer, note, in_sync = _fresh_checkout(repo, log)
     if writer.mode == "remote" and not in_sync:
         raise GitError(
@@ -172,6 +213,34 @@ def smoke_check_and_land(
     )
 
 
+def smoke_run_and_land(
+    repo: Path,
+    services: Sequence[str] | None = None,
+    *,
+    timeout_seconds: float | None = None,
+    log: Callable[[str], None] | None = None,
+    environments: Sequence[str] | None = None,
+) -> SmokeRun:
+    """Several lanes at once, as `factory smoke` runs them: this runner's own (`smoke_scope`),
+    read at the fresh remote head."""
+    writer, _, in_sync = _fresh_checkout(repo, log)
+    scope = smoke_scope(repo, services, environments)
+    if log and writer.mode == "remote" and not in_sync and scope.lanes:
+        log(
+            f"warning: the checkout differs from {writer.remote_ref}: these verdicts stay in "
+            "the checkout, not pushed, and its evidence chain departs from the remote's; "
+            "commit and push (or discard) the local changes under envs/, release/, evidence/"
+        )
+    outcomes = check_services(
+        repo,
+        timeout_seconds=timeout_seconds,
+        log=log,
+        record=record_lander(writer, repo, in_sync),
+        scope=scope,
+    )
+    return SmokeRun(outcomes, scope)
+
+
 def smoke_checks_and_land(
     repo: Path,
     services: Sequence[str] | None = None,
@@ -180,22 +249,10 @@ def smoke_checks_and_land(
     log: Callable[[str], None] | None = None,
     environments: Sequence[str] | None = None,
 ) -> list[SmokeOutcome]:
-    """Several lanes at once, as `factory smoke` runs them."""
-    writer, _, in_sync = _fresh_checkout(repo, log)
-    if log and writer.mode == "remote" and not in_sync:
-        log(
-            f"warning: the checkout differs from {writer.remote_ref}: these verdicts stay in "
-            "the checkout, not pushed, and its evidence chain departs from the remote's; "
-            "commit and push (or discard) the local changes under envs/, release/, evidence/"
-        )
-    return check_services(
-        repo,
-        services,
-        timeout_seconds=timeout_seconds,
-        log=log,
-        record=record_lander(writer, repo, in_sync),
-        environments=environments,
-    )
+    """The outcomes of `smoke_run_and_land`."""
+    return smoke_run_and_land(
+        repo, services, timeout_seconds=timeout_seconds, log=log, environments=environments
+    ).outcomes
 
 
 def _fresh_checkout(

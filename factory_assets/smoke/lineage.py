@@ -8,19 +8,29 @@ from pathlib import Path
 
 from git import GitCommandError, InvalidGitRepositoryError, NoSuchPathError, Repo
 
+from factory_assets.common.errors import InputError
 from factory_assets.common.files import read_bounded
 from factory_assets.evidence.layout import INDEX_FILE, records_dir
-from factory_assets.evidence.model import EvidenceRecord
+from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.evidence.store import load_record
+from factory_assets.layout.config import DEFAULT_ENV
 from factory_assets.pins.lane_view import text_pins_image
+from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.smoke.argocd_verdict import RevisionCheck, RevisionRelation
 
+SHARD_MAX_BYTES = 64 * 1024 * 1024  # 4096 record summaries; far above what one holds
 
-def find_promotion_record(repo: Path, service: str) -> EvidenceRecord | None:
-    """The latest successful promotion of `service`.
 
-    Records not yet in `evidence/index.json` are scanned newest first (ULID
-    file names sort by time); the index answers for everything before them.
+def find_promotion_record(
+    repo: Path, service: str, env: str = DEFAULT_ENV
+) -> EvidenceRecord | None:
+    """The latest successful promotion of `service` in `env`: another environment's pin is
+    never this lane's parent, however recent.
+
+    A record without `env` is the default environment's (dev): the factory wrote promotion
+    records without one before lanes had environments, when every pin was dev's. Records not
+    yet in `evidence/index.json` are scanned newest first (ULID file names sort by time); the
+    index answers for everything before them.
     """
     index = _read_index(repo)
     collected = _collected_ids(repo) if index else set()
@@ -38,21 +48,60 @@ def find_promotion_record(repo: Path, service: str) -> EvidenceRecord | None:
             raw = json.loads(read_bounded(directory / name, field="record"))
         except (ValueError, OSError):
             continue  # `factory evidence validate` reports broken records; they pin nothing here
-        if _is_promotion_of(raw, service):
+        if isinstance(raw, dict) and _is_promotion_of(_summary(raw), service, env):
             return EvidenceRecord.model_validate(raw)
-    pinned = ((index or {}).get("services") or {}).get(service, {}).get("pinned")
-    if pinned and pinned.get("id"):
-        return load_record(repo, pinned["id"])
+    record_id = _indexed_promotion(repo, index, service, env) if index else None
+    return load_record(repo, record_id) if record_id else None
+
+
+def _summary(raw: dict) -> dict:
+    """What the index keeps of a record, for the fields a lineage lookup compares."""
+    details = raw.get("details")
+    env = details.get("env") if isinstance(details, dict) else None
+    return {k: raw.get(k) for k in ("kind", "result", "service")} | {"env": env}
+
+
+def _is_promotion_of(summary: dict, service: str, env: str) -> bool:
+    """A successful promotion of (service, env), by a record's summary or an index line."""
+    return (
+        summary.get("kind") == "promotion"
+        and summary.get("result") == "success"
+        and summary.get("service") == service
+        and (summary.get("env") or DEFAULT_ENV) == env
+    )
+
+
+def _indexed_promotion(repo: Path, index: dict, service: str, env: str) -> str | None:
+    """The id of the latest promotion of (service, env) the index holds: the service's
+    `pinned` line (its latest in any environment) when it is of `env`, else the newest such
+    line in the shards."""
+    pinned = ((index.get("services") or {}).get(service) or {}).get("pinned")
+    if not (isinstance(pinned, dict) and pinned.get("id")):
+        return None  # the index holds no promotion of the service, in any environment
+    if _is_promotion_of(pinned, service, env):
+        return pinned["id"]
+    shards = [s for s in index.get("shards") or [] if isinstance(s, dict) and s.get("path")]
+    for shard in reversed(shards):
+        path = (repo / INDEX_FILE).parent / str(shard["path"])
+        try:
+            lines = json.loads(read_bounded(path, limit=SHARD_MAX_BYTES, field="shard"))["records"]
+        except (OSError, ValueError, InputError, KeyError, TypeError):
+            continue  # an unreadable shard answers nothing; `collect` rebuilds it
+        for line in reversed(lines if isinstance(lines, list) else []):
+            if isinstance(line, dict) and line.get("id") and _is_promotion_of(line, service, env):
+                return line["id"]
     return None
 
 
-def _is_promotion_of(raw: object, service: str) -> bool:
-    return (
-        isinstance(raw, dict)
-        and raw.get("kind") == "promotion"
-        and raw.get("result") == "success"
-        and raw.get("service") == service
-    )
+def checked_entry(queue: ReleaseQueue, record: EvidenceRecord | RecordBody) -> ReleaseEntry | None:
+    """The queue entry of the release a smoke record checked, when it is that record's lane:
+    a pin file copied from another environment names that environment's release, whose
+    verdict, last smoke record and next stage are not this lane's."""
+    details = record.details
+    release_id = getattr(details, "release_id", None)
+    entry = queue.by_id(release_id) if release_id else None
+    env = getattr(details, "env", None) or DEFAULT_ENV
+    return entry if entry is not None and entry.lane == (record.service, env) else None
 
 
 def _read_index(repo: Path) -> dict | None:

@@ -24,43 +24,59 @@ retries, redirects), `auth` (`BearerAuth`, an httpx auth flow), `errors`, and `c
   transport errors, tokens cached per scope until shortly before they expire.
 """
 
-from resources.registry.auth import BearerAuth, Credentials
-from resources.registry.client import RegistryClient
-from resources.registry.errors import (
-    DigestMismatch,
-    HostNotAllowed,
-    InvalidReference,
-    ManifestNotFound,
-    RegistryAuthError,
-    RegistryConfigError,
-    RegistryError,
-    RegistryUnavailable,
-)
-from resources.registry.manifests import (
-    DOCKER_MANIFEST,
-    DOCKER_MANIFEST_LIST,
-    INDEX_MEDIA_TYPES,
-    MANIFEST_ACCEPT,
-    MANIFEST_MEDIA_TYPES,
-    MAX_MANIFEST_BYTES,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    ManifestVerification,
-    ResolvedDigest,
-)
-from resources.registry.references import (
-    compute_digest,
-    parse_image,
-    validate_digest,
-    validate_tag,
-)
-from resources.registry.transport import (
-    MAX_ERROR_BODY_BYTES,
-    MAX_REDIRECTS,
-    MAX_RETRY_AFTER_SECONDS,
-    USER_AGENT,
-    requests_per_second_from_env,
-)
+from __future__ import annotations
+
+import importlib
+
+# Name -> the submodule that defines it. Each is imported on first use (PEP 562): the
+# grammar (`references`) and the errors need no httpx, so a command that only checks a
+# reference, like `factory release add`, starts without the HTTP stack.
+_DEFINED_IN = {
+    "BearerAuth": "auth",
+    "Credentials": "auth",
+    "RegistryClient": "client",
+    "DigestMismatch": "errors",
+    "HostNotAllowed": "errors",
+    "InvalidReference": "errors",
+    "ManifestNotFound": "errors",
+    "RegistryAuthError": "errors",
+    "RegistryConfigError": "errors",
+    "RegistryError": "errors",
+    "RegistryUnavailable": "errors",
+    "DOCKER_MANIFEST": "manifests",
+    "DOCKER_MANIFEST_LIST": "manifests",
+    "INDEX_MEDIA_TYPES": "manifests",
+    "MANIFEST_ACCEPT": "manifests",
+    "MANIFEST_MEDIA_TYPES": "manifests",
+    "MAX_MANIFEST_BYTES": "manifests",
+    "OCI_INDEX": "manifests",
+    "OCI_MANIFEST": "manifests",
+    "ManifestVerification": "manifests",
+    "ResolvedDigest": "manifests",
+    "compute_digest": "references",
+    "parse_image": "references",
+    "validate_digest": "references",
+    "validate_tag": "references",
+    "MAX_ERROR_BODY_BYTES": "transport",
+    "MAX_REDIRECTS": "transport",
+    "MAX_RETRY_AFTER_SECONDS": "transport",
+    "USER_AGENT": "transport",
+    "requests_per_second_from_env": "transport",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _DEFINED_IN.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups find it without this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_DEFINED_IN})
+
 
 __all__ = [
     "BearerAuth",

@@ -70,3 +70,31 @@ def test_a_file_that_is_not_a_mapping_keeps_its_text(tmp_path):
     assert details.content is None and details.content_text == "- just\n- a list\n"
     assert details.problems == ["expected a mapping, found list"]
     assert record.body.started_at.startswith("2026-04-05T00:00:00")  # the date in the name
+
+
+def test_hostile_or_odd_files_are_imported_with_their_problem_never_a_crash(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]\n"
+        for prev, name in zip("abcde", "bcdef", strict=True)
+    )  # 10^6 values once expanded
+    files = {
+        "evidence/records/20260401-deep.yaml": "x: " + "[" * 2000 + "]" * 2000 + "\n",
+        "evidence/records/20260402-bomb.yaml": bomb,
+        "evidence/records/20260403-surrogate.yaml": 'evidenceId: "a\\ud800b"\n',
+        "evidence/records/20260404-far.yaml": "promotedAt: '9999-12-31T23:59:59-23:59'\n",
+    }
+    blobs = write(tmp_path, files)
+    records = {Path(r.path).stem: r.body.details for r in read_legacy_records(tmp_path, blobs)}
+    deep = records["20260401-deep"]
+    assert (
+        deep.content is None and deep.content_text == files["evidence/records/20260401-deep.yaml"]
+    )
+    assert deep.problems[0].startswith("does not parse as YAML: nested deeper than 32 levels")
+    assert records["20260402-bomb"].content is None
+    assert "expands to more than 100000 values (YAML aliases)" in records["20260402-bomb"].problems
+    surrogate = records["20260403-surrogate"]
+    assert surrogate.content["evidenceId"] == "a\ufffdb"
+    assert surrogate.content_text == files["evidence/records/20260403-surrogate.yaml"]
+    assert "a string holds a lone surrogate escape: kept as U+FFFD in content" in surrogate.problems
+    # a time whose UTC is out of range is no time: the date in the name is used
+    assert records["20260404-far"].content["promotedAt"] == "9999-12-31T23:59:59-23:59"

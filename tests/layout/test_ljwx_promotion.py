@@ -15,9 +15,17 @@ import pytest
 from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
+from factory_assets.pins import kustomize_tool
 from factory_assets.promotion import run_pass
 from resources.registries import EnvRegistries
-from tests.support.ljwx import EMPTY_QUEUE, PUBLIC, LjwxRepo, rendered_images
+from tests.support.ljwx import (
+    EMPTY_QUEUE,
+    HARBOR_EU,
+    PUBLIC,
+    LjwxRepo,
+    remapped_batch,
+    rendered_images,
+)
 from tests.support.queue_rules import queue_errors
 
 
@@ -132,6 +140,55 @@ def test_prod_runner_refuses_a_silent_no_op_and_an_unmapped_target(ljwx: LjwxRep
     assert record["result"] == "refused" and "matches no image" in record["details"]["error"]
     name, entry = ljwx.find("20260402T100000Z-ghost-sha-0000004-prod")
     assert name == "failed" and "services.ghost.envs.prod" in entry["lastError"]
+
+
+STALE = "sha256:" + "5" * 64
+
+
+def test_a_remapped_entry_is_repinned_in_place_not_shadowed(ljwx: LjwxRepo):
+    # The entry is named after the Harbor image; the map names its newName. It is the pin:
+    # a second entry beside it would render right but leave the first digest stale forever.
+    ljwx.remote.commit_and_push(remapped_batch(STALE), "batch: the remapped shape")
+    batch = ljwx.replicate("prod", "batch", "batch remapped")
+    at = "2026-04-06T10:00:00Z"
+    _push_queue(
+        ljwx, ljwx.entry("batch", "prod", batch, tag="sha-0000020", git_sha="'0000020'", at=at)
+    )
+    result = _pass(ljwx, {"prod"})
+    assert [o.result for o in result.outcomes] == ["success"], result.to_dict()
+    overlay = ljwx.show("apps/batch/overlays/prod/kustomization.yaml")
+    assert overlay == remapped_batch(batch)["apps/batch/overlays/prod/kustomization.yaml"]
+    assert STALE not in overlay and overlay.count("digest:") == 1
+    assert rendered_images(ljwx.remote.new_clone() / "apps/batch/overlays/prod") == [
+        f"{PUBLIC}/batch@{batch}"
+    ]
+    _, entry = ljwx.find("20260406T100000Z-batch-sha-0000020-prod")
+    record = _record(ljwx, entry["meta"]["factory"]["evidence"])
+    assert f"{HARBOR_EU}/batch@{STALE}" not in record["details"]["pin_proof"]
+    assert "kustomize" in record["details"]["pin_proof"]
+    assert f"{PUBLIC}/batch@{batch}" in record["details"]["pin_proof"]
+
+
+def test_two_entries_that_could_carry_the_pin_are_refused_by_name(ljwx: LjwxRepo):
+    # What the factory used to leave: the remapped entry, and one appended after its newName.
+    files = remapped_batch(STALE)
+    path = "apps/batch/overlays/prod/kustomization.yaml"
+    files[path] += f"  - name: {PUBLIC}/batch\n    newName: {PUBLIC}/batch\n    digest: {STALE}\n"
+    ljwx.remote.commit_and_push(files, "batch: two entries for one image")
+    batch = ljwx.replicate("prod", "batch", "batch ambiguous")
+    at = "2026-04-07T10:00:00Z"
+    _push_queue(
+        ljwx, ljwx.entry("batch", "prod", batch, tag="sha-0000021", git_sha="'0000021'", at=at)
+    )
+    result = _pass(ljwx, {"prod"})
+    assert [o.result for o in result.outcomes] == ["refused"]
+    _, entry = ljwx.find("20260407T100000Z-batch-sha-0000021-prod")
+    error = entry["lastError"]
+    assert path in error
+    assert f"images[0] (name '{HARBOR_EU}/batch')" in error
+    assert f"images[2] (name '{PUBLIC}/batch')" in error
+    assert "stale digest" in error
+    assert ljwx.show(path) == files[path]  # nothing written
 
 
 def test_a_digest_not_yet_replicated_waits_without_attempts_or_churn(ljwx: LjwxRepo):
@@ -256,11 +313,14 @@ def test_without_kustomize_the_pin_is_checked_structurally_and_says_so(
     bin_dir.mkdir()
     (bin_dir / "git").symlink_to(shutil.which("git"))
     monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setattr(kustomize_tool, "INSTALLED_BESIDE", bin_dir)  # nor the package's own
     api = ljwx.replicate("dev", "api", "api no kustomize")
     at = "2026-04-11T10:00:00Z"
     _push_queue(ljwx, ljwx.entry("api", "dev", api, tag="sha-0000041", git_sha="'0000041'", at=at))
     assert [o.result for o in _pass(ljwx, {"dev"}).outcomes] == ["success"]
     _, entry = ljwx.find("20260411T100000Z-api-sha-0000041")
     record = _record(ljwx, entry["meta"]["factory"]["evidence"])
-    assert record["details"]["pin_proof"].startswith("structural check only")
+    assert record["details"]["pin_proof"].startswith(
+        "structural check only: neither kubectl nor kustomize is installed"
+    )
     assert f"digest: {api}" in ljwx.show("apps/api/overlays/dev/kustomization.yaml")

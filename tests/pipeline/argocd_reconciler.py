@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from tests.doubles.argocd import ArgoCDDouble, app_status
+from tests.support.ljwx import render
 
 
 class Reconciler:
@@ -66,12 +67,7 @@ class Reconciler:
                 check=True,
             )
             for app, overlay in self.apps.items():
-                out = subprocess.run(
-                    ["kubectl", "kustomize", str(Path(tmp) / overlay)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
+                out = render(Path(tmp) / overlay)
                 images = tuple(
                     sorted(
                         {

@@ -162,3 +162,34 @@ def test_kustomize_missing_entry_is_added_and_bad_paths_refused(tmp_path: Path) 
         with pytest.raises(InputError, match=problem):
             pin_api(tmp_path)
         assert pin.read_text() == f"kustomization: {relative}\n"  # neither file is written
+
+
+def test_kustomize_entry_remapped_elsewhere_is_pointed_at_the_pinned_image(
+    tmp_path: Path,
+) -> None:
+    # Matched by `name`, the entry's own newName would carry the digest to another repository.
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k" / "kustomization.yaml").write_text(
+        f"images:\n  - name: {IMAGE}\n    newName: mirror.example/api\n    digest: {D2}\n"
+    )
+    pin_with_kustomization(tmp_path, "k")
+    pin_api(tmp_path)
+    assert (tmp_path / "k" / "kustomization.yaml").read_text() == (
+        f"images:\n  - name: {IMAGE}\n    newName: {IMAGE}\n    digest: {D1}\n"
+    )
+
+
+def test_kustomize_two_entries_for_the_image_are_refused_by_name(tmp_path: Path) -> None:
+    (tmp_path / "k").mkdir()
+    overlay = (
+        f"images:\n  - name: harbor.example/api\n    newName: {IMAGE}\n    digest: {D2}\n"
+        f"  - name: {IMAGE}\n    digest: {D2}\n"
+    )
+    (tmp_path / "k" / "kustomization.yaml").write_text(overlay)
+    pin = pin_with_kustomization(tmp_path, "k")
+    with pytest.raises(InputError) as info:
+        pin_api(tmp_path)
+    assert info.value.field == "images"
+    assert "images[0] (name 'harbor.example/api') and images[1]" in info.value.problem
+    assert (tmp_path / "k" / "kustomization.yaml").read_text() == overlay
+    assert pin.read_text() == "kustomization: k\n"

@@ -188,6 +188,52 @@ def test_retention_keeps_open_newest_and_pinned() -> None:
     assert [e.id for e in kept.entries] == ["a3", "a4", "b1", "b2", "c1"]
 
 
+def test_retention_keeps_each_lanes_newest_and_its_pinned_release() -> None:
+    """A dev-only runner compacts without prod's pin in `keep_ids`: prod's pinned release and
+    its newest outcome stay, although dev has newer entries of the same service."""
+    old = T0 - timedelta(days=90)
+    rec = "01" + "A" * 24
+    queue = ReleaseQueue(
+        entries=(
+            entry(
+                "p1",
+                at=old,
+                env="prod",
+                state="promoted",
+                digest=DIGEST,
+                finished_at=old,
+                evidence=rec,
+            ),
+            entry(
+                "p2",
+                at=old + timedelta(1),
+                env="prod",
+                state="failed",
+                finished_at=old,
+                evidence=rec,
+            ),
+            entry(
+                "d1",
+                at=old + timedelta(2),
+                state="promoted",
+                digest=DIGEST,
+                finished_at=old,
+                evidence=rec,
+            ),
+            entry(
+                "d2",
+                at=old + timedelta(3),
+                state="promoted",
+                digest=DIGEST,
+                finished_at=old,
+                evidence=rec,
+            ),
+        )
+    )
+    kept = compact(queue, now=T0, window=timedelta(days=30), keep_ids={"d2"})
+    assert [e.id for e in kept.entries] == ["p1", "p2", "d2"]
+
+
 # -- properties ---------------------------------------------------------------------------
 
 SERVICES = ("api", "web")

@@ -2,7 +2,9 @@
 
 Three services over a few days: deployments, a failed smoke and its restore, a
 refusal, a repair and a trailing pages record. String fields carry XSS payloads
-that must render as inert text. Times are fixed so metrics are exact.
+that must render as inert text. Times are fixed so metrics are exact. The pins and
+the queue are valid for the reader `factory release status` uses, as the dashboard
+reads them through it. `write_events` adds a release's way from dev to prod.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from factory_assets.evidence.store import append_record, new_body
 XSS_TAG = '<img src=x onerror="window.__xss=(window.__xss||0)+1">'
 XSS_REASON = "<script>window.__xss=(window.__xss||0)+1</script><b>bold</b>"
 XSS_URL = "javascript:window.__xss=(window.__xss||0)+1"
-XSS_HOLD = '"><svg onload="window.__xss=(window.__xss||0)+1">'
+XSS_NAME = '"><svg onload="window.__xss=(window.__xss||0)+1">'
 DIGEST_A = "sha256:" + "a1" * 32
 DIGEST_B = "sha256:" + "b2" * 32
 DIGEST_C = "sha256:" + "c3" * 32
@@ -185,16 +187,112 @@ def write_fixture(repo: Path) -> list[EvidenceRecord]:
         "promoted_at: '2026-03-03T12:01:00Z'\n"
     )
     (pins / "web.yaml").write_text(
-        f"service: web\nimage: registry.local/web@{DIGEST_B}\ntag: '{XSS_TAG}'\nrelease_id: r2\n"
-        f"promoted_at: '2026-03-02T09:04:00Z'\nhold: '{XSS_HOLD}'\n"
+        f"service: web\nimage: registry.local/web@{DIGEST_B}\ntag: 2.0.0\nrelease_id: r2\n"
+        "promoted_at: '2026-03-02T09:04:00Z'\nhold: true\n"
     )
     (repo / "release").mkdir(exist_ok=True)
     (repo / "release" / "queue.yaml").write_text(
         "releases:\n"
-        "  - {id: r5, service: api, state: promoted, attempts: 1}\n"
-        "  - {id: r6, service: worker, state: pending, attempts: 2}\n"
+        f"  - {{id: r5, service: api, image: registry.local/api, digest: '{DIGEST_C}',\n"
+        "     requested_at: '2026-03-03T12:00:00Z', requested_by: ci, state: promoted,\n"
+        "     attempts: 1, finished_at: '2026-03-03T12:01:00Z'}\n"
+        "  - {id: r6, service: worker, image: registry.local/worker, tag: 2.0.0,\n"
+        "     requested_at: '2026-03-03T12:59:00Z', requested_by: ci, state: pending,\n"
+        f"     attempts: 2, last_error: '{XSS_REASON}'}}\n"
     )
     return out
 
 
+def _event(repo, service, details, *, result="skipped", at, parent=None):
+    """A promotion record that is an event of a release's life, shaped as its writer
+    shapes it (`factory_assets/pipeline/`, `promotion/steps.py`), at a fixed time."""
+    return append_record(
+        repo,
+        new_body(
+            kind="promotion",
+            service=service,
+            result=result,
+            details={"image": f"registry.local/{service}", "requested_digest": DIGEST_B, **details},
+            subject=[{"name": f"registry.local/{service}", "digest": {"sha256": DIGEST_B[7:]}}],
+            started_at=at,
+            finished_at=at,
+            parents=[{"id": parent.id, "content_digest": parent.integrity.content_digest}]
+            if parent
+            else [],
+        ),
+    )
+
+
+def write_events(repo: Path) -> list[EvidenceRecord]:
+    """After `write_fixture`: web's passed dev smoke hands it off to prod, where it awaits
+    approval, is approved (by a name with markup) and waits for its replica; api's passed
+    smoke finds no prod target. Then a pages record: these are published, it is not."""
+    handoff = _event(
+        repo,
+        "web",
+        {
+            "release_id": "r7",
+            "env": "prod",
+            "event": "handoff",
+            "requested_by": "factory-pipeline",
+            "requested_at": _ts(3, 16),
+            "reason": f"smoke passed on dev for {DIGEST_B}: prod request r7 awaits approval",
+        },
+        at=_ts(3, 16),
+    )
+    approved = _event(
+        repo,
+        "web",
+        {"release_id": "r7", "env": "prod", "event": "approved", "requested_by": XSS_NAME},
+        at=_ts(3, 16, 30),
+        parent=handoff,
+    )
+    waiting = _event(
+        repo,
+        "web",
+        {
+            "release_id": "r7",
+            "env": "prod",
+            "event": "waiting",
+            "requested_by": "factory-pipeline",
+            "requested_at": _ts(3, 16),
+            "reason": "waiting for replication: the environment's registry does not have this "
+            "digest yet; no attempt counts until it does",
+            "waiting_since": _ts(3, 16, 35),
+        },
+        at=_ts(3, 16, 35),
+        parent=approved,
+    )
+    skipped = _event(
+        repo,
+        "api",
+        {
+            "release_id": "r3",
+            "env": "prod",
+            "event": "handoff",
+            "requested_by": "factory-pipeline",
+            "reason": "api has no target in prod: nothing queued",
+        },
+        at=_ts(3, 16, 40),
+    )
+    pages = append_record(
+        repo,
+        new_body(
+            kind="pages",
+            service=None,
+            result="success",
+            details={
+                "branch": "gh-pages",
+                "merkle_root": "11" * 32,
+                "tree_size": 14,
+                "pushed": True,
+            },
+            started_at=_ts(3, 17),
+            finished_at=_ts(3, 17),
+        ),
+    )
+    return [handoff, approved, waiting, skipped, pages]
+
+
 PUBLISHED = 9  # records before the trailing pages record
+PUBLISHED_WITH_EVENTS = 14  # with `write_events`: the first pages record and the four events

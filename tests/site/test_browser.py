@@ -23,7 +23,16 @@ from factory_assets.site.build import build_site
 from tests.evidence.helpers import rewrite_tail, write_chain
 from tests.evidence.test_proofs import CONSISTENCY, LEAF_INPUTS, ROOTS
 from tests.site.conftest import LINKS
-from tests.site.fixture import COMMIT, PUBLISHED, XSS_HOLD, XSS_REASON, XSS_TAG, write_fixture
+from tests.site.fixture import (
+    COMMIT,
+    PUBLISHED,
+    PUBLISHED_WITH_EVENTS,
+    XSS_NAME,
+    XSS_REASON,
+    XSS_TAG,
+    write_events,
+    write_fixture,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("chromium")]
 
@@ -54,9 +63,16 @@ def test_first_view_shows_matrix_dora_and_timeline(page, serve, built_site: Path
         "r3",
         "passed 2026-03-03 12:35:00Z",
     ]
-    assert matrix["api"][6] == "promoted r5 · attempt 1" and matrix["api"][7] == "–"
-    assert matrix["web"][2] == XSS_TAG and matrix["web"][7] == XSS_HOLD  # markup shown as text
-    assert matrix["worker"][1] == "–" and matrix["worker"][6] == "pending r6 · attempt 2"
+    assert matrix["api"][6] == "promoted r5 · attempt 1/5" and matrix["api"][7] == "–"
+    assert matrix["web"][2] == "2.0.0" and matrix["web"][7] == "hold"
+    assert matrix["worker"][1] == "–" and matrix["worker"][6] == "pending r6 · attempt 2/5"
+    # the queue's last error, markup and all, is an attribute's text
+    assert (
+        page.eval(
+            "document.querySelector('#matrix tr[data-service=worker] td:nth-of-type(6)').title"
+        )
+        == XSS_REASON
+    )
     tiles = page.eval(
         "Object.fromEntries([...document.querySelectorAll('#dora .tile')].map(t => [t.dataset.metric, t.querySelector('.value').textContent]))"
     )
@@ -75,6 +91,38 @@ def test_first_view_shows_matrix_dora_and_timeline(page, serve, built_site: Path
     assert page.eval("document.querySelectorAll('#charts rect.bar.bad').length") == 1
     assert page.eval(ROWS) == list(range(PUBLISHED, 0, -1))
     assert page.text("#timeline-status") == f"{PUBLISHED} shown · all records searched"
+    timeline = {int(row[0]): row[3:6] for row in _cells(page, "#timeline tbody tr")}
+    assert timeline[5] == ["promotion", "pinned 1.1.0", "success"]
+    assert timeline[6] == ["smoke", "smoke check of sha256:c3c3c3c3c3c3…", "failed"]
+    assert timeline[8] == ["promotion", "refused 2.0.0", "refused"]
+
+
+def test_timeline_shows_each_event_and_a_verdict_never_an_id(page, serve, tmp_path: Path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    write_fixture(repo)
+    write_events(repo)
+    site = build_site(repo, tmp_path / "out", links=LINKS).out_dir
+    page.open(serve(site))
+    rows = _cells(page, "#timeline tbody tr")
+    assert [int(row[0]) for row in rows] == list(range(PUBLISHED_WITH_EVENTS, 0, -1))
+    head = _cells(page, "#timeline thead tr")[0]
+    assert head == ["Seq", "Finished", "Service", "Kind", "Event", "Verdict", "Id"]
+    # Service, kind, event, verdict of the handoff, the approval, the wait and the skip.
+    assert [row[2:6] for row in rows[:4]] == [
+        ["api @ prod", "promotion", "skipped: no prod target", "–"],
+        ["web @ prod", "promotion", "waiting for replication", "–"],
+        ["web @ prod", "promotion", f"approved by {XSS_NAME}", "–"],  # markup as text
+        ["web @ prod", "promotion", "handed off to prod", "–"],
+    ]
+    verdicts = {row[5] for row in rows}
+    assert verdicts == {"–", "success", "passed", "failed", "refused", "failure"}
+    ids = {row[6] for row in rows} | {"r1", "r2", "r3", "r4", "r7"}
+    assert not any(cell in ids for row in rows for cell in row[3:6])
+    assert page.eval("window.__xss") is None
+    # The fields the events are named by are the records' own: the full check holds.
+    state, _, problems = _verify(page, serve(site))
+    assert (state, problems) == ("ok", [])
 
 
 def test_filters_are_kept_in_the_url(page, serve, built_site: Path):

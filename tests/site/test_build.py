@@ -7,14 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from factory_assets.cli.main import main
 from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.evidence.canonical import content_digest
 from factory_assets.evidence.merkle import merkle_root
 from factory_assets.site import build as build_module
 from factory_assets.site.build import SiteBuildError, SiteLinks, build_site
-from factory_assets.site.inputs import read_queue
 from tests.site.conftest import LINKS
-from tests.site.fixture import PUBLISHED, XSS_HOLD, XSS_REASON, XSS_TAG
+from tests.site.fixture import (
+    PUBLISHED,
+    PUBLISHED_WITH_EVENTS,
+    XSS_NAME,
+    XSS_REASON,
+    write_events,
+)
 
 
 def _json(path: Path):
@@ -49,21 +55,73 @@ def test_data_files_describe_the_published_records(built_site: Path):
     assert summary["links"] == {"commit": LINKS.commit_url_template, "dagster": LINKS.dagster_url}
 
 
-def test_matrix_joins_pins_queue_and_evidence(built_site: Path):
+def test_what_runs_where_joins_the_status_rows_and_their_evidence(built_site: Path):
     rows = {row["service"]: row for row in _json(built_site / "data" / "summary.json")["services"]}
     assert set(rows) == {"api", "web", "worker"}
     api = rows["api"]
-    assert api["pin"]["digest"] == "sha256:" + "c3" * 32
-    assert api["pinned"]["release_id"] == "r3" and api["pin_matches_evidence"] is True
+    assert api["status"]["pinned"] == "sha256:" + "c3" * 32 and api["status"]["release_id"] == "r3"
+    assert (api["status"]["release"], api["status"]["state"]) == ("r5", "promoted")
+    assert api["pinned"]["seq"] == 5 and api["pin_matches_evidence"] is True
     assert api["last_smoke"]["verdict"] == "passed"
-    assert api["queue"]["latest"] == {"id": "r5", "state": "promoted", "attempts": 1, "tag": None}
+    assert rows["web"]["status"]["hold"] is True
+    worker = rows["worker"]
+    assert worker["pinned"] is None and worker["status"]["pinned"] is None
+    assert (worker["status"]["state"], worker["status"]["attempts"]) == ("pending", "2/5")
     # Markup stays data: the exact strings, to be rendered as text by the page.
-    assert rows["web"]["pin"]["tag"] == XSS_TAG and rows["web"]["pin"]["hold"] == XSS_HOLD
-    assert (
-        rows["worker"]["pinned"] is None and rows["worker"]["queue"]["latest"]["state"] == "pending"
-    )
+    assert worker["status"]["last_error"] == XSS_REASON
     records = (built_site / "data" / "records" / "000000.json").read_text()
     assert json.dumps(XSS_REASON)[1:-1] in records
+
+
+def test_what_runs_where_is_factory_release_status(evidence_repo: Path, tmp_path: Path, capsys):
+    """The page's lanes are the command's, row for row (the factory's own layout: pin files
+    and a `releases:` queue)."""
+    summary = _json(
+        build_site(evidence_repo, tmp_path / "out", links=LINKS).out_dir / "data" / "summary.json"
+    )
+    capsys.readouterr()
+    assert main(["release", "status", "--json", "--repo", str(evidence_repo)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert [row["status"] for row in summary["services"]] == status["services"]
+    assert [(r["service"], r["env"]) for r in summary["services"]] == [
+        ("api", "dev"),
+        ("web", "dev"),
+        ("worker", "dev"),
+    ]
+
+
+def test_timeline_names_each_event(evidence_repo: Path, tmp_path: Path):
+    """A handoff, an approval and a replication wait carry what the timeline names them by,
+    straight from their records (the in-browser check verifies these fields too)."""
+    events = write_events(evidence_repo)
+    summary = _json(
+        build_site(evidence_repo, tmp_path / "out", links=LINKS).out_dir / "data" / "summary.json"
+    )
+    assert summary["checkpoint"]["tree_size"] == PUBLISHED_WITH_EVENTS
+    lines = {
+        line["seq"]: line
+        for block in summary["blocks"]
+        for line in _json(tmp_path / "out" / block["timeline"]["path"])["records"]
+    }
+    named = [
+        {k: lines[r.integrity.sequence].get(k) for k in ("env", "event", "requested_by")}
+        for r in events[:4]
+    ]
+    assert named == [
+        {"env": "prod", "event": "handoff", "requested_by": "factory-pipeline"},
+        {"env": "prod", "event": "approved", "requested_by": XSS_NAME},
+        {"env": "prod", "event": "waiting", "requested_by": "factory-pipeline"},
+        {"env": "prod", "event": "handoff", "requested_by": "factory-pipeline"},
+    ]
+    # A queued stage has its request time, a stage without a target none: that tells them apart.
+    assert lines[events[0].integrity.sequence]["requested_at"]
+    assert "requested_at" not in lines[events[3].integrity.sequence]
+    # Events make no lane: api has no prod target, web's prod request is not in the queue.
+    assert {(r["service"], r["env"]) for r in summary["services"]} == {
+        ("api", "dev"),
+        ("web", "dev"),
+        ("worker", "dev"),
+    }
 
 
 def test_metrics_follow_the_definitions(built_site: Path):
@@ -118,13 +176,20 @@ def test_refuses_to_replace_a_directory_that_is_not_a_build(evidence_repo: Path,
 
 def test_bad_pins_and_queue_become_warnings(evidence_repo: Path, tmp_path: Path):
     (evidence_repo / "envs" / "dev" / "broken.yaml").write_text("service: [unclosed\n")
-    (evidence_repo / "release" / "queue.yaml").write_text("releases: {not: a list}\n")
     summary = _json(
         build_site(evidence_repo, tmp_path / "out", links=LINKS).out_dir / "data" / "summary.json"
     )
     assert any(w.startswith("envs/dev/broken.yaml: -: not valid YAML") for w in summary["warnings"])
-    assert "release/queue.yaml: releases: expected a list" in summary["warnings"]
-    assert all(str(tmp_path) not in w for w in summary["warnings"])
+    rows = {row["service"]: row["status"] for row in summary["services"]}
+    assert rows["broken"]["pinned"] == "(invalid pin file)" and rows["api"]["pinned"]
+    (evidence_repo / "release" / "queue.yaml").write_text("releases: {not: a list}\n")
+    summary = _json(
+        build_site(evidence_repo, tmp_path / "out", links=LINKS).out_dir / "data" / "summary.json"
+    )
+    assert summary["warnings"] == [
+        "what runs where: release/queue.yaml: releases: expected a list of entries, found a mapping"
+    ]
+    assert summary["services"] == [] and summary["checkpoint"]["tree_size"] == PUBLISHED
 
 
 def test_empty_repository_builds(tmp_path: Path):
@@ -175,16 +240,20 @@ def test_a_record_edited_after_indexing_is_caught(evidence_repo: Path, tmp_path:
 
 
 def test_the_queue_is_read_where_factory_yaml_puts_it(tmp_path: Path):
-    (tmp_path / "factory.yaml").write_text(
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    (repo / "factory.yaml").write_text(
         "queue: {path: deploy/queue.yaml}\nenvironments: {dev: {}}\n"
     )
-    (tmp_path / "deploy").mkdir()
-    (tmp_path / "deploy" / "queue.yaml").write_text(
-        "releases:\n- {id: r1, service: api, state: pending, requested_at: 2026-01-01T00:00:00Z}\n"
+    (repo / "deploy" / "queue.yaml").write_text(
+        "releases:\n- {id: r1, service: api, image: registry.local/api, tag: '1.0',\n"
+        "   requested_at: '2026-01-01T00:00:00Z', requested_by: ci, state: pending}\n"
     )
-    warnings: list[str] = []
-    assert read_queue(tmp_path, warnings)[("api", "dev")]["states"] == {"pending": 1}
-    (tmp_path / "factory.yaml").write_text("queue: [\n")
-    assert read_queue(tmp_path, warnings) == {}
-    assert warnings[-1].startswith("factory.yaml: -: not valid YAML")
-    assert str(tmp_path) not in warnings[-1]
+    summary = _json(build_site(repo, tmp_path / "a", links=LINKS).out_dir / "data" / "summary.json")
+    assert [(r["service"], r["env"], r["status"]["state"]) for r in summary["services"]] == [
+        ("api", "dev", "pending")
+    ]
+    (repo / "factory.yaml").write_text("queue: [\n")
+    summary = _json(build_site(repo, tmp_path / "b", links=LINKS).out_dir / "data" / "summary.json")
+    assert summary["warnings"][0].startswith("what runs where: factory.yaml: -: not valid YAML")
+    assert all(str(tmp_path) not in w for w in summary["warnings"])

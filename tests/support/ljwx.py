@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from factory_assets.common import roundtrip_yaml
+from factory_assets.pins.kustomize_tool import Kustomize, find_kustomize
 from tests.support.gitrepo import GitOpsRemote, make_gitops_remote
 from tests.support.oci import push_image
 
@@ -89,6 +90,34 @@ images:
   newName: ghcr.example/acme/worker-cron
   digest: sha256:2222222222222222222222222222222222222222222222222222222222222222
 """
+
+
+# ljwx-shiti's dev overlay in the real repository: the base uses the Harbor image, and the one
+# `images:` entry, named after it, remaps it to the public registry and pins it by digest (the
+# map's `kustomizeImageName` is that entry's `newName`, not its `name`).
+HARBOR_EU = "harbor-eu.example/ljwx"
+
+
+def remapped_batch(digest: str) -> dict[str, str]:
+    """`batch` in the remapped shape: a base on the Harbor name, an overlay remapping it."""
+    overlay = f"""\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: batch-prod
+resources:
+  - ../../base
+images:
+  # the Harbor name the base uses, deployed from the public registry
+  - name: {HARBOR_EU}/batch
+    newName: {PUBLIC}/batch
+    digest: {digest}
+  - name: redis   # third party, pinned by hand
+    newTag: "7.2"
+"""
+    return {
+        "apps/batch/base/batch.yaml": _deployment("batch", f"{HARBOR_EU}/batch:latest"),
+        "apps/batch/overlays/prod/kustomization.yaml": overlay,
+    }
 
 
 def _prod_overlay(namespace: str) -> str:
@@ -230,13 +259,20 @@ def now_stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def rendered_images(overlay_dir: Path) -> list[str]:
-    """The images `kubectl kustomize` renders for the overlay: what Argo CD would deploy."""
+def render(overlay_dir: Path) -> str:
+    """The overlay rendered by the kustomize the factory proves pins with (the pinned one)."""
     import subprocess
 
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(overlay_dir)], capture_output=True, text=True, check=True
+    tool = find_kustomize()
+    assert isinstance(tool, Kustomize), tool
+    return subprocess.run(
+        [*tool.command, str(overlay_dir)], capture_output=True, text=True, check=True
     ).stdout
+
+
+def rendered_images(overlay_dir: Path) -> list[str]:
+    """The images kustomize renders for the overlay: what Argo CD would deploy."""
+    out = render(overlay_dir)
     return sorted(
         {line.split("image:", 1)[1].strip() for line in out.splitlines() if "image:" in line}
     )
