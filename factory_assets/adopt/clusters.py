@@ -24,6 +24,7 @@ from factory_assets.layout.legacy_runtime import (
     RUNTIME_DIRS,
     SMOKE_PREFIX,
     LegacyJob,
+    job_document,
     legacy_jobs,
 )
 from factory_assets.layout.service_map import ServiceMap
@@ -99,23 +100,15 @@ class _Read:
     containers: list[dict] = field(default_factory=list)
 
 
-def _containers(root: Path, job: LegacyJob) -> list[dict]:
-    text = (root / job.path).read_text(encoding="utf-8", errors="replace")
-    try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError:
-        return []
-    doc = docs[job.document] if job.document < len(docs) else None
+def _containers(doc: dict) -> list[dict]:
     node = doc
     for key in ("spec", "jobTemplate", "spec", "template", "spec", "containers"):
         node = node.get(key) if isinstance(node, dict) else None
     return [c for c in node or [] if isinstance(c, dict)]
 
 
-def _namespace(root: Path, job: LegacyJob) -> str | None:
-    docs = list(yaml.safe_load_all((root / job.path).read_text(encoding="utf-8")))
-    doc = docs[job.document] if job.document < len(docs) else None
-    metadata = doc.get("metadata") if isinstance(doc, dict) else None
+def _namespace(doc: dict) -> str | None:
+    metadata = doc.get("metadata")
     namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
     return namespace if isinstance(namespace, str) and namespace else None
 
@@ -342,7 +335,8 @@ def find_clusters(root: Path, found: Findings) -> tuple[list[Cluster], list[str]
                 f"{', '.join(envs) or 'nothing'} ({envs_from}); set ENV_ALLOWLIST in its "
                 "factory manifests if the cluster deploys other environments"
             )
-        read = [_Read(job, _containers(root, job)) for job in mine]
+        docs = {job: job_document(root, job) for job in mine}
+        read = [_Read(job, _containers(docs[job])) for job in mine]
         smoke = [j for j in mine if not j.is_promoter]
         targets, targets_from, target_notes = _targets_file(root, smoke, envs)
         notes += target_notes
@@ -362,7 +356,7 @@ def find_clusters(root: Path, found: Findings) -> tuple[list[Cluster], list[str]
                 + (targets or f"a {TARGETS_DIR}/targets.<profile>.json named by SMOKE_TARGETS")
                 + ", or its smoke is skipped"
             )
-        namespace = next((n for n in (_namespace(root, j) for j in mine) if n), None)
+        namespace = next((n for n in (_namespace(docs[j]) for j in mine) if n), None)
         if apps and folder not in apps:
             notes.append(
                 f"{folder}/: no Argo CD Application in the repository applies it; the runtime "

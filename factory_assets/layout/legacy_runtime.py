@@ -135,6 +135,16 @@ def legacy_jobs(root: Path) -> list[LegacyJob]:
     return jobs
 
 
+def job_document(root: Path, job: LegacyJob) -> dict:
+    """The CronJob's own YAML document, parsed ({} if it no longer parses)."""
+    parts = _documents((root / job.path).read_text(encoding="utf-8", errors="replace"))
+    try:
+        doc = yaml.load(parts[job.document], Loader=_LOADER)  # noqa: S506 - a safe loader
+    except (yaml.YAMLError, IndexError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def _suspend_document(text: str, where: str) -> str:
     """`spec.suspend: true` in one CronJob document, changing that one line and nothing else."""
     lines = text.splitlines(keepends=True)
