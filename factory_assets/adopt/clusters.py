@@ -18,7 +18,7 @@ import yaml
 
 from factory_assets.adopt.detect import Findings
 from factory_assets.common.errors import InputError
-from factory_assets.layout.config import check_env
+from factory_assets.layout.config import check_env, relative_path
 from factory_assets.layout.legacy_runtime import (
     PROMOTER_PREFIX,
     RUNTIME_DIRS,
@@ -230,16 +230,18 @@ def _secret_name(read: list[_Read]) -> str:
     for item_read in read:
         for container in item_read.containers:
             for item in container.get("env") or []:
-                ref = ((item or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+                source = item.get("valueFrom") if isinstance(item, dict) else None
+                ref = source.get("secretKeyRef") if isinstance(source, dict) else None
                 if isinstance(ref, dict) and isinstance(ref.get("name"), str):
                     return ref["name"]
     return SECRET
 
 
 def _targets_of(root: Path, rel: str) -> dict[tuple[str, str], bool] | None:
-    """(service, env) -> whether the target names something to check; None: not a targets file."""
+    """(service, env) -> whether the target names something to check; None: not a targets file
+    (or not a path inside the repository)."""
     try:
-        data = json.loads((root / rel).read_text(encoding="utf-8"))
+        data = json.loads((root / relative_path(rel)).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     targets = data.get("targets") if isinstance(data, dict) else None
