@@ -135,6 +135,8 @@ def main() -> int:
     print(f"  CI recipe, fresh DAGSTER_HOME: {recipe_median:5.2f} s  ({command})")
     print(f"  CLI pass (factory promote):    {cli_median:5.2f} s")
     print(f"  recipe - CLI pass:             {recipe_median - cli_median:5.2f} s")
+    print(f"  rounds (s): recipe {' '.join(f'{t:.2f}' for t in recipe_s)}")
+    print(f"              CLI    {' '.join(f'{t:.2f}' for t in cli_s)}")
     ok = verdict(
         "both pin the release every round",
         pins == {"cli": rounds, "recipe": rounds},
