@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "sync",
         parents=[common],
         help="add every lane of the remote head (pins and queue) to the instance in "
-        "DAGSTER_HOME as `services` x `envs` partitions, as release_queue_sensor does; run it "
-        "before `dagster asset materialize --partition` on a fresh instance",
+        "DAGSTER_HOME as `services` x `envs` partitions, as release_queue_sensor does "
+        "(the README's CI recipe, `-a defs_with_lanes`, does it within the materialize)",
     )
     sync.set_defaults(func=_sync)
 
