@@ -44,5 +44,20 @@ lint: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run_all.py
 
+# The factory image (deploy/README.md): podman builds deploy/Dockerfile, tagged with the name
+# the release workflow publishes (scripts/image_name.py); where the Dockerfile's base cannot be
+# pulled, on a Debian base that mmdebstrap builds once. IMAGE=... names another tag.
+.PHONY: image image-test
+IMAGE ?= $(shell $(PYTHON) scripts/image_name.py)
+
+image: $(STAMP)
+	@scripts/install-system-deps.sh image
+	PYTHON=$(BIN)/python IMAGE=$(IMAGE) scripts/build-image.sh
+
+# Runs the image as the clusters will, against a registry, a git server and Argo CD on
+# loopback (tests/image). Slow, so not part of `make test`; .ci/run runs it as its own step.
+image-test: image
+	FACTORY_TEST_IMAGE=$(IMAGE) $(BIN)/pytest tests/image -p no:cacheprovider -ra
+
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

@@ -19,6 +19,7 @@ BENCHES = [
     "smoke_churn_bench.py",
     "site_bench.py",
     "cli_start_bench.py",
+    "materialize_bench.py",
 ]
 
 

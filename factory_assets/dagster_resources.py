@@ -1,13 +1,18 @@
 """Dagster resources: configuration for the Dagster layer, read from the environment."""
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from factory_assets.config import resolve_repo
-from resources.registries import EnvRegistries
-from resources.registry import RegistryClient
+
+if TYPE_CHECKING:
+    from resources.registries import EnvRegistries
+    from resources.registry import RegistryClient
 
 
 class GitOpsRepo(dg.ConfigurableResource):
@@ -23,6 +28,8 @@ class HarborRegistry(dg.ConfigurableResource):
     """The OCI registry (Harbor): HARBOR_URL, HARBOR_USERNAME, HARBOR_PASSWORD from the environment.
 
     Empty fields fall back to the environment at run time, so secrets never sit in config.
+    The registry client (httpx) is imported on first use: runs that never touch the registry
+    do not load it with the definitions.
     """
 
     url: str = ""
@@ -36,11 +43,15 @@ class HarborRegistry(dg.ConfigurableResource):
         if self.url or self.username:
             return self.client()
         if self._registries is None:
+            from resources.registries import EnvRegistries
+
             self._registries = EnvRegistries()
         return self._registries
 
     def client(self) -> RegistryClient:
         if self._client is None:
+            from resources.registry import RegistryClient
+
             # Field by field: a configured url must not drop the credentials or the rate cap.
             self._client = RegistryClient.from_env(
                 self.url or None, self.username or None, self.password or None

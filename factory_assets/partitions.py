@@ -5,13 +5,19 @@ the `harbor_digest`, `dev_pin` and `smoke_result` partitions. Both dimensions sh
 and can be filtered on. Keys read `<env>|<service>` (Dagster orders dimensions by name).
 
 The lanes come from git (pin files and the release queue); the Dagster instance only
-mirrors them. `release_queue_sensor` adds new ones on every tick; `factory partitions sync`
-does the same once, for a fresh or wiped DAGSTER_HOME driven by `dagster asset materialize`.
+mirrors them. `release_queue_sensor` adds new ones on every tick; for a fresh or wiped
+DAGSTER_HOME driven by `dagster asset materialize`, `register_repo_lanes` does the same once:
+`-a defs_with_lanes` runs it as the definitions load (`factory partitions sync` runs it alone).
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
+
+from factory_assets.common import settings
+from factory_assets.common.errors import InputError
 
 services_partitions = dg.DynamicPartitionsDefinition(name="services")
 envs_partitions = dg.DynamicPartitionsDefinition(name="envs")
@@ -74,3 +80,29 @@ def sync_lane_partitions(
     if envs:
         instance.add_dynamic_partitions(envs_partitions.name, envs)
     return services, envs
+
+
+@dataclass(frozen=True)
+class RegisteredLanes:
+    """The repo's lanes at the remote head, and the services and envs that were new."""
+
+    lanes: tuple[Lane, ...]
+    added_services: list[str]
+    added_envs: list[str]
+
+
+def register_repo_lanes(repo: Path) -> RegisteredLanes:
+    """Add the lanes at `repo`'s remote head to the instance in DAGSTER_HOME, as the sensor does.
+
+    `dagster asset materialize --partition` checks the key against the instance before the run
+    starts, and no Dagster command adds a dynamic partition: this is what a fresh instance needs.
+    """
+    if not settings.DAGSTER_HOME.get():
+        raise InputError("DAGSTER_HOME", "-", "not set: it names the instance to register in")
+    # Imported here: the definitions load this module, and only this call needs the planner.
+    from factory_assets.promotion.watch import queue_snapshot
+
+    snapshot = queue_snapshot(repo)
+    with dg.DagsterInstance.get() as instance:
+        services, envs = sync_lane_partitions(instance, snapshot.lanes)
+    return RegisteredLanes(snapshot.lanes, services, envs)

@@ -17,6 +17,13 @@ mode="${1:-all}"
 if [ "$mode" = "demo" ]; then
   NEEDED=([git]=git [docker-registry]=docker-registry)
 fi
+# `make image` and `make image-test`: podman builds and runs the image (with runc: crun refuses
+# hybrid cgroups), mmdebstrap builds a Debian base where none can be pulled; the image test
+# runs its own registry and serves the deploy repository with git's http-backend.
+if [ "$mode" = "image" ]; then
+  NEEDED=([git]=git [docker-registry]=docker-registry [podman]=podman [runc]=runc
+    [mmdebstrap]=mmdebstrap)
+fi
 
 missing=()
 for cmd in "${!NEEDED[@]}"; do

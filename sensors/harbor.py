@@ -1,18 +1,23 @@
 """`harbor_sensor`: HEAD each tracked tag in Harbor; when it moved, request a release.
 It also looks for the replica of every request waiting for replication, and requests the
-lane's promotion run the moment the env's registry has it."""
+lane's promotion run the moment the env's registry has it.
+
+The engine and the registry client are imported in the tick: the definitions load this
+module for every run, and only the daemon's ticks need them."""
+
+from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
-from factory_assets.layout.config import allowed_envs
 from factory_assets.partitions import add_requests, lane_key, unregistered_lanes
-from factory_assets.promotion.digest_view import read_fresh
 from factory_assets.promotion.jobs import promote_service_job
-from factory_assets.promotion.replica_watch import WaitingEntry, replicated, waiting_entries
-from factory_assets.promotion.track import look_for_moves, request_moved_tags, tracked_services
+
+if TYPE_CHECKING:
+    from factory_assets.promotion.replica_watch import WaitingEntry
 
 # Bound one tick: at most this many HEADs, continuing from the cursor on the next tick.
 MAX_SERVICES_PER_TICK = 2000
@@ -22,6 +27,8 @@ def replica_runs(
     context: dg.SensorEvaluationContext, waiting: list[WaitingEntry], harbor: HarborRegistry
 ) -> list:
     """Run requests for waiting entries whose replica is there now (one run per entry)."""
+    from factory_assets.promotion.replica_watch import replicated
+
     present, errors = replicated(harbor.registries(), waiting)
     for error in errors:
         context.log.warning(error)
@@ -53,6 +60,11 @@ def replica_runs(
 def harbor_sensor(
     context: dg.SensorEvaluationContext, gitops: GitOpsRepo, harbor: HarborRegistry
 ) -> dg.SkipReason | dg.SensorResult:
+    from factory_assets.layout.config import allowed_envs
+    from factory_assets.promotion.digest_view import read_fresh
+    from factory_assets.promotion.replica_watch import waiting_entries
+    from factory_assets.promotion.track import look_for_moves, request_moved_tags, tracked_services
+
     repo = gitops.resolve()
     # One snapshot of the remote head for both reads: each snapshot is a fetch and a reset.
     waiting, tracked = read_fresh(

@@ -1,4 +1,8 @@
-"""`promotion_failure_sensor`: evidence for runs that died early, and escalation after N failures."""
+"""`promotion_failure_sensor`: evidence for runs that died early, and escalation after N failures.
+
+Evidence, escalation and the GitHub client are imported in the sensors' bodies: the
+definitions load this module for every run, and only the daemon's ticks need them.
+"""
 
 from datetime import UTC, datetime, timedelta
 
@@ -6,17 +10,7 @@ import dagster as dg
 
 from factory_assets.common import settings
 from factory_assets.dagster_resources import GitOpsRepo
-from factory_assets.promotion.failed_run import (
-    FailedRun,
-    record_failed_run,
-    record_failed_runs,
-    runs_missing_evidence,
-)
 from factory_assets.promotion.jobs import promote_service_job
-from factory_assets.repair.counter import failure_key
-from factory_assets.repair.escalate import record_escalation, send_escalation
-from resources.github import GitHubClient, GitHubConfig
-from resources.gitops import GitopsWriter
 from sensors.release_queue import SERVICE_TAG
 
 
@@ -48,6 +42,12 @@ def consecutive_failures(
     "FACTORY_ESCALATE_AFTER consecutive failures of a service opens (or comments on) one GitHub issue.",
 )
 def promotion_failure_sensor(context: dg.RunFailureSensorContext, gitops: GitOpsRepo) -> None:
+    from factory_assets.promotion.failed_run import record_failed_run
+    from factory_assets.repair.counter import failure_key
+    from factory_assets.repair.escalate import record_escalation, send_escalation
+    from resources.github import GitHubClient, GitHubConfig
+    from resources.gitops import GitopsWriter
+
     run = context.dagster_run
     service = run.tags.get(SERVICE_TAG)
     if not service:
@@ -122,6 +122,12 @@ def failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
 def failed_run_evidence_sensor(
     context: dg.SensorEvaluationContext, gitops: GitOpsRepo
 ) -> dg.SkipReason:
+    from factory_assets.promotion.failed_run import (
+        FailedRun,
+        record_failed_runs,
+        runs_missing_evidence,
+    )
+
     window_start = datetime.now(UTC) - timedelta(seconds=RECONCILE_WINDOW_SECONDS)
     records = context.instance.get_run_records(
         filters=dg.RunsFilter(

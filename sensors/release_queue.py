@@ -1,13 +1,22 @@
-"""`release_queue_sensor`: watch release/queue.yaml at the remote head and start promotions."""
+"""`release_queue_sensor`: watch release/queue.yaml at the remote head and start promotions.
+
+The planner is imported in the tick: the definitions load this module for every run, and
+only the daemon's ticks need it.
+"""
+
+from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from factory_assets.dagster_resources import GitOpsRepo
 from factory_assets.partitions import add_requests, lane_key, unregistered_lanes
 from factory_assets.promotion.jobs import promote_service_job
-from factory_assets.promotion.watch import ReadyService, queue_snapshot
+
+if TYPE_CHECKING:
+    from factory_assets.promotion.watch import ReadyService
 
 SERVICE_TAG = "factory/service"
 ENV_TAG = "factory/env"
@@ -66,6 +75,8 @@ def run_key_for(instance: dg.DagsterInstance, ready: ReadyService, now: datetime
 def release_queue_sensor(
     context: dg.SensorEvaluationContext, gitops: GitOpsRepo
 ) -> dg.SensorResult:
+    from factory_assets.promotion.watch import queue_snapshot
+
     now = datetime.now(UTC)
     snapshot = queue_snapshot(gitops.resolve(), now)
     new_services, new_envs = unregistered_lanes(context.instance, snapshot.lanes)

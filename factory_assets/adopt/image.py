@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import re
+from importlib.metadata import metadata
+from urllib.parse import urlsplit
 
 from factory_assets.common.errors import UsageError
 
+
+def published_image() -> str:
+    """ghcr.io/<owner>/<repo>:<version>, the image .github/workflows/release.yml publishes:
+    pyproject.toml's `version` and `[project.urls] Repository`, read from this package's
+    metadata (scripts/image_name.py reads the same two fields before anything is installed)."""
+    meta = metadata("factory")
+    urls = dict(entry.split(", ", 1) for entry in meta.get_all("Project-URL") or [])
+    owner_repo = urlsplit(urls["Repository"]).path.strip("/").removesuffix(".git").lower()
+    return f"ghcr.io/{owner_repo}:{meta['Version']}"
+
+
 # The factory's published image (deploy/Dockerfile, as deploy/k8s runs it); --factory-image
 # names another build.
-FACTORY_IMAGE = "ghcr.io/example/factory:0.1.0"
+FACTORY_IMAGE = published_image()
 
 # registry/repository[:tag][@digest], as Kubernetes and GitHub's `container:` take it
 IMAGE_REFERENCE = re.compile(

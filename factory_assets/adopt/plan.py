@@ -1,7 +1,12 @@
-"""The adoption plan: every file added, changed, moved, removed or kept, grouped by concern, with why.
+"""The adoption plan: the changes the commit makes, each with its content and why, read as a review.
 
-The plan is what the user reviews (`--dry-run`, `--plan-out`) and, verbatim, the message of
-the one commit `factory adopt` makes, so the history says why each file changed.
+Each step of the adoption returns its changes (add, rewrite, suspend, move, remove; keep for
+what is deliberately left alone) with the bytes each file will hold. `--dry-run` prints this
+list, the real run applies exactly it (`changes.apply_changes`) and commits the same text as
+its message, so the review and the history say the same thing. The decisions a reviewer must
+make come first (what needs a human, the runtime per cluster, the order of the switch and the
+way back); then the changes by concern, each bulk change (one file per legacy record) as one
+summary line with its file list folded.
 """
 
 from __future__ import annotations
@@ -9,15 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Action = Literal["add", "change", "move", "remove", "keep"]
+Action = Literal["add", "rewrite", "suspend", "move", "remove", "keep"]
+ACTIONS: tuple[Action, ...] = ("add", "rewrite", "suspend", "move", "remove", "keep")
 
-# Concerns in the order the plan lists them, with a heading each.
+# Concerns in the order the plan lists their changes, with a heading each.
 CONCERNS = {
     "layout": "Layout (factory.yaml)",
+    "runtime": "Runtime (cluster manifests)",
     "evidence": "Evidence records",
     "schema": "Evidence schema",
     "metrics": "Derived files",
-    "runtime": "Runtime (legacy CronJobs)",
     "workflows": "Workflows",
     "unread": "Files nobody reads any more",
 }
@@ -27,13 +33,15 @@ TITLE = "adopt: run this repository with factory"
 
 @dataclass(frozen=True)
 class Change:
-    """One file the adoption touches (or deliberately leaves alone), and why."""
+    """One file the adoption changes (or deliberately leaves alone): what, why, and its bytes after."""
 
     concern: str
     action: Action
     path: str
     why: str
+    content: bytes | None = None  # the file's bytes after the change (None: removed, or kept)
     to: str | None = None  # the destination of a move
+    bulk: str | None = None  # the bulk change it belongs to (its summary line in Plan.bulk)
 
     def line(self) -> str:
         where = f"{self.path} -> {self.to}" if self.to else self.path
@@ -44,20 +52,27 @@ class Change:
 class Plan:
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what it found that needs a human
+    clusters: list[str] = field(default_factory=list)  # the runtime per cluster (Markdown)
     order: list[str] = field(default_factory=list)  # the order of the switch, step by step
     rollback: list[str] = field(default_factory=list)  # how to undo it
+    bulk: dict[str, str] = field(default_factory=dict)  # bulk change -> its one summary line
 
-    def add(self, concern: str, action: Action, path: str, why: str, to: str | None = None):
+    def add(
+        self,
+        concern: str,
+        action: Action,
+        path: str,
+        why: str,
+        *,
+        content: bytes | None = None,
+        to: str | None = None,
+        bulk: str | None = None,
+    ) -> None:
         if concern not in CONCERNS:
             raise ValueError(f"unknown concern {concern!r}")
-        self.changes.append(Change(concern, action, path, why, to))
-
-    def grouped(self) -> list[tuple[str, list[Change]]]:
-        return [
-            (heading, [c for c in self.changes if c.concern == concern])
-            for concern, heading in CONCERNS.items()
-            if any(c.concern == concern for c in self.changes)
-        ]
+        if action in ("add", "rewrite", "suspend", "move") and content is None:
+            raise ValueError(f"{action} {path}: the change needs the file's content")
+        self.changes.append(Change(concern, action, path, why, content, to, bulk))
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -67,45 +82,59 @@ class Plan:
 
     def summary(self) -> str:
         counts = self.counts()
-        return ", ".join(
-            f"{counts[a]} {a}" for a in ("add", "change", "move", "remove", "keep") if counts.get(a)
-        )
+        return ", ".join(f"{counts[a]} {a}" for a in ACTIONS if counts.get(a))
 
-    def as_text(self) -> str:
-        """The commit message: a title line, then each concern's files."""
-        out = [TITLE, "", f"Plan: {self.summary()}."]
-        for heading, changes in self.grouped():
-            out += ["", f"{heading}:"]
-            out += [f"- {c.line()}" for c in changes]
-        if self.notes:
-            out += ["", "Needs a human:"]
-            out += [f"- {note}" for note in self.notes]
-        if self.order:
-            out += ["", "Order of the switch:"]
-            out += [f"{n}. {step}" for n, step in enumerate(self.order, 1)]
-        if self.rollback:
-            out += ["", "Rolling back:"]
-            out += [f"- {step}" for step in self.rollback]
-        return "\n".join(out) + "\n"
-
-    def as_markdown(self) -> str:
-        out = [f"# {TITLE}", "", f"Plan: {self.summary()}."]
-        for heading, changes in self.grouped():
-            out += ["", f"## {heading}", "", "| action | file | why |", "| --- | --- | --- |"]
-            for c in changes:
-                where = f"`{c.path}` -> `{c.to}`" if c.to else f"`{c.path}`"
-                out.append(f"| {c.action} | {where} | {_cell(c.why)} |")
-        if self.notes:
-            out += ["", "## Needs a human", ""]
-            out += [f"- {note}" for note in self.notes]
+    def body(self) -> str:
+        """Everything below the title, in Markdown: the decisions, then the changes."""
+        out = [f"Plan: {self.summary()}."]
+        out += ["", "## Needs a human", ""]
+        out += [f"- {note}" for note in self.notes] or ["- nothing: no decision is left open"]
+        if self.clusters:
+            out += ["", "## Runtime per cluster", "", *self.clusters]
         if self.order:
             out += ["", "## Order of the switch", ""]
             out += [f"{n}. {step}" for n, step in enumerate(self.order, 1)]
         if self.rollback:
             out += ["", "## Rolling back", ""]
             out += [f"- {step}" for step in self.rollback]
+        out += ["", "## What the commit changes"]
+        for concern, heading in CONCERNS.items():
+            changes = [c for c in self.changes if c.concern == concern]
+            if changes:
+                out += ["", f"### {heading}", ""]
+                out += self._listed(changes)
         return "\n".join(out) + "\n"
 
+    def _listed(self, changes: list[Change]) -> list[str]:
+        """One line per change; a bulk change's files folded under its one summary line."""
+        out: list[str] = []
+        done: set[str] = set()
+        for change in changes:
+            if change.bulk is None:
+                out.append(f"- {change.line()}")
+                continue
+            if change.bulk in done:
+                continue
+            done.add(change.bulk)
+            members = [c for c in changes if c.bulk == change.bulk]
+            out += [
+                f"- {self.bulk[change.bulk]}",
+                "",
+                f"  <details><summary>the {len(members)} files</summary>",
+                "",
+                *(f"  - {c.line()}" for c in members),
+                "",
+                "  </details>",
+                "",
+            ]
+        while out and out[-1] == "":
+            out.pop()
+        return out
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    def as_markdown(self) -> str:
+        """The plan as `--dry-run` prints it and `--plan-out` writes it (the pull request)."""
+        return f"# {TITLE}\n\n{self.body()}"
+
+    def commit_message(self) -> str:
+        """The commit's message: the same plan, its title as the subject line."""
+        return f"{TITLE}\n\n{self.body()}"

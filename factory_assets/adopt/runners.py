@@ -1,138 +1,138 @@
-"""The factory's runners, added beside the legacy promoter CronJobs they replace.
+"""The factory's runtime on each cluster, in the repository's own conventions: plain manifests in
+the cluster's folder, which the bootstrap Application already applies.
 
-Same folder (so the same Argo CD Application applies it), same namespace, and the legacy
-container's environment copied as it is: the same Secret and its keys reach the factory
-through the variable aliases (HARBOR_USER, DEPLOY_REPO_TOKEN, ENV_ALLOWLIST, ...). What the
-factory refuses or has no use for is left out, and the plan says so.
+Two runtimes, the same environment per cluster (`clusters.Cluster.env`: its environment limit,
+map profile, targets file and the legacy Secret's keys through the variable aliases):
+- `dagster` (the default): one Deployment per cluster, the daemon with its sensors running and
+  the webserver behind a Service, the instance (SQLite) on a PVC (`dagster_runtime.py`);
+- `cronjob`: `factory promote` every 5 minutes and `factory smoke` every 15, as CronJobs
+  beside the legacy ones they replace.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from dataclasses import replace
+from pathlib import PurePosixPath
+from typing import Literal
 
-import yaml
-
-from factory_assets.adopt.image import FACTORY_IMAGE
+from factory_assets.adopt.clusters import Cluster
+from factory_assets.adopt.pods import (
+    LABEL_COMPONENT,
+    LABEL_NAME,
+    RuntimeFile,
+    container_security,
+    dump,
+    footprint,
+    metadata,
+    pod_security,
+    resources,
+    runner_env,
+    scratch_volumes,
+)
 from factory_assets.layout.legacy_runtime import LegacyJob
 
-DROPPED = {
-    "HARBOR_INSECURE": "refused by the factory: trust the registry's CA with SSL_CERT_FILE",
-    "SKIP_REGISTRY_CHECK": "the factory always verifies the digest",
-    "SKIP_EVIDENCE_COLLECT": "the factory's records need no collect step",
-    "RETRY_MAX": "the attempt budget lives in the queue (meta.factory.maxAttempts)",
-    "LOCAL_REPO_DIR": "the runner clones the repository itself",
-    "DRY_RUN": "use `factory promote --dry-run` instead",
-    # the smoke runner's handoff: factory.yaml's stage (after, retag) does it now
-    "AUTO_TAG_LOCAL_HARBOR": "the prod stage in factory.yaml retags",
-    "AUTO_ENQUEUE_PROD": "the prod stage in factory.yaml queues",
-    "LOCAL_HARBOR_PROD_TAG_PREFIX": "the stage's `retag` prefix",
-    "PROD_ENV": "the stage's name in factory.yaml",
-}
-# The smoke runner's names for what the factory reads under another name.
-RENAMED = {
-    "SMOKE_SERVICE_MAP_PATH": "SERVICE_MAP_PATH",
-    "HARBOR_LOCAL_URL": "HARBOR_URL",
-    "HARBOR_LOCAL_USER": "HARBOR_USER",
-    "HARBOR_LOCAL_PASS": "HARBOR_PASS",
-}
+Runtime = Literal["dagster", "cronjob"]
+RUNTIMES: tuple[Runtime, ...] = ("dagster", "cronjob")
+CRONJOB_DAGSTER_HOME = "/work/dagster_home"  # unused by one pass, but never on the read-only root
+
+PROMOTE_SCHEDULE = "*/5 * * * *"
+SMOKE_SCHEDULE = "*/15 * * * *"
 
 
-@dataclass(frozen=True)
-class Runner:
-    path: str  # the new manifest, beside the legacy one
-    text: str
-    replaces: str  # the legacy CronJob's name
-    dropped: tuple[str, ...]  # legacy variables left out
-
-
-def _document(root: Path, job: LegacyJob) -> dict:
-    text = (root / job.path).read_text(encoding="utf-8")
-    docs = [d for d in yaml.safe_load_all(text)]
-    doc = docs[job.document] if job.document < len(docs) else None
-    return doc if isinstance(doc, dict) else {}
-
-
-def _containers(doc: dict) -> list[dict]:
-    node = doc
-    for key in ("spec", "jobTemplate", "spec", "template", "spec", "containers"):
-        node = node.get(key) if isinstance(node, dict) else None
-    return [c for c in node or [] if isinstance(c, dict)]
-
-
-def runner_for(root: Path, job: LegacyJob, image: str = FACTORY_IMAGE) -> Runner:
-    """The factory runner that takes over `job` (a promoter, or the smoke runner)."""
-    doc = _document(root, job)
-    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-    env, env_from, dropped = [], [], []
-    for container in _containers(doc):
-        for item in container.get("env") or []:
-            if not isinstance(item, dict) or not item.get("name"):
-                continue
-            if item["name"] in DROPPED:
-                dropped.append(item["name"])
-                continue
-            item = {**item, "name": RENAMED.get(item["name"], item["name"])}
-            if all(item["name"] != e["name"] for e in env):
-                env.append(item)
-        env_from += [e for e in container.get("envFrom") or [] if isinstance(e, dict)]
-    promoter = job.is_promoter
-    name = re.sub(
-        r"^(deploy-promoter|smoke-runner)",
-        "factory-runner" if promoter else "factory-smoke",
-        job.name,
-    )
-    env += [
-        {"name": "FACTORY_REPO", "value": "/work/repo"},
-        {"name": "HOME", "value": "/work/home"},
-        {"name": "GIT_TERMINAL_PROMPT", "value": "0"},
-    ]
+def _cronjob(
+    cluster: Cluster, image: str, role: Literal["promote", "smoke"], legacy: LegacyJob | None
+) -> RuntimeFile:
+    name = f"factory-{'runner' if role == 'promote' else 'smoke'}{cluster.suffix}"
+    schedule = PROMOTE_SCHEDULE if role == "promote" else SMOKE_SCHEDULE
+    mounts, volumes = scratch_volumes()
     container = {
         "name": "factory",
         "image": image,
-        "args": ["factory", "promote"] if promoter else ["factory", "smoke"],
-        "env": env,
-        **({"envFrom": env_from} if env_from else {}),
-        "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+        "args": ["factory", role],
+        "env": runner_env(cluster, CRONJOB_DAGSTER_HOME),
+        **({"envFrom": list(cluster.env_from)} if cluster.env_from else {}),
+        "resources": resources("50m", "192Mi", "500m", "512Mi"),
+        "securityContext": container_security(),
+        "volumeMounts": mounts,
     }
+    pod = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security(),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    labels = {LABEL_NAME: "factory", LABEL_COMPONENT: role}
     manifest = {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {
-            "name": name,
-            **({"namespace": metadata["namespace"]} if metadata.get("namespace") else {}),
-            "labels": {
-                "app.kubernetes.io/name": "factory",
-                "app.kubernetes.io/component": "promote" if promoter else "smoke",
-            },
-        },
+        "metadata": metadata(name, cluster, role),
         "spec": {
-            "schedule": "*/5 * * * *" if promoter else "*/15 * * * *",
+            "schedule": schedule,
             "concurrencyPolicy": "Forbid",
             "jobTemplate": {
                 "spec": {
-                    "backoffLimit": 0,
-                    "template": {
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "containers": [container],
-                            "volumes": [{"name": "work", "emptyDir": {}}],
-                        }
-                    },
+                    "backoffLimit": 0,  # retries follow the queue's back-off, not the Job's
+                    "template": {"metadata": {"labels": labels}, "spec": pod},
                 }
             },
         },
     }
-    header = (
-        f"# Added by `factory adopt`: the factory's runner in place of CronJob {job.name}\n"
-        f"# ({job.path}, now suspended): "
-        + ("one promotion pass every 5 minutes" if promoter else "smoke checks every 15 minutes")
-        + ", with the same\n# environment and Secret.\n"
+    every = (
+        "one promotion pass every 5 minutes"
+        if role == "promote"
+        else "smoke checks every 15 minutes"
     )
-    path = str(PurePosixPath(job.path).parent / f"{name}-cronjob.yaml")
-    text = header + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
-    return Runner(path, text, job.name, tuple(dropped))
+    instead = (
+        f"in place of CronJob {legacy.name}\n# ({legacy.path}, now suspended)"
+        if legacy
+        else (
+            f"for {', '.join(cluster.envs)}\n# (the repository had no smoke runner on this cluster)"
+        )
+    )
+    header = (
+        f"# Added by `factory adopt`: the factory's runner {instead}: {every},\n"
+        f"# limited to this cluster's environments ({', '.join(cluster.envs)}), with the legacy "
+        "Secret's keys.\n"
+        '# Pod Security "restricted": user 10001, read-only root, writable /work and /tmp.\n'
+    )
+    path = str(PurePosixPath(cluster.folder) / f"{name}-cronjob.yaml")
+    after = PurePosixPath(legacy.path).name if legacy else None
+    what = f"CronJob {name} (`factory {role}`, {schedule})" + (
+        f" in place of {legacy.name}" if legacy else ""
+    )
+    return RuntimeFile(
+        path,
+        dump(header, [manifest]),
+        what,
+        (legacy.name,) if legacy else (),
+        after,
+        footprint(pod),
+        always_on=False,
+    )
+
+
+def cronjob_runtime(cluster: Cluster, image: str) -> list[RuntimeFile]:
+    """The promote and smoke CronJobs of one cluster (smoke too where it had no smoke runner)."""
+    promoter = next(iter(cluster.promoters), None)
+    smoke = next(iter(cluster.smoke_runners), None)
+    runner = _cronjob(cluster, image, "promote", promoter)
+    checker = _cronjob(cluster, image, "smoke", smoke)
+    if checker.after is None:  # a new smoke runner is listed beside the cluster's factory runner
+        checker = replace(checker, after=PurePosixPath(runner.path).name)
+    if runner.after is None and smoke is not None:
+        runner = replace(runner, after=PurePosixPath(smoke.path).name)
+    return [runner, checker]
+
+
+def cluster_runtime(cluster: Cluster, image: str, runtime: Runtime) -> list[RuntimeFile]:
+    """What `runtime` adds to `cluster`'s folder."""
+    if runtime == "cronjob":
+        return cronjob_runtime(cluster, image)
+    from factory_assets.adopt.dagster_runtime import dagster_runtime
+
+    return [dagster_runtime(cluster, image)]
 
 
 def with_resource(kustomization: str, after: str, added: str) -> str | None:

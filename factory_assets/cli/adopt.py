@@ -14,6 +14,7 @@ from factory_assets.adopt.apply import (
 )
 from factory_assets.adopt.detect import AlreadyAdopted
 from factory_assets.adopt.image import FACTORY_IMAGE, check_image
+from factory_assets.adopt.runners import RUNTIMES
 from factory_assets.common.errors import UsageError
 from factory_assets.common.files import atomic_write_text
 from factory_assets.config import resolve_repo
@@ -41,6 +42,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         default=None,
         help=f"the factory image the added runners and workflows run (default: {FACTORY_IMAGE})",
     )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="dagster",
+        help="what runs the factory on each cluster: the factory's Dagster (a daemon with its "
+        "sensors and the UI, one pod per cluster; the default) or CronJobs (`factory promote` "
+        "every 5 minutes, `factory smoke` every 15)",
+    )
     parser.set_defaults(func=_adopt)
 
 
@@ -55,16 +64,16 @@ def _adopt(args: argparse.Namespace) -> int:
     try:
         check_branch_name(repo, args.branch)
         if args.dry_run:
-            adoption, commit = plan_adoption(repo, args.branch, image), None
+            adoption, commit = plan_adoption(repo, args.branch, image, args.runtime), None
             check_branch_free(repo, args.branch)  # the real run would refuse it
         else:
-            adoption, commit = adopt(repo, args.branch, image)
+            adoption, commit = adopt(repo, args.branch, image, args.runtime)
     except AlreadyAdopted as exc:
         print(f"already adopted: {exc}")
         return 0
     if plan_out is not None:
         atomic_write_text(plan_out, adoption.plan.as_markdown())
-    print(adoption.plan.as_text(), end="")
+    print(adoption.plan.as_markdown(), end="")
     if commit is None:
         print(f"\ndry run: nothing changed; `factory adopt` would commit this on {args.branch}")
     else:

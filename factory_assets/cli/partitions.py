@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "sync",
         parents=[common],
         help="add every lane of the remote head (pins and queue) to the instance in "
-        "DAGSTER_HOME as `services` x `envs` partitions, as release_queue_sensor does; run it "
-        "before `dagster asset materialize --partition` on a fresh instance",
+        "DAGSTER_HOME as `services` x `envs` partitions, as release_queue_sensor does "
+        "(the README's CI recipe, `-a defs_with_lanes`, does it within the materialize)",
     )
     sync.set_defaults(func=_sync)
 
@@ -31,18 +31,14 @@ def _sync(args: argparse.Namespace) -> int:
     if not settings.DAGSTER_HOME.get():
         raise InputError("DAGSTER_HOME", "-", "not set: it names the instance to register in")
     # Dagster is imported here only: every other command starts without it.
-    import dagster as dg
+    from factory_assets.partitions import register_repo_lanes
 
-    from factory_assets.partitions import sync_lane_partitions
-    from factory_assets.promotion.watch import queue_snapshot
-
-    snapshot = queue_snapshot(repo)
-    with dg.DagsterInstance.get() as instance:
-        services, envs = sync_lane_partitions(instance, snapshot.lanes)
+    registered = register_repo_lanes(repo)
+    services, envs = registered.added_services, registered.added_envs
     print(
-        f"services: {len(snapshot.services)} in the repo; added "
+        f"services: {len({s for s, _ in registered.lanes})} in the repo; added "
         f"{', '.join(services) if services else 'none'}"
     )
-    all_envs = sorted({env for _, env in snapshot.lanes})
+    all_envs = sorted({env for _, env in registered.lanes})
     print(f"envs: {', '.join(all_envs) or 'none'}; added {', '.join(envs) if envs else 'none'}")
     return 0

@@ -1,10 +1,12 @@
-"""Dagster layer for evidence: the `evidence_index` asset and the records check."""
+"""Dagster layer for evidence: the `evidence_index` asset and the records check.
+
+Collection and validation are imported in the bodies: the definitions load them only when
+a run collects or checks.
+"""
 
 import dagster as dg
 
 from factory_assets.dagster_resources import GitOpsRepo
-from factory_assets.evidence.collect import collect_index
-from factory_assets.evidence.validate import validate_repo
 
 
 @dg.asset(
@@ -13,6 +15,8 @@ from factory_assets.evidence.validate import validate_repo
     kinds={"json"},
 )
 def evidence_index(context: dg.AssetExecutionContext, gitops: GitOpsRepo) -> dg.MaterializeResult:
+    from factory_assets.evidence.collect import collect_index
+
     result = collect_index(gitops.resolve())
     context.log.info(f"collected {result.record_count} records ({result.new_records} new)")
     return dg.MaterializeResult(
@@ -32,6 +36,8 @@ def evidence_index(context: dg.AssetExecutionContext, gitops: GitOpsRepo) -> dg.
     asset=evidence_index, description="Every record matches the schema, its digest and the chain."
 )
 def evidence_records_valid(gitops: GitOpsRepo) -> dg.AssetCheckResult:
+    from factory_assets.evidence.validate import validate_repo
+
     count, problems = validate_repo(gitops.resolve())
     return dg.AssetCheckResult(
         passed=not problems,

@@ -28,12 +28,18 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present:
 _DOC_SEPARATOR = re.compile(r"^---[ \t]*(#.*)?$")
 
 
-# The smoke runner's prod handoff switches (reference section 9): the only plain values read.
-HANDOFF_VARIABLES = (
+# The plain values read from a legacy runner (reference section 9): the smoke runner's prod
+# handoff switches, and what says which environments, map profile and targets file a cluster's
+# runner works with.
+PLAIN_SETTINGS = (
     "AUTO_ENQUEUE_PROD",
     "PROD_ENV",
     "AUTO_TAG_LOCAL_HARBOR",
     "LOCAL_HARBOR_PROD_TAG_PREFIX",
+    "ENV_ALLOWLIST",
+    "SERVICE_MAP_PATH",
+    "SMOKE_SERVICE_MAP_PATH",
+    "SMOKE_TARGETS",
 )
 
 
@@ -43,18 +49,23 @@ class LegacyJob:
     name: str  # metadata.name
     document: int  # index of the YAML document in the file
     suspended: bool
-    handoff: tuple[tuple[str, str], ...] = ()  # HANDOFF_VARIABLES set with a plain value
+    settings: tuple[tuple[str, str], ...] = ()  # PLAIN_SETTINGS set with a plain value
 
     @property
     def is_promoter(self) -> bool:
         return self.name.startswith(PROMOTER_PREFIX)
 
+    @property
+    def folder(self) -> str:
+        """The runtime folder the job is in (`cluster`, `cluster-prod`): its cluster."""
+        return self.path.split("/", 1)[0]
+
     def setting(self, name: str) -> str | None:
-        return dict(self.handoff).get(name)
+        return dict(self.settings).get(name)
 
 
-def _handoff_settings(doc: dict) -> tuple[tuple[str, str], ...]:
-    """The handoff variables the CronJob's containers set by value (never a Secret's)."""
+def _plain_settings(doc: dict) -> tuple[tuple[str, str], ...]:
+    """The PLAIN_SETTINGS the CronJob's containers set by value (never a Secret's)."""
     try:
         pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         containers = list(pod.get("containers") or [])
@@ -65,7 +76,7 @@ def _handoff_settings(doc: dict) -> tuple[tuple[str, str], ...]:
         if not isinstance(container, dict):
             continue  # not a container spec: the repository's own gate judges the manifest
         for item in container.get("env") or []:
-            if isinstance(item, dict) and item.get("name") in HANDOFF_VARIABLES:
+            if isinstance(item, dict) and item.get("name") in PLAIN_SETTINGS:
                 if isinstance(item.get("value"), str | int | bool):
                     found[item["name"]] = str(item["value"])
     return tuple(sorted(found.items()))
@@ -120,8 +131,18 @@ def legacy_jobs(root: Path) -> list[LegacyJob]:
             if name:
                 spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
                 suspended = spec.get("suspend") is True
-                jobs.append(LegacyJob(rel, name, index, suspended, _handoff_settings(doc)))
+                jobs.append(LegacyJob(rel, name, index, suspended, _plain_settings(doc)))
     return jobs
+
+
+def job_document(root: Path, job: LegacyJob) -> dict:
+    """The CronJob's own YAML document, parsed ({} if it no longer parses)."""
+    parts = _documents((root / job.path).read_text(encoding="utf-8", errors="replace"))
+    try:
+        doc = yaml.load(parts[job.document], Loader=_LOADER)  # noqa: S506 - a safe loader
+    except (yaml.YAMLError, IndexError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _suspend_document(text: str, where: str) -> str:

@@ -1,16 +1,14 @@
 """Dagster layer for promotion: `harbor_digest` and `dev_pin`, one partition per (service, env).
 
 Both call the engine; the engine's evidence record id and content digest go into the
-metadata, so the asset lineage in the UI is the evidence chain.
+metadata, so the asset lineage in the UI is the evidence chain. The engine is imported in
+the asset bodies: the definitions load it only when a run materializes one of these.
 """
 
 import dagster as dg
 
 from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
 from factory_assets.partitions import lane_of, lanes_partitions
-from factory_assets.promotion.digest_view import DigestView, digest_for_service, pinned_summary
-from factory_assets.promotion.promote_pass import run_pass
-from resources.registry import RegistryConfigError, RegistryError
 
 PROMOTION_GROUP = "promotion"
 
@@ -34,9 +32,12 @@ def _links(context: dg.AssetExecutionContext, asset: str) -> dict:
 def harbor_digest(
     context: dg.AssetExecutionContext, gitops: GitOpsRepo, harbor: HarborRegistry
 ) -> dg.MaterializeResult:
+    from factory_assets.promotion.digest_view import digest_for_service
+    from resources.registry import RegistryConfigError, RegistryError
+
     service, env = lane_of(context.partition_key)
     try:
-        view: DigestView = digest_for_service(gitops.resolve(), harbor.registries(), service, env)
+        view = digest_for_service(gitops.resolve(), harbor.registries(), service, env)
     except RegistryConfigError as exc:  # no pass can succeed: say so, in one line
         raise dg.Failure(description=f"{service}: {exc}") from exc
     except RegistryError as exc:
@@ -68,6 +69,9 @@ def harbor_digest(
 def dev_pin(
     context: dg.AssetExecutionContext, gitops: GitOpsRepo, harbor: HarborRegistry
 ) -> dg.MaterializeResult:
+    from factory_assets.promotion.digest_view import pinned_summary
+    from factory_assets.promotion.promote_pass import run_pass
+
     service, env = lane_of(context.partition_key)
     result = run_pass(
         gitops.resolve(),

@@ -1,4 +1,8 @@
-"""Dagster layer for the dashboard: `pages_site` builds the site and publishes it to gh-pages."""
+"""Dagster layer for the dashboard: `pages_site` builds the site and publishes it to gh-pages.
+
+The site build and publisher are imported in the asset body: the definitions load them only
+when a run publishes.
+"""
 
 import tempfile
 from pathlib import Path
@@ -7,16 +11,15 @@ import dagster as dg
 
 from factory_assets.common import settings
 from factory_assets.dagster_resources import GitOpsRepo
-from factory_assets.site.build import build_site
-from factory_assets.site.publish import EVIDENCE_BRANCH, publish_site
 
 
 class PagesSiteConfig(dg.Config):
-    """Empty values fall back to FACTORY_PAGES_REMOTE / FACTORY_PAGES_BRANCH, then origin / gh-pages."""
+    """Empty values fall back to FACTORY_PAGES_REMOTE / FACTORY_PAGES_BRANCH, then origin / gh-pages;
+    an empty evidence_branch to the publisher's (main)."""
 
     remote: str = ""
     branch: str = ""
-    evidence_branch: str = EVIDENCE_BRANCH
+    evidence_branch: str = ""
     record: bool = True
 
 
@@ -29,6 +32,9 @@ class PagesSiteConfig(dg.Config):
 def pages_site(
     context: dg.AssetExecutionContext, config: PagesSiteConfig, gitops: GitOpsRepo
 ) -> dg.MaterializeResult:
+    from factory_assets.site.build import build_site
+    from factory_assets.site.publish import EVIDENCE_BRANCH, publish_site
+
     repo = gitops.resolve()
     remote = config.remote or settings.FACTORY_PAGES_REMOTE.get()
     branch = config.branch or settings.FACTORY_PAGES_BRANCH.get()
@@ -39,7 +45,7 @@ def pages_site(
             build.out_dir,
             remote=remote,
             branch=branch,
-            evidence_branch=config.evidence_branch if config.record else None,
+            evidence_branch=(config.evidence_branch or EVIDENCE_BRANCH) if config.record else None,
             run_id=context.run.run_id,
         )
     if result.record_error:

@@ -1,10 +1,12 @@
-"""Dagster layer for smoke checks: `smoke_result`, downstream of `dev_pin`, per (service, env)."""
+"""Dagster layer for smoke checks: `smoke_result`, downstream of `dev_pin`, per (service, env).
+
+The checks are imported in the asset body: the definitions load them only for a smoke run.
+"""
 
 import dagster as dg
 
 from factory_assets.dagster_resources import GitOpsRepo
 from factory_assets.partitions import lane_of, lanes_partitions
-from factory_assets.smoke.landing import NotChecked, smoke_check_and_land
 
 
 @dg.asset(
@@ -16,6 +18,8 @@ from factory_assets.smoke.landing import NotChecked, smoke_check_and_land
     kinds={"argocd"},
 )
 def smoke_result(context: dg.AssetExecutionContext, gitops: GitOpsRepo) -> dg.MaterializeResult:
+    from factory_assets.smoke.landing import NotChecked, smoke_check_and_land
+
     service, env = lane_of(context.partition_key)
     repo = gitops.resolve()
     links = {

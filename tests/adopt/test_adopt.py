@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from factory_assets.adopt.apply import plan_adoption
+from factory_assets.adopt.changes import expected_after
+from factory_assets.adopt.image import FACTORY_IMAGE
+from factory_assets.adopt.runners import RUNTIMES
 from factory_assets.cli.main import main
 from factory_assets.evidence.validate import validate_repo
 from factory_assets.layout.config import load_layout
-from tests.support.ljwx_legacy import RECORDS, make_legacy_repo
+from tests.support.ljwx_legacy import DIGEST_A, RECORDS, legacy_record, make_legacy_repo
 
 
 def git(repo: Path, *args: str) -> str:
@@ -60,13 +65,83 @@ def test_dry_run_prints_the_plan_and_changes_nothing(legacy, tmp_path, capsys):
     assert "move evidence/schema/evidence-record.schema.json -> evidence/legacy/schema/" in out
     markdown = plan_md.read_text()
     assert markdown.startswith("# adopt: run this repository with factory\n")
-    assert "## Evidence records" in markdown and "| move |" in markdown
+    assert out.startswith(markdown)  # what is printed is what the pull request gets
+    assert "### Evidence records" in markdown
 
 
-def test_the_plan_orders_the_switch_legacy_stops_where_the_factory_starts(legacy, capsys):
-    code, out, _ = run(capsys, "--repo", str(legacy), "--dry-run")
+def _sections(plan: str) -> list[str]:
+    return [line[3:] for line in plan.splitlines() if line.startswith("## ")]
+
+
+def _unfolded(plan: str) -> list[str]:
+    """The plan's lines outside the folded `<details>` file lists."""
+    out, folded = [], False
+    for line in plan.splitlines():
+        folded = folded or "<details>" in line
+        if not folded:
+            out.append(line)
+        folded = folded and "</details>" not in line
+    return out
+
+
+def test_the_plan_reads_as_a_review_decisions_first_bulk_changes_folded(tmp_path, capsys):
+    # The same repository with 4 legacy records and with 40: the plan a reviewer reads (outside
+    # the folded file lists) has the same lines; only the folded lists grow.
+    many = {
+        f"evidence__records__202603{day:02d}-api-sha-{n:07x}.yaml": legacy_record(
+            f"202603{day:02d}-api-sha-{n:07x}", "dev", DIGEST_A, f"2026-03-{day:02d}T10:00:00Z"
+        )
+        for n, day in enumerate(range(1, 29))
+    } | {
+        f"evidence__records__202602{day:02d}-web-sha-{n:07x}.yaml": legacy_record(
+            f"202602{day:02d}-web-sha-{n:07x}", "dev", DIGEST_A, f"2026-02-{day:02d}T10:00:00Z"
+        )
+        for n, day in enumerate(range(1, 13), start=100)
+    }
+    plans = []
+    for name, extra in (("few", {}), ("many", many)):
+        clone = make_legacy_repo(tmp_path / name, **extra).clone
+        code, out, _ = run(capsys, "--repo", str(clone), "--dry-run")
+        assert code == 0
+        plans.append(out)
+    few, lots = plans
+    assert _sections(few)[:4] == [
+        "Needs a human",
+        "Runtime per cluster",
+        "Order of the switch",
+        "Rolling back",
+    ]
+    assert _sections(few)[-1] == "What the commit changes"
+    assert len(_unfolded(lots)) == len(_unfolded(few))
+    assert lots.count("\n") > few.count("\n") + 2 * 36  # every file is still listed, folded
+    for plan in (few, lots):
+        # no legacy record path outside a folded list: one summary line per bulk change
+        assert not [line for line in _unfolded(plan) if "evidence/records/2026" in line]
+    assert "- add 4 records `evidence/records/<id>.json` of kind `imported`" in few
+    assert "- add 44 records `evidence/records/<id>.json` of kind `imported`" in lots
+
+
+@pytest.mark.parametrize(
+    ("runtime", "runners"),
+    [
+        ("dagster", ["cluster/factory-dagster.yaml", "cluster-prod/factory-dagster-prod.yaml"]),
+        (
+            "cronjob",
+            [
+                "cluster/factory-runner-cronjob.yaml",
+                "cluster/factory-smoke-cronjob.yaml",
+                "cluster-prod/factory-runner-prod-cronjob.yaml",
+                "cluster-prod/factory-smoke-prod-cronjob.yaml",
+            ],
+        ),
+    ],
+)
+def test_the_plan_orders_the_switch_legacy_stops_where_the_factory_starts(
+    legacy, capsys, runtime, runners
+):
+    code, out, _ = run(capsys, "--repo", str(legacy), "--dry-run", "--runtime", runtime)
     assert code == 0
-    order = out.split("Order of the switch:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    order = out.split("## Order of the switch\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert [line.split(".", 1)[0] for line in order] == [str(n) for n in range(1, len(order) + 1)]
     steps = "\n".join(order)
     # what must happen before the merge comes before it, and the merge names both sides
@@ -74,17 +149,18 @@ def test_the_plan_orders_the_switch_legacy_stops_where_the_factory_starts(legacy
     merge = next(line for line in order if ". Merge." in line)
     for legacy_job in ("deploy-promoter", "deploy-promoter-prod", "smoke-runner"):
         assert legacy_job in merge
-    for runner in (
-        "cluster/factory-runner-cronjob.yaml",
-        "cluster-prod/factory-runner-prod-cronjob.yaml",
-    ):
+    for runner in runners:
         assert runner in merge
     assert "refuses to start while the repository still schedules" in merge
     assert "Lift the holds" in order[-1]  # api is held in dev by its hand pin
-    assert "ghcr.io/example/factory" in order[0] and "--factory-image" in order[0]
+    assert FACTORY_IMAGE in order[0] and "--factory-image" in order[0]
     assert "both clusters and GitHub Actions" in order[0]
-    rollback = out.split("Rolling back:\n", 1)[1]
+    assert ("StorageClass" in order[0]) == (runtime == "dagster")  # the PVC needs one
+    rollback = out.split("## Rolling back\n\n", 1)[1].split("\n\n", 1)[0]
     assert "git revert -m 1" in rollback
+    assert ("Dagster (Deployment, Service, ConfigMap and the PVC" in rollback) == (
+        runtime == "dagster"
+    )
 
 
 def test_adopt_commits_the_plan_on_a_new_branch_and_leaves_the_checkout(legacy, tmp_path, capsys):
@@ -94,9 +170,11 @@ def test_adopt_commits_the_plan_on_a_new_branch_and_leaves_the_checkout(legacy, 
     assert code == 0
     assert state(legacy)[:3] == (head, branch, status)  # same commit, branch and files
     assert git(legacy, "rev-parse", "factory/adopt^") == head
-    # The commit message is the plan, exactly as the dry run showed it.
+    # The commit message is the plan, exactly as the dry run showed it (its title the subject).
     plan = dry.split("\ndry run:")[0]
-    assert git(legacy, "log", "-1", "--format=%B", "factory/adopt").strip() == plan.strip()
+    message = git(legacy, "log", "-1", "--format=%B", "factory/adopt")
+    assert message.strip() == plan.removeprefix("# ").strip()
+    assert "\n## Needs a human\n" in message  # Markdown headings are not stripped as comments
     assert out.startswith(plan)
     # Never pushed: the remote knows only main.
     assert git(legacy, "ls-remote", "--heads", "origin").count("refs/heads/") == 1
@@ -306,3 +384,46 @@ def test_the_imported_chain_collects_and_builds_the_dashboard(legacy, tmp_path, 
     assert collected["record_count"] == len(RECORDS)
     assert collected["kinds"] == {"imported": len(RECORDS)}
     assert main(["site", "build", "--repo", str(adopted), "--out", str(tmp_path / "site")]) == 0
+
+
+def _tree(repo: Path, ref: str) -> dict[str, bytes]:
+    """Every file of `ref` with its bytes."""
+    listing = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--name-only", ref],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return {
+        path: subprocess.run(
+            ["git", "-C", str(repo), "show", f"{ref}:{path}"], capture_output=True, check=True
+        ).stdout
+        for path in filter(None, listing.split("\0"))
+    }
+
+
+LISTED = re.compile(r"^\s*- (add|rewrite|suspend|move|remove|keep) (\S+?)(?: -> (\S+?))?: ")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_dry_run_change_list_is_the_commit_file_by_file(legacy, capsys, runtime):
+    # What the dry run computes (the CLI prints exactly this plan) ...
+    dry = plan_adoption(legacy, runtime=runtime)
+    code, out, _ = run(capsys, "--repo", str(legacy), "--dry-run", "--runtime", runtime)
+    assert code == 0 and out.startswith(dry.plan.as_markdown())
+    printed = {m.groups() for m in map(LISTED.match, out.splitlines()) if m}
+    assert printed == {(c.action, c.path, c.to) for c in dry.plan.changes}
+    # ... is what the commit does: every file of the commit is HEAD's, or the planned bytes.
+    assert run(capsys, "--repo", str(legacy), "--runtime", runtime)[0] == 0
+    expected = _tree(legacy, "HEAD")
+    for path, content in expected_after(dry.plan.changes).items():
+        if content is None:
+            expected.pop(path)
+        else:
+            expected[path] = content
+    committed = _tree(legacy, "factory/adopt")
+    assert sorted(committed) == sorted(expected)
+    for path, content in committed.items():
+        assert content == expected[path], path
+    kept = [c.path for c in dry.plan.changes if c.action == "keep"]
+    head = _tree(legacy, "HEAD")
+    assert all(committed.get(p) == head.get(p) for p in kept if p in head)  # files kept as is

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import subprocess
 
+import dagster as dg
 import pytest
 import yaml
 
+from factory_assets.adopt.runners import RUNTIMES
 from factory_assets.cli.main import main
 from factory_assets.common.errors import InputError
+from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
 from factory_assets.layout.legacy_runtime import legacy_jobs, suspend_text
 from factory_assets.promotion import run_pass
+from factory_assets.promotion.assets import dev_pin
 from resources.registries import EnvRegistries
 from tests.support.ljwx import LjwxRepo
 from tests.support.ljwx_legacy import CRONJOB, make_legacy_repo
@@ -48,7 +52,7 @@ def test_adopt_suspends_every_legacy_cronjob(tmp_path, capsys):
     assert [j.suspended for j in legacy_jobs(clone)] == [False, False, False]
     assert main(["adopt", "--repo", str(clone)]) == 0
     out = capsys.readouterr().out
-    assert "change cluster/deploy-promoter-cronjob.yaml: suspends CronJob deploy-promoter" in out
+    assert "suspend cluster/deploy-promoter-cronjob.yaml: suspends CronJob deploy-promoter" in out
     assert "platform-admin" in out
     diff = subprocess.run(
         # the legacy manifests (the factory's runners are new files beside them)
@@ -91,3 +95,45 @@ def test_a_pass_refuses_to_start_beside_a_live_legacy_promoter(ljwx: LjwxRepo):
         assert run_pass(ljwx.clone, registry=registries, envs={"dev"}).ok
     finally:
         registries.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_one_revert_undoes_either_runtime_and_every_pass_then_refuses(
+    tmp_path, capsys, dagster_instance, registry, harbor_env, runtime
+):
+    harbor_env(registry)  # a runner's settings: the refusal comes before any registry call
+    remote = make_legacy_repo(tmp_path / "ljwx")
+    clone = remote.clone
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(clone), *args], capture_output=True, text=True, check=True
+        ).stdout
+
+    before = git("rev-parse", "HEAD^{tree}")
+    assert main(["adopt", "--repo", str(clone), "--runtime", runtime]) == 0
+    git("merge", "-q", "--no-ff", "--no-edit", "factory/adopt")
+    added = git("diff", "--name-only", "--diff-filter=A", "HEAD^1", "HEAD", "--", "cluster*")
+    assert ("factory-dagster" in added) == (runtime == "dagster"), added
+    git("revert", "--no-edit", "-m", "1", "HEAD")  # the rollback: one revert
+    git("push", "-q", "origin", "main")
+    assert git("rev-parse", "HEAD^{tree}") == before  # exactly the repository as it was
+    assert [j.path for j in legacy_jobs(clone) if not j.suspended] != []
+    capsys.readouterr()
+    # A CronJob's pass (its command) and a Dagster run (the daemon's) both refuse to start.
+    assert main(["promote", "--repo", str(clone)]) == 1
+    assert "legacy promoter CronJob is live" in capsys.readouterr().err
+    dagster_instance.add_dynamic_partitions("services", ["api"])
+    dagster_instance.add_dynamic_partitions("envs", ["dev"])
+    result = dg.materialize(
+        [dev_pin],
+        partition_key="dev|api",
+        instance=dagster_instance,
+        resources={"gitops": GitOpsRepo(path=str(clone)), "harbor": HarborRegistry()},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.to_string()  # the step's error and its cause
+    assert "cluster/deploy-promoter-cronjob.yaml" in message
+    assert "legacy promoter CronJob is live" in message

@@ -25,7 +25,7 @@ def test_unread_files_are_listed_and_left_alone(tmp_path, capsys):
     clone = remote.clone
     assert main(["adopt", "--repo", str(clone)]) == 0
     out = capsys.readouterr().out
-    section = out.split("Files nobody reads any more:")[1]
+    section = out.split("### Files nobody reads any more")[1]
     for path in ("envs", "pages", "evidence/summary/latest.md", "infra/factory"):
         assert f"keep {path}:" in section
     diff = subprocess.run(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from factory_assets.adopt.image import FACTORY_IMAGE
 from factory_assets.cli.main import main
 from tests.support.actionlint import actionlint
 from tests.support.ljwx_legacy import GATE, adopted_file, make_legacy_repo
@@ -17,8 +18,10 @@ def test_the_nightly_is_replaced_by_a_valid_factory_workflow_and_the_gate_kept(t
     clone = make_legacy_repo(tmp_path / "ljwx").clone
     assert main(["adopt", "--repo", str(clone)]) == 0
     out = capsys.readouterr().out
-    assert "change .github/workflows/nightly-evidence.yml: replaced by the factory's nightly" in out
-    assert "change .github/workflows/deploy-repo-gate.yml: the PR gate keeps every check" in out
+    assert (
+        "rewrite .github/workflows/nightly-evidence.yml: replaced by the factory's nightly" in out
+    )
+    assert "rewrite .github/workflows/deploy-repo-gate.yml: the PR gate keeps every check" in out
     assert "FACTORY_PIP_SPEC" not in out  # nothing to install: the jobs run in the image
 
     nightly = adopted_file(clone, ".github/workflows/nightly-evidence.yml")
@@ -32,7 +35,7 @@ def test_the_nightly_is_replaced_by_a_valid_factory_workflow_and_the_gate_kept(t
     assert 'factory promote --dry-run --repo "$GITHUB_WORKSPACE"' in steps
     for job in (jobs["factory-validate"], yaml.safe_load(nightly)["jobs"]["publish"]):
         assert job["container"] == {
-            "image": "ghcr.io/example/factory:0.1.0",
+            "image": FACTORY_IMAGE,
             "options": "--user root",
         }
     tool = Path(sys.executable).with_name("check-jsonschema")
@@ -58,4 +61,4 @@ def test_without_workflows_nothing_is_planned_for_them(tmp_path, capsys):
         },
     ).clone
     assert main(["adopt", "--repo", str(clone), "--dry-run"]) == 0
-    assert "Workflows:" not in capsys.readouterr().out
+    assert "### Workflows" not in capsys.readouterr().out

@@ -167,7 +167,8 @@ def test_dagster_cli_materializes_dev_pin_for_a_partition(queued, dagster_home):
 def test_a_fresh_instance_gets_its_partitions_from_the_repo(
     registry, unique_repo, harbor_env, gitops_remote, dagster_home
 ):
-    """Wiping DAGSTER_HOME loses the `services` partitions; git still has the services."""
+    """Wiping DAGSTER_HOME loses the `services` partitions; git still has the services. The
+    code location (`defs`) registers nothing as it loads; `factory partitions sync` does."""
     harbor_env(registry)
     pushed = push_multiarch(registry, unique_repo, "3.0.0")
     add_release(
@@ -195,3 +196,63 @@ def test_a_fresh_instance_gets_its_partitions_from_the_repo(
     assert done.returncode == 0, done.stderr[-3000:]
     fresh = gitops_remote.new_clone("check")
     assert read_pin(fresh, "api").pin.image.endswith("@" + pushed.index_digest)
+
+
+# The README's CI row, as a shell runs it (the table escapes `|` as `\|`).
+CI_RECIPE = (
+    "dagster asset materialize -m factory_assets.definitions -a defs_with_lanes "
+    "--select dev_pin --partition 'dev|api'"
+)
+
+
+def readme_ci_recipe() -> str:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    row = next(line for line in lines if line.startswith("| CI |"))
+    return row.split("`")[1].replace("\\|", "|")
+
+
+def run_ci_recipe(repo: Path) -> subprocess.CompletedProcess:
+    """The recipe in a shell, where CI runs it: in the deploy repo's checkout, the
+    environment's commands on PATH, FACTORY_REPO unset (the cwd is the repo)."""
+    env = {k: v for k, v in os.environ.items() if k != "FACTORY_REPO"}
+    env["PATH"] = f"{ROOT / '.venv/bin'}{os.pathsep}{env['PATH']}"
+    return subprocess.run(
+        ["bash", "-c", CI_RECIPE], cwd=repo, env=env, capture_output=True, text=True, timeout=240
+    )
+
+
+@pytest.mark.slow
+def test_the_readme_ci_recipe_pins_a_lane_from_a_fresh_instance(
+    registry, unique_repo, harbor_env, gitops_remote, dagster_home
+):
+    """One command on an empty DAGSTER_HOME: it registers the repo's lanes as partitions,
+    then pins the lane, and the instance records the materialization of that partition."""
+    assert readme_ci_recipe() == CI_RECIPE
+    harbor_env(registry)
+    pushed = push_multiarch(registry, unique_repo, "3.0.0")
+    add_release(
+        gitops_remote.new_clone("dev"),
+        service="api",
+        tag="3.0.0",
+        image=registry.image(unique_repo),
+        requested_by="dev",
+        push=True,
+    )
+    done = run_ci_recipe(gitops_remote.clone)
+    assert done.returncode == 0, done.stderr[-3000:]
+    fresh = gitops_remote.new_clone("check")
+    assert read_pin(fresh, "api").pin.image.endswith("@" + pushed.index_digest)
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_dynamic_partitions("services") == ["api"]
+        assert instance.get_dynamic_partitions("envs") == ["dev"]
+        event = instance.get_latest_materialization_event(dg.AssetKey("dev_pin"))
+        assert event is not None and event.dagster_event.partition == "dev|api"
+        assert event.asset_materialization.metadata["digest"].value == pushed.index_digest
+
+
+@pytest.mark.slow
+def test_the_recipe_without_dagster_home_says_what_is_missing(gitops_remote, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    done = run_ci_recipe(gitops_remote.clone)
+    assert done.returncode != 0
+    assert "DAGSTER_HOME: -: not set: it names the instance to register in" in done.stderr

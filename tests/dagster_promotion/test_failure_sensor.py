@@ -7,11 +7,11 @@ import json
 import dagster as dg
 import pytest
 
+import resources.gitops as gitops_module
 from factory_assets.dagster_resources import GitOpsRepo
 from factory_assets.promotion.failed_run import run_has_evidence
 from factory_assets.promotion.jobs import promote_service_job
 from resources.gitops import GitError, GitopsWriter
-from sensors import promotion_failures
 from sensors.promotion_failures import failed_run_evidence_sensor, promotion_failure_sensor
 from tests.doubles.github import GitHubDouble
 from tests.support.evidence import validate_cli
@@ -120,7 +120,8 @@ def test_a_lost_push_race_does_not_comment_twice(
                     gitops_remote.commit_and_push({"NOTES.md": "rival\n"}, "rival", clone=rival)
                 )
 
-    monkeypatch.setattr(promotion_failures, "GitopsWriter", RacedWriter)
+    # The sensor imports its writer when it runs (not with the definitions): patch its home.
+    monkeypatch.setattr(gitops_module, "GitopsWriter", RacedWriter)
     promotion_failure_sensor(fail_a_run(dagster_instance), **resources)
     assert raced, "the race was not run"
     assert len(github.comments[issue["number"]]) == 1  # one recurrence, one comment

@@ -285,6 +285,56 @@ SMOKE_CRONJOB = CRONJOB.format(name="smoke-runner", schedule="*/15 * * * *").rep
 )
 
 
+def _target(service: str, env: str) -> dict[str, str]:
+    return {
+        "service": service,
+        "environment": env,
+        "argocd_app": f"{service}-{env}",
+        "endpoint": f"http://{service}.{service}-{env}.svc.cluster.local/health",
+    }
+
+
+# The smoke targets files (reference section 8): the dev cluster's profile also lists the prod
+# target (the dev cluster's legacy smoke job ran it too); the prod one holds prod's only.
+TARGETS_DEV = json.dumps(
+    {
+        "profile": "local-k3s",
+        "targets": [
+            _target("api", "dev"),
+            _target("worker", "dev"),
+            _target("worker-cron", "dev"),
+            _target("api", "prod"),
+        ],
+    },
+    indent=2,
+)
+TARGETS_PROD = json.dumps(
+    {"profile": "prod-planned", "targets": [_target("api", "prod")]}, indent=2
+)
+
+
+def bootstrap_application(name: str, folder: str) -> str:
+    """The Argo CD Application that applies a runtime folder on its cluster (section 9)."""
+    return f"""\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: {name}
+  namespace: argocd
+spec:
+  project: default
+  source:
+    repoURL: https://github.example/acme/ljwx-deploy.git
+    targetRevision: main
+    path: {folder}
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: dev
+  syncPolicy:
+    automated: {{prune: true, selfHeal: true}}
+"""
+
+
 def legacy_files() -> dict[str, str]:
     files: dict[str, str] = {
         ".github/workflows/nightly-evidence.yml": LEGACY_NIGHTLY,
@@ -318,6 +368,12 @@ def legacy_files() -> dict[str, str]:
             "release/services.orbstack-k3s-cn.yaml",
             "prod",
             "prod",
+        ),
+        "scripts/smoke/targets.local-k3s.json": TARGETS_DEV,
+        "scripts/smoke/targets.prod-planned.json": TARGETS_PROD,
+        "argocd-apps/cluster-bootstrap.yaml": bootstrap_application("cluster-bootstrap", "cluster"),
+        "argocd-apps/cluster-prod-bootstrap.yaml": bootstrap_application(
+            "cluster-prod-bootstrap", "cluster-prod"
         ),
         **RECORDS,
     }
