@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from factory_assets.cli.main import main
 from factory_assets.evidence.store import load_record
 from factory_assets.promotion import run_pass
 from factory_assets.release.add import add_release
@@ -174,3 +175,26 @@ def test_a_single_flake_rolls_nothing_back(lane):
     clock.at(16)  # a new suspicion, not the confirmation of the old one
     assert _smoke(remote) == "failed"
     assert [e for e in _entries(remote).values() if e.rollback_of] == []
+
+
+def test_approving_an_automatic_rollback_acknowledges_it(lane):
+    remote, registry, endpoint, repo, clock = lane
+    _release(remote, registry, repo, "1.0")
+    assert _smoke(remote) == "passed"
+    clock.at(10)
+    _release(remote, registry, repo, "2.0")
+    _broken(endpoint)
+    clock.at(11)
+    _smoke(remote)
+    clock.at(15)
+    _smoke(remote)
+    (back,) = [e for e in _entries(remote).values() if e.rollback_of]
+    assert not back.awaiting_approval
+    args = ["release", "approve", back.id, "--by", "ana", "--push", "--repo", str(remote.clone)]
+    assert main(args) == 0
+    acknowledged = _entries(remote)[back.id]
+    assert acknowledged.approved_by == "ana" and acknowledged.evidence != back.evidence
+    assert main(args) == 1  # once
+    record = load_record(remote.new_clone(), acknowledged.evidence)
+    assert record.details.event == "approved"
+    assert record.details.reason == "acknowledges the automatic rollback"
