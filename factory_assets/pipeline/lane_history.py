@@ -8,12 +8,13 @@ checks all come after it, so a lookup reads only the records written since the p
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 
 from factory_assets.common.files import read_bounded
-from factory_assets.evidence.layout import records_dir
+from factory_assets.evidence.layout import record_path, records_dir
 from factory_assets.policy.auto_rollback import Release
 from factory_assets.policy.checks import Check, from_record
 from factory_assets.release.model import ReleaseEntry
@@ -42,6 +43,23 @@ def smoke_checks(repo: Path, release_id: str) -> list[Check]:
         elif raw.get("kind") == "promotion" and raw.get("result") == "success":
             break  # the record that pinned it: nothing older is a check of this pin
     found.reverse()  # oldest first, so that checks at one instant keep the chain's order
+    return sorted(found, key=lambda c: c.at)
+
+
+def this_check(repo: Path, record: object) -> Check:
+    """The check being landed: a body that was not appended (its kind had not changed) has an
+    id but no record, and counts as a check without one."""
+    check = from_record(record)
+    if check.record_id and not record_path(Path(repo), check.record_id).is_file():
+        return replace(check, record_id=None)
+    return check
+
+
+def with_this_check(checks: Iterable[Check], current: Check) -> list[Check]:
+    """The pin's recorded checks plus the one being landed (once)."""
+    found = list(checks)
+    if current.record_id is None or all(c.record_id != current.record_id for c in found):
+        found.append(current)
     return sorted(found, key=lambda c: c.at)
 
 

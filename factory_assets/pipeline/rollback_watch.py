@@ -21,7 +21,12 @@ from factory_assets.evidence import store
 from factory_assets.evidence.ids import new_record_id
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.layout.config import DEFAULT_ENV, Layout
-from factory_assets.pipeline.lane_history import lane_releases, smoke_checks
+from factory_assets.pipeline.lane_history import (
+    lane_releases,
+    smoke_checks,
+    this_check,
+    with_this_check,
+)
 from factory_assets.policy.auto_rollback import AUTOMATIC, Decision, decide
 from factory_assets.policy.checks import from_record
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
@@ -61,12 +66,10 @@ def judge(
     entry = checked_entry(queue, record) if env else None
     if entry is None or entry.state != "promoted":
         return None
-    check = from_record(record)
-    checks = {c.record_id or f"@{c.at}": c for c in smoke_checks(tree, entry.id)}
-    checks.setdefault(check.record_id or f"@{check.at}", check)
+    checks = with_this_check(smoke_checks(tree, entry.id), this_check(tree, record))
     return decide(
         lane_releases(queue.entries, entry.service, env),
-        list(checks.values()),
+        checks,
         current_id=entry.id,
         sync_window=layout.environment(env).sync_window,
         now=now,

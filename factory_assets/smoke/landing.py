@@ -19,6 +19,7 @@ from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.layout.config import DEFAULT_ENV, Layout, load_layout
 from factory_assets.pipeline import rollback_watch
 from factory_assets.pipeline.handoff import hand_off, handoff_pending
+from factory_assets.pipeline.soak_gate import soak_of
 from factory_assets.release.model import ReleaseQueue
 from factory_assets.release.queue_file import QueueDocument, load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
@@ -91,13 +92,32 @@ def layout_of(tree: Path) -> Layout | None:
 
 
 def decisive(tree: Path, body: RecordBody, queue: ReleaseQueue | None) -> bool:
-    """Does this check decide something (it confirms a broken pin), so that it is recorded
-    even when it found what the last record found?"""
+    """Does this check decide something (it ends a soak, or confirms a broken pin), so that it
+    is recorded even when it found what the last record found? The handoff and the rollback
+    name the records they rest on."""
     layout = layout_of(tree) if queue is not None else None
-    if layout is None or rollback_watch.watched_env(layout, body) is None:
+    if layout is None:
         return False
-    decision = rollback_watch.judge(tree, layout, queue, body, utc_now())
+    now = utc_now()
+    if _ends_a_soak(tree, layout, queue, body, now):
+        return True
+    if rollback_watch.watched_env(layout, body) is None:
+        return False
+    decision = rollback_watch.judge(tree, layout, queue, body, now)
     return rollback_watch.confirmed_now(decision, body) and decision.action != "none"
+
+
+def _ends_a_soak(tree: Path, layout: Layout, queue: ReleaseQueue, body: RecordBody, now) -> bool:
+    entry = checked_entry(queue, body)
+    if entry is None or entry.state != "promoted" or body.details.verdict != "passed":
+        return False
+    for env in layout.stages_after(entry.env):
+        if env in (entry.handed_off or {}):
+            continue
+        state = soak_of(tree, layout, entry, env, now, body)
+        if state is not None and state.soaked and state.unrecorded is not None:
+            return True
+    return False
 
 
 def land_verdict(tree: Path, body: RecordBody, escalation=None) -> EvidenceRecord:
