@@ -1,0 +1,64 @@
+"""`python -m tests.soak [--seed N] [--minutes M] [--services S] [--requests R]`: one soak.
+
+Prints the figures and every violation; on a violation, the seed and the shortest history
+that shows it (shrunk by replaying). `--replay FILE` plays a saved schedule instead. Exit 0
+with no violation, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.soak.harness import run_soak
+from tests.soak.schedule import Schedule, SoakConfig, make_schedule
+from tests.soak.shrink import report_violation
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.soak", description=__doc__)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--services", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--faults-per-minute", type=float, default=12.0)
+    parser.add_argument(
+        "--drain", type=float, default=None, help="seconds (default: a fifth of the soak, 60..180)"
+    )
+    parser.add_argument("--no-daemon", action="store_true", help="CLI runners only")
+    parser.add_argument("--replay", type=Path, help="play this saved schedule instead")
+    parser.add_argument("--workdir", type=Path, help="keep the soak's files here")
+    parser.add_argument(
+        "--no-shrink", action="store_true", help="report violations without shrinking"
+    )
+    args = parser.parse_args(argv)
+    if args.replay:
+        schedule = Schedule.load(args.replay)
+    else:
+        duration = args.minutes * 60
+        drain = args.drain if args.drain is not None else min(180.0, max(60.0, duration / 5))
+        config = SoakConfig(
+            seed=args.seed,
+            duration=duration,
+            services=args.services,
+            requests=args.requests,
+            faults_per_minute=args.faults_per_minute,
+            drain=drain,
+            daemon=not args.no_daemon,
+        )
+        schedule = make_schedule(config)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="factory-soak-"))
+    report = run_soak(schedule, workdir / "soak", keep=args.workdir is not None)
+    for line in report.lines():
+        print(line, flush=True)
+    if not report.violations:
+        return 0
+    if not args.no_shrink:
+        report_violation(report, workdir, print)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
