@@ -1,0 +1,150 @@
+"""Each violation the soak found, replayed step by step from the seed's history: regular,
+deterministic tests that failed before the fix they name.
+
+The history lines quoted are the soak's own (`python -m tests.soak --seed N ...`).
+"""
+
+from __future__ import annotations
+
+import json
+
+from factory_assets.promotion import run_pass
+from factory_assets.smoke.landing import smoke_checks_and_land
+from resources.registries import EnvRegistries
+from tests.smoke.conftest import Answer
+from tests.support.ljwx import LjwxRepo
+from tests.support.queue_rules import queue_errors
+
+PIPELINE = """\
+queue: {path: release/queue.yaml, format: four-lists}
+service_map: release/services.yaml
+smoke_targets: scripts/smoke/targets.json
+environments:
+  dev: {pins: overlays}
+  prod: {pins: overlays, after: dev, retag: prod-}
+"""
+
+
+def _pass(repo: LjwxRepo, envs: set[str]):
+    registries = EnvRegistries()
+    try:
+        return run_pass(repo.clone, registry=registries, envs=envs)
+    finally:
+        registries.close()
+
+
+def _pipeline(repo: LjwxRepo, endpoint) -> None:
+    ok = Answer(200, b'{"status":"ok"}')
+    targets = {
+        "targets": [
+            {
+                "service": "api",
+                "environment": e,
+                "argocd_app": "",
+                "endpoint": endpoint.script(f"/api-{e}", ok),
+            }
+            for e in ("dev", "prod")
+        ]
+    }
+    repo.remote.commit_and_push(
+        {"factory.yaml": PIPELINE, "scripts/smoke/targets.json": json.dumps(targets)}, "pipeline"
+    )
+
+
+def _request(repo: LjwxRepo, content: str, sha: str, at: str) -> str:
+    """Service CI appends a dev request for a build its dev Harbor already has."""
+    digest = repo.replicate("dev", "api", content)
+    text = repo.show("release/queue.yaml")
+    entry = repo.entry("api", "dev", digest, tag=f"sha-{sha}", git_sha=sha, at=at)
+    if "pending: []\n" in text:
+        text = text.replace("pending: []\n", "pending:\n" + entry)
+    else:
+        text = text.replace("promoted:", entry + "promoted:", 1)
+    repo.remote.commit_and_push({"release/queue.yaml": text}, f"queue(api): sha-{sha}")
+    return digest
+
+
+def _pending(repo: LjwxRepo, env: str) -> list[dict]:
+    return [e for e in repo.queue()["pending"] if e["env"] == env]
+
+
+def test_a_second_handoff_supersedes_the_waiting_stage_request(ljwx: LjwxRepo, endpoint):
+    """Seed 4 (3 min, 40 services, 300 requests), lane lj-001:
+
+        40.77s pipeline  stage-request lj-001 ...-329a4f4-prod (from ...-329a4f4)
+        68.52s cli-lj-prod outcome lj-001@prod ...-329a4f4-prod retry (registry answered 500)
+        95.41s cli-lj    outcome lj-001@dev ...-8692332 success
+       120.51s check-ljwx violation [4 validator] pending: a second pending entry for ('lj-001', 'prod')
+
+    The dev smoke of a newer release queued its prod request beside the older one that was
+    still pending (in back-off), so the queue broke the repository's validator (one pending
+    entry per service and env) until the next pass superseded the older one. The handoff
+    now supersedes it in the same commit, with its record, as the legacy promoter did.
+    """
+    _pipeline(ljwx, endpoint)
+    _request(ljwx, "api one", "4417092", "2026-04-13T10:00:00Z")
+    assert _pass(ljwx, {"dev"}).ok
+    smoke_checks_and_land(ljwx.clone, environments=["dev"])
+    (first,) = _pending(ljwx, "prod")  # waits: the prod Harbor has no replica
+
+    _request(ljwx, "api two", "5e6f7a8", "2026-04-13T10:05:00Z")
+    assert _pass(ljwx, {"dev"}).ok
+    smoke_checks_and_land(ljwx.clone, environments=["dev"])
+
+    text = ljwx.show("release/queue.yaml")
+    assert queue_errors(text) == []
+    (second,) = _pending(ljwx, "prod")
+    assert second["id"] != first["id"] and "-5e6f7a8" in second["id"]
+    where, older = ljwx.find(first["id"])
+    assert where == "superseded" and older["meta"]["factory"]["supersededBy"] == second["id"]
+    record = json.loads(ljwx.show(f"evidence/records/{older['meta']['factory']['evidence']}.json"))
+    assert record["result"] == "superseded" and record["details"]["release_id"] == first["id"]
+
+
+def test_a_handoff_waits_while_the_stage_request_is_being_promoted(ljwx: LjwxRepo, endpoint):
+    """The same lane, when the older prod request is claimed by a prod runner at that moment:
+    the newer request is not queued beside it (two pending entries), and not lost either: the
+    next smoke check of the dev pin queues it once the claim is over."""
+    _pipeline(ljwx, endpoint)
+    _request(ljwx, "api one", "4417092", "2026-04-13T10:00:00Z")
+    assert _pass(ljwx, {"dev"}).ok
+    smoke_checks_and_land(ljwx.clone, environments=["dev"])
+    (first,) = _pending(ljwx, "prod")
+    text = ljwx.show("release/queue.yaml")
+    claim = (
+        "  meta:\n    factory:\n      claimedBy: prod-runner:1:0a1b2c3d\n"
+        "      claimExpiresAt: '2999-01-01T00:00:00.000000Z'\n"
+    )
+    marker = f"- id: {first['id']}\n"
+    head, _, tail = text.partition(marker)
+    block_end = tail.index("promoted:")
+    block = tail[:block_end]
+    if "  meta:\n" in block:
+        block = block.replace("  meta:\n    factory:\n", claim, 1)
+    else:
+        block += claim
+    ljwx.remote.commit_and_push(
+        {"release/queue.yaml": head + marker + block + tail[block_end:]}, "claim"
+    )
+
+    _request(ljwx, "api two", "5e6f7a8", "2026-04-13T10:05:00Z")
+    assert _pass(ljwx, {"dev"}).ok
+    smoke_checks_and_land(ljwx.clone, environments=["dev"])
+    assert queue_errors(ljwx.show("release/queue.yaml")) == []
+    assert [e["id"] for e in _pending(ljwx, "prod")] == [first["id"]]
+    _, dev = ljwx.find(next(e["id"] for e in ljwx.queue()["promoted"] if "-5e6f7a8" in e["id"]))
+    assert "prod" not in (dev["meta"]["factory"].get("handedOff") or {})
+
+    ljwx.remote.commit_and_push(  # the prod runner's claim ends (its pass gave up)
+        {
+            "release/queue.yaml": ljwx.show("release/queue.yaml").replace(
+                claim, "  meta:\n    factory:\n"
+            )
+        },
+        "released",
+    )
+    smoke_checks_and_land(ljwx.clone, environments=["dev"])
+    assert queue_errors(ljwx.show("release/queue.yaml")) == []
+    (second,) = _pending(ljwx, "prod")
+    assert "-5e6f7a8" in second["id"]
+    assert ljwx.find(first["id"])[0] == "superseded"
