@@ -165,6 +165,7 @@ class CliRunner(Runner):
         self.faketime = libfaketime()
         self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self.outcomes: dict[str, int] = {}
+        self.crashes: list[tuple[float, str]] = []  # (when, the exception's last line)
 
     def start(self) -> CliRunner:
         self.thread.start()
@@ -240,7 +241,20 @@ class CliRunner(Runner):
                 self.name, what, f"killed (signal {-code}){note}", layout=self.repo.layout
             )
             return code, ""
-        if code not in (0, 1):
+        if "Traceback (most recent call last)" in err:
+            # The engine promises an outcome for every per-release problem, never a crash.
+            lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+            ours = [ln.strip() for ln in lines if str(ROOT) in ln and "/.venv/" not in ln]
+            where = ours[-1].removeprefix(f'File "{ROOT}/') if ours else "?"
+            self.crashes.append((self.history.now(), f"{what}: {lines[-1][:300]} ({where})"))
+            self.history.add(
+                self.name,
+                "crash",
+                f"{what} died: {lines[-1][:300]}; in: "
+                + " <- ".join(o.removeprefix(f'File "{ROOT}/') for o in reversed(ours[-4:])),
+                layout=self.repo.layout,
+            )
+        elif code not in (0, 1):
             self.history.add(
                 self.name,
                 f"{what}-error",
@@ -396,6 +410,13 @@ class DaemonRunner(Runner):
         super().stop()
         if self.process is not None:
             self.process.stop(timeout=20)
+
+    def runs(self) -> int:
+        """Promotion runs the daemon's sensor launched (over every restart)."""
+        return sum(
+            p.read_text(errors="replace").count("Launching run for release_queue_sensor")
+            for p in self.home.glob("daemon-*.log")
+        )
 
     def log(self) -> str:
         return "\n".join(
@@ -907,15 +928,8 @@ class Injector:
             self.world.proxies[p["env"]].fail(kind, p["count"], 503, delay=11.0)
         elif kind == "registry_401":
             self.world.proxies[p["env"]].reauth(p["seconds"])
-        elif kind == "registry_404":
-            repo = self.world.repos[p["layout"]]
-            if p["service"] in repo.services:
-                path = (
-                    repo.dev_repository(p["service"])
-                    if p["env"] == "dev"
-                    else repo.prod_repository(p["service"])
-                )
-                self.world.proxies[p["env"]].missing(path, p["seconds"])
+        elif kind == "registry_404":  # the env's replica of one layout's images lags behind
+            self.world.proxies[p["env"]].missing(self.world.repos[p["layout"]].prefix, p["seconds"])
         elif kind == "registry_cut":
             self.world.proxies[p["env"]].cut(p["count"])
         elif kind == "registry_outage":

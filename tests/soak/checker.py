@@ -655,8 +655,10 @@ class RepoChecker:
                 "3 record", subject, "waiting for replication without its record", self.last
             )
         attempts = raw.get("attempts") or 0
+        # `recovered`: a later pass recorded the attempt whose runner died after pinning.
         counted = sum(
-            events[e] for e in ("attempt", "abandoned", "superseded", "refused", "waiting")
+            events[e]
+            for e in ("attempt", "recovered", "abandoned", "superseded", "refused", "waiting")
         )
         self.checks["a record per attempt"] += 1
         if isinstance(attempts, int) and counted < attempts:

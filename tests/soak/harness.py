@@ -326,6 +326,10 @@ class Soak:
                     "2 torn", violation.split(":")[0], violation, "kustomize cannot render it"
                 )
             )
+        for name, runner in self.runners.items():
+            for at, crash in getattr(runner, "crashes", []):
+                layout = RUNNER_SPECS[name][0]
+                report.violations.append(Violation("0 crash", layout, name, crash, at=at))
         report.scheduled_faults.update(self.injector.scheduled)
         for proxy in self.world.proxies.values():
             report.injected.update(proxy.injected)
@@ -336,7 +340,7 @@ class Soak:
         report.injected["skew"] = sum(r.skewed_passes for r in self.runners.values())
         for name, runner in self.runners.items():
             report.passes[name] = (
-                runner.passes if not isinstance(runner, DaemonRunner) else runner.restarts
+                runner.runs() if isinstance(runner, DaemonRunner) else runner.passes
             )
         report.history = list(self.history.lines)
         return report

@@ -3,9 +3,9 @@
 On top of `tests.support.registry.FaultProxy` (5xx, delays, drops for the next N requests):
 - an outage: every connection closed unanswered for a while (longer than the retry budget);
 - 401 until a token refresh: while the window is open, a Bearer token issued before it (or
-  more than a second ago: passes are short-lived processes) is refused with the registry's own
-  challenge, so only a client that fetches a new token gets through;
-- 404 for one repository's manifests for a while (a replica that has not caught up);
+  before the current second: passes are short-lived processes) is refused with the registry's
+  own challenge, so only a client that fetches a new token gets through;
+- 404 for the manifests under one prefix for a while (a replica that has not caught up);
 - a connection cut mid-body: the manifest's headers and half its bytes, then a close.
 Every injected answer is counted by kind (`injected`).
 """
@@ -83,8 +83,9 @@ class SoakProxy(FaultProxy):
         with self._lock:
             self._reauth = (int(time.time()), time.monotonic() + seconds)
 
-    def missing(self, repository: str, seconds: float) -> None:
-        pattern = re.compile(rf"^/v2/{re.escape(repository)}/manifests/")
+    def missing(self, prefix: str, seconds: float) -> None:
+        """404 for the manifests of every repository under `prefix` for a while."""
+        pattern = re.compile(rf"^/v2/{re.escape(prefix)}/[^?]*/manifests/")
         with self._lock:
             self._missing.append((pattern, time.monotonic() + seconds))
 
@@ -147,7 +148,7 @@ class SoakProxy(FaultProxy):
                 self._reauth is not None
                 and now < self._reauth[1]
                 and (iat := token_issued_at(handler.headers.get("Authorization"))) is not None
-                and iat < max(self._reauth[0], int(time.time()) - 1)
+                and iat < max(self._reauth[0], int(time.time()))
             ):
                 kind = "registry_401"
             elif self._cut_next > 0 and handler.command == "GET" and "/manifests/" in handler.path:
@@ -202,6 +203,11 @@ class SoakProxy(FaultProxy):
         handler.end_headers()
         if handler.command == "HEAD":
             return
+        if cut and response.status != 200:
+            with self._lock:  # a challenge or an error, not a manifest: cut the next one
+                self._cut_next += 1
+                self.injected["registry_cut"] -= 1
+            cut = False
         if cut and len(payload) > 1:
             handler.wfile.write(payload[: len(payload) // 2])
             handler.wfile.flush()

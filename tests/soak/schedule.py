@@ -190,11 +190,9 @@ def _fault(rng: random.Random, config: SoakConfig, at: float) -> Event:
     elif kind == "registry_401":
         params = {"env": "dev", "seconds": round(rng.uniform(2, 8), 2)}  # dev: token auth
     elif kind == "registry_404":
-        layout = rng.choice(LAYOUTS)
         params = {
             "env": env,
-            "layout": layout,
-            "service": rng.choice(service_names(config, layout)),
+            "layout": rng.choice(LAYOUTS),
             "seconds": round(rng.uniform(3, 12), 2),
         }
     elif kind == "registry_cut":

@@ -45,7 +45,7 @@ def candidate(schedule: Schedule, violation: Violation, service: str) -> list[Ev
             if p["layout"] == layout:
                 keep.append(event)
         elif event.kind == "registry_404":
-            if p["layout"] == layout and p["service"] == service:
+            if p["layout"] == layout:
                 keep.append(event)
         elif event.kind in ("kill", "skew"):
             if p["runner"] in runners:
