@@ -7,12 +7,17 @@ The history lines quoted are the soak's own (`python -m tests.soak --seed N ...`
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from factory_assets.promotion import run_pass
+from factory_assets.release.add import add_release
 from factory_assets.smoke.landing import smoke_checks_and_land
 from resources.registries import EnvRegistries
+from resources.registry import RegistryClient
 from tests.smoke.conftest import Answer
+from tests.soak.proxy import SoakProxy
 from tests.support.ljwx import LjwxRepo
+from tests.support.oci import push_image
 from tests.support.queue_rules import queue_errors
 
 PIPELINE = """\
@@ -148,3 +153,38 @@ def test_a_handoff_waits_while_the_stage_request_is_being_promoted(ljwx: LjwxRep
     (second,) = _pending(ljwx, "prod")
     assert "-5e6f7a8" in second["id"]
     assert ljwx.find(first["id"])[0] == "superseded"
+
+
+def test_a_manifest_cut_mid_body_is_a_retry_not_a_crash(gitops_remote, registry, unique_repo):
+    """Seed 11 (1.5 min, 12 services, 90 requests, 40 faults a minute):
+
+        16.59s schedule    fault-registry_cut registry_cut count=... env=prod
+        18.50s cli-lj-prod crash  promote died: httpx.RemoteProtocolError: peer closed
+               connection without sending complete message body (in read_bounded)
+
+    The registry client turned every transport failure into a RegistryError except one: a
+    connection lost while reading the manifest's body. It escaped as httpx's own exception,
+    so the whole pass died (every lane it had claimed was abandoned later, an attempt each).
+    It is a retryable registry error now: this release is retried, the pass goes on.
+    """
+    proxy = SoakProxy(registry, "dev").start()
+    try:
+        digest = push_image(registry, unique_repo, "v1", content=b"cut mid-body")
+        entry = add_release(
+            gitops_remote.clone,
+            service="api",
+            digest=digest,
+            image=proxy.image(unique_repo),
+            push=True,
+            harbor_url=proxy.url,
+        ).entry
+        proxy.cut(1)
+        with RegistryClient(proxy.url) as client:
+            (outcome,) = run_pass(gitops_remote.clone, registry=client).outcomes
+            assert proxy.injected["registry_cut"] == 1
+            assert outcome.result == "retry" and "body" in (outcome.error or "")
+            later = datetime.now(UTC) + timedelta(minutes=20)  # after the back-off
+            (done,) = run_pass(gitops_remote.clone, registry=client, now=later).outcomes
+        assert done.result == "success" and done.release_id == entry.id
+    finally:
+        proxy.stop()
