@@ -188,7 +188,7 @@ def _fault(rng: random.Random, config: SoakConfig, at: float) -> Event:
     elif kind == "registry_timeout":
         params = {"env": env, "count": rng.randint(1, 2)}
     elif kind == "registry_401":
-        params = {"env": "dev", "seconds": round(rng.uniform(2, 8), 2)}  # dev: token auth
+        params = {"env": "dev", "seconds": round(rng.uniform(5, 20), 2)}  # dev: token auth
     elif kind == "registry_404":
         params = {
             "env": env,
