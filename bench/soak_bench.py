@@ -44,7 +44,7 @@ def main() -> int:
         services=args.services,
         requests=args.requests,
         faults_per_minute=args.faults_per_minute,
-        drain=min(180.0, max(60.0, args.minutes * 12)),
+        drain=max(120.0, args.minutes * 30),
     )
     print(f"load before: {os.getloadavg()[0]:.1f} (2-core machine, shared)", flush=True)
     reports = {}

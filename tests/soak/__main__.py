@@ -25,8 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--faults-per-minute", type=float, default=12.0)
     parser.add_argument(
-        "--drain", type=float, default=None, help="seconds (default: a fifth of the soak, 60..180)"
+        "--drain",
+        type=float,
+        default=None,
+        help="at most this many seconds to finish after the faults stop (default: half the soak, >= 120)",
     )
+    parser.add_argument("--lease", type=int, default=30, help="FACTORY_CLAIM_LEASE_SECONDS")
     parser.add_argument("--no-daemon", action="store_true", help="CLI runners only")
     parser.add_argument("--replay", type=Path, help="play this saved schedule instead")
     parser.add_argument("--workdir", type=Path, help="keep the soak's files here")
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         schedule = Schedule.load(args.replay)
     else:
         duration = args.minutes * 60
-        drain = args.drain if args.drain is not None else min(180.0, max(60.0, duration / 5))
+        drain = args.drain if args.drain is not None else max(120.0, duration / 2)
         config = SoakConfig(
             seed=args.seed,
             duration=duration,
@@ -47,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             faults_per_minute=args.faults_per_minute,
             drain=drain,
             daemon=not args.no_daemon,
+            lease_seconds=args.lease,
         )
         schedule = make_schedule(config)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="factory-soak-"))

@@ -166,6 +166,7 @@ class CliRunner(Runner):
         self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self.outcomes: dict[str, int] = {}
         self.crashes: list[tuple[float, str]] = []  # (when, the exception's last line)
+        self.durations: dict[str, list[float]] = {}  # promote/smoke -> seconds per pass
 
     def start(self) -> CliRunner:
         self.thread.start()
@@ -236,6 +237,7 @@ class CliRunner(Runner):
         with self._lock:
             self.proc = None
         code = proc.returncode
+        self.durations.setdefault(what, []).append(time.monotonic() - self.started_at)
         if code is not None and code < 0:
             self.history.add(
                 self.name, what, f"killed (signal {-code}){note}", layout=self.repo.layout
@@ -332,7 +334,7 @@ run_monitoring:
 
 
 class DaemonRunner(Runner):
-    """A real `dagster-daemon` on the factory's layout: its sensors request a run per ready lane."""
+    """A real `dagster-daemon` on the factory's layout (dev): its sensors request a run per ready lane."""
 
     def __init__(self, history: History, *, repo: RepoWorld, clone: Path, home: Path, env: dict):
         super().__init__(DAEMON, history)
@@ -348,8 +350,8 @@ class DaemonRunner(Runner):
         env = {k: v for k, v in self.env.items()}
         env["FACTORY_REPO"] = str(self.clone)
         env["FACTORY_GIT_AUTHOR_NAME"] = self.name
-        for name in ("HARBOR_URL", "HARBOR_USERNAME", "HARBOR_PASSWORD", "FACTORY_ENVS"):
-            os.environ.get(name) and env.setdefault(name, "")
+        # dev only: a run per ready lane is a process each, and the machine has two cores
+        env["FACTORY_ENVS"] = "dev"
         self.process = start_daemon(self.home, env, self.home / f"daemon-{self.restarts}.log")
         with self._lock:
             self.proc = self.process.proc
