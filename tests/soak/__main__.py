@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-shrink", action="store_true", help="report violations without shrinking"
     )
+    parser.add_argument(
+        "--shrink-budget", type=float, default=900.0, help="seconds the shrinker may replay for"
+    )
     args = parser.parse_args(argv)
     if args.replay:
         schedule = Schedule.load(args.replay)
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if not report.violations:
         return 0
     if not args.no_shrink:
-        report_violation(report, workdir, print)
+        report_violation(report, workdir, print, budget_seconds=args.shrink_budget)
     return 1
 
 

@@ -167,6 +167,7 @@ class CliRunner(Runner):
         self.outcomes: dict[str, int] = {}
         self.crashes: list[tuple[float, str]] = []  # (when, the exception's last line)
         self.durations: dict[str, list[float]] = {}  # promote/smoke -> seconds per pass
+        self._said: dict[str, tuple] = {}  # release -> the last outcome said of it
 
     def start(self) -> CliRunner:
         self.thread.start()
@@ -278,6 +279,10 @@ class CliRunner(Runner):
             self.outcomes[outcome["result"]] = self.outcomes.get(outcome["result"], 0) + 1
             if outcome["result"] == "retry" and not outcome.get("attempted", True):
                 continue  # busy elsewhere: no news
+            said = (outcome["result"], outcome.get("error"))
+            if outcome["result"] == "waiting" and self._said.get(outcome["release_id"]) == said:
+                continue  # still waiting, as this runner said last time
+            self._said[outcome["release_id"]] = said
             self.history.add(
                 self.name,
                 "outcome",

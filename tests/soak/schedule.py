@@ -57,6 +57,7 @@ class SoakConfig:
     check_every_commit: bool = True
     held_every: int = 40  # one lane in N is on hold in its environment
     runners: tuple[str, ...] = CLI_RUNNERS
+    only_services: tuple[str, ...] = ()  # a replay's world: just these services (and one more)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,6 +66,7 @@ class SoakConfig:
     def from_dict(cls, data: dict) -> SoakConfig:
         data = dict(data)
         data["runners"] = tuple(data.get("runners", CLI_RUNNERS))
+        data["only_services"] = tuple(data.get("only_services", ()))
         return cls(**data)
 
 

@@ -83,6 +83,7 @@ def shrink(
         daemon=base.config.daemon and layout == "own",
         drain=60.0,
         check_every_commit=True,
+        only_services=(service,),
     )
     started = time.monotonic()
     tries = 0
@@ -95,7 +96,7 @@ def shrink(
         last = max(e.at for e in events)
         schedule = Schedule(replace(config, duration=last + 10.0), tuple(events))
         out(f"shrink: replay {tries}: {len(events)} events over {last:.0f} s")
-        result = run_soak(schedule, workdir / f"replay-{tries}", services={layout: [service]})
+        result = run_soak(schedule, workdir / f"replay-{tries}")
         return result if reproduces(result, violation) else None
 
     events = candidate(base, violation, service)
@@ -120,7 +121,9 @@ def shrink(
     return Schedule(replace(config, duration=last + 10.0), tuple(events)), best
 
 
-def report_violation(report: SoakReport, workdir: Path, out: Callable[[str], None]) -> None:
+def report_violation(
+    report: SoakReport, workdir: Path, out: Callable[[str], None], *, budget_seconds=900.0
+) -> None:
     """Print the seed, the violation, and the shortest history that shows it (saved for replay)."""
     violation = report.violations[0]
     out(f"\nviolation with seed {report.schedule.config.seed}: {violation.line()}")
@@ -142,7 +145,7 @@ def report_violation(report: SoakReport, workdir: Path, out: Callable[[str], Non
     out(f"its history in the soak ({len(lines)} lines):")
     for line in lines[-80:]:
         out("  " + line.show())
-    shrunk = shrink(report, workdir, out)
+    shrunk = shrink(report, workdir, out, budget_seconds=budget_seconds)
     if shrunk is None:
         path = workdir / "schedule.json"
         report.schedule.dump(path)

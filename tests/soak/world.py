@@ -256,8 +256,12 @@ class World:
             self.proxies[env] = SoakProxy(server, env).start()
         for layout in ("own", "ljwx"):
             names = service_names(self.config, layout)
-            if services is not None:  # a replay: the services it names, one elsewhere
-                names = services.get(layout) or names[:1]
+            only = services or {
+                lay: [s for s in self.config.only_services if s.startswith(pre)]
+                for lay, pre in (("own", "fo-"), ("ljwx", "lj-"))
+            }
+            if services is not None or self.config.only_services:
+                names = only.get(layout) or names[:1]  # a replay: its services, one elsewhere
             root = self.workdir / layout
             root.mkdir(parents=True, exist_ok=True)
             repo = RepoWorld(
