@@ -70,7 +70,13 @@ class SoakReport:
     def lines(self) -> list[str]:
         c = self.schedule.config
         out = [
-            f"== soak: seed {c.seed}, {c.services} services, {c.requests} requests scheduled "
+            f"== soak: seed {c.seed}, "
+            + (
+                f"services {', '.join(c.only_services)}"
+                if c.only_services
+                else f"{c.services} services"
+            )
+            + f", {len(self.schedule.requests)} requests scheduled "
             f"over {c.duration:.0f} s (+ drain), {self.seconds:.0f} s in all ==",
             f"requests   : {self.landed} landed in the queues; not landed: "
             + (", ".join(f"{n} {why}" for why, n in self.not_landed.items()) or "none"),
