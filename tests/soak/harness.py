@@ -31,9 +31,9 @@ from tests.soak.history import History, Line
 from tests.soak.schedule import DAEMON, Schedule
 from tests.soak.world import World
 
-# runner -> (layout, FACTORY_ENVS, smoke --env, its host name)
 STALL_SECONDS = 90.0  # a drain where nothing lands for this long, with work left, is stuck
 
+# runner -> (layout, FACTORY_ENVS, smoke --env, its host name)
 RUNNER_SPECS = {
     "cli-own": ("own", None, [], "runner-own"),
     "cli-lj": ("ljwx", "dev,prod", ["dev"], "runner-lj-dev"),
