@@ -21,6 +21,7 @@ from factory_assets.smoke.assets import smoke_assets
 from sensors.harbor import harbor_sensor
 from sensors.promotion_failures import failed_run_evidence_sensor, promotion_failure_sensor
 from sensors.release_queue import release_queue_sensor
+from sensors.smoke_recheck import smoke_lanes_job, smoke_recheck_sensor
 
 # The deploy repository's own variable names (HARBOR_USER, ENV_ALLOWLIST, ...) work here too;
 # HARBOR_INSECURE stops the code location from loading, with the reason.
@@ -29,12 +30,13 @@ apply_env_aliases()
 defs = dg.Definitions(
     assets=[*promotion_assets, *smoke_assets, *evidence_assets, *site_assets],
     asset_checks=[*evidence_checks],
-    jobs=[promote_service_job],
+    jobs=[promote_service_job, smoke_lanes_job],
     sensors=[
         release_queue_sensor,
         harbor_sensor,
         promotion_failure_sensor,
         failed_run_evidence_sensor,
+        smoke_recheck_sensor,
     ],
     resources={
         # Empty fields: resolved at run time from FACTORY_REPO (else the cwd) and HARBOR_*.

@@ -19,27 +19,30 @@ Modes:
   only between processes on this machine.
 - `files`: not a git repository: `apply` edits files in place under a file lock; no commit.
 
-This module is plain GitPython; it knows nothing about queues or pins.
+This module runs the git CLI (a read-only caller such as `factory promote --dry-run` loads no
+git library); it knows nothing about queues or pins.
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 import random
 import re
-import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
-
-import git
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from factory_assets.common import settings
 from factory_assets.common.errors import FactoryError
 from factory_assets.common.files import refuse_symlinked_dirs
+
+if TYPE_CHECKING:
+    import git
 
 T = TypeVar("T")
 Mode = Literal["remote", "local", "files"]
@@ -152,46 +155,79 @@ class GitopsWriter:
         self.exclude = tuple(exclude)
         self.checkpoint = checkpoint or (lambda _name: None)
         self._author: list[str] | None = None
-        self._git = self._open()
+        self._repo_object: git.Repo | None = None
+        self._git_dir = self._open()
         self.mode: Mode = self._detect_mode()
         self.branch = branch or settings.FACTORY_GIT_BRANCH.get() or self._default_branch()
 
     # -- setup -------------------------------------------------------------------------------
 
-    def _open(self) -> git.Repo | None:
-        try:
-            repo = git.Repo(self.repo, search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+    def _open(self) -> Path | None:
+        """The repository's (common) git directory; None when `repo` is in no git repository."""
+        if not self.repo.is_dir():
             return None
-        top = Path(repo.working_tree_dir or repo.git_dir).resolve()
-        if top != self.repo.resolve():
+        status, out, err = self._run(
+            "rev-parse",
+            "--is-bare-repository",
+            "--path-format=absolute",
+            "--git-common-dir",
+            "--show-toplevel",
+            check=False,
+        )
+        lines = out.splitlines()
+        if status != 0 and len(lines) < 2:
+            if "not a git repository" in err:
+                return None
+            raise GitError(redact(f"git rev-parse failed ({status}): {err.strip()[-800:]}"))
+        bare, common = lines[0] == "true", Path(lines[1])
+        # A bare repository is its own top; inside a work tree's git directory, the work tree.
+        top = common if bare else Path(lines[2]) if len(lines) > 2 else common.parent
+        if top.resolve() != self.repo.resolve():
             # Files mode here would grow a second queue and evidence chain inside the
             # checkout, never committed: refuse, and say which directory was meant.
-            repo.close()
             raise GitError(
                 f"{self.repo} is inside the git repository {top}, not its top level: "
                 f"use --repo {top} (or FACTORY_REPO)"
             )
-        return repo
+        return common
 
     def _detect_mode(self) -> Mode:
-        if self._git is None:
+        if self._git_dir is None:
             return "files"
-        names = [r.name for r in self._git.remotes]
+        names = self._run("remote")[1].split()
         return "remote" if self.remote in names else "local"
 
+    def _current_branch(self) -> str | None:
+        """The branch the checkout is on (None: detached, or not a git repository)."""
+        if self._git_dir is None:
+            return None
+        status, out, _ = self._run("symbolic-ref", "--quiet", "HEAD", check=False)
+        ref = out.strip()
+        return (
+            ref.removeprefix("refs/heads/")
+            if status == 0 and ref.startswith("refs/heads/")
+            else None
+        )
+
     def _default_branch(self) -> str:
-        if self._git is not None:
-            try:
-                return self._git.active_branch.name
-            except (TypeError, ValueError):
-                pass  # detached HEAD
-        return "main"
+        return self._current_branch() or "main"
+
+    @property
+    def _git(self) -> git.Repo | None:
+        """GitPython's view of the checkout, for a caller that inspects its commits (the smoke
+        landing); opened on first use, so that a writer alone never loads GitPython."""
+        if self._git_dir is None:
+            return None
+        if self._repo_object is None:
+            import git
+
+            self._repo_object = git.Repo(self.repo)
+        return self._repo_object
 
     @property
     def _common_dir(self) -> Path:
-        assert self._git is not None
-        return Path(self._git.common_dir)
+        assert self._git_dir is not None
+        return self._git_dir
 
     @property
     def tree(self) -> Path:
@@ -217,14 +253,23 @@ class GitopsWriter:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _run(self, *args: str, cwd: Path | None = None, check: bool = True) -> tuple[int, str, str]:
-        runner = git.Git(str(cwd or self.repo))
-        runner.update_environment(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", LC_ALL="C")
-        status, out, err = runner.execute(
+        """(exit status, stdout, stderr) of `git ARGS` in `cwd` (the repository), never
+        prompting; one trailing newline is dropped from each output."""
+        env = {
+            **os.environ,
+            "LANGUAGE": "C",
+            "LC_ALL": "C",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "true",
+        }
+        done = subprocess.run(
             ["git", *args],
-            with_extended_output=True,
-            with_exceptions=False,
-            strip_newline_in_stdout=True,
+            cwd=cwd or self.repo,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
         )
+        status, out, err = done.returncode, _text(done.stdout), _text(done.stderr)
         if check and status != 0:
             raise GitError(
                 redact(f"git {args[0]} failed ({status}): {(err or out).strip()[-800:]}")
@@ -287,6 +332,8 @@ class GitopsWriter:
         if gitdir is None:
             self._run("worktree", "prune", check=False)
             if tree.exists():
+                import shutil  # only to clear a tree that is not this repository's
+
                 shutil.rmtree(tree)
             tree.parent.mkdir(parents=True, exist_ok=True)
             # --force twice: also over a registration a killed `worktree add` left locked.
@@ -457,20 +504,25 @@ class GitopsWriter:
         With `fetch`, the remote head is fetched first: a caller about to read the checkout
         (a smoke check) must see what the remote holds now, not what the last fetch saw.
         """
-        if self.mode != "remote" or self._git is None:
+        if self.mode != "remote":
             return "checkout unchanged"
         if fetch:
             with self._locked():
                 self.fetch()
-        try:
-            if self._git.active_branch.name != self.branch:
-                return f"checkout is not on {self.branch}: not updated"
-        except (TypeError, ValueError):
+        current = self._current_branch()
+        if current is None:
             return "checkout is detached: not updated"
+        if current != self.branch:
+            return f"checkout is not on {self.branch}: not updated"
         status, out, err = self._run("merge", "--ff-only", "--quiet", self.remote_ref, check=False)
         if status != 0:
             return f"checkout not fast-forwarded ({redact((err or out).strip().splitlines()[-1] if (err or out).strip() else 'diverged')}); run git pull"
         return f"checkout fast-forwarded to {self.remote}/{self.branch}"
+
+
+def _text(output: bytes) -> str:
+    """git's output as text, without its one trailing newline (undecodable bytes kept)."""
+    return output.removesuffix(b"\n").decode("utf-8", "surrogateescape")
 
 
 def _safe(branch: str) -> str:

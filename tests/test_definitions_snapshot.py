@@ -22,6 +22,7 @@ EXPECTED_SENSORS = {
     "harbor_sensor": ("RUNNING", "promote_service"),
     "promotion_failure_sensor": ("RUNNING", None),
     "failed_run_evidence_sensor": ("RUNNING", None),
+    "smoke_recheck_sensor": ("RUNNING", "smoke_lanes"),
 }
 
 
@@ -59,7 +60,8 @@ def test_sensors_default_to_running_and_target_the_promotion_job():
 def test_jobs_checks_and_executor():
     repo = defs.get_repository_def()
     assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == {
-        "promote_service"
+        "promote_service",
+        "smoke_lanes",
     }
     job = repo.get_job("promote_service")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
@@ -67,6 +69,8 @@ def test_jobs_checks_and_executor():
         "dev_pin",
         "smoke_result",
     }
+    smoke = repo.get_job("smoke_lanes")
+    assert {k.to_user_string() for k in smoke.asset_layer.selected_asset_keys} == {"smoke_result"}
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {"evidence_records_valid"}
     assert isinstance(defs.executor, dg.ExecutorDefinition) and defs.executor.name == "in_process"

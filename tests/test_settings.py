@@ -28,6 +28,9 @@ ALLOWED = {
     ("factory_assets/adopt/apply.py", "snapshot"): (
         "a git child process: the whole environment plus a scratch GIT_INDEX_FILE"
     ),
+    ("resources/gitops.py", "GitopsWriter._run"): (
+        "a git child process: the whole environment plus LC_ALL=C and no prompt for credentials"
+    ),
     ("factory_assets/site/pages_ref.py", "local_ref_reader.git"): (
         "a git child process: the whole environment plus LC_ALL=C, so its messages parse"
     ),

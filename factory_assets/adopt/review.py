@@ -91,7 +91,8 @@ def cluster_section(
         "",
         f"- **Dagster**{' (this plan)' if runtime == 'dagster' else ''}: a request pushed to the "
         "queue is promoted within ~5 s (`release_queue_sensor`), a replica within ~30 s of "
-        "arriving (`harbor_sensor`), and smoke runs right after each pin; a UI with lineage and "
+        "arriving (`harbor_sensor`), and smoke runs right after each pin and on every lane every "
+        "15 minutes (`smoke_recheck_sensor`); a UI with lineage and "
         "run history (the webserver's Service); one pod, "
         f"{dagster_cost}, plus a PVC for the instance.",
         f"- **CronJob**{' (this plan)' if runtime == 'cronjob' else ''}: `factory promote` every "

@@ -8,7 +8,6 @@ for replication); 1 when any failed, was refused or must be retried; 2 on a usag
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -163,6 +162,8 @@ def _promote(args: argparse.Namespace) -> int:
 
         plan = plan_pass(repo, service=args.service, force=args.force, fetch=True, envs=envs)
         if args.json:
+            import json
+
             print(json.dumps(plan.to_dict(), indent=2))
         else:
             print_plan(plan)
@@ -183,6 +184,8 @@ def _promote(args: argparse.Namespace) -> int:
         registry.close()
     note = GitopsWriter(repo).update_checkout() if result.pushed else None
     if args.json:
+        import json
+
         print(json.dumps({**result.to_dict(), "checkout": note}, indent=2))
     else:
         print_result(result)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from factory_assets.common.errors import InputError
@@ -33,6 +32,8 @@ def atomic_write_bytes(
     rename still makes the write all-or-nothing for readers and for a killed process.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # here: a command that only reads never needs it
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, _FILE_MODE)

@@ -3,29 +3,33 @@
 A YAML bomb ("billion laughs") needs aliases to expand; a deep bomb needs
 nesting. Both are refused by the composer as the document is built, before
 anything could expand, and the 1 MiB cap of `read_bounded` bounds the rest.
+
+ruamel is imported by the functions that use it: a caller that only reads a file
+(`loads_for_reading`) loads libyaml alone, a fraction of a command's start-up.
 """
 
 from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.composer import Composer
-from ruamel.yaml.emitter import Emitter
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.events import AliasEvent
+from typing import TYPE_CHECKING, Any
 
 from factory_assets.common.errors import InputError
 from factory_assets.common.files import MAX_STATE_FILE_BYTES, atomic_write_text, read_text_bounded
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
 
 MAX_DEPTH = 32  # state files are a few levels deep; anything deeper is hostile or broken
 
 
 def gitops_yaml(*, sequence: int = 4, offset: int = 2, width: int = 4096) -> YAML:
     """The one round-trip YAML configuration for GitOps files: load, dump and normalise with it."""
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = width  # by default never fold long digests or error messages
@@ -56,55 +60,62 @@ def sequence_style(text: str) -> tuple[int, int]:
     return 4, 2
 
 
-class _PyYAMLWrapEmitter(Emitter):
-    """Wraps plain scalars as PyYAML's `safe_dump` does: at a space once past the width.
+@cache
+def _pyyaml_wrap_emitter() -> type:
+    """ruamel's emitter, wrapping plain scalars as PyYAML's `safe_dump` does (made on first use)."""
+    from ruamel.yaml.emitter import Emitter
 
-    ruamel also moves a long word to a line of its own; PyYAML never does, and the files
-    this is for are written by PyYAML tools too.
-    """
+    class PyYAMLWrapEmitter(Emitter):
+        """Wraps plain scalars as PyYAML's `safe_dump` does: at a space once past the width.
 
-    def write_plain(self, text: Any, split: Any = True) -> None:
-        if self.root_context:
-            self.open_ended = True
-        if not text:
-            return
-        if not self.whitespace:
-            self.column += 1
-            self.stream.write(" ")
-        self.whitespace = False
-        self.indention = False
-        spaces = breaks = False
-        start = end = 0
-        while end <= len(text):
-            ch = text[end] if end < len(text) else None
-            if spaces:
-                if ch != " ":
-                    if start + 1 == end and self.column > self.best_width and split:
+        ruamel also moves a long word to a line of its own; PyYAML never does, and the files
+        this is for are written by PyYAML tools too.
+        """
+
+        def write_plain(self, text: Any, split: Any = True) -> None:
+            if self.root_context:
+                self.open_ended = True
+            if not text:
+                return
+            if not self.whitespace:
+                self.column += 1
+                self.stream.write(" ")
+            self.whitespace = False
+            self.indention = False
+            spaces = breaks = False
+            start = end = 0
+            while end <= len(text):
+                ch = text[end] if end < len(text) else None
+                if spaces:
+                    if ch != " ":
+                        if start + 1 == end and self.column > self.best_width and split:
+                            self.write_indent()
+                            self.whitespace = False
+                            self.indention = False
+                        else:
+                            self.column += end - start
+                            self.stream.write(text[start:end])
+                        start = end
+                elif breaks:
+                    if ch not in "\n\x85\u2028\u2029":
+                        if text[start] == "\n":
+                            self.write_line_break()
+                        for br in text[start:end]:
+                            self.write_line_break(None if br == "\n" else br)
                         self.write_indent()
                         self.whitespace = False
                         self.indention = False
-                    else:
-                        self.column += end - start
-                        self.stream.write(text[start:end])
+                        start = end
+                elif ch is None or ch in " \n\x85\u2028\u2029":
+                    self.column += end - start
+                    self.stream.write(text[start:end])
                     start = end
-            elif breaks:
-                if ch not in "\n\x85\u2028\u2029":
-                    if text[start] == "\n":
-                        self.write_line_break()
-                    for br in text[start:end]:
-                        self.write_line_break(None if br == "\n" else br)
-                    self.write_indent()
-                    self.whitespace = False
-                    self.indention = False
-                    start = end
-            elif ch is None or ch in " \n\x85\u2028\u2029":
-                self.column += end - start
-                self.stream.write(text[start:end])
-                start = end
-            if ch is not None:
-                spaces = ch == " "
-                breaks = ch in "\n\x85\u2028\u2029"
-            end += 1
+                if ch is not None:
+                    spaces = ch == " "
+                    breaks = ch in "\n\x85\u2028\u2029"
+                end += 1
+
+    return PyYAMLWrapEmitter
 
 
 def dumps_like(data: Any, original: str, *, width: int = 4096) -> str:
@@ -117,7 +128,7 @@ def dumps_like(data: Any, original: str, *, width: int = 4096) -> str:
     out = io.StringIO()
     yaml = gitops_yaml(sequence=sequence, offset=offset, width=width)
     if width < 4096:
-        yaml.Emitter = _PyYAMLWrapEmitter
+        yaml.Emitter = _pyyaml_wrap_emitter()
     yaml.dump(data, out)
     return out.getvalue()
 
@@ -134,21 +145,29 @@ def _problem_of(exc: YAMLError) -> str:
     return f"not valid YAML: {problem}{where}"
 
 
-class _GuardedComposer(Composer):
-    """The round-trip composer, refusing aliases (bombs) and deep nesting as it builds nodes.
+@cache
+def _guarded_composer() -> type:
+    """ruamel's round-trip composer, refusing aliases and deep nesting (made on first use)."""
+    from ruamel.yaml.composer import Composer
+    from ruamel.yaml.events import AliasEvent
 
-    Checking here, in the one parse that builds the document, costs nothing extra; the
-    1 MiB cap bounds the rest.
-    """
+    class GuardedComposer(Composer):
+        """The round-trip composer, refusing aliases (bombs) and deep nesting as it builds nodes.
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.parser.check_event(AliasEvent):
-            event = self.parser.peek_event()
-            line = event.start_mark.line + 1 if event.start_mark else "?"
-            raise _Refused(f"YAML aliases are not allowed (line {line})")
-        if self.depth >= MAX_DEPTH:
-            raise _Refused(f"nested deeper than {MAX_DEPTH} levels")
-        return super().compose_node(parent, index)
+        Checking here, in the one parse that builds the document, costs nothing extra; the
+        1 MiB cap bounds the rest.
+        """
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.parser.check_event(AliasEvent):
+                event = self.parser.peek_event()
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                raise _Refused(f"YAML aliases are not allowed (line {line})")
+            if self.depth >= MAX_DEPTH:
+                raise _Refused(f"nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+
+    return GuardedComposer
 
 
 class _Refused(Exception):
@@ -157,8 +176,10 @@ class _Refused(Exception):
 
 def loads(text: str, path: Path | str) -> Any:
     """Parse one YAML document round-trip (CommentedMap/CommentedSeq), safely."""
+    from ruamel.yaml.error import YAMLError
+
     yaml = gitops_yaml()
-    yaml.Composer = _GuardedComposer
+    yaml.Composer = _guarded_composer()
     try:
         return yaml.load(text)
     except _Refused as exc:
@@ -167,6 +188,24 @@ def loads(text: str, path: Path | str) -> Any:
         raise InputError(path, "-", _problem_of(exc)) from None
     except RecursionError:
         raise InputError(path, "-", "nested too deeply") from None
+
+
+def loads_for_reading(text: str, path: Path | str) -> Any:
+    """The values of one YAML document a caller only reads, never writes back: libyaml reads
+    it (ten times faster than the round trip, and ruamel is not imported), with the round
+    trip's YAML 1.2 scalars; a document libyaml refuses is read round-trip, so that what is
+    refused, and how the refusal reads, stays `loads`'s. Mappings are plain dicts."""
+    from factory_assets.common import yaml_lists
+
+    try:
+        return yaml_lists.load(text, path)
+    except InputError:
+        return loads(text, path)
+
+
+def load_file_for_reading(path: Path, *, field: str = "-") -> Any:
+    """`loads_for_reading` of a file (at most 1 MiB) the user may have edited."""
+    return loads_for_reading(read_text_bounded(path, field=field), path)
 
 
 def load_file(path: Path, *, field: str = "-") -> Any:

@@ -241,6 +241,9 @@ FACTORY_REPLICATION_TIMEOUT = Setting(
     "FACTORY_REPLICATION_TIMEOUT", whole_number(), default=48 * 3600, strip=True
 )
 SMOKE_TARGETS = Setting("SMOKE_TARGETS", strip=True)
+FACTORY_SMOKE_RECHECK_SECONDS = Setting(
+    "FACTORY_SMOKE_RECHECK_SECONDS", whole_number(minimum=60), default=900, strip=True
+)
 
 Declared = Setting | EnvSetting
 
@@ -283,5 +286,6 @@ ROWS: tuple[tuple[Declared, ...], ...] = (
     (SERVICE_MAP_PATH,),
     (FACTORY_REPLICATION_TIMEOUT,),
     (SMOKE_TARGETS,),
+    (FACTORY_SMOKE_RECHECK_SECONDS,),
 )
 SETTINGS: tuple[Declared, ...] = tuple(setting for row in ROWS for setting in row)

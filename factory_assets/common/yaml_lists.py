@@ -7,7 +7,8 @@ changed keeps its bytes, and only a changed one is edited round-trip, on its own
 
 Two readings of the same text: YAML 1.1 (`LOADER`), as PyYAML tools write and read a file they
 share, and YAML 1.2 (`YAML12_LOADER`), as the round-trip writer (ruamel) has always read the
-factory's own files; the 1.2 one resolves plain scalars by ruamel's own table.
+factory's own files; the 1.2 one resolves plain scalars by ruamel's own table, written out here
+so that a reader does not import ruamel (tests/test_yaml_lists.py keeps the two equal).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ruamel.yaml import resolver as ruamel_resolver
 
 from factory_assets.common.errors import InputError
 from factory_assets.common.gc_pause import gc_paused
@@ -27,15 +27,55 @@ MAX_DEPTH = 32  # state files are a few levels deep; anything deeper is hostile 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _MERGE = "tag:yaml.org,2002:merge"
-# The plain-scalar types of YAML 1.2 (core schema plus timestamps and merge keys, as ruamel).
-_YAML12_TAGS = {
-    f"tag:yaml.org,2002:{name}" for name in ("bool", "float", "int", "null", "timestamp", "merge")
-}
+# The plain-scalar types of YAML 1.2 as ruamel resolves them (its `implicit_resolvers` for 1.2:
+# core schema plus timestamps and merge keys): (tag, pattern, re flags, first characters).
+_DIGITS = list("0123456789")
+YAML12_RESOLVERS: list[tuple[str, str, int, list[str]]] = [
+    (
+        "tag:yaml.org,2002:bool",
+        "^(?:true|True|TRUE|false|False|FALSE)$",
+        re.VERBOSE,
+        ["t", "T", "f", "F"],
+    ),
+    (
+        "tag:yaml.org,2002:float",
+        "^(?:\n         [-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
+        "\n        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
+        "\n        |[-+]?\\.[0-9_]+(?:[eE][-+][0-9]+)?"
+        "\n        |[-+]?\\.(?:inf|Inf|INF)"
+        "\n        |\\.(?:nan|NaN|NAN))$",
+        re.VERBOSE,
+        ["-", "+", *_DIGITS, "."],
+    ),
+    (
+        "tag:yaml.org,2002:int",
+        "^(?:[-+]?0b[0-1_]+"
+        "\n        |[-+]?0o?[0-7_]+"
+        "\n        |[-+]?[0-9_]+"
+        "\n        |[-+]?0x[0-9a-fA-F_]+)$",
+        re.VERBOSE,
+        ["-", "+", *_DIGITS],
+    ),
+    ("tag:yaml.org,2002:merge", "^(?:<<)$", 0, ["<"]),
+    (
+        "tag:yaml.org,2002:null",
+        "^(?: ~\n        |null|Null|NULL\n        | )$",
+        re.VERBOSE,
+        ["~", "n", "N", ""],
+    ),
+    (
+        "tag:yaml.org,2002:timestamp",
+        "^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+        "\n        |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?"
+        "\n        (?:[Tt]|[ \\t]+)[0-9][0-9]?"
+        "\n        :[0-9][0-9] :[0-9][0-9] (?:\\.[0-9]*)?"
+        "\n        (?:[ \\t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$",
+        re.VERBOSE,
+        _DIGITS,
+    ),
+]
 _YAML12_RESOLVERS = [
-    # ruamel compiles its patterns lazily behind a proxy: compile them here, once
-    (tag, re.compile(regexp.pattern, regexp.flags), first)
-    for versions, tag, regexp, first in ruamel_resolver.implicit_resolvers
-    if (1, 2) in versions and tag in _YAML12_TAGS
+    (tag, re.compile(pattern, flags), first) for tag, pattern, flags, first in YAML12_RESOLVERS
 ]
 
 

@@ -18,19 +18,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-)
+from typing import Literal
 
 from factory_assets.common import roundtrip_yaml, settings
 from factory_assets.common.errors import InputError
+from factory_assets.common.plain_model import (
+    PlainModel,
+    ValidationError,
+    boolean,
+    field,
+    literal,
+    mapping_of,
+    model,
+    optional,
+    text,
+    then,
+    tuple_of,
+)
 
 LAYOUT_FILE = "factory.yaml"
 DEFAULT_QUEUE = "release/queue.yaml"
@@ -60,44 +64,42 @@ def check_env(value: str) -> str:
     return value
 
 
-RelativePath = Annotated[str, AfterValidator(_relative)]
-EnvName = Annotated[str, AfterValidator(check_env)]
+relative_path_text = then(text(), _relative)
+env_name = then(text(), check_env)
 QueueFormat = Literal["releases", "four-lists"]
 PinKind = Literal["pin-files", "overlays"]
 
 
-class QueueLayout(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: RelativePath = DEFAULT_QUEUE
-    format: QueueFormat = "releases"
+class QueueLayout(PlainModel, extra="forbid"):
+    path: str = field(relative_path_text, default=DEFAULT_QUEUE)
+    format: QueueFormat = field(literal("releases", "four-lists"), default="releases")
 
 
-class EnvironmentLayout(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    pins: PinKind = "pin-files"
+class EnvironmentLayout(PlainModel, extra="forbid"):
+    pins: PinKind = field(literal("pin-files", "overlays"), default="pin-files")
     # Services held in this environment: the queue waits for them (the overlay has no room).
-    hold: tuple[str, ...] = ()
+    hold: tuple[str, ...] = field(tuple_of(text()), default=())
     # A pipeline stage: requests come from `after` once its smoke passed on that exact digest.
-    after: EnvName | None = None
-    approval: bool = False  # a stage request also waits for `factory release approve`
+    after: str | None = field(optional(env_name), default=None)
+    # a stage request also waits for `factory release approve`
+    approval: bool = field(boolean(), default=False)
     # Tag the digest `<retag><tag>` on the upstream registry before queuing, so that a
     # tag-filtered replication rule (Harbor's `prod-*`) carries it to this stage's registry.
-    retag: (
-        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")] | None
-    ) = None
+    retag: str | None = field(
+        optional(text(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")), default=None
+    )
 
 
-class LayoutFile(BaseModel):
+class LayoutFile(PlainModel, extra="forbid"):
     """The contents of `factory.yaml`, validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    queue: QueueLayout = QueueLayout()
-    service_map: RelativePath | None = None
-    environments: dict[EnvName, EnvironmentLayout] = Field(min_length=1)
-    smoke_targets: RelativePath | None = None  # the targets file overlay lanes are checked by
+    queue: QueueLayout = field(model(QueueLayout), default=QueueLayout())
+    service_map: str | None = field(optional(relative_path_text), default=None)
+    environments: dict[str, EnvironmentLayout] = field(
+        mapping_of(env_name, model(EnvironmentLayout), min_length=1)
+    )
+    # the targets file overlay lanes are checked by
+    smoke_targets: str | None = field(optional(relative_path_text), default=None)
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ def load_layout(repo: Path) -> Layout:
     override = settings.SERVICE_MAP_PATH.get()
     if not path.is_file():
         return Layout(service_map=_check_override(override))
-    declared = parse_layout(roundtrip_yaml.load_file(path), path)
+    declared = parse_layout(roundtrip_yaml.load_file_for_reading(path), path)
     return Layout(
         queue_path=declared.queue.path,
         queue_format=declared.queue.format,

@@ -9,12 +9,13 @@ read as YAML 1.1, as the repository's PyYAML tools write and read it (so a SHA l
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from typing import TYPE_CHECKING, Any
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.yaml_lists import QueueText, dedent, indent
+
+if TYPE_CHECKING:  # ruamel is imported where an entry is written (a reader never needs it)
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 LISTS = ("pending", "promoted", "failed", "superseded")
 WIDTH = 80  # PyYAML's line width: long notes wrap as the repository's writers wrap them
@@ -32,6 +33,8 @@ def edit_block(block: str, dash: int, change: Callable[[CommentedMap], Any], whe
 
 
 def new_block(entry: CommentedMap, dash: int) -> str:
+    from ruamel.yaml.comments import CommentedSeq
+
     items = CommentedSeq([entry])
     return indent(_dump_items(items), dash)
 

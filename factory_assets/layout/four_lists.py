@@ -13,18 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
-from ruamel.yaml.comments import CommentedMap
+from typing import TYPE_CHECKING, Any
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import parse_rfc3339, rfc3339
 from factory_assets.common.errors import InputError
+from factory_assets.common.plain_model import ValidationError
 from factory_assets.common.yaml_lists import QueueText, read
 from factory_assets.layout.config import FOUR_LIST_MAX_ATTEMPTS
 from factory_assets.layout.four_list_text import EMPTY_TEXT, compose, edit_block, new_block
 from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
+
+if TYPE_CHECKING:  # ruamel is imported where an entry is written (a reader never needs it)
+    from ruamel.yaml.comments import CommentedMap
 
 LISTS = ("pending", "promoted", "failed", "superseded")
 ENTRY_KEYS = (
@@ -121,7 +122,7 @@ def stamp(moment: datetime) -> str:
 
 
 def entry_values(raw: dict, list_name: str) -> dict:
-    """A raw four-list entry as ReleaseEntry fields (validation is pydantic's job)."""
+    """A raw four-list entry as ReleaseEntry fields (ReleaseEntry validates them)."""
     source = raw.get("source")
     if not isinstance(source, dict):
         raise ValueError("source: expected a mapping with ghcr, tag and digest")
@@ -276,6 +277,8 @@ def _factory_meta(entry: ReleaseEntry) -> dict:
 
 def sync(target: CommentedMap, entry: ReleaseEntry) -> CommentedMap:
     """Write `entry` into its raw mapping, changing only what differs (new: the full shape)."""
+    from ruamel.yaml.comments import CommentedMap
+
     fresh = len(target) == 0
     was = target.get("status")
     state_list = list_of(entry)
@@ -337,6 +340,8 @@ def render(
     invalid_updates: dict[int, dict] | None = None,
 ) -> str:
     """The new text: changed entries edited in place, moved ones at their list's end."""
+    from ruamel.yaml.comments import CommentedMap
+
     wanted = {e.id: e for e in queue.entries}
     was = {e.id: comparable(e) for e in before.entries}
     known = {slot.id for slot in slots if slot.id}
@@ -394,6 +399,8 @@ def _indent_to(text: str, now: int, then: int) -> str:
 
 def _fail_raw(raw: CommentedMap, update: dict) -> CommentedMap:
     """An entry too malformed to model moves to `failed`, with the format's fields set."""
+    from ruamel.yaml.comments import CommentedMap
+
     raw["status"] = "failed"
     raw["lastError"] = update.get("last_error", "")
     if "attempts" not in raw or not isinstance(raw.get("attempts"), int):

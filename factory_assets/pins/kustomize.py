@@ -9,12 +9,14 @@ apply both, and one digest would go stale). Everything else in the file is untou
 from __future__ import annotations
 
 from pathlib import Path
-
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from typing import TYPE_CHECKING
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.errors import InputError
 from factory_assets.pins.pin_file import PinChange
+
+if TYPE_CHECKING:  # ruamel is imported where an overlay is edited (a plan only reads)
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -37,6 +39,8 @@ def kustomization_file(repo: Path, relative: str, *, source: Path | str) -> Path
 
 def images_of(data: object, path: Path) -> CommentedSeq:
     """The kustomization's `images:` list (created empty when absent)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     if not isinstance(data, CommentedMap):
         raise InputError(path, "-", "expected a kustomization mapping")
     images = data.get("images")
@@ -83,6 +87,8 @@ def render_image_digest(
     repo: Path, relative: str, *, image: str, digest: str, source: Path | str
 ) -> tuple[Path, str, PinChange]:
     """The overlay's new text with `image` pointed at `digest`, without writing it."""
+    from ruamel.yaml.comments import CommentedMap
+
     path = kustomization_file(repo, relative, source=source)
     data = roundtrip_yaml.load_file(path)
     images = images_of(data, path)

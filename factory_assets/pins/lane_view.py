@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
@@ -65,6 +62,9 @@ def read_pin_view(repo: Path, service: str, environment: str = DEFAULT_ENV) -> P
         )
     if not path.is_file():
         raise InputError(rel, "-", f"no pin file for service {service!r}")
+    from ruamel.yaml import YAML  # the smoke check's reading; `factory release status` needs none
+    from ruamel.yaml.error import YAMLError
+
     try:
         data = YAML(typ="safe", pure=True).load(read_text_bounded(path, field="pin"))
     except YAMLError as exc:
@@ -129,6 +129,9 @@ def pinned_image(text: str | None, path: str) -> str | None:
 def text_pins_image(text: str, image: str) -> bool:
     """Does the file at a revision still pin `image`: a pin file's `image`, or an overlay's
     `images:` entry rendering `<newName or name>@<digest>`?"""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError:

@@ -11,37 +11,39 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    StrictBool,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from ruamel.yaml.comments import CommentedMap
+from typing import TYPE_CHECKING, Any
 
 from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
+from factory_assets.common.plain_model import (
+    PlainModel,
+    ValidationError,
+    boolean,
+    field,
+    model,
+    optional,
+    text,
+    then,
+)
 from factory_assets.evidence.vocabulary import SERVICE_NAME
 from factory_assets.layout.config import Layout, relative_path
 from factory_assets.layout.targets import pin_file_path
 from factory_assets.release.model import (
-    ReleaseId,
-    ServiceName,
-    Tag,
-    UtcDatetime,
     check_image_name,
     check_service,
+    release_id_text,
+    service_text,
+    tag_text,
+    utc_moment,
 )
 from factory_assets.smoke.config import SmokeConfig
 from resources.registry import InvalidReference, validate_digest
+
+if TYPE_CHECKING:
+    from ruamel.yaml.comments import CommentedMap
 
 ENV = "dev"
 FACTORY_KEYS = ("service", "image", "tag", "release_id", "promoted_at")
@@ -64,39 +66,33 @@ def _pinned_image(value: str) -> str:
     return value
 
 
-PinnedImage = Annotated[str, StringConstraints(max_length=400), AfterValidator(_pinned_image)]
+def _names_a_target(value: SmokeConfig) -> SmokeConfig:
+    if not value.configured:
+        raise ValueError("smoke needs argocd_app and/or url")
+    return value
 
 
-class PinFile(BaseModel):
+class PinFile(PlainModel, extra="forbid"):
     """The whole pin file as data (user settings plus the factory's pin, if any)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    service: ServiceName | None = None
-    image: PinnedImage | None = None
-    tag: Tag | None = None
-    release_id: ReleaseId | None = None
-    promoted_at: UtcDatetime | None = None
-    track: Tag | None = None
-    hold: StrictBool = False
+    service: str | None = field(optional(service_text), default=None)
+    image: str | None = field(optional(then(text(max_length=400), _pinned_image)), default=None)
+    tag: str | None = field(optional(tag_text), default=None)
+    release_id: str | None = field(optional(release_id_text), default=None)
+    promoted_at: datetime | None = field(optional(utc_moment), default=None)
+    track: str | None = field(optional(tag_text), default=None)
+    hold: bool = field(boolean(strict=True), default=False)
     # The smoke domain owns the meaning of every `smoke:` key; the pin file only carries them.
-    smoke: SmokeConfig | None = None
-    kustomization: (
-        Annotated[str, StringConstraints(max_length=1024), AfterValidator(relative_path)] | None
-    ) = None
+    smoke: SmokeConfig | None = field(
+        optional(then(model(SmokeConfig), _names_a_target)), default=None
+    )
+    kustomization: str | None = field(
+        optional(then(text(max_length=1024), relative_path)), default=None
+    )
 
-    @field_validator("smoke")
-    @classmethod
-    def _smoke_names_a_target(cls, value: SmokeConfig | None) -> SmokeConfig | None:
-        if value is not None and not value.configured:
-            raise ValueError("smoke needs argocd_app and/or url")
-        return value
-
-    @model_validator(mode="after")
-    def _pin_complete(self) -> PinFile:
+    def _cross_check(self) -> None:
         if self.image is None and (self.tag or self.release_id or self.promoted_at):
             raise ValueError("tag/release_id/promoted_at without an image pin")
-        return self
 
     @property
     def repository(self) -> str | None:
@@ -110,13 +106,23 @@ class PinFile(BaseModel):
 
 @dataclass
 class PinDocument:
-    """A pin file as parsed, plus its YAML for round-trip editing."""
+    """A pin file as parsed, plus its YAML for round-trip editing (`data`, parsed when first
+    asked for: a caller that only reads `pin` never loads the round-trip parser)."""
 
     service: str
     path: Path
-    data: CommentedMap
     pin: PinFile
     exists: bool
+    text: str = ""  # the file as read ("" when there is none yet)
+
+    @cached_property
+    def data(self) -> CommentedMap:
+        from ruamel.yaml.comments import CommentedMap
+
+        if not self.exists:
+            return CommentedMap()
+        data = roundtrip_yaml.loads(self.text, self.path)
+        return data if isinstance(data, CommentedMap) else CommentedMap()
 
 
 @dataclass(frozen=True)
@@ -193,12 +199,10 @@ def read_pin(repo: Path, service: str, env: str = ENV) -> PinDocument:
     """The pin file of `service` in `env` (an empty document when there is none yet)."""
     path = pin_path(repo, service, env)
     if not path.exists():
-        return PinDocument(service, path, CommentedMap(), PinFile(), exists=False)
-    data = roundtrip_yaml.load_file(path)
-    pin = parse_pin(data, path, service)
-    return PinDocument(
-        service, path, data if isinstance(data, CommentedMap) else CommentedMap(), pin, exists=True
-    )
+        return PinDocument(service, path, PinFile(), exists=False)
+    text = roundtrip_yaml.read_text(path)
+    pin = parse_pin(roundtrip_yaml.loads_for_reading(text, path), path, service)
+    return PinDocument(service, path, pin, exists=True, text=text)
 
 
 def pin_of(repo: Path, service: str, env: str = ENV) -> PinFile:

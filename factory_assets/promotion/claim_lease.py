@@ -9,8 +9,6 @@ hosts are only ever judged by the lease, because their processes cannot be seen 
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -22,6 +20,8 @@ _ACTIVE: set[str] = set()  # runner ids of passes in progress in this process
 
 
 def hostname() -> str:
+    import socket  # here: a dry run that meets no claim never needs it
+
     return socket.gethostname().replace(":", "_") or "localhost"
 
 
@@ -33,6 +33,8 @@ def claim_lease() -> timedelta:
 @contextmanager
 def active_runner() -> Iterator[str]:
     """A fresh runner id, marked live in this process for the duration of a pass."""
+    import secrets
+
     runner = f"{hostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     _ACTIVE.add(runner)
     try:

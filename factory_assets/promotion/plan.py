@@ -413,7 +413,7 @@ def pin_state(repo: Path, service: str, env: str = DEFAULT_ENV) -> PinState:
         pin = doc.pin
         if pin.kustomization:
             path = kustomization_file(repo, pin.kustomization, source=doc.path)
-            data = roundtrip_yaml.load_file(path)
+            data = roundtrip_yaml.load_file_for_reading(path)
             images = data.get("images") if isinstance(data, dict) else None
             if not isinstance(data, dict) or not isinstance(images, (list, type(None))):
                 raise InputError(

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
 from factory_assets.common import settings
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
+from factory_assets.common.plain_model import ValidationError
 from factory_assets.evidence.ids import new_record_id
 from factory_assets.layout.config import (
     DEFAULT_ENV,

@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    model_validator,
+from factory_assets.common import plain_model
+from factory_assets.common.plain_model import (
+    PlainModel,
+    boolean,
+    field,
+    integer,
+    literal,
+    mapping_of,
+    model,
+    moment,
+    optional,
+    text,
+    then,
+    tuple_of,
 )
-
 from factory_assets.evidence.vocabulary import RECORD_ID, SERVICE_NAME
-from factory_assets.layout.config import DEFAULT_ENV, EnvName
+from factory_assets.layout.config import DEFAULT_ENV, env_name
 from resources.registry import InvalidReference, parse_image, validate_digest, validate_tag
 
 State = Literal["pending", "promoting", "promoted", "failed", "superseded"]
@@ -80,60 +86,65 @@ def check_service(value: str) -> str:
     return value
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-ReleaseId = Annotated[str, StringConstraints(pattern=RELEASE_ID)]
-ServiceName = Annotated[str, AfterValidator(check_service)]
-ImageName = Annotated[str, StringConstraints(max_length=255), AfterValidator(check_image_name)]
-Tag = Annotated[str, AfterValidator(_tag)]
-Digest = Annotated[str, AfterValidator(_digest)]
-OneLine = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\r\n\x00]*$")]
+# The checks of each kind of field (a record's fields are plain values, checked on the way in).
+# (named apart from the fields: a class body would see a field of the same name instead)
+utc_moment = then(moment(), _utc)
+release_id_text = text(pattern=RELEASE_ID)
+service_text = then(text(), check_service)
+image_text = then(text(max_length=255), check_image_name)
+tag_text = then(text(), _tag)
+digest_text = then(text(), _digest)
+one_line_text = text(min_length=1, max_length=200, pattern=r"^[^\r\n\x00]*$")
+record_id_text = text(pattern=RECORD_ID)
 
 
-class ReleaseEntry(BaseModel):
+class ReleaseEntry(PlainModel, extra="forbid"):
     """One release request and where it is in its life."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: ReleaseId
-    service: ServiceName
-    env: EnvName = DEFAULT_ENV
-    image: ImageName
-    tag: Tag | None = None
-    digest: Digest | None = None
+    id: str = field(release_id_text)
+    service: str = field(service_text)
+    env: str = field(env_name, default=DEFAULT_ENV)
+    image: str = field(image_text)
+    tag: str | None = field(optional(tag_text), default=None)
+    digest: str | None = field(optional(digest_text), default=None)
     # The tag the build named (the four-list `source.tag`): a label, the digest decides.
-    source_tag: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    requested_at: UtcDatetime
-    requested_by: OneLine
-    state: State = "pending"
-    attempts: Annotated[int, Field(ge=0, le=1000)] = 0
-    max_attempts: Annotated[int, Field(ge=1, le=100)] = DEFAULT_MAX_ATTEMPTS
-    next_attempt_at: UtcDatetime | None = None
-    last_error: Annotated[str, StringConstraints(max_length=4096)] | None = None
-    superseded_by: ReleaseId | None = None
-    promoted_commit: Annotated[str, StringConstraints(pattern=GIT_SHA)] | None = None
-    evidence: Annotated[str, StringConstraints(pattern=RECORD_ID)] | None = None
-    finished_at: UtcDatetime | None = None
+    source_tag: str | None = field(optional(text(min_length=1, max_length=200)), default=None)
+    requested_at: datetime = field(utc_moment)
+    requested_by: str = field(one_line_text)
+    state: State = field(literal(*STATES), default="pending")
+    attempts: int = field(integer(ge=0, le=1000), default=0)
+    max_attempts: int = field(integer(ge=1, le=100), default=DEFAULT_MAX_ATTEMPTS)
+    next_attempt_at: datetime | None = field(optional(utc_moment), default=None)
+    last_error: str | None = field(optional(text(max_length=4096)), default=None)
+    superseded_by: str | None = field(optional(release_id_text), default=None)
+    promoted_commit: str | None = field(optional(text(pattern=GIT_SHA)), default=None)
+    evidence: str | None = field(optional(record_id_text), default=None)
+    finished_at: datetime | None = field(optional(utc_moment), default=None)
     # The last smoke verdict on this release's pin, for visibility; it never un-pins.
-    smoke_verdict: Literal["passed", "failed", "timeout", "skipped"] | None = None
-    smoke_evidence: Annotated[str, StringConstraints(pattern=RECORD_ID)] | None = None
+    smoke_verdict: str | None = field(
+        optional(literal("passed", "failed", "timeout", "skipped")), default=None
+    )
+    smoke_evidence: str | None = field(optional(record_id_text), default=None)
     # A live claim: which runner promotes this entry, and until when the claim holds.
-    claimed_by: Annotated[str, StringConstraints(max_length=300)] | None = None
-    claim_expires_at: UtcDatetime | None = None
+    claimed_by: str | None = field(optional(text(max_length=300)), default=None)
+    claim_expires_at: datetime | None = field(optional(utc_moment), default=None)
     # Waiting for the env's registry to replicate the digest: no attempt counts meanwhile.
-    waiting_since: UtcDatetime | None = None
-    waiting_evidence: Annotated[str, StringConstraints(pattern=RECORD_ID)] | None = None
+    waiting_since: datetime | None = field(optional(utc_moment), default=None)
+    waiting_evidence: str | None = field(optional(record_id_text), default=None)
     # Pipeline: the upstream request (and its passed smoke) this stage request came from.
-    upstream: ReleaseId | None = None
-    upstream_smoke: Annotated[str, StringConstraints(pattern=RECORD_ID)] | None = None
+    upstream: str | None = field(optional(release_id_text), default=None)
+    upstream_smoke: str | None = field(optional(record_id_text), default=None)
     # Stages this (upstream) request has been handed to: env -> the request id, or `skipped`.
-    handed_off: dict[EnvName, Annotated[str, StringConstraints(max_length=200)]] | None = None
-    approval_required: bool = False
-    approved_by: OneLine | None = None
-    approved_at: UtcDatetime | None = None
-    rollback_of: ReleaseId | None = None  # the release whose pin this request rolls back
+    handed_off: dict[str, str] | None = field(
+        optional(mapping_of(env_name, text(max_length=200))), default=None
+    )
+    approval_required: bool = field(boolean(), default=False)
+    approved_by: str | None = field(optional(one_line_text), default=None)
+    approved_at: datetime | None = field(optional(utc_moment), default=None)
+    # the release whose pin this request rolls back
+    rollback_of: str | None = field(optional(release_id_text), default=None)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ReleaseEntry:
+    def _cross_check(self) -> None:
         if self.state == "promoted":
             if self.digest is None:
                 raise ValueError("a promoted entry needs its resolved digest")
@@ -141,7 +152,6 @@ class ReleaseEntry(BaseModel):
             raise ValueError("exactly one of tag or digest is required")
         if self.state == "promoting" and (self.claimed_by is None or self.claim_expires_at is None):
             raise ValueError("a promoting entry needs claimed_by and claim_expires_at")
-        return self
 
     @property
     def terminal(self) -> bool:
@@ -171,27 +181,24 @@ class ReleaseEntry(BaseModel):
         return (self.requested_at, position)
 
 
-class InvalidEntry(BaseModel):
+class InvalidEntry(PlainModel):
     """An entry that cannot be parsed: the pass marks it failed, it never blocks others."""
 
-    model_config = ConfigDict(frozen=True)
+    # plain_model.field: after the field named `field`, that name is the field in this body
+    position: int = plain_model.field(integer())
+    id: str = plain_model.field(text())
+    service: str | None = plain_model.field(optional(text()))
+    state: str | None = plain_model.field(optional(text()))
+    field: str = plain_model.field(text())
+    problem: str = plain_model.field(text())
+    env: str = plain_model.field(text(), default=DEFAULT_ENV)
 
-    position: int
-    id: str
-    service: str | None
-    state: str | None
-    field: str
-    problem: str
-    env: str = DEFAULT_ENV
 
-
-class ReleaseQueue(BaseModel):
+class ReleaseQueue(PlainModel):
     """Every entry of the queue, in file order, plus the ones that failed to parse."""
 
-    model_config = ConfigDict(frozen=True)
-
-    entries: tuple[ReleaseEntry, ...] = ()
-    invalid: tuple[InvalidEntry, ...] = ()
+    entries: tuple[ReleaseEntry, ...] = field(tuple_of(model(ReleaseEntry)), default=())
+    invalid: tuple[InvalidEntry, ...] = field(tuple_of(model(InvalidEntry)), default=())
 
     def by_id(self, release_id: str) -> ReleaseEntry | None:
         for entry in self.entries:

@@ -20,17 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
-from ruamel.yaml.comments import CommentedMap
+from typing import TYPE_CHECKING, Any
 
 from factory_assets.common import roundtrip_yaml, yaml_lists
 from factory_assets.common.clock import parse_rfc3339, rfc3339
 from factory_assets.common.errors import InputError
+from factory_assets.common.plain_model import ValidationError
 from factory_assets.layout import four_lists
 from factory_assets.layout.config import load_layout
 from factory_assets.release.model import STATES, InvalidEntry, ReleaseEntry, ReleaseQueue
+
+if TYPE_CHECKING:
+    from ruamel.yaml.comments import CommentedMap
 
 QUEUE_FILE = "release/queue.yaml"
 TOP_LEVEL_KEYS = ("releases",)
@@ -67,7 +68,7 @@ class QueueDocument:
 
 
 def _plain(value: Any) -> Any:
-    """ruamel containers and timestamps to what pydantic validates."""
+    """ruamel containers and timestamps as plain values, to validate."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -24,9 +24,19 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
 from factory_assets.common.errors import InputError
+from factory_assets.common.plain_model import (
+    PlainModel,
+    ValidationError,
+    field,
+    list_of,
+    literal,
+    model,
+    number,
+    optional,
+    text,
+    then,
+)
 
 DEFAULT_TIMEOUT_SECONDS = (
     600.0  # Argo CD polls git every 3 min: leave room for a poll, a sync and a rollout
@@ -37,60 +47,56 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0  # a GET with refresh waits for Argo CD's
 EXPECT_KEYWORDS = ("digest", "version")
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ExpectSpec(_Config):
+class ExpectSpec(PlainModel, extra="forbid"):
     """A value the ready endpoint must report: a JSON field or a header, equal to `equals`."""
 
-    json_path: str | None = Field(default=None, alias="json", min_length=1, max_length=256)
-    header: str | None = Field(
-        default=None, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+    json_path: str | None = field(
+        optional(text(min_length=1, max_length=256)), default=None, alias="json"
     )
-    equals: str = Field(min_length=1, max_length=4096)
+    header: str | None = field(
+        optional(text(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")),
+        default=None,
+    )
+    equals: str = field(text(min_length=1, max_length=4096))
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ExpectSpec:
+    def _cross_check(self) -> None:
         if (self.json_path is None) == (self.header is None):
             raise ValueError(
                 "give exactly one of `json` (a dotted field path) or `header` (a header name)"
             )
-        return self
 
     @property
     def source(self) -> str:
         return f"json field {self.json_path!r}" if self.json_path else f"header {self.header!r}"
 
 
-class SmokeConfig(_Config):
-    argocd_app: str | None = Field(
-        default=None, min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+def _http_url(value: str) -> str:
+    check_http_url(value)
+    return value
+
+
+def _lowercase(hosts: list[str]) -> list[str]:
+    return [host.lower() for host in hosts]
+
+
+class SmokeConfig(PlainModel, extra="forbid"):
+    argocd_app: str | None = field(
+        optional(text(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")),
+        default=None,
     )
-    app_namespace: str | None = Field(default=None, min_length=1, max_length=63)
-    project: str | None = Field(default=None, min_length=1, max_length=253)
-    refresh: Literal["normal", "hard", "none"] = "normal"
-    url: str | None = Field(default=None, max_length=2048)
-    expect: ExpectSpec | None = None
-    allow_redirect_hosts: list[str] = []
-    timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=6 * 3600)
-    interval_seconds: float = Field(default=DEFAULT_INTERVAL_SECONDS, gt=0, le=3600)
-    request_timeout_seconds: float = Field(default=DEFAULT_REQUEST_TIMEOUT_SECONDS, gt=0, le=600)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        check_http_url(value)
-        return value
-
-    @field_validator("allow_redirect_hosts")
-    @classmethod
-    def _hosts(cls, value: list[str]) -> list[str]:
-        return [host.lower() for host in value]
+    app_namespace: str | None = field(optional(text(min_length=1, max_length=63)), default=None)
+    project: str | None = field(optional(text(min_length=1, max_length=253)), default=None)
+    refresh: Literal["normal", "hard", "none"] = field(
+        literal("normal", "hard", "none"), default="normal"
+    )
+    url: str | None = field(optional(then(text(max_length=2048), _http_url)), default=None)
+    expect: ExpectSpec | None = field(optional(model(ExpectSpec)), default=None)
+    allow_redirect_hosts: list[str] = field(then(list_of(text()), _lowercase), default=[])
+    timeout_seconds: float = field(number(gt=0, le=6 * 3600), default=DEFAULT_TIMEOUT_SECONDS)
+    interval_seconds: float = field(number(gt=0, le=3600), default=DEFAULT_INTERVAL_SECONDS)
+    request_timeout_seconds: float = field(
+        number(gt=0, le=600), default=DEFAULT_REQUEST_TIMEOUT_SECONDS
+    )
 
     @property
     def configured(self) -> bool:

@@ -100,3 +100,10 @@ def lane_services(repo: Path, environment: str) -> list[str]:
     if load_layout(repo).pin_kind(environment) == "overlays":
         return sorted(s for s, e in load_smoke_targets(repo) if e == environment)
     return list_pin_services(repo, environment)
+
+
+def scope_at_remote_head(repo: Path) -> SmokeScope:
+    """The lanes a scheduled run checks, read at the freshly fetched remote head."""
+    from resources.gitops import GitopsWriter
+
+    return GitopsWriter(repo).snapshot(smoke_scope)

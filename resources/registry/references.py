@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from resources.registry.errors import InvalidReference
@@ -64,6 +63,8 @@ def validate_digest(digest: str) -> str:
 
 def compute_digest(body: bytes, algorithm: str = "sha256") -> str:
     """`<algorithm>:<hex>` of exactly these bytes."""
+    import hashlib  # here: OpenSSL's binding is costly to load, and checking a reference needs none
+
     return f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
 
 

@@ -37,6 +37,7 @@ THIN = {
     "sensors.harbor",
     "sensors.promotion_failures",
     "sensors.release_queue",
+    "sensors.smoke_recheck",
 }
 # Third-party clients only some runs need.
 HEAVY = {"httpx", "git", "jsonschema", "ruamel.yaml", "kubernetes"}

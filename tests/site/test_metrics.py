@@ -92,7 +92,8 @@ def _pinned(repo, service, env, release, digest, requested, pinned) -> EvidenceR
     )
 
 
-def _smoke(repo, pin: EvidenceRecord, verdict: str, at: str) -> None:
+def _smoke(repo, pin: EvidenceRecord, verdict: str, at: str, **found) -> None:
+    """A smoke record of `pin`; `found`, the kind and error the check recorded."""
     d = pin.details
     append_record(
         repo,
@@ -106,6 +107,7 @@ def _smoke(repo, pin: EvidenceRecord, verdict: str, at: str) -> None:
                 "env": d.env,
                 "release_id": d.release_id,
                 "digest": d.digest,
+                **found,
             },
             started_at=pin.finished_at,
             finished_at=at,
@@ -229,29 +231,6 @@ def test_the_page_shows_the_figures(history: Path, browser, serve):
         page.close()
 
 
-def _check(repo, pin: EvidenceRecord, verdict: str, at: str, **details) -> None:
-    """A smoke record of `pin` with the kind and error the check found."""
-    d = pin.details
-    append_record(
-        repo,
-        new_body(
-            kind="smoke",
-            service=pin.service,
-            result="success" if verdict == "passed" else "failure",
-            details={
-                "method": "argocd",
-                "verdict": verdict,
-                "env": d.env,
-                "release_id": d.release_id,
-                "digest": d.digest,
-                **details,
-            },
-            started_at=pin.finished_at,
-            finished_at=at,
-        ),
-    )
-
-
 def test_a_check_that_could_not_judge_the_pin_is_no_failure(tmp_path: Path):
     """A prod pin checked against a cluster whose Argo CD does not know the app (403: a
     `not_found` kind, and the same written before kinds were, as `error: unknown_app`) and
@@ -260,13 +239,13 @@ def test_a_check_that_could_not_judge_the_pin_is_no_failure(tmp_path: Path):
     repo = tmp_path / "repo"
     (repo / "evidence" / "records").mkdir(parents=True)
     prod = _pinned(repo, "api", "prod", "p1", DIGEST["a"], _at(3, 8, 0), _at(3, 9, 0))
-    _check(repo, prod, "failed", _at(3, 9, 5), verdict_kind="not_found", error="unknown_app")
-    _check(repo, prod, "failed", _at(3, 9, 6), error="unknown_app")
-    _check(repo, prod, "failed", _at(3, 9, 7), verdict_kind="unauthorized", error="auth")
-    _check(repo, prod, "passed", _at(3, 9, 30), verdict_kind="passed")
+    _smoke(repo, prod, "failed", _at(3, 9, 5), verdict_kind="not_found", error="unknown_app")
+    _smoke(repo, prod, "failed", _at(3, 9, 6), error="unknown_app")
+    _smoke(repo, prod, "failed", _at(3, 9, 7), verdict_kind="unauthorized", error="auth")
+    _smoke(repo, prod, "passed", _at(3, 9, 30), verdict_kind="passed")
     dev = _pinned(repo, "api", "dev", "d1", DIGEST["b"], _at(3, 10, 0), _at(3, 11, 0))
-    _check(repo, dev, "failed", _at(3, 11, 5), verdict_kind="degraded")
-    _check(repo, dev, "passed", _at(3, 11, 25), verdict_kind="passed")
+    _smoke(repo, dev, "failed", _at(3, 11, 5), verdict_kind="degraded")
+    _smoke(repo, dev, "passed", _at(3, 11, 25), verdict_kind="passed")
     metrics = _metrics(build_site(repo, tmp_path / "site", links=SiteLinks()).out_dir)
     tiles, prod_tiles = metrics["tiles"], metrics["by_env"]["prod"]
     assert (prod_tiles["failed_deployments"], prod_tiles["failed_smokes"]) == (0, 0)
