@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from factory_assets.promotion import run_pass
 from factory_assets.release.add import add_release
@@ -188,3 +189,58 @@ def test_a_manifest_cut_mid_body_is_a_retry_not_a_crash(gitops_remote, registry,
         assert done.result == "success" and done.release_id == entry.id
     finally:
         proxy.stop()
+
+
+def test_a_run_left_behind_by_a_killed_daemon_frees_its_slot(tmp_path):
+    """Seed 1, the default soak (10 min, 200 services, 2,000 requests):
+
+        daemon-own fault-kill kill -9 the daemon's process group (1 run workers)
+        (restarted) ... 658 promotion runs QUEUED, 1 STARTED, none launched again
+
+    A daemon killed with its pod (or by the OOM killer) leaves the run it had launched
+    STARTED for ever: the one-machine run launcher cannot see that the run's process is
+    gone, so the run keeps its place in the run queue and its service's slot. Each kill took
+    one more slot, until the daemon launched no promotion at all. The shipped instance
+    settings bound a run's time now, so run monitoring fails such a run and frees its slot.
+    Here: the shipped deploy/dagster.yaml, a STARTED run whose worker died two hours ago, one
+    pass of Dagster's run monitoring.
+    """
+    import logging
+    import shutil
+    import time
+    import uuid
+
+    import dagster as dg
+    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster._core.events.log import EventLogEntry
+    from dagster._daemon.monitoring.run_monitoring import monitor_started_run
+
+    root = Path(__file__).resolve().parents[2]
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(root / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.add_run(
+            dg.DagsterRun(
+                job_name="promote_service",
+                run_id=str(uuid.uuid4()),
+                status=dg.DagsterRunStatus.NOT_STARTED,
+                tags={"factory/service": "api", "factory/env": "dev"},
+            )
+        )
+        started = DagsterEvent(DagsterEventType.RUN_START.value, job_name="promote_service")
+        instance.handle_new_event(
+            EventLogEntry(
+                error_info=None,
+                level=logging.DEBUG,
+                user_message="",
+                run_id=run.run_id,
+                timestamp=time.time() - 2 * 3600,  # its worker died with the daemon, long ago
+                dagster_event=started,
+            )
+        )
+        record = instance.get_run_record_by_id(run.run_id)
+        assert record.dagster_run.status == dg.DagsterRunStatus.STARTED
+        monitor_started_run(instance, None, record, logging.getLogger("soak"))
+        after = instance.get_run_by_id(run.run_id)
+    assert after.status == dg.DagsterRunStatus.FAILURE  # the slot is free again
