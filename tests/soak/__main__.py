@@ -8,6 +8,7 @@ with no violation, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         "--shrink-budget", type=float, default=900.0, help="seconds the shrinker may replay for"
     )
     args = parser.parse_args(argv)
+    # A SIGTERM (a CI timeout, `kill`) stops the soak the way Ctrl-C does: everything it
+    # started (registries, runners, the daemon) is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.replay:
         schedule = Schedule.load(args.replay)
     else:

@@ -15,6 +15,7 @@ import heapq
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -174,7 +175,20 @@ class CliRunner(Runner):
         return self
 
     def join(self, timeout: float) -> None:
-        self.thread.join(timeout)
+        if self.thread.ident is not None:  # started
+            self.thread.join(timeout)
+
+    def kill_now(self) -> None:
+        """Stop the pass running now, if any, with everything it started."""
+        with self._lock:
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return
+            self.history.add(self.name, "stopped", "its pass outlived the soak: killed")
+        self.join(timeout=30)
 
     def _command(self, args: list[str]) -> list[str]:
         if self.host is None:
@@ -335,6 +349,7 @@ run_monitoring:
   enabled: true
   start_timeout_seconds: 60
   poll_interval_seconds: 5
+  max_runtime_seconds: 120  # deploy/dagster.yaml's hour, at the soak's pace
 """
 
 
@@ -418,12 +433,12 @@ class DaemonRunner(Runner):
         if self.process is not None:
             self.process.stop(timeout=20)
 
-    def runs(self) -> int:
-        """Promotion runs the daemon's sensor launched (over every restart)."""
-        return sum(
-            p.read_text(errors="replace").count("Launching run for release_queue_sensor")
-            for p in self.home.glob("daemon-*.log")
-        )
+    def runs(self) -> tuple[int, int]:
+        """(runs its sensor requested, runs the queue launched), over every restart."""
+        logs = [p.read_text(errors="replace") for p in self.home.glob("daemon-*.log")]
+        requested = sum(log.count("Launching run for release_queue_sensor") for log in logs)
+        launched = sum(int(n) for log in logs for n in re.findall(r"Launched (\d+) runs", log))
+        return requested, launched
 
     def log(self) -> str:
         return "\n".join(

@@ -662,6 +662,8 @@ class RepoChecker:
                 "3 record", subject, "waiting for replication without its record", self.last
             )
         attempts = raw.get("attempts") or 0
+        if entry.state == "promoting" and isinstance(attempts, int):
+            attempts -= 1  # the attempt in flight gets its record when it ends
         # `recovered`: a later pass recorded the attempt whose runner died after pinning.
         counted = sum(
             events[e]

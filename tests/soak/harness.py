@@ -317,13 +317,20 @@ class Soak:
         return left
 
     def close(self) -> None:
+        """Stop every actor this soak started (also after a failed start or an interrupt)."""
         for runner in self.runners.values():
             runner.stop()
         for runner in self.runners.values():
             if isinstance(runner, CliRunner):
                 runner.join(timeout=120)
-        self.approver.stop()
-        self.replicator.stop()
+                runner.kill_now()  # a pass still running after that: stopped like a pod
+        for actor in (
+            *self.ci.values(),
+            getattr(self, "approver", None),
+            getattr(self, "replicator", None),
+        ):
+            if actor is not None:
+                actor.stop()
         for checker in self.checkers.values():
             checker.stop()
 
@@ -368,7 +375,10 @@ class Soak:
         report.injected["skew"] = sum(r.skewed_passes for r in self.runners.values())
         for name, runner in self.runners.items():
             if isinstance(runner, DaemonRunner):
-                report.passes[name] = f"{runner.runs()} runs"
+                requested, launched = runner.runs()
+                report.passes[name] = (
+                    f"{launched} runs launched ({requested} requested), {runner.restarts} restarts"
+                )
             else:
                 report.passes[name] = ", ".join(
                     f"{len(took)} {what} ({sum(took) / len(took):.1f} s each)"
@@ -385,17 +395,15 @@ def run_soak(
     workdir.mkdir(parents=True, exist_ok=True)
     soak = Soak(schedule, workdir, services)
     try:
-        soak.start()
-        soak.play()
-        soak.drain()
-    finally:
         try:
-            soak.close()
+            soak.start()
+            soak.play()
+            soak.drain()
         finally:
-            try:
-                report = soak.finish()
-            finally:
-                soak.world.stop()
+            soak.close()  # interrupted or not: no runner outlives the soak
+        report = soak.finish()
+    finally:
+        soak.world.stop()
     if keep or report.violations:
         (workdir / "history.log").write_text("".join(line.show() + "\n" for line in report.history))
         schedule.dump(workdir / "schedule.json")
