@@ -7,6 +7,8 @@ violations (none, to pass).
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
 import time
 from collections import Counter
@@ -360,7 +362,7 @@ class Soak:
             for at, crash in getattr(runner, "crashes", []):
                 layout = RUNNER_SPECS[name][0]
                 report.violations.append(Violation("0 crash", layout, name, crash, at=at))
-        if self.drained == "cut short":
+        if self.drained == "cut short" and report.pending["unfinished"]:
             report.notes.append(
                 "the drain ended while the runners were still landing work: requests still "
                 "ready then are counted `unfinished`, not as violations (a longer --drain finishes them)"
@@ -384,6 +386,15 @@ class Soak:
                     f"{len(took)} {what} ({sum(took) / len(took):.1f} s each)"
                     for what, took in sorted(runner.durations.items())
                 )
+        own, children = (
+            resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        )
+        report.notes.append(
+            f"CPU: the harness {own.ru_utime + own.ru_stime:.0f} s (checker, proxies, Argo CD, "
+            f"service CI), the processes it waited for {children.ru_utime + children.ru_stime:.0f} s "
+            f"(passes, git, kustomize), in {report.seconds:.0f} s on {os.cpu_count()} cores, "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
         report.history = list(self.history.lines)
         return report
 
