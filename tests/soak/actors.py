@@ -124,7 +124,7 @@ class Runner:
             if how == "group":
                 os.killpg(proc.pid, signal.SIGKILL)
             else:
-                os.kill(proc.pid, signal.SIGKILL)
+                proc.send_signal(signal.SIGKILL)  # not once it is reaped (its pid may be reused)
         except ProcessLookupError:
             return
         self.kills += 1
@@ -361,6 +361,7 @@ class DaemonRunner(Runner):
         self.repo, self.clone, self.home, self.env = repo, clone, home, env
         self.process = None
         self.restarts = 0
+        self._restart = threading.Lock()
 
     def start(self) -> DaemonRunner:
         from factory_assets.sandbox.dagster_processes import start_daemon
@@ -399,8 +400,11 @@ class DaemonRunner(Runner):
         return found
 
     def _kill_now(self, how: str) -> None:
-        if self.stop_event.is_set() or self.process is None:
-            return
+        with self._restart:  # never while `stop` stops it: no daemon outlives the soak
+            if not self.stop_event.is_set() and self.process is not None:
+                self._kill_locked(how)
+
+    def _kill_locked(self, how: str) -> None:
         workers = self._run_workers()
         if how == "process" and workers:
             pid = max(workers)
@@ -425,13 +429,13 @@ class DaemonRunner(Runner):
             f"kill -9 the daemon's process group ({len(workers)} run workers)",
         )
         self.restarts += 1
-        if not self.stop_event.is_set():
-            self.start()
+        self.start()
 
     def stop(self) -> None:
         super().stop()
-        if self.process is not None:
-            self.process.stop(timeout=20)
+        with self._restart:
+            if self.process is not None:
+                self.process.stop(timeout=20)
 
     def runs(self) -> tuple[int, int]:
         """(runs its sensor requested, runs the queue launched), over every restart."""
@@ -439,11 +443,6 @@ class DaemonRunner(Runner):
         requested = sum(log.count("Launching run for release_queue_sensor") for log in logs)
         launched = sum(int(n) for log in logs for n in re.findall(r"Launched (\d+) runs", log))
         return requested, launched
-
-    def log(self) -> str:
-        return "\n".join(
-            p.read_text(errors="replace")[-4000:] for p in sorted(self.home.glob("daemon-*.log"))
-        )
 
 
 # -- service CI, replication, approval, noise ---------------------------------------------------
@@ -501,7 +500,8 @@ class ServiceCI:
 
     def stop(self) -> None:
         self._stop.set()
-        self.thread.join(timeout=60)
+        if self.thread.ident is not None:  # started
+            self.thread.join(timeout=60)
         with self._lock:
             for event, _ in self.backlog.values():
                 self.not_landed.append((event, "the gate still had a pending entry for its lane"))
@@ -521,6 +521,10 @@ class ServiceCI:
                     self.history.add(
                         f"ci-{self.layout}", "ci-error", repr(exc)[:400], layout=self.layout
                     )
+                    landed = {id(item.event) for item in self.landed}
+                    self.not_landed += [
+                        (e, "service CI failed") for e in batch if id(e) not in landed
+                    ]
 
     def _build(self, event: Event) -> str:
         """Build the image; the env's Harbor has it now, later (replication) or never."""
@@ -728,7 +732,8 @@ class Replicator:
 
     def stop(self) -> None:
         self._stop.set()
-        self.thread.join(timeout=10)
+        if self.thread.ident is not None:
+            self.thread.join(timeout=10)
 
     def waiting(self, layout: str) -> int:
         with self._lock:
@@ -827,7 +832,8 @@ class Approver:
 
     def stop(self) -> None:
         self._stop.set()
-        self.thread.join(timeout=60)
+        if self.thread.ident is not None:
+            self.thread.join(timeout=60)
 
     def waiting(self) -> int:
         with self._lock:

@@ -433,7 +433,6 @@ class RepoChecker:
                 best = newest.get(entry.lane)
                 if best is None or entry.order() > best.order():
                     newest[entry.lane] = entry
-        before_newest = {lane: e.id for lane, e in newest.items()}
         promoted_before = {e.id for e in self.entries.values() if e.state == "promoted"}
         touched_lanes = {
             e.lane
@@ -448,7 +447,6 @@ class RepoChecker:
             if first or path in changed:
                 self.pins[lane] = read_pin(self.repo, service, env, self.blobs.show(sha, path))
             self._pin(lane, self.pins[lane], newest.get(lane), sha)
-        del before_newest
 
     def _pin(self, lane: tuple[str, str], pin: Pin, expected: Entry | None, sha: str) -> None:
         service, env = lane
