@@ -31,6 +31,7 @@ from tests.soak.queue_text import append_pending, split
 from tests.soak.schedule import DAEMON, NEVER, Event
 from tests.soak.world import RepoWorld, World
 from tests.support.gitrepo import configure_identity
+from tests.support.ljwx import pending_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -617,23 +618,7 @@ class ServiceCI:
         stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
         release_id = f"{at:%Y%m%dT%H%M%SZ}-{service}-sha-{sha}"
         git_sha = f"'{sha}'" if sha.isdigit() else sha
-        block = f"""\
-- id: {release_id}
-  service: {service}
-  env: dev
-  source:
-    ghcr: ghcr.example/acme/{service}@{digest}
-    tag: sha-{sha}
-    digest: {digest}
-    gitSha: {git_sha}
-  createdAt: '{stamp}'
-  status: pending
-  attempts: 0
-  lastError: ''
-  promotedAt: ''
-  supersededAt: ''
-  failedAt: ''
-"""
+        block = pending_entry(service, "dev", digest, tag=f"sha-{sha}", git_sha=git_sha, at=stamp)
         return release_id, block
 
     def _append_ljwx(self, built: list[tuple[Event, str]]) -> None:

@@ -17,7 +17,6 @@ import json
 import re
 import socket
 import sys
-import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +26,6 @@ from tests.support.registry import (
     Fault,
     FaultProxy,
     RegistryServer,
-    _QuietHandler,
     _read_request_body,
 )
 
@@ -56,6 +54,8 @@ def token_issued_at(authorization: str | None) -> int | None:
 
 class SoakProxy(FaultProxy):
     """A FaultProxy with time windows of trouble; `injected` counts what it did, by kind."""
+
+    server_class = _QuietServer
 
     def __init__(self, upstream: RegistryServer, name: str) -> None:
         super().__init__(upstream)
@@ -101,28 +101,6 @@ class SoakProxy(FaultProxy):
             self._reauth = None
             self._missing.clear()
             self._cut_next = 0
-
-    # -- serving ------------------------------------------------------------------------------
-    def start(self) -> SoakProxy:
-        proxy = self
-
-        class Handler(_QuietHandler):
-            def _any(self) -> None:
-                with proxy._lock:
-                    proxy.in_flight += 1
-                    proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
-                try:
-                    proxy._handle(self)
-                finally:
-                    with proxy._lock:
-                        proxy.in_flight -= 1
-
-            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any  # noqa: N815
-
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://{self.host}"
-        return self
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         fault = super()._take_fault(method, path)

@@ -31,7 +31,7 @@ from tests.doubles.argocd import ArgoCDDouble, app_status
 from tests.soak.proxy import SoakProxy
 from tests.soak.schedule import SoakConfig, held_lanes, service_names
 from tests.support.gitrepo import make_gitops_remote
-from tests.support.ljwx import PUBLIC, render
+from tests.support.ljwx import PUBLIC, deployment, render
 from tests.support.oci import push_image
 from tests.support.registry import RegistryServer
 
@@ -138,25 +138,6 @@ def _own_files(config: SoakConfig, services: list[str]) -> dict[str, str]:
     return files
 
 
-def _deployment(name: str) -> str:
-    return f"""\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-spec:
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-        - name: {name}
-          image: {PUBLIC}/{name}:latest
-"""
-
-
 def _ljwx_files(config: SoakConfig, repo: RepoWorld) -> dict[str, str]:
     held = held_lanes(config, "ljwx")
     envs = {
@@ -219,7 +200,9 @@ def _ljwx_files(config: SoakConfig, repo: RepoWorld) -> dict[str, str]:
                 )
             files[f"apps/{service}/overlays/{env}/kustomization.yaml"] = overlay
         files[f"apps/{service}/base/kustomization.yaml"] = "resources:\n  - deployment.yaml\n"
-        files[f"apps/{service}/base/deployment.yaml"] = _deployment(service)
+        files[f"apps/{service}/base/deployment.yaml"] = deployment(
+            service, f"{PUBLIC}/{service}:latest"
+        )
     files["release/services.yaml"] = "\n".join(lines) + "\n"
     files["scripts/smoke/targets.json"] = json.dumps(
         {"profile": "soak", "targets": targets}, indent=2
