@@ -20,8 +20,9 @@ from factory_assets.layout.config import Layout, load_layout
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import pin_path
 from factory_assets.pipeline.soak_gate import proof, soak_of, unsoaked
-from factory_assets.promotion.records import verification_of
+from factory_assets.promotion.records import RecordContext, verification_of, write_record
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
+from factory_assets.release.state import mark_superseded
 from factory_assets.smoke.lineage import checked_entry
 from resources.registries import EnvRegistries, registry_for
 from resources.registry import ManifestVerification, RegistryError
@@ -125,6 +126,36 @@ def _record(
     return store.append_record(tree, body)
 
 
+def _open_requests(queue: ReleaseQueue, layout: Layout, service: str, env: str) -> list:
+    """The stage's pending requests for `service` that a new one would stand beside: only the
+    four-list queue allows no second one (its validator), so only there are they replaced."""
+    if not layout.keeps_history:
+        return []
+    return [
+        e for e in queue.entries if e.lane == (service, env) and e.state in ("pending", "promoting")
+    ]
+
+
+def _supersede(
+    tree: Path, queue: ReleaseQueue, older: ReleaseEntry, stage: ReleaseEntry, moment: datetime
+) -> ReleaseQueue:
+    """`older` is replaced by the newer stage request, with its record (as a pass would)."""
+    reason = f"superseded: newer release {stage.id} of {older.service} queued by a passed smoke"
+    after = mark_superseded(older, by=stage.id, now=moment)
+    ctx = RecordContext(runner=PIPELINE, started_at=moment, links={})
+    record = write_record(
+        tree,
+        queue,
+        older,
+        ctx,
+        result="superseded",
+        event="superseded",
+        reason=reason,
+        superseded_by=stage.id,
+    )
+    return queue.replace(after.model_copy(update={"evidence": record.id}))
+
+
 def handoff_pending(tree: Path, smoke: EvidenceRecord, queue: ReleaseQueue | None) -> bool:
     """Would `hand_off` have work for this passed smoke (a stage not handed to yet)?
 
@@ -202,6 +233,15 @@ def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> 
     done = dict(entry.handed_off or {})
     result: list[HandOff] = []
     for env in stages:
+        older = _open_requests(queue, layout, entry.service, env)
+        claimed = next((e for e in older if e.state == "promoting"), None)
+        if claimed is not None:
+            # One pending entry per (service, env) in the four-list queue, and a claimed one
+            # stays pending: queue nothing now (not marked), the next passed smoke does.
+            result.append(
+                HandOff(env, None, None, error=f"{env} request {claimed.id} is being promoted")
+            )
+            continue
         retag = layout.environment(env).retag if layout.environment(env) else None
         if retag and has_target(tree, resolver, entry.service, env):
             try:
@@ -249,6 +289,8 @@ def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> 
             verification=[verification_of(tagged)] if tagged else [],
             **_soak_proof(tree, layout, entry, env, moment, smoke),
         )
+        for superseded in older:
+            queue = _supersede(tree, queue, superseded, stage, moment)
         queue = queue.append(stage.model_copy(update={"evidence": record.id}))
         done[env] = stage.id
         result.append(HandOff(env, stage.id, record.id))
