@@ -180,8 +180,22 @@ function renderHealth(summary) {
 
 // --- pipeline: each release through the environments ---------------------------
 
+// "soaking, 12 min of 30": counted here, from when the soak began, so the build stays the same.
+function soakText(soak, now) {
+  const total = Math.floor(soak.required_ms / 60000);
+  const restarted = soak.restarted_at
+    ? ` (clock restarted by a ${soak.restarted_by} verdict at ${formatTime(soak.restarted_at)})` : "";
+  if (!soak.began_at) return `soak starts at the next passed check${restarted}`;
+  const done = Math.max(0, Math.floor((now - Date.parse(soak.began_at)) / 60000));
+  return `soaking, ${Math.min(done, total)} min of ${total}${restarted}`;
+}
+
 function pipelineCell(cell) {
   if (!cell || !cell.where) return el("td", { class: "muted" }, "–");
+  if (cell.soak) {
+    return el("td", { dataset: { env: cell.env }, title: cell.release_id || "" },
+      el("span", { class: "badge" }, "soaking"), " ", soakText(cell.soak, Date.now()));
+  }
   const parts = [el("span", { class: "badge" }, cell.where)];
   if (cell.where === "no target") return el("td", { class: "muted" }, parts);
   if (cell.healthy_at) parts.push(" healthy ", formatTime(cell.healthy_at));

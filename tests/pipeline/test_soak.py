@@ -4,6 +4,7 @@ proven by smoke records; a failing verdict restarts the clock. The clock is the 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,8 +12,10 @@ import pytest
 from factory_assets.cli.main import main
 from factory_assets.evidence.store import load_record
 from factory_assets.release.queue_file import load_queue
+from factory_assets.site.build import build_site
 from factory_assets.smoke.landing import smoke_checks_and_land
 from tests.pipeline.test_auto_rollback import START, Clock, _broken, _healthy, _release
+from tests.site.conftest import browser, serve  # noqa: F401
 from tests.smoke.conftest import Answer
 from tests.support.evidence import validate_cli
 
@@ -55,7 +58,22 @@ def _status(remote, capsys) -> dict:
     return next(r for r in rows if r["env"] == "prod")
 
 
-def test_a_soak_that_completes_hands_off_with_its_proof(stages, capsys):
+def _dashboard_cell(remote, out, browser, serve) -> tuple[dict, str]:  # noqa: F811
+    """The prod cell of api's pipeline row: as built, and as the page shows it."""
+    build_site(remote.new_clone(), out)
+    pipeline = json.loads((out / "data" / "summary.json").read_text())["pipeline"]
+    (row,) = pipeline["rows"][:1]
+    page = browser.new_page()
+    try:
+        page.open(serve(out))
+        page.wait_for("!document.getElementById('pipeline-panel').hidden")
+        shown = page.eval("document.querySelector('#pipeline tbody tr').children[3].textContent")
+    finally:
+        page.close()
+    return row["cells"][1], shown
+
+
+def test_a_soak_that_completes_hands_off_with_its_proof(stages, capsys, browser, serve, tmp_path):  # noqa: F811
     remote, registry, endpoint, repo, clock = stages
     upstream = _release(remote, registry, repo, "1.0")
     clock.at(1)
@@ -69,6 +87,11 @@ def test_a_soak_that_completes_hands_off_with_its_proof(stages, capsys):
     assert _status(remote, capsys)["soak"].startswith("soaking, 12 min of 30")
     assert main(["release", "status", "--repo", str(remote.new_clone())]) == 0
     assert "soaking, 12 min of 30" in capsys.readouterr().out
+    cell, shown = _dashboard_cell(remote, tmp_path / "site", browser, serve)
+    assert cell["where"] == "soaking" and cell["release_id"] == upstream
+    assert cell["soak"]["began_at"].startswith("2026-12-07T09:01:00")
+    assert cell["soak"]["required_ms"] == 30 * 60 * 1000
+    assert re.fullmatch(r"soaking soaking, \d+ min of 30", shown), shown
 
     clock.at(31)
     assert _smoke_dev(remote) == "passed"
