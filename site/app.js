@@ -389,7 +389,11 @@ function eventOf(line) {
     case "approved": return by ? `approved by ${by}` : "approved";
     case "rejected": return by ? `rejected by ${by}` : "rejected";
     case "waiting": return line.result === "failure" ? "gave up waiting for replication" : "waiting for replication";
-    case "rollback": return by ? `rollback requested by ${by}` : "rollback requested";
+    case "rollback":
+      if (by === "factory-auto-rollback") return "automatic rollback after a confirmed failure";
+      return by ? `rollback requested by ${by}` : "rollback requested";
+    case "window_wait": return "waiting for its promotion window";
+    case "window_open": return "its promotion window opened";
     case "superseded": return "superseded by a newer request";
     case "abandoned": return "abandoned";
     case "recovered": return "recovered after a crash";
@@ -403,7 +407,7 @@ const ATTEMPT = { success: "pinned", failure: "failed to pin", refused: "refused
 
 // A verdict, never an id: a smoke check's, else the record's result; an event that is no
 // attempt (a request, a handoff, an approval, a wait) has none.
-const NO_VERDICT = new Set(["requested", "handoff", "approved", "waiting", "rollback"]);
+const NO_VERDICT = new Set(["requested", "handoff", "approved", "waiting", "rollback", "window_wait", "window_open"]);
 function verdictOf(line) {
   if (line.kind === "smoke") return verdictBadge(line);
   if (line.result === "skipped" && NO_VERDICT.has(line.event)) return "–";

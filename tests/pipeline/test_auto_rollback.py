@@ -14,8 +14,10 @@ from factory_assets.evidence.store import load_record
 from factory_assets.promotion import run_pass
 from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
+from factory_assets.site.build import build_site
 from factory_assets.smoke.landing import smoke_checks_and_land
 from resources.registries import EnvRegistries
+from tests.site.conftest import browser, serve  # noqa: F401
 from tests.smoke.conftest import Answer
 from tests.support.evidence import validate_cli
 from tests.support.oci import push_image
@@ -93,7 +95,26 @@ def _smoke(remote) -> str:
     return outcome.kind
 
 
-def test_a_confirmed_failure_rolls_back_once_and_a_broken_rollback_escalates(lane):
+def _timeline_events(remote, out, browser, serve) -> list[str]:  # noqa: F811
+    """The Event column of the dashboard's timeline, newest first."""
+    build_site(remote.new_clone(), out)
+    page = browser.new_page()
+    try:
+        page.open(serve(out))
+        page.wait_for("document.querySelectorAll('#timeline tbody tr').length > 0")
+        return page.eval(
+            "[...document.querySelectorAll('#timeline tbody tr')].map(tr => tr.children[4].textContent)"
+        )
+    finally:
+        page.close()
+
+
+def test_a_confirmed_failure_rolls_back_once_and_a_broken_rollback_escalates(
+    lane,
+    browser,  # noqa: F811
+    serve,  # noqa: F811
+    tmp_path,
+):
     remote, registry, endpoint, repo, clock = lane
     good = _release(remote, registry, repo, "1.0")
     assert _smoke(remote) == "passed"
@@ -125,6 +146,8 @@ def test_a_confirmed_failure_rolls_back_once_and_a_broken_rollback_escalates(lan
     failed_smoke = load_record(remote.new_clone(), proof.failed_smoke)
     assert failed_smoke.details.release_id == bad and failed_smoke.details.verdict == "failed"
     assert {p.id for p in record.parents} == {proof.failed_smoke, entries[bad].evidence}
+    events = _timeline_events(remote, tmp_path / "site", browser, serve)
+    assert events[0] == "automatic rollback after a confirmed failure"
 
     clock.at(16)  # more broken checks: the rollback is queued already, not twice
     assert _smoke(remote) == "failed"
