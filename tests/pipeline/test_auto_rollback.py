@@ -4,6 +4,7 @@ test's (FACTORY_CLOCK_FILE): nothing sleeps."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -200,7 +201,7 @@ def test_a_single_flake_rolls_nothing_back(lane):
     assert [e for e in _entries(remote).values() if e.rollback_of] == []
 
 
-def test_approving_an_automatic_rollback_acknowledges_it(lane):
+def test_approving_an_automatic_rollback_acknowledges_it(lane, tmp_path):
     remote, registry, endpoint, repo, clock = lane
     _release(remote, registry, repo, "1.0")
     assert _smoke(remote) == "passed"
@@ -221,3 +222,19 @@ def test_approving_an_automatic_rollback_acknowledges_it(lane):
     record = load_record(remote.new_clone(), acknowledged.evidence)
     assert record.details.event == "approved"
     assert record.details.reason == "acknowledges the automatic rollback"
+
+    # the rollback lands and is healthy: time to restore runs from the failed smoke to it
+    registries = EnvRegistries()
+    try:
+        assert [o.result for o in run_pass(remote.clone, registry=registries).outcomes] == [
+            "success"
+        ]
+    finally:
+        registries.close()
+    _healthy(endpoint)
+    clock.at(20)
+    assert _smoke(remote) == "passed"
+    build_site(remote.new_clone(), tmp_path / "site")
+    metrics = json.loads((tmp_path / "site" / "data" / "metrics.json").read_text())
+    restore = metrics["by_env"]["dev"]["restore_ms"]
+    assert (restore["count"], restore["median"]) == (1, 9 * 60 * 1000)  # 09:11 -> 09:20
