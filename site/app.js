@@ -182,12 +182,13 @@ function renderHealth(summary) {
 
 // "soaking, 12 min of 30": counted here, from when the soak began, so the build stays the same.
 function soakText(soak, now) {
-  const total = Math.floor(soak.required_ms / 60000);
+  const unit = soak.required_ms < 120000 ? [1000, "s"] : [60000, "min"];  // seconds: the demo's
+  const total = Math.floor(soak.required_ms / unit[0]);
   const restarted = soak.restarted_at
     ? ` (clock restarted by a ${soak.restarted_by} verdict at ${formatTime(soak.restarted_at)})` : "";
   if (!soak.began_at) return `soak starts at the next passed check${restarted}`;
-  const done = Math.max(0, Math.floor((now - Date.parse(soak.began_at)) / 60000));
-  return `soaking, ${Math.min(done, total)} min of ${total}${restarted}`;
+  const done = Math.max(0, Math.floor((now - Date.parse(soak.began_at)) / unit[0]));
+  return `soaking, ${Math.min(done, total)} ${unit[1]} of ${total}${restarted}`;
 }
 
 function pipelineCell(cell) {

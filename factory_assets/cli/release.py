@@ -157,6 +157,8 @@ def _state_cell(row: dict) -> str:
             return row["soak"]
     if not row["state"]:
         return "-"
+    if row.get("auto_rollback") and row["state"] in ("pending", "promoting"):
+        return f"{row['state']}: {row['auto_rollback']} ({row['release']})"
     if row.get("waiting_since"):
         return f"waiting for replication since {row['waiting_since']} ({row['release']})"
     if row.get("awaiting_approval"):
@@ -202,7 +204,7 @@ def _policy_notes(tree: Path, rows: list[dict]) -> None:
     """Soaks and window waits, where `factory.yaml` declares them (nothing read otherwise)."""
     layout = load_layout(tree)
     envs = layout.environments or {}
-    if not any(env.soak or env.windows for env in envs.values()):
+    if not any(env.soak or env.windows or env.auto_rollback for env in envs.values()):
         return
     from factory_assets.pipeline.lane_policy import annotate_rows
     from factory_assets.release.queue_file import load_queue

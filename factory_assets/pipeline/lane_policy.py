@@ -12,6 +12,7 @@ from pathlib import Path
 
 from factory_assets.layout.config import Layout
 from factory_assets.pipeline.soak_gate import soak_of
+from factory_assets.policy.auto_rollback import AUTOMATIC
 from factory_assets.policy.soak_time import Soak
 from factory_assets.policy.windows import Decision, decide
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
@@ -51,3 +52,48 @@ def annotate_rows(tree: Path, layout: Layout, queue: ReleaseQueue, rows: list[di
         held = window_wait(layout, entry, now)
         if held is not None:
             row["window"] = held.reason
+        if entry is not None and entry.requested_by == AUTOMATIC and entry.rollback_of:
+            row["auto_rollback"] = f"automatic rollback of {entry.rollback_of}"
+
+
+def lane_metadata(tree: Path, service: str, env: str, now: datetime) -> dict[str, str]:
+    """What the policies say about a lane, as its Dagster materialization's metadata:
+    `soak_<stage>` for each downstream stage its pin soaks for, `window` for a request held by
+    a promotion window, `auto_rollback` for what the automatic rollback makes of the pin."""
+    from factory_assets.common.errors import InputError
+    from factory_assets.layout.config import load_layout
+    from factory_assets.release.queue_file import load_queue
+
+    try:
+        layout = load_layout(tree)
+        queue = load_queue(tree).queue
+    except InputError:
+        return {}
+    meta: dict[str, str] = {}
+    for stage in layout.stages_after(env):
+        soaking = upstream_soak(tree, layout, queue, service, stage, now)
+        if soaking is not None:
+            meta[f"soak_{stage}"] = soaking[1].text()
+    pending = [e for e in queue.entries if e.lane == (service, env) and e.state == "pending"]
+    held = window_wait(layout, pending[-1], now) if pending else None
+    if held is not None:
+        meta["window"] = held.reason
+    found = layout.environment(env)
+    pinned = queue.newest_promoted(service, env)
+    if found is not None and found.auto_rollback and pinned is not None:
+        meta["auto_rollback"] = _rollback_note(tree, layout, queue, pinned, now)
+    return meta
+
+
+def _rollback_note(tree: Path, layout: Layout, queue: ReleaseQueue, pinned, now) -> str:
+    from factory_assets.pipeline.lane_history import lane_releases, smoke_checks
+    from factory_assets.policy.auto_rollback import decide as decide_rollback
+
+    decision = decide_rollback(
+        lane_releases(queue.entries, pinned.service, pinned.env),
+        smoke_checks(tree, pinned.id),
+        current_id=pinned.id,
+        sync_window=layout.environment(pinned.env).sync_window,
+        now=now,
+    )
+    return f"{decision.action}: {decision.reason}"

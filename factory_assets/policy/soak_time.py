@@ -66,8 +66,12 @@ class Soak:
                 if restart
                 else ("soak starts at the first passed check")
             )
-        done, total = minutes(self.elapsed), minutes(self.required)
-        text = f"soaking, {min(done, total)} min of {total}"
+        if self.required < timedelta(minutes=2):  # a soak of seconds (the demo's) counts them
+            done, total = int(self.elapsed.total_seconds()), int(self.required.total_seconds())
+            unit = "s"
+        else:
+            done, total, unit = minutes(self.elapsed), minutes(self.required), "min"
+        text = f"soaking, {min(done, total)} {unit} of {total}"
         if done >= total:
             text += ": the next passed check ends it"
         return f"{text} ({restart})" if restart else text

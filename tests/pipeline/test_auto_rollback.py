@@ -201,6 +201,16 @@ def test_a_single_flake_rolls_nothing_back(lane):
     assert [e for e in _entries(remote).values() if e.rollback_of] == []
 
 
+def _status_text(remote) -> str:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["release", "status", "--repo", str(remote.new_clone())]) == 0
+    return out.getvalue()
+
+
 def test_approving_an_automatic_rollback_acknowledges_it(lane, tmp_path):
     remote, registry, endpoint, repo, clock = lane
     _release(remote, registry, repo, "1.0")
@@ -214,6 +224,7 @@ def test_approving_an_automatic_rollback_acknowledges_it(lane, tmp_path):
     _smoke(remote)
     (back,) = [e for e in _entries(remote).values() if e.rollback_of]
     assert not back.awaiting_approval
+    assert f"pending: automatic rollback of {back.rollback_of} ({back.id})" in _status_text(remote)
     args = ["release", "approve", back.id, "--by", "ana", "--push", "--repo", str(remote.clone)]
     assert main(args) == 0
     acknowledged = _entries(remote)[back.id]

@@ -73,7 +73,33 @@ def _dashboard_cell(remote, out, browser, serve) -> tuple[dict, str]:  # noqa: F
     return row["cells"][1], shown
 
 
-def test_a_soak_that_completes_hands_off_with_its_proof(stages, capsys, browser, serve, tmp_path):  # noqa: F811
+def _lane_metadata(remote, instance) -> dict:
+    """The metadata of dev|api's `smoke_result` materialization (the lane in the Dagster UI)."""
+    import dagster as dg
+
+    from factory_assets.dagster_resources import GitOpsRepo
+    from factory_assets.smoke.assets import smoke_result
+
+    instance.add_dynamic_partitions("services", ["api"])
+    instance.add_dynamic_partitions("envs", ["dev", "prod"])
+    result = dg.materialize(
+        [smoke_result],
+        partition_key="dev|api",
+        instance=instance,
+        resources={"gitops": GitOpsRepo(path=str(remote.clone))},
+    )
+    (mat,) = result.asset_materializations_for_node("smoke_result")
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def test_a_soak_that_completes_hands_off_with_its_proof(
+    stages,
+    capsys,
+    browser,  # noqa: F811
+    serve,  # noqa: F811
+    tmp_path,
+    dagster_instance,
+):
     remote, registry, endpoint, repo, clock = stages
     upstream = _release(remote, registry, repo, "1.0")
     clock.at(1)
@@ -92,6 +118,7 @@ def test_a_soak_that_completes_hands_off_with_its_proof(stages, capsys, browser,
     assert cell["soak"]["began_at"].startswith("2026-12-07T09:01:00")
     assert cell["soak"]["required_ms"] == 30 * 60 * 1000
     assert re.fullmatch(r"soaking soaking, \d+ min of 30", shown), shown
+    assert _lane_metadata(remote, dagster_instance)["soak_prod"] == "soaking, 12 min of 30"
 
     clock.at(31)
     assert _smoke_dev(remote) == "passed"

@@ -121,3 +121,13 @@ def test_a_check_is_read_from_a_smoke_record():
     check = from_record(raw)
     assert (check.kind, check.record_id, check.broken) == ("drift", raw["id"], True)
     assert check.at == LANDED + timedelta(minutes=10)
+
+
+def test_a_soak_of_seconds_counts_seconds():
+    state = soak(
+        [at(1, record="A")],
+        landed_at=LANDED,
+        required=timedelta(seconds=5),
+        now=LANDED + timedelta(minutes=1, seconds=3),
+    )
+    assert state.text() == "soaking, 3 s of 5"
