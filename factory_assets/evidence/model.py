@@ -134,6 +134,7 @@ class WindowWait(_Strict):
     window: ShortText  # the deciding window: `deny '0 16 * * FRI' for 64h (Europe/Berlin)`
     until: Timestamp | None = None  # when it may go (none: no window lets it go)
     since: Timestamp | None = None  # `window_open`: when the wait began
+    forced_by: ShortText | None = None  # `window_open` by `--force`: who passed the window
 
 
 class AutoRollback(_Strict):

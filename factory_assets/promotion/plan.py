@@ -25,10 +25,12 @@ from typing import Literal
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
-from factory_assets.layout.config import DEFAULT_ENV, allowed_envs
+from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, load_layout
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.kustomize import kustomization_file
 from factory_assets.pins.pin_file import check_service_name, read_pin
+from factory_assets.pipeline.window_gate import Windows, closed_window, windows_of
+from factory_assets.policy.windows import Decision as WindowDecision
 from factory_assets.promotion.claim_lease import claim_is_stale, lease_expired
 from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue
@@ -77,6 +79,8 @@ class ServicePlan:
     forced: bool = False
     busy_with: str | None = None
     blocked: str | None = None
+    # A promotion window that is closed: the request waits on it, or (promote) --force passed it
+    window: WindowDecision | None = None
 
     @property
     def acts(self) -> bool:
@@ -170,9 +174,18 @@ def _plan_service(
     is_stale: StalePredicate,
     env: str = DEFAULT_ENV,
     eager_supersede: bool = False,
+    windows: Windows | None = None,
 ) -> ServicePlan:
     plan = _plan_lane(
-        service, entries, queue, pin, now=now, force=force, is_stale=is_stale, env=env
+        service,
+        entries,
+        queue,
+        pin,
+        now=now,
+        force=force,
+        is_stale=is_stale,
+        env=env,
+        windows=(windows or {}).get(env, ()),
     )
     if eager_supersede and plan.waiting and not plan.supersede and not plan.busy_with:
         # A format that allows one pending request per lane: older ones go at once.
@@ -203,6 +216,7 @@ def _plan_lane(
     force: bool,
     is_stale: StalePredicate,
     env: str,
+    windows=(),
 ) -> ServicePlan:
     held = bool(pin and pin.hold)
     order = {e.id: e.order_key(pos) for pos, e in entries}
@@ -258,6 +272,10 @@ def _plan_lane(
     if not is_due(newest, now):
         until = newest.next_attempt_at
         return _with(base, waiting=tuple(Waiting(e, "back-off", until) for _, e in candidates))
+    closed = closed_window(windows, newest, now)  # waiting costs no attempt; --force passes
+    if closed is not None and not force:
+        waiting = tuple(Waiting(e, closed.reason, closed.until) for _, e in candidates)
+        return _with(base, waiting=waiting, window=closed)
     older = tuple(e for _, e in candidates[:-1])
     return _with(
         base,
@@ -265,6 +283,7 @@ def _plan_lane(
         supersede=older,
         superseded_by=newest.id if older else None,
         forced=held,
+        window=closed,
     )
 
 
@@ -282,9 +301,11 @@ def plan_queue(
     is_stale: StalePredicate = _lease_only,
     envs: Collection[str] | None = None,
     eager_supersede: bool = False,
+    windows: Windows | None = None,
 ) -> PromotionPlan:
-    """The pass's decisions for every (service, env) lane (or one service's), from the queue
-    and the pins alone. `envs` limits the lanes to the environments this runner may promote.
+    """The pass's decisions for every (service, env) lane (or one service's), from the queue,
+    the pins and the environments' promotion windows alone. `envs` limits the lanes to the
+    environments this runner may promote.
     """
     pins = pins or {}
     by_lane: dict[tuple[str, str], list[tuple[int, ReleaseEntry]]] = {}
@@ -309,6 +330,7 @@ def plan_queue(
             is_stale=is_stale,
             env=env,
             eager_supersede=eager_supersede,
+            windows=windows,
         )
         for name, env in lanes
     )
@@ -491,6 +513,7 @@ def read_plan(
         is_stale=is_stale,
         envs=envs,
         eager_supersede=doc.keeps_history,
+        windows=windows_of(load_layout(tree)),
     )
     return plan, queue, pins
 

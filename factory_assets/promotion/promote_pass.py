@@ -145,6 +145,8 @@ def run_pass(
     links: Mapping[str, str] | None = None,
     writer: GitopsWriter | None = None,
     envs: Collection[str] | None = None,
+    forced_by: str | None = None,
+    forced_why: str | None = None,
 ) -> PassResult:
     """Promote every ready release (or one service's): claim, resolve, pin, push, record.
 
@@ -174,6 +176,8 @@ def run_pass(
             envs=envs,
             replica_present=_replica_check(registry),
             replication=replication,
+            forced_by=forced_by,  # who passed a promotion window with --force, and why
+            forced_why=forced_why,
         )
         run = PassRun(writer, registry, runner, moment, ctx, policy, replication)
         try:

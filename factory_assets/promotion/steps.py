@@ -33,6 +33,7 @@ from factory_assets.layout.targets import Target, TargetError, TargetResolver
 from factory_assets.pins.overlay_entry import OverlayRefused, OverlayRequest, pin_overlays
 from factory_assets.pins.pin_file import PinChange, PinRequest, read_pin
 from factory_assets.pins.write import write_pin_file
+from factory_assets.pipeline.window_gate import open_details, wait_details, windows_of
 from factory_assets.promotion.claim_lease import claim_is_stale
 from factory_assets.promotion.outcome import ServiceOutcome
 from factory_assets.promotion.plan import PromotionPlan, apply_plan, lane_states, plan_queue
@@ -180,6 +181,8 @@ def claim_release(
     envs: Collection[str] | None = None,
     replica_present: Callable[[ReleaseEntry, Target | None], bool] | None = None,
     replication: ReplicationPolicy | None = None,
+    forced_by: str | None = None,
+    forced_why: str | None = None,
 ) -> ClaimStep:
     """Plan on the fresh tree and write the decisions: claims, supersedes, releases, failures."""
     doc = load_queue(tree)
@@ -195,9 +198,14 @@ def claim_release(
         is_stale=claim_is_stale,
         envs=envs,
         eager_supersede=doc.keeps_history,
+        windows=windows_of(resolver.layout),
     )
     queue, decisions = apply_plan(queue, plan, runner=runner, now=now, lease=lease)
     w = _Writes(queue)
+    windows = {sp.lane: sp.window for sp in plan.services if sp.window is not None}
+    for sp in plan.services:
+        if sp.window is not None and sp.waiting and not sp.promote:
+            _record_window_wait(tree, w, sp, ctx, now)
     claims: list[Claim] = []
     waits = resolver.layout.declared
     replication = replication or ReplicationPolicy()
@@ -223,6 +231,9 @@ def claim_release(
             )
             continue
         if d.kind == "claimed":
+            closed = windows.get(d.after.lane)
+            if closed is not None or d.before.window_since is not None:
+                d = _record_window_open(tree, w, d, closed, ctx, forced_by, forced_why)
             claims.append(
                 Claim(d.after, "promote", d.forced, target_of(d.after), replication_waits=waits)
             )
@@ -305,6 +316,41 @@ def claim_release(
         w.queue = compact(w.queue, now=now, window=retention, keep_ids=keep)
     save_queue(doc, w.queue, invalid_updates)
     return ClaimStep(plan, tuple(claims), tuple(w.outcomes), tuple(w.summary), state_paths(tree))
+
+
+def _record_window_wait(tree: Path, w: _Writes, sp, ctx: RecordContext, now: datetime) -> None:
+    """A ready request outside its window: pending, uncounted; one record when it starts."""
+    current = w.queue.by_id(sp.waiting[-1].entry.id) or sp.waiting[-1].entry
+    if current.window_since is not None:  # still waiting: the start was recorded already
+        w.outcomes.append(_outcome(current, "waiting", attempted=False, error=sp.window.reason))
+        return
+    record = write_record(
+        tree,
+        w.queue,
+        current,
+        ctx,
+        result="skipped",
+        event="window_wait",
+        **wait_details(sp.window),
+    )
+    after = current.model_copy(update={"window_since": now, "window_evidence": record.id})
+    w.put(_with_evidence(after, record))
+    w.outcomes.append(_outcome(after, "waiting", record, attempted=False, error=sp.window.reason))
+    w.summary.append(f"wait {after.id}: {sp.window.reason}")
+
+
+def _record_window_open(tree, w: _Writes, d, closed, ctx, forced_by, forced_why):
+    """The request goes: its window opened, or --force passed it (who and why)."""
+    details = open_details(d.before, closed, by=forced_by, why=forced_why)
+    record = write_record(
+        tree, w.queue, d.before, ctx, result="skipped", event="window_open", **details
+    )
+    after = _with_evidence(d.after, record).model_copy(
+        update={"window_since": None, "window_evidence": None}
+    )
+    w.put(after)
+    w.summary.append(f"window {after.id}: {details['reason']}")
+    return replace(d, after=after)
 
 
 def _refusal_record(tree: Path, bad: InvalidEntry, ctx: RecordContext) -> EvidenceRecord:
