@@ -46,6 +46,8 @@ def _where(entry: ReleaseEntry) -> str:
         return "awaiting approval"
     if entry.state == "pending" and entry.waiting_since:
         return "waiting for replication"
+    if entry.state == "pending" and entry.window_since:
+        return "outside its window"
     return entry.state
 
 
@@ -123,7 +125,9 @@ def pipeline_rows(repo: Path, lines: list[dict], warnings: list[str]) -> dict:
                     "env": env,
                     "release_id": entry.id,
                     "where": _where(entry),
-                    "since": rfc3339(entry.waiting_since or entry.requested_at),
+                    "since": rfc3339(
+                        entry.waiting_since or entry.window_since or entry.requested_at
+                    ),
                     "pinned_at": rfc3339(entry.finished_at)
                     if entry.state == "promoted" and entry.finished_at
                     else None,

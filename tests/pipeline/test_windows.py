@@ -186,3 +186,26 @@ def test_a_rollback_passes_a_window_unless_it_says_rollbacks_deny(
     assert main([*args, "--to", second]) == 0  # forward again, as a rollback: held now
     (outcome,) = _pass(remote).outcomes
     assert (outcome.result, outcome.error) == ("waiting", "outside its window until Mon 08:00")
+
+
+def test_the_pipeline_view_shows_a_stage_request_outside_its_window(tmp_path):
+    from factory_assets.site.pipeline import pipeline_rows
+
+    digest = "sha256:" + "ab" * 32
+    (tmp_path / "factory.yaml").write_text(
+        "environments:\n  dev: {pins: pin-files}\n"
+        f"  prod: {{pins: pin-files, after: dev, windows: [{WEEKEND % ''}]}}\n"
+    )
+    (tmp_path / "release").mkdir()
+    (tmp_path / "release" / "queue.yaml").write_text(
+        "releases:\n"
+        f"  - {{id: r1, service: api, env: dev, image: registry.local/api, digest: '{digest}',\n"
+        "     requested_at: '2027-03-26T10:00:00Z', requested_by: ci, state: promoted,\n"
+        "     finished_at: '2027-03-26T10:01:00Z', handed_off: {prod: r2}}\n"
+        f"  - {{id: r2, service: api, env: prod, image: registry.local/api, digest: '{digest}',\n"
+        "     requested_at: '2027-03-26T15:00:00Z', requested_by: factory-pipeline,\n"
+        "     upstream: r1, window_since: '2027-03-26T15:30:00Z'}\n"
+    )
+    rows = pipeline_rows(tmp_path, [], [])["rows"]
+    prod = rows[0]["cells"][1]
+    assert (prod["where"], prod["since"]) == ("outside its window", "2027-03-26T15:30:00.000000Z")
