@@ -140,15 +140,6 @@ class Layout:
         found = self.environment(env)
         return bool(found and service in found.hold)
 
-    def max_attempts(self, fallback: int) -> int:
-        """The attempt budget of a new request: the four-list repository's RETRY_MAX."""
-        return FOUR_LIST_MAX_ATTEMPTS if self.queue_format == "four-lists" else fallback
-
-    @property
-    def keeps_history(self) -> bool:
-        """The four-list queue never drops an entry: entries only move between lists."""
-        return self.queue_format == "four-lists"
-
 
 def _message(err: dict) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")

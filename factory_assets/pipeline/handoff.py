@@ -14,13 +14,14 @@ from pathlib import Path
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
-from factory_assets.evidence.ids import new_record_id
 from factory_assets.evidence.model import EvidenceRecord
 from factory_assets.layout.config import Layout, load_layout
+from factory_assets.layout.queue_codecs import queue_codec
 from factory_assets.layout.targets import TargetError, TargetResolver
 from factory_assets.pins.pin_file import pin_path
 from factory_assets.promotion.records import verification_of
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
+from factory_assets.release.queue_codec import QueueCodec
 from factory_assets.smoke.lineage import checked_entry
 from resources.registries import EnvRegistries, registry_for
 from resources.registry import ManifestVerification, RegistryError
@@ -76,16 +77,11 @@ def has_target(tree: Path, resolver: TargetResolver, service: str, env: str) -> 
     return target.kind == "overlay" or pin_path(tree, service, env).exists()
 
 
-def _stage_id(queue: ReleaseQueue, layout: Layout, entry: ReleaseEntry, env: str, now) -> str:
-    """`<now>-<service>-<tag>-<env>` in the four-list layout (as its smoke did), else a ULID."""
-    if layout.queue_format != "four-lists":
-        return new_record_id()
-    base = f"{now:%Y%m%dT%H%M%SZ}-{entry.service}-{entry.label or entry.digest[7:19]}-{env}"
-    candidate, n = base, 1
-    while queue.by_id(candidate) is not None or any(i.id == candidate for i in queue.invalid):
-        n += 1
-        candidate = f"{base}-r{n}"
-    return candidate
+def _stage_id(queue: ReleaseQueue, codec: QueueCodec, entry: ReleaseEntry, env: str, now) -> str:
+    """A new id in the queue's own style (the four-list layout's reads as its smoke's did)."""
+    taken = frozenset(e.id for e in queue.entries) | {i.id for i in queue.invalid}
+    label = entry.label or entry.digest[7:19]
+    return codec.request_id(now, (entry.service, label, env), taken)
 
 
 def _record(
@@ -186,6 +182,7 @@ def hand_off(
 
 def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> HandOffs:
     resolver = TargetResolver(Path(tree), layout)
+    codec = queue_codec(layout)
     done = dict(entry.handed_off or {})
     result: list[HandOff] = []
     for env in stages:
@@ -210,7 +207,7 @@ def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> 
             result.append(HandOff(env, None, record.id, skipped=True))
             continue
         stage = ReleaseEntry(
-            id=_stage_id(queue, layout, entry, env, moment),
+            id=_stage_id(queue, codec, entry, env, moment),
             service=entry.service,
             env=env,
             image=entry.image,
@@ -218,7 +215,7 @@ def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> 
             source_tag=entry.label,
             requested_at=moment,
             requested_by=PIPELINE,
-            max_attempts=layout.max_attempts(entry.max_attempts),
+            max_attempts=codec.rules.attempts_for(entry.max_attempts),
             upstream=entry.id,
             upstream_smoke=smoke.id,
             approval_required=layout.needs_approval(env),

@@ -490,7 +490,7 @@ def read_plan(
         service=service,
         is_stale=is_stale,
         envs=envs,
-        eager_supersede=doc.keeps_history,
+        eager_supersede=doc.rules.one_open_per_lane,
     )
     return plan, queue, pins
 

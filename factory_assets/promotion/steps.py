@@ -194,7 +194,7 @@ def claim_release(
         service=service,
         is_stale=claim_is_stale,
         envs=envs,
-        eager_supersede=doc.keeps_history,
+        eager_supersede=doc.rules.one_open_per_lane,
     )
     queue, decisions = apply_plan(queue, plan, runner=runner, now=now, lease=lease)
     w = _Writes(queue)
@@ -301,7 +301,7 @@ def claim_release(
     keep = {p.release_id for p in pins.values() if p.release_id}
     keep |= {claim.entry.id for claim in claims}
     keep |= {e.id for e in w.queue.entries if e.claimed_by}
-    if not doc.keeps_history:
+    if doc.rules.compacts:
         w.queue = compact(w.queue, now=now, window=retention, keep_ids=keep)
     save_queue(doc, w.queue, invalid_updates)
     return ClaimStep(plan, tuple(claims), tuple(w.outcomes), tuple(w.summary), state_paths(tree))
