@@ -15,10 +15,9 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.model import EvidenceRecord
-from factory_assets.layout.config import Layout, load_layout
+from factory_assets.layout.config import load_layout
 from factory_assets.layout.queue_codecs import queue_codec
-from factory_assets.layout.targets import TargetError, TargetResolver
-from factory_assets.pins.pin_file import pin_path
+from factory_assets.pins.target import PinTargets, verified_image
 from factory_assets.promotion.records import verification_of
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_codec import QueueCodec
@@ -53,28 +52,25 @@ def replication_tag(prefix: str, entry: ReleaseEntry) -> str:
 
 
 def retag_upstream(
-    tree: Path, layout: Layout, entry: ReleaseEntry, prefix: str, registries
+    pins: PinTargets, entry: ReleaseEntry, prefix: str, registries
 ) -> ManifestVerification:
     """Tag the digest on the upstream env's registry, where the stage's replication reads."""
-    from factory_assets.promotion.steps import verified_image  # the one image rule
-
-    resolver = TargetResolver(Path(tree), layout)
-    try:
-        target = resolver.target(entry.service, entry.env)
-    except (TargetError, InputError):
-        target = None
     client = registry_for(registries, entry.env)
-    image = verified_image(entry, target, client)
+    try:
+        pin = pins.usable(entry.service, entry.env)
+    except InputError:  # a service map that does not parse: the request's own repository
+        pin = None
+    image = verified_image(entry, pin, client.registry_host)
     return client.tag_manifest(image, digest=entry.digest, tag=replication_tag(prefix, entry))
 
 
-def has_target(tree: Path, resolver: TargetResolver, service: str, env: str) -> bool:
-    """A service joins a stage only where it is deployed: a map target, or a pin file."""
+def has_target(pins: PinTargets, service: str, env: str) -> bool:
+    """A service joins a stage only where it is deployed: its pin target says whether it is."""
     try:
-        target = resolver.target(service, env)
-    except (TargetError, InputError):
+        pin = pins.usable(service, env)
+    except InputError:  # a service map that does not parse names no target
         return False
-    return target.kind == "overlay" or pin_path(tree, service, env).exists()
+    return pin is not None and pin.deploys()
 
 
 def _stage_id(queue: ReleaseQueue, codec: QueueCodec, entry: ReleaseEntry, env: str, now) -> str:
@@ -181,21 +177,21 @@ def hand_off(
 
 
 def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> HandOffs:
-    resolver = TargetResolver(Path(tree), layout)
+    pins = PinTargets(Path(tree), layout)
     codec = queue_codec(layout)
     done = dict(entry.handed_off or {})
     result: list[HandOff] = []
     for env in stages:
         retag = layout.environment(env).retag if layout.environment(env) else None
-        if retag and has_target(tree, resolver, entry.service, env):
+        if retag and has_target(pins, entry.service, env):
             try:
-                tagged = retag_upstream(tree, layout, entry, retag, registries)
+                tagged = retag_upstream(pins, entry, retag, registries)
             except RegistryError as exc:
                 result.append(HandOff(env, None, None, error=f"retag for {env} failed: {exc}"))
                 continue  # not marked: the next passed smoke tries again
         else:
             tagged = None
-        if not has_target(tree, resolver, entry.service, env):
+        if not has_target(pins, entry.service, env):
             record = _record(
                 tree,
                 entry,

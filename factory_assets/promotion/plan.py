@@ -22,13 +22,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import rfc3339, utc_now
-from factory_assets.common.errors import InputError
 from factory_assets.layout.config import DEFAULT_ENV, allowed_envs
-from factory_assets.layout.targets import TargetError, TargetResolver
-from factory_assets.pins.kustomize import kustomization_file
-from factory_assets.pins.pin_file import check_service_name, read_pin
+from factory_assets.layout.targets import TargetError
+from factory_assets.pins.pin_file import check_service_name
+from factory_assets.pins.target import PinTargets
 from factory_assets.promotion.claim_lease import claim_is_stale, lease_expired
 from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue
@@ -44,8 +42,6 @@ class PinState:
     service: str
     hold: bool = False
     release_id: str | None = None
-    image: str | None = None
-    tag: str | None = None
     problem: str | None = None  # the file (or its kustomization) does not validate: wait
     refused: str | None = None  # the repository names no usable target: requests fail
     env: str = DEFAULT_ENV
@@ -406,50 +402,21 @@ def ready_services(
     return [s.service for s in plan.services if s.promote or s.finalize]
 
 
-def pin_state(repo: Path, service: str, env: str = DEFAULT_ENV) -> PinState:
-    """Read a service's pin file for planning; an invalid file becomes a blocking `problem`."""
-    try:
-        doc = read_pin(repo, service, env)
-        pin = doc.pin
-        if pin.kustomization:
-            path = kustomization_file(repo, pin.kustomization, source=doc.path)
-            data = roundtrip_yaml.load_file_for_reading(path)
-            images = data.get("images") if isinstance(data, dict) else None
-            if not isinstance(data, dict) or not isinstance(images, (list, type(None))):
-                raise InputError(
-                    path, "images", "expected a kustomization mapping with an `images:` list"
-                )
-    except InputError as exc:
-        return PinState(service, problem=str(exc), env=env)
-    return PinState(
-        service, hold=pin.hold, release_id=pin.release_id, image=pin.image, tag=pin.tag, env=env
-    )
+def lane_state(pins: PinTargets, queue: ReleaseQueue, service: str, env: str) -> PinState:
+    """What planning needs of one lane's pin, from its pin target.
 
-
-def lane_state(
-    tree: Path, resolver: TargetResolver, queue: ReleaseQueue, service: str, env: str
-) -> PinState:
-    """The pin of one lane: its pin file, or (overlays) the map's target and the queue.
-
-    An overlay holds no release id, so the lane's newest promoted entry stands for it; a
-    target the repository does not name refuses the lane's requests.
+    A target the repository does not name refuses the lane's requests; a pin that does not
+    validate blocks the lane (it waits for a human).
     """
     try:
-        target = resolver.target(service, env)
+        pin = pins.for_lane(service, env)
+        pin.target  # noqa: B018 - resolved now: a map entry that is unusable raises here
     except TargetError as exc:
         return PinState(service, refused=str(exc), env=env)
-    if target.kind == "pin-file":
-        state = pin_state(tree, service, env)
-        if resolver.layout.held(service, env):
-            return PinState(**{**state.__dict__, "hold": True})
-        return state
-    newest = queue.newest_promoted(service, env)
-    return PinState(
-        service,
-        hold=resolver.layout.held(service, env),
-        release_id=newest.id if newest else None,
-        env=env,
-    )
+    problem = pin.problem()
+    if problem:
+        return PinState(service, hold=pin.held(), problem=problem, env=env)
+    return PinState(service, hold=pin.held(), release_id=pin.current(queue).release_id, env=env)
 
 
 def lane_states(
@@ -460,13 +427,13 @@ def lane_states(
     envs: Collection[str] | None = None,
 ) -> dict[tuple[str, str], PinState]:
     """The pin state of every lane the queue (or `service`) names, within `envs`."""
-    resolver = TargetResolver.for_tree(tree)
+    pins = PinTargets.for_tree(tree)
     lanes = {e.lane for e in queue.entries if envs is None or e.env in envs}
     if service:
         lanes = {lane for lane in lanes if lane[0] == service} or {
             (service, sorted(envs)[0] if envs else DEFAULT_ENV)
         }
-    return {lane: lane_state(tree, resolver, queue, *lane) for lane in sorted(lanes)}
+    return {lane: lane_state(pins, queue, *lane) for lane in sorted(lanes)}
 
 
 def read_plan(

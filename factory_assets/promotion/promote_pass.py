@@ -26,8 +26,8 @@ from factory_assets.common import settings
 from factory_assets.common.clock import utc_now
 from factory_assets.layout.config import allowed_envs
 from factory_assets.layout.legacy_runtime import refuse_live_legacy_promoter
-from factory_assets.pins.lane_view import pinned_image
-from factory_assets.pins.pin_file import PinChange, check_service_name, pin_relpath
+from factory_assets.pins.pin_file import check_service_name
+from factory_assets.pins.target import verified_image
 from factory_assets.promotion.claim_lease import active_runner, claim_lease
 from factory_assets.promotion.crash import crash_point
 from factory_assets.promotion.outcome import PassResult, ServiceOutcome
@@ -47,7 +47,6 @@ from factory_assets.promotion.steps import (
     pin_message,
     record_promotion,
     resolve_all,
-    verified_image,
     write_pin,
 )
 from factory_assets.release.retention import retention_window
@@ -100,13 +99,8 @@ def _finalize_info(writer: GitopsWriter, res: Resolution) -> Finalize:
     """Find the pin commit of a release whose runner stopped before recording it."""
     entry = res.claim.entry
     commit = writer.find_commit(f"^{RELEASE_TRAILER}: {re.escape(entry.id)}$")
-    changes: tuple[PinChange, ...] = ()
-    if commit and (res.claim.target is None or res.claim.target.kind == "pin-file"):
-        path = pin_relpath(entry.service, entry.env)
-        after = pinned_image(writer.show(commit, path), path)
-        before = pinned_image(writer.show(f"{commit}^", path), path)
-        if after:
-            changes = (PinChange(path=path, before=before, after=after),)
+    pin = res.claim.target
+    changes = pin.changed_by(writer.show, commit) if commit and pin else ()
     return Finalize(res, commit, changes)
 
 
@@ -118,7 +112,8 @@ def _replica_check(registry):
         if entry.id not in seen:
             try:
                 client = registry_for(registry, entry.env)
-                client.resolve(verified_image(entry, target, client), digest=entry.digest)
+                image = verified_image(entry, target, client.registry_host)
+                client.resolve(image, digest=entry.digest)
                 seen[entry.id] = True
             except ManifestNotFound:
                 seen[entry.id] = False

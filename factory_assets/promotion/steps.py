@@ -29,10 +29,15 @@ from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.model import EvidenceRecord
-from factory_assets.layout.targets import Target, TargetError, TargetResolver
-from factory_assets.pins.overlay_entry import OverlayRefused, OverlayRequest, pin_overlays
-from factory_assets.pins.pin_file import PinChange, PinRequest, read_pin
-from factory_assets.pins.write import write_pin_file
+from factory_assets.layout.targets import TargetError
+from factory_assets.pins.pin_file import PinChange
+from factory_assets.pins.target import (
+    PinNotWritten,
+    PinTarget,
+    PinTargets,
+    verified_image,
+    write_pins,
+)
 from factory_assets.promotion.claim_lease import claim_is_stale
 from factory_assets.promotion.outcome import ServiceOutcome
 from factory_assets.promotion.plan import PromotionPlan, apply_plan, lane_states, plan_queue
@@ -53,7 +58,7 @@ from factory_assets.release.state import (
     mark_superseded,
 )
 from resources.gitops import GitopsWriter, Transaction
-from resources.registries import on_registry, registry_for
+from resources.registries import registry_for
 from resources.registry import (
     HostNotAllowed,
     InvalidReference,
@@ -78,7 +83,7 @@ class Claim:
     entry: ReleaseEntry
     kind: Literal["promote", "finalize"] = "promote"
     forced: bool = False
-    target: Target | None = None  # where the lane's pin lives; None: unknown (finalize only)
+    target: PinTarget | None = None  # the lane's pin; None: no usable one (finalize only)
     replication_waits: bool = False  # a missing digest waits for the env's replica
 
 
@@ -93,7 +98,7 @@ class Resolution:
 
 
 @dataclass(frozen=True)
-class PinWrite:
+class WrittenPin:
     resolution: Resolution
     changes: tuple[PinChange, ...]
 
@@ -109,7 +114,7 @@ class ClaimStep:
 
 @dataclass(frozen=True)
 class PinStep:
-    written: tuple[PinWrite, ...] = ()
+    written: tuple[WrittenPin, ...] = ()
     superseded: tuple[tuple[Resolution, str], ...] = ()  # the pin already has a newer release
     failed: tuple[Resolution, ...] = ()  # could not be written (a file turned invalid)
     lost: tuple[ServiceOutcome, ...] = ()  # the claim is no longer ours
@@ -178,13 +183,13 @@ def claim_release(
     force: bool = False,
     service: str | None = None,
     envs: Collection[str] | None = None,
-    replica_present: Callable[[ReleaseEntry, Target | None], bool] | None = None,
+    replica_present: Callable[[ReleaseEntry, PinTarget | None], bool] | None = None,
     replication: ReplicationPolicy | None = None,
 ) -> ClaimStep:
     """Plan on the fresh tree and write the decisions: claims, supersedes, releases, failures."""
     doc = load_queue(tree)
     queue = doc.queue
-    resolver = TargetResolver.for_tree(tree)
+    targets = PinTargets.for_tree(tree)
     pins = lane_states(tree, queue, service=service, envs=envs)
     plan = plan_queue(
         queue,
@@ -199,14 +204,11 @@ def claim_release(
     queue, decisions = apply_plan(queue, plan, runner=runner, now=now, lease=lease)
     w = _Writes(queue)
     claims: list[Claim] = []
-    waits = resolver.layout.declared
+    waits = targets.layout.declared
     replication = replication or ReplicationPolicy()
 
-    def target_of(entry: ReleaseEntry) -> Target | None:
-        try:
-            return resolver.target(entry.service, entry.env)
-        except TargetError:
-            return None
+    def target_of(entry: ReleaseEntry) -> PinTarget | None:
+        return targets.usable(entry.service, entry.env)
 
     for d in decisions:
         if (
@@ -340,19 +342,6 @@ def classify(error: RegistryError) -> tuple[Literal["retry", "failure", "refused
     return "failure", False
 
 
-def verified_image(entry: ReleaseEntry, target: Target | None, client) -> str:
-    """The repository whose digest is checked on the entry's env registry.
-
-    An overlay target names it (`harborImage`); a stage request (from the pipeline) names the
-    upstream repository, and its stage checks the replica under the same path on its own
-    registry; otherwise the request's own repository.
-    """
-    image = target.verify_reference(entry.image) if target else entry.image
-    if entry.upstream and (target is None or target.kind == "pin-file"):
-        image = on_registry(image, client.registry_host)
-    return image
-
-
 def resolve_digest(registry, item: Claim) -> Resolution:
     """Resolve the claimed entry on its env's registry: the tag once, or the digest exactly.
 
@@ -362,7 +351,7 @@ def resolve_digest(registry, item: Claim) -> Resolution:
     entry = item.entry
     try:
         client = registry_for(registry, entry.env)
-        image = verified_image(entry, item.target, client)
+        image = verified_image(entry, item.target, client.registry_host)
         if item.kind == "finalize" or entry.tag is None:
             resolved = client.resolve(image, digest=entry.digest)
         else:
@@ -400,69 +389,94 @@ def _newer(queue: ReleaseQueue, a: ReleaseEntry, b: ReleaseEntry) -> bool:
 def write_pin(
     tree: Path, resolutions: Sequence[Resolution], *, runner: str, now: datetime
 ) -> PinStep:
-    """Write the pins of resolved claims (pin file or overlay entry); entries become `promoted`."""
+    """Write the pins of resolved claims, each through its lane's pin target, every kind in
+    one batch; the entries become `promoted`."""
     doc = load_queue(tree)
     queue = doc.queue
-    resolver = TargetResolver.for_tree(tree)
-    written: list[PinWrite] = []
-    superseded: list[tuple[Resolution, str]] = []
-    failed: list[Resolution] = []
-    lost: list[ServiceOutcome] = []
-    paths = list(state_paths(tree))
-    overlays: list[tuple[Resolution, ReleaseEntry, OverlayRequest]] = []
+    pins = PinTargets.for_tree(tree)
+    decided = _PinDecisions()
     for res in resolutions:
-        mine = res.claim.entry
-        current = queue.by_id(mine.id)
+        current = queue.by_id(res.claim.entry.id)
         if current is None or current.state != "promoting" or current.claimed_by != runner:
-            lost.append(_lost(mine, current))
+            decided.lost.append(_lost(res.claim.entry, current))
             continue
-        assert res.resolved is not None
-        try:
-            target = resolver.target(mine.service, mine.env)
-            if target.kind == "overlay":
-                pinned = _overlay_request(queue, resolver, res, current, target)
-            else:
-                pinned = _pin_file(tree, queue, res, current, target, now)
-        except TargetError as exc:
-            failed.append(Resolution(res.claim, res.resolved, str(exc), "refused", False))
-            continue
-        except InputError as exc:
-            failed.append(Resolution(res.claim, error=str(exc), result="retry", retryable=True))
-            continue
-        if isinstance(pinned, OverlayRequest):
-            overlays.append((res, current, pinned))
-            continue
-        if isinstance(pinned, str):
-            superseded.append((res, pinned))
-            continue
-        if isinstance(pinned, Resolution):
-            failed.append(pinned)
-            continue
-        paths += [c.path for c in pinned]
-        queue = queue.replace(mark_pinned(current, digest=res.resolved.digest, now=now))
-        written.append(PinWrite(res, tuple(pinned)))
-    # Most renders prove their pin: write the queue that says so while kustomize runs, and
+        decided.decide(pins, queue, res, current, now)
+    # Most pins prove themselves: write the queue that says so while a render runs, and
     # write it again only when one did not.
-    hoped = queue
-    for _, current, request in overlays:
-        hoped = hoped.replace(mark_pinned(current, digest=request.digest, now=now))
-    proven = pin_overlays(
+    hoped = queue.replace(*(mark_pinned(c, digest=w.digest, now=now) for _, c, w in decided.writes))
+    results = write_pins(
         tree,
-        [request for _, _, request in overlays],
+        [w.write for _, _, w in decided.writes],
         meanwhile=functools.partial(save_queue, doc, hoped),
     )
-    for res, current, request in overlays:
-        outcome = proven[request.key]
-        if isinstance(outcome, OverlayRefused):
-            failed.append(Resolution(res.claim, res.resolved, str(outcome), "refused", False))
+    written: list[WrittenPin] = []
+    for res, current, write in decided.writes:
+        result = results[write.write.key]
+        if isinstance(result, PinNotWritten):
+            decided.failed.append(_not_written(res, result))
             continue
-        change = PinChange(request.relative, outcome.before, outcome.after, outcome.proof)
-        paths.append(request.relative)
-        queue = queue.replace(mark_pinned(current, digest=request.digest, now=now))
-        written.append(PinWrite(res, (change,)))
+        queue = queue.replace(mark_pinned(current, digest=write.digest, now=now))
+        written.append(WrittenPin(res, result.changes))
     if queue != hoped:
         save_queue(doc, queue)
-    return PinStep(tuple(written), tuple(superseded), tuple(failed), tuple(lost), tuple(paths))
+    paths = [*state_paths(tree), *(c.path for w in written for c in w.changes)]
+    return PinStep(
+        tuple(written),
+        tuple(decided.superseded),
+        tuple(decided.failed),
+        tuple(decided.lost),
+        tuple(paths),
+    )
+
+
+@dataclass(frozen=True)
+class _Write:
+    digest: str
+    write: object  # the pin target's PinWrite
+
+
+@dataclass
+class _PinDecisions:
+    """What the pin step decided per claim, before anything is written."""
+
+    writes: list[tuple[Resolution, ReleaseEntry, _Write]] = field(default_factory=list)
+    superseded: list[tuple[Resolution, str]] = field(default_factory=list)
+    failed: list[Resolution] = field(default_factory=list)
+    lost: list[ServiceOutcome] = field(default_factory=list)
+
+    def decide(
+        self, pins: PinTargets, queue: ReleaseQueue, res: Resolution, current: ReleaseEntry, now
+    ) -> None:
+        """Held since the claim: wait; the pin has a newer release: superseded; else write."""
+        assert res.resolved is not None
+        try:
+            pin = pins.for_lane(current.service, current.env)
+            if pin.held() and not res.claim.forced:
+                self.failed.append(_held(res))
+                return
+            newer = _newer_pin(queue, pin.current(queue).release_id, current)
+            if newer:
+                self.superseded.append((res, newer))
+                return
+            digest = res.resolved.digest
+            write = pin.pin_write(current, res.resolved.image, digest, now)
+        except TargetError as exc:
+            self.failed.append(Resolution(res.claim, res.resolved, str(exc), "refused", False))
+            return
+        except InputError as exc:
+            self.failed.append(
+                Resolution(res.claim, error=str(exc), result="retry", retryable=True)
+            )
+            return
+        self.writes.append((res, current, _Write(digest, write)))
+
+
+def _not_written(res: Resolution, result: PinNotWritten) -> Resolution:
+    """A pin its writer could not write: tried again (a file that turned invalid), or refused
+    (an overlay whose render does not show it)."""
+    if result.retryable:
+        return Resolution(res.claim, error=result.error, result="retry", retryable=True)
+    return Resolution(res.claim, res.resolved, result.error, "refused", False)
 
 
 def _newer_pin(queue: ReleaseQueue, release_id: str | None, current: ReleaseEntry) -> str | None:
@@ -482,57 +496,6 @@ def _held(res: Resolution) -> Resolution:
     # Set while this pass resolved the digest: the hold wins over the claim.
     reason = "service put on hold during the promotion: not pinned; waits for the hold"
     return Resolution(res.claim, error=reason, result="retry", retryable=True)
-
-
-def _pin_file(
-    tree: Path,
-    queue: ReleaseQueue,
-    res: Resolution,
-    current: ReleaseEntry,
-    target: Target,
-    now: datetime,
-) -> list[PinChange] | str | Resolution:
-    """`envs/<env>/<service>.yaml` (and its kustomization write-through), both or neither."""
-    digest = res.resolved.digest
-    pin = read_pin(tree, current.service, current.env)
-    if pin.pin.hold and not res.claim.forced:
-        return _held(res)
-    newer = _newer_pin(queue, pin.pin.release_id, current)
-    if newer:
-        return newer
-    # A stage request pins the replica it was verified on (its own env's registry).
-    image = res.resolved.image if current.upstream else current.image
-    request = PinRequest(
-        image=image,
-        digest=digest,
-        tag=current.label,  # the tag it came from: requested, or the build's
-        release_id=current.id,
-        promoted_at=now,
-    )
-    return write_pin_file(pin, request, repo=tree)
-
-
-def _overlay_request(
-    queue: ReleaseQueue,
-    resolver: TargetResolver,
-    res: Resolution,
-    current: ReleaseEntry,
-    target: Target,
-) -> OverlayRequest | str | Resolution:
-    """What to write into the lane's overlay entry (written and proven with the others)."""
-    if resolver.layout.held(current.service, current.env) and not res.claim.forced:
-        return _held(res)
-    newest = queue.newest_promoted(*current.lane)
-    newer = _newer_pin(queue, newest.id, current) if newest else None
-    if newer:
-        return newer
-    return OverlayRequest(
-        key=current.id,
-        relative=target.path,
-        name=target.image_name or "",
-        deploy=target.deploy_reference(current.image),
-        digest=res.resolved.digest,
-    )
 
 
 def _lost(mine: ReleaseEntry, current: ReleaseEntry | None) -> ServiceOutcome:
@@ -628,7 +591,7 @@ class _RecordBook:
 
 
 def _record_pinned(
-    book: _RecordBook, pw: PinWrite, *, commit: str | None, push: str | None
+    book: _RecordBook, pw: WrittenPin, *, commit: str | None, push: str | None
 ) -> None:
     """A pin this pass wrote: a success record, and the entry points at it."""
     res = pw.resolution
