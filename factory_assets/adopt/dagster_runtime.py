@@ -58,6 +58,11 @@ sensors:
 run_monitoring:
   enabled: true
   start_timeout_seconds: 180
+  # A run still going after an hour is one whose daemon was killed with it (a pod restart,
+  # the OOM killer): this run launcher cannot see that its process is gone, so the run would
+  # hold its place in the run queue, and its service's, for ever. A promotion and its smoke
+  # check take minutes.
+  max_runtime_seconds: 3600
 """
 
 

@@ -18,9 +18,10 @@ from factory_assets.evidence.model import EvidenceRecord
 from factory_assets.layout.config import load_layout
 from factory_assets.layout.queue_codecs import queue_codec
 from factory_assets.pins.target import PinTargets, verified_image
-from factory_assets.promotion.records import verification_of
+from factory_assets.promotion.records import RecordContext, verification_of, write_record
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_codec import QueueCodec
+from factory_assets.release.state import mark_superseded
 from factory_assets.smoke.lineage import checked_entry
 from resources.registries import EnvRegistries, registry_for
 from resources.registry import ManifestVerification, RegistryError
@@ -116,6 +117,37 @@ def _record(
     return store.append_record(tree, body)
 
 
+def _open_requests(queue: ReleaseQueue, codec: QueueCodec, service: str, env: str) -> list:
+    """The stage's pending requests for `service` that a new one would stand beside: only a
+    queue that allows one open request per lane (the four-list one: its validator) has them
+    replaced."""
+    if not codec.rules.one_open_per_lane:
+        return []
+    return [
+        e for e in queue.entries if e.lane == (service, env) and e.state in ("pending", "promoting")
+    ]
+
+
+def _supersede(
+    tree: Path, queue: ReleaseQueue, older: ReleaseEntry, stage: ReleaseEntry, moment: datetime
+) -> ReleaseQueue:
+    """`older` is replaced by the newer stage request, with its record (as a pass would)."""
+    reason = f"superseded: newer release {stage.id} of {older.service} queued by a passed smoke"
+    after = mark_superseded(older, by=stage.id, now=moment)
+    ctx = RecordContext(runner=PIPELINE, started_at=moment, links={})
+    record = write_record(
+        tree,
+        queue,
+        older,
+        ctx,
+        result="superseded",
+        event="superseded",
+        reason=reason,
+        superseded_by=stage.id,
+    )
+    return queue.replace(after.model_copy(update={"evidence": record.id}))
+
+
 def handoff_pending(tree: Path, smoke: EvidenceRecord, queue: ReleaseQueue | None) -> bool:
     """Would `hand_off` have work for this passed smoke (a stage not handed to yet)?
 
@@ -182,6 +214,15 @@ def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> 
     done = dict(entry.handed_off or {})
     result: list[HandOff] = []
     for env in stages:
+        older = _open_requests(queue, codec, entry.service, env)
+        claimed = next((e for e in older if e.state == "promoting"), None)
+        if claimed is not None:
+            # One pending entry per (service, env) in the four-list queue, and a claimed one
+            # stays pending: queue nothing now (not marked), the next passed smoke does.
+            result.append(
+                HandOff(env, None, None, error=f"{env} request {claimed.id} is being promoted")
+            )
+            continue
         retag = layout.environment(env).retag if layout.environment(env) else None
         if retag and has_target(pins, entry.service, env):
             try:
@@ -228,6 +269,8 @@ def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> 
             requested_at=rfc3339(moment),
             verification=[verification_of(tagged)] if tagged else [],
         )
+        for superseded in older:
+            queue = _supersede(tree, queue, superseded, stage, moment)
         queue = queue.append(stage.model_copy(update={"evidence": record.id}))
         done[env] = stage.id
         result.append(HandOff(env, stage.id, record.id))

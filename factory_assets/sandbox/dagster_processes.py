@@ -24,15 +24,25 @@ def shipped_dagster_home(root: Path) -> Path:
 class DagsterProcess:
     """A dagster CLI process in its own process group, stopped with everything it started."""
 
-    def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        cwd: Path = ROOT,
+        inherit_environ: bool = True,
+    ) -> None:
+        """`env` is added to this process's environment, or (`inherit_environ=False`) is all of it."""
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             args,
-            cwd=ROOT,
-            env={**os.environ, **env},
+            cwd=cwd,
+            env={**os.environ, **env} if inherit_environ else dict(env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
 

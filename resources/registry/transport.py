@@ -166,14 +166,24 @@ def origin(url: httpx.URL) -> tuple[str, str, int]:
 
 
 def read_bounded(response: httpx.Response, limit: int, what: str) -> bytes:
-    """The body, refused once it passes `limit` bytes (a registry cannot make us hold more)."""
+    """The body, refused once it passes `limit` bytes (a registry cannot make us hold more).
+
+    A connection lost (or timed out) while the body arrives is as transient as one lost
+    before the answer: a RegistryUnavailable, never httpx's own exception."""
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > limit:
-            raise RegistryError(f"{what}: manifest larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        for chunk in response.iter_bytes():
+            total += len(chunk)
+            if total > limit:
+                raise RegistryError(f"{what}: manifest larger than {limit} bytes")
+            chunks.append(chunk)
+    except httpx.TimeoutException:
+        raise RegistryUnavailable(f"{what}: registry timed out sending the body") from None
+    except httpx.TransportError as exc:
+        raise RegistryUnavailable(
+            f"{what}: connection lost while reading the body ({type(exc).__name__})"
+        ) from None
     return b"".join(chunks)
 
 

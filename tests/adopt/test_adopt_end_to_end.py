@@ -223,23 +223,35 @@ def _manifest_docs(clone: Path, path: str) -> list[dict]:
 
 
 def _queue_release(clusters: Clusters) -> None:
-    """Service CI appends the dev request and pushes it (section 1 of the reference)."""
-    pusher = clusters.remote.new_clone("service-ci")
-    queue = yaml.safe_load((pusher / "release/queue.yaml").read_text())
-    assert queue["pending"] == [] or all(e["env"] == "prod" for e in queue["pending"])
-    text = (pusher / "release/queue.yaml").read_text()
-    entry = pending_entry(
-        "api",
-        "dev",
-        clusters.release_digest,
-        tag="sha-aaaaaa1",
-        git_sha="aaaaaa1",
-        at="2026-05-01T10:00:00Z",
-    )
-    marker = "pending: []\n" if "pending: []\n" in text else "pending:\n"
-    (pusher / "release/queue.yaml").write_text(text.replace(marker, "pending:\n" + entry, 1))
-    _git(pusher, "commit", "-qam", f"queue(api): {RELEASE}")
-    _git(pusher, "push", "-q", "origin", "main")
+    """Service CI appends the dev request and pushes it (section 1 of the reference).
+
+    The clusters' runtimes push to the same branch, so a push can lose the race: service CI then
+    starts again from the new head, as its own retry loop does.
+    """
+    for attempt in range(5):
+        pusher = clusters.remote.new_clone(f"service-ci-{attempt}")
+        queue = yaml.safe_load((pusher / "release/queue.yaml").read_text())
+        assert queue["pending"] == [] or all(e["env"] == "prod" for e in queue["pending"])
+        text = (pusher / "release/queue.yaml").read_text()
+        entry = pending_entry(
+            "api",
+            "dev",
+            clusters.release_digest,
+            tag="sha-aaaaaa1",
+            git_sha="aaaaaa1",
+            at="2026-05-01T10:00:00Z",
+        )
+        marker = "pending: []\n" if "pending: []\n" in text else "pending:\n"
+        (pusher / "release/queue.yaml").write_text(text.replace(marker, "pending:\n" + entry, 1))
+        _git(pusher, "commit", "-qam", f"queue(api): {RELEASE}")
+        pushed = subprocess.run(
+            ["git", "-C", str(pusher), "push", "-q", "origin", "main"],
+            capture_output=True,
+            text=True,
+        )
+        if pushed.returncode == 0:
+            return
+    raise AssertionError(f"service CI could not push its request: {pushed.stderr}")
 
 
 def _replicate(dev, prod, clusters: Clusters) -> None:

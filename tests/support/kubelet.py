@@ -12,12 +12,11 @@ venv's here) and a locale.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from factory_assets.sandbox.dagster_processes import BIN, ROOT
+from factory_assets.sandbox.dagster_processes import BIN, ROOT, DagsterProcess
 
 ENTRYPOINT = ROOT / "deploy" / "docker" / "entrypoint.sh"
 IMAGE_FILES = "/opt/factory"
@@ -114,38 +113,14 @@ class Pod:
             timeout=timeout,
         )
 
-    def start(self, name: str, log: Path) -> Process:
+    def start(self, name: str, log: Path) -> DagsterProcess:
         """Start a long-running container, with only its own environment."""
         container = self.container(name)
-        return Process(self.argv(container), self.process_env(container), self.root, log)
-
-
-class Process:
-    """A container's process in its own process group, stopped with everything it started."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
-        self.log_path = log
-        self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=cwd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        # The container's env is all the process has (the kubelet passes nothing else on).
+        return DagsterProcess(
+            self.argv(container),
+            self.process_env(container),
+            log,
+            cwd=self.root,
+            inherit_environ=False,
         )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 20) -> None:
-        """SIGTERM to the group (the daemon and the runs it launched), SIGKILL after `timeout`."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._log.close()

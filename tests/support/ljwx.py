@@ -36,7 +36,8 @@ environments:
 EMPTY_QUEUE = "pending: []\npromoted: []\nfailed: []\nsuperseded: []\n"
 
 
-def _deployment(name: str, image: str) -> str:
+def deployment(name: str, image: str) -> str:
+    """A one-container Deployment, as the overlays' bases hold."""
     return f"""\
 apiVersion: apps/v1
 kind: Deployment
@@ -58,7 +59,7 @@ spec:
 def _base(*names: str) -> dict[str, str]:
     return {
         "kustomization.yaml": "resources:\n" + "".join(f"  - {n}.yaml\n" for n in names),
-        **{f"{n}.yaml": _deployment(n, f"{PUBLIC}/{n}:latest") for n in names},
+        **{f"{n}.yaml": deployment(n, f"{PUBLIC}/{n}:latest") for n in names},
     }
 
 
@@ -115,7 +116,7 @@ images:
     newTag: "7.2"
 """
     return {
-        "apps/batch/base/batch.yaml": _deployment("batch", f"{HARBOR_EU}/batch:latest"),
+        "apps/batch/base/batch.yaml": deployment("batch", f"{HARBOR_EU}/batch:latest"),
         "apps/batch/overlays/prod/kustomization.yaml": overlay,
     }
 

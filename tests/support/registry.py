@@ -468,6 +468,8 @@ class FaultProxy:
     client pointed at the proxy sees the real registry except for the faults it is told to inject.
     """
 
+    server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer
+
     def __init__(self, upstream: RegistryServer) -> None:
         self.upstream = upstream
         self.auth_kind: AuthKind = upstream.auth_kind
@@ -566,7 +568,7 @@ class FaultProxy:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any  # noqa: N815
 
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server = self.server_class((LOOPBACK, 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://{self.host}"
