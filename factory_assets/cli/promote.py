@@ -113,7 +113,7 @@ def print_plan(plan: PromotionPlan) -> None:
             )
         parts += [f"supersede {e.id} (by {sp.superseded_by})" for e in sp.supersede]
         parts += [f"abandon stale claim on {e.id} ({e.claimed_by})" for e in sp.abandon]
-        parts += [f"record pinned {e.id}" for e in sp.finalize]
+        parts += [f"record pinned {e.id}" for e in sp.recover]
         parts += [f"fail {e.id} (no attempts left)" for e in sp.exhausted]
         for w in sp.waiting:
             until = f" until {rfc3339(w.until)}" if w.until else ""

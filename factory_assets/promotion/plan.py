@@ -3,13 +3,15 @@
 Rules, per service (its open entries are the pending and promoting ones):
 - A live claim by another runner: the service is busy; nothing else happens to it.
 - A stale claim (runner gone): the attempt is abandoned (it counts) and the entry is
-  ready again at once; a stale claim on a pinned-but-unrecorded entry is finished
+  ready again at once; a stale claim on a pinned-but-unrecorded entry is recovered
   (its evidence is written) instead.
 - The newest open entry is the candidate (newest: later `requested_at`, then later in the
   file). Older open entries are superseded by it when it is claimed.
 - If the pin already comes from a release newer than the candidate, every open entry is
   superseded by that release: a pin never goes back to an older request.
 - Held (`hold: true`) and not forced, the service waits; in back-off, it waits.
+- Waiting for its replica (given a `replica_missing` check): the candidate is not claimed;
+  it waits, uncounted, until the env's registry has its digest.
 - A pin file (or its kustomization) that does not validate blocks the service: it waits
   untouched until a human fixes the file.
 """
@@ -33,6 +35,7 @@ from factory_assets.release.queue_file import load_queue
 from factory_assets.release.state import abandon_claim, claim, is_due, mark_failed, mark_superseded
 
 StalePredicate = Callable[[ReleaseEntry, datetime], bool]
+ReplicaCheck = Callable[[ReleaseEntry], bool]  # True: the digest is not on its registry yet
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,10 @@ class ServicePlan:
     superseded_by: str | None = None
     supersede: tuple[ReleaseEntry, ...] = ()
     abandon: tuple[ReleaseEntry, ...] = ()  # stale claims of gone runners
-    finalize: tuple[ReleaseEntry, ...] = ()  # pinned, not yet recorded, runner gone
+    recover: tuple[ReleaseEntry, ...] = ()  # pinned, not yet recorded, runner gone
     exhausted: tuple[ReleaseEntry, ...] = ()  # pending with no attempts left
     waiting: tuple[Waiting, ...] = ()
+    awaiting_replica: ReleaseEntry | None = None  # the candidate, its digest not there yet
     held: bool = False
     forced: bool = False
     busy_with: str | None = None
@@ -81,7 +85,7 @@ class ServicePlan:
             self.promote
             or self.supersede
             or self.abandon
-            or self.finalize
+            or self.recover
             or self.exhausted
             or self.refuse
         )
@@ -109,6 +113,10 @@ class PromotionPlan:
         return [s.promote for s in self.services if s.promote]
 
     @property
+    def awaiting_replica(self) -> list[ReleaseEntry]:
+        return [s.awaiting_replica for s in self.services if s.awaiting_replica]
+
+    @property
     def acts(self) -> bool:
         return bool(self.invalid) or any(s.acts for s in self.services)
 
@@ -130,7 +138,8 @@ class PromotionPlan:
                         {**brief(e), "superseded_by": s.superseded_by} for e in s.supersede
                     ],
                     "abandoned": [brief(e) for e in s.abandon],
-                    "finalize": [brief(e) for e in s.finalize],
+                    # The key the JSON has always had (scripts and the soak read it).
+                    "finalize": [brief(e) for e in s.recover],
                     "exhausted": [brief(e) for e in s.exhausted],
                     "waiting": [
                         {
@@ -166,10 +175,12 @@ def _plan_service(
     is_stale: StalePredicate,
     env: str = DEFAULT_ENV,
     eager_supersede: bool = False,
+    replica_missing: ReplicaCheck | None = None,
 ) -> ServicePlan:
-    plan = _plan_lane(
-        service, entries, queue, pin, now=now, force=force, is_stale=is_stale, env=env
-    )
+    lane = _plan_lane(service, entries, queue, pin, now=now, is_stale=is_stale, env=env)
+    if lane.candidates:
+        lane = _choose(lane, queue, pin, force=force, now=now, replica_missing=replica_missing)
+    plan = lane.decided
     if eager_supersede and plan.waiting and not plan.supersede and not plan.busy_with:
         # A format that allows one pending request per lane: older ones go at once.
         order = order_of(entries)
@@ -189,6 +200,15 @@ def order_of(entries: list[tuple[int, ReleaseEntry]]) -> dict[str, tuple]:
     return {e.id: e.order_key(pos) for pos, e in entries}
 
 
+@dataclass(frozen=True)
+class _Lane:
+    """A lane half planned: what happens regardless of the candidate, and the candidates."""
+
+    decided: ServicePlan
+    candidates: tuple[ReleaseEntry, ...] = ()  # open, not exhausted, oldest first
+    order: Mapping[str, tuple] | None = None
+
+
 def _plan_lane(
     service: str,
     entries: list[tuple[int, ReleaseEntry]],
@@ -196,12 +216,13 @@ def _plan_lane(
     pin: PinState | None,
     *,
     now: datetime,
-    force: bool,
     is_stale: StalePredicate,
     env: str,
-) -> ServicePlan:
+) -> _Lane:
+    """Busy elsewhere, or: stale claims abandoned, pins to recover, exhausted entries, and
+    the open entries that are candidates."""
     held = bool(pin and pin.hold)
-    order = {e.id: e.order_key(pos) for pos, e in entries}
+    order = order_of(entries)
     live = [
         e
         for _, e in entries
@@ -213,10 +234,11 @@ def _plan_lane(
             for _, e in entries
             if e.state == "pending"
         )
-        return ServicePlan(
+        busy = ServicePlan(
             service, env=env, waiting=waiting, held=held, busy_with=live[0].claimed_by
         )
-    finalize = tuple(e for _, e in entries if e.state == "promoted" and e.claimed_by)
+        return _Lane(busy)
+    recover = tuple(e for _, e in entries if e.state == "promoted" and e.claimed_by)
     stale = [e for _, e in entries if e.state == "promoting"]
     reopened = {e.id: abandon_claim(e, reason="runner gone", now=now) for e in stale}
     open_entries = [
@@ -232,36 +254,54 @@ def _plan_lane(
         key=lambda ke: ke[0],
     )
     base = ServicePlan(
-        service, env=env, abandon=tuple(stale), finalize=finalize, exhausted=exhausted, held=held
+        service, env=env, abandon=tuple(stale), recover=recover, exhausted=exhausted, held=held
     )
-    if not candidates:
-        return base
+    return _Lane(base, tuple(e for _, e in candidates), order)
+
+
+def _choose(
+    lane: _Lane,
+    queue: ReleaseQueue,
+    pin: PinState | None,
+    *,
+    force: bool,
+    now: datetime,
+    replica_missing: ReplicaCheck | None,
+) -> _Lane:
+    """The candidates' fate: refused, blocked, superseded by the pin, waiting, or the newest
+    claimed and the others superseded by it."""
+    base, candidates, order = lane.decided, lane.candidates, lane.order or {}
+
+    def decided(**changes: object) -> _Lane:
+        return _Lane(_with(base, **changes))
+
+    def wait(reason: str, until: datetime | None = None) -> _Lane:
+        return decided(waiting=tuple(Waiting(e, reason, until) for e in candidates))
+
     if pin and pin.refused:
-        return _with(base, refuse=tuple(e for _, e in candidates), refusal=pin.refused)
+        return decided(refuse=candidates, refusal=pin.refused)
     if pin and pin.problem:
-        waiting = tuple(Waiting(e, f"blocked: {pin.problem}") for _, e in candidates)
-        return _with(base, waiting=waiting, blocked=pin.problem)
-    newest = candidates[-1][1]
+        waiting = tuple(Waiting(e, f"blocked: {pin.problem}") for e in candidates)
+        return decided(waiting=waiting, blocked=pin.problem)
+    newest = candidates[-1]
     pinned = queue.by_id(pin.release_id) if pin and pin.release_id else None
-    if pinned is not None and pinned.lane == (service, env) and pinned.id in order:
+    if pinned is not None and pinned.lane == base.lane and pinned.id in order:
         if order[pinned.id] > order[newest.id] and pinned.state == "promoted":
-            return _with(base, supersede=tuple(e for _, e in candidates), superseded_by=pinned.id)
-    if held and not force:
-        return _with(base, waiting=tuple(Waiting(e, "service on hold") for _, e in candidates))
+            return decided(supersede=candidates, superseded_by=pinned.id)
+    if base.held and not force:
+        return wait("service on hold")
     if newest.awaiting_approval:
         # Approval is a gate of the stage, not a hold: --force does not pass it.
-        return _with(base, waiting=tuple(Waiting(e, "awaiting approval") for _, e in candidates))
+        return wait("awaiting approval")
     if not is_due(newest, now):
-        until = newest.next_attempt_at
-        return _with(base, waiting=tuple(Waiting(e, "back-off", until) for _, e in candidates))
-    older = tuple(e for _, e in candidates[:-1])
-    return _with(
-        base,
-        promote=newest,
-        supersede=older,
-        superseded_by=newest.id if older else None,
-        forced=held,
-    )
+        return wait("back-off", newest.next_attempt_at)
+    older = candidates[:-1]
+    superseded = {"supersede": older, "superseded_by": newest.id if older else None}
+    if newest.waiting_since is not None and replica_missing and replica_missing(newest):
+        # No replica yet: nothing is claimed, committed or recorded for it until one lands.
+        waiting = (Waiting(newest, "waiting for replication"),)
+        return decided(waiting=waiting, awaiting_replica=newest, **superseded)
+    return decided(promote=newest, forced=base.held, **superseded)
 
 
 def _with(plan: ServicePlan, **changes: object) -> ServicePlan:
@@ -278,9 +318,11 @@ def plan_queue(
     is_stale: StalePredicate = _lease_only,
     envs: Collection[str] | None = None,
     eager_supersede: bool = False,
+    replica_missing: ReplicaCheck | None = None,
 ) -> PromotionPlan:
     """The pass's decisions for every (service, env) lane (or one service's), from the queue
-    and the pins alone. `envs` limits the lanes to the environments this runner may promote.
+    and the pins alone. `envs` limits the lanes to the environments this runner may promote;
+    `replica_missing` (the pass's look at a registry) keeps a waiting entry unclaimed.
     """
     pins = pins or {}
     by_lane: dict[tuple[str, str], list[tuple[int, ReleaseEntry]]] = {}
@@ -305,6 +347,7 @@ def plan_queue(
             is_stale=is_stale,
             env=env,
             eager_supersede=eager_supersede,
+            replica_missing=replica_missing,
         )
         for name, env in lanes
     )
@@ -322,7 +365,7 @@ def plan_queue(
 class Decision:
     """One state change a pass makes before resolving anything (see `apply_plan`)."""
 
-    kind: Literal["abandoned", "exhausted", "superseded", "claimed", "finalize", "refused"]
+    kind: Literal["abandoned", "exhausted", "superseded", "claimed", "recover", "refused"]
     before: ReleaseEntry
     after: ReleaseEntry
     reason: str | None = None
@@ -336,7 +379,7 @@ def apply_plan(
 
     Order per service: stale claims are abandoned, exhausted entries fail, older entries are
     superseded, the candidate is claimed, and pinned-but-unrecorded entries are re-claimed
-    for recording.
+    to be recovered.
     """
     decisions: list[Decision] = []
 
@@ -378,11 +421,11 @@ def apply_plan(
                 claim(current, runner=runner, now=now, lease=lease),
                 forced=sp.forced,
             )
-        for pinned in sp.finalize:
+        for pinned in sp.recover:
             owned = pinned.model_copy(
                 update={"claimed_by": runner, "claim_expires_at": now + lease}
             )
-            change("finalize", pinned, owned)
+            change("recover", pinned, owned)
     return queue, decisions
 
 
@@ -399,7 +442,7 @@ def ready_services(
     """
     pins = {name: PinState(name, hold=hold) for name, hold in (holds or {}).items()}
     plan = plan_queue(queue, pins, now=now, force=force)
-    return [s.service for s in plan.services if s.promote or s.finalize]
+    return [s.service for s in plan.services if s.promote or s.recover]
 
 
 def lane_state(pins: PinTargets, queue: ReleaseQueue, service: str, env: str) -> PinState:
