@@ -170,15 +170,22 @@ def _promote(args: argparse.Namespace) -> int:
         blocked = plan.invalid or any(sp.blocked for sp in plan.services)
         return 1 if blocked else 0
     from factory_assets.promotion import run_pass
+    from factory_assets.promotion.pass_config import PassConfig
     from resources.gitops import GitopsWriter
     from resources.registries import EnvRegistries
 
+    config = PassConfig.from_env()  # the pass's settings, read here once
     layout = load_layout(repo)
     registry = EnvRegistries()
     envs = _envs_with_a_registry(registry, envs, layout.env_names())
     try:
         result = run_pass(
-            repo, registry=registry, service=args.service, force=args.force, envs=envs
+            repo,
+            registry=registry,
+            config=config,
+            service=args.service,
+            force=args.force,
+            envs=envs,
         )
     finally:
         registry.close()

@@ -7,7 +7,7 @@ the asset bodies: the definitions load it only when a run materializes one of th
 
 import dagster as dg
 
-from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
+from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry, PromotionSettings
 from factory_assets.partitions import lane_of, lanes_partitions
 
 PROMOTION_GROUP = "promotion"
@@ -67,7 +67,10 @@ def harbor_digest(
     kinds={"git"},
 )
 def dev_pin(
-    context: dg.AssetExecutionContext, gitops: GitOpsRepo, harbor: HarborRegistry
+    context: dg.AssetExecutionContext,
+    gitops: GitOpsRepo,
+    harbor: HarborRegistry,
+    promotion: PromotionSettings,
 ) -> dg.MaterializeResult:
     from factory_assets.promotion.digest_view import pinned_summary
     from factory_assets.promotion.promote_pass import run_pass
@@ -76,6 +79,7 @@ def dev_pin(
     result = run_pass(
         gitops.resolve(),
         registry=harbor.registries(),
+        config=promotion.pass_config(),
         service=service,
         envs={env},
         links=_links(context, "dev_pin"),

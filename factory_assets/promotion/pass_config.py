@@ -1,7 +1,8 @@
-"""How one promotion pass behaves: every setting it needs, frozen, read once.
+"""How one promotion pass behaves: every setting it needs, read once at the edge.
 
-`PassConfig.from_env` reads the variables declared in `common/settings.py`; the pass and
-its steps take the result and read no variable themselves.
+The CLI builds it from the environment (`PassConfig.from_env`, the variables declared in
+`common/settings.py`); Dagster from the `PromotionSettings` resource, whose fields stand for
+the same variables and default to them. The pass and its steps read no variable themselves.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
+from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry, PromotionSettings
 from factory_assets.pins.pin_file import read_pin
 from factory_assets.promotion.assets import dev_pin, harbor_digest
 from factory_assets.release.add import add_release
@@ -43,7 +43,11 @@ def test_materialize_pins_the_index_digest_with_evidence_metadata(queued):
         [harbor_digest, dev_pin],
         partition_key="dev|api",
         instance=instance,
-        resources={"gitops": GitOpsRepo(path=str(remote.clone)), "harbor": HarborRegistry()},
+        resources={
+            "gitops": GitOpsRepo(path=str(remote.clone)),
+            "harbor": HarborRegistry(),
+            "promotion": PromotionSettings(),
+        },
     )
     assert result.success
     (digest_mat,) = result.asset_materializations_for_node("harbor_digest")
@@ -65,7 +69,11 @@ def test_materialize_pins_the_index_digest_with_evidence_metadata(queued):
         [dev_pin],
         partition_key="dev|api",
         instance=instance,
-        resources={"gitops": GitOpsRepo(path=str(remote.clone)), "harbor": HarborRegistry()},
+        resources={
+            "gitops": GitOpsRepo(path=str(remote.clone)),
+            "harbor": HarborRegistry(),
+            "promotion": PromotionSettings(),
+        },
     )
     (same,) = again.asset_materializations_for_node("dev_pin")
     same_meta = {k: v.value for k, v in same.metadata.items()}
@@ -94,7 +102,11 @@ def test_registry_failure_is_a_failed_run_that_says_why(
         [dev_pin],
         partition_key="dev|api",
         instance=dagster_instance,
-        resources={"gitops": GitOpsRepo(path=str(gitops_remote.clone)), "harbor": HarborRegistry()},
+        resources={
+            "gitops": GitOpsRepo(path=str(gitops_remote.clone)),
+            "harbor": HarborRegistry(),
+            "promotion": PromotionSettings(),
+        },
         raise_on_error=False,
     )
     assert not result.success
@@ -125,7 +137,11 @@ def test_a_digest_the_registry_cannot_resolve_still_counts_an_attempt(
         [harbor_digest, dev_pin],
         partition_key="dev|api",
         instance=dagster_instance,
-        resources={"gitops": GitOpsRepo(path=str(gitops_remote.clone)), "harbor": HarborRegistry()},
+        resources={
+            "gitops": GitOpsRepo(path=str(gitops_remote.clone)),
+            "harbor": HarborRegistry(),
+            "promotion": PromotionSettings(),
+        },
         raise_on_error=False,
     )
     (digest_mat,) = result.asset_materializations_for_node("harbor_digest")
