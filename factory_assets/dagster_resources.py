@@ -12,8 +12,8 @@ from factory_assets.config import resolve_repo
 
 if TYPE_CHECKING:
     from factory_assets.promotion.pass_config import PassConfig
-    from resources.registries import EnvRegistries
     from resources.registry import RegistryClient
+    from resources.registry.environments import EnvRegistries
 
 
 class GitOpsRepo(dg.ConfigurableResource):
@@ -44,7 +44,7 @@ class HarborRegistry(dg.ConfigurableResource):
         if self.url or self.username:
             return self.client()
         if self._registries is None:
-            from resources.registries import EnvRegistries
+            from resources.registry.environments import EnvRegistries
 
             self._registries = EnvRegistries()
         return self._registries

@@ -20,7 +20,7 @@ from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, check_env, l
 # run plans without a registry, and `factory promote --help` needs none of them.
 if TYPE_CHECKING:
     from factory_assets.promotion import PassResult, PromotionPlan
-    from resources.registries import EnvRegistries
+    from resources.registry.environments import EnvRegistries
 
 
 def _envs_with_a_registry(
@@ -172,7 +172,7 @@ def _promote(args: argparse.Namespace) -> int:
     from factory_assets.promotion import run_pass
     from factory_assets.promotion.pass_config import PassConfig
     from resources.gitops import GitopsWriter
-    from resources.registries import EnvRegistries
+    from resources.registry.environments import EnvRegistries
 
     config = PassConfig.from_env()  # the pass's settings, read here once
     layout = load_layout(repo)

@@ -117,7 +117,9 @@ def request_image(entry: ReleaseEntry, registry_host: str) -> str:
     one, and its stage checks the replica under the same path on its own registry."""
     if not entry.upstream:
         return entry.image
-    from resources.registries import on_registry  # the HTTP stack only once a registry is asked
+    from resources.registry.environments import (
+        on_registry,  # the HTTP stack only once a registry is asked
+    )
 
     return on_registry(entry.image, registry_host)
 

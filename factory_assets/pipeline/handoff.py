@@ -23,8 +23,8 @@ from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_codec import QueueCodec
 from factory_assets.release.state import mark_superseded
 from factory_assets.smoke.lineage import checked_entry
-from resources.registries import EnvRegistries, registry_for
 from resources.registry import ManifestVerification, RegistryError
+from resources.registry.environments import EnvRegistries, registry_for
 
 SKIPPED = "skipped"
 PIPELINE = "pipeline"

@@ -17,8 +17,8 @@ from factory_assets.pins.target import LanePin, PinTargets, verified_image
 from factory_assets.promotion.plan import read_plan
 from factory_assets.release.queue_file import load_queue
 from resources.gitops import GitopsWriter
-from resources.registries import EnvRegistries, registry_for
 from resources.registry import RegistryClient, ResolvedDigest
+from resources.registry.environments import EnvRegistries, registry_for
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ def digest_for_service(
         current = pin.current(queue) if pin else LanePin()
         return plan.for_service(service, env), pin, current
 
-    service_plan, pin, current = read_fresh(repo, read)
+    lane_plan, pin, current = read_fresh(repo, read)
     client = registry_for(registry, env)
-    entry = service_plan.promote if service_plan else None
+    entry = lane_plan.promote if lane_plan else None
     if entry is not None:
         image = verified_image(entry, pin, client.registry_host)
         resolved = client.resolve(

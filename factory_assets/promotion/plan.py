@@ -58,8 +58,8 @@ class Waiting:
 
 
 @dataclass(frozen=True)
-class ServicePlan:
-    """The decision for one service in one pass."""
+class LanePlan:
+    """The decision for one lane (service, env) in one pass."""
 
     service: str
     promote: ReleaseEntry | None = None  # the entry to claim (as it is after any abandon)
@@ -98,11 +98,11 @@ class ServicePlan:
 @dataclass(frozen=True)
 class PromotionPlan:
     now: datetime
-    services: tuple[ServicePlan, ...] = ()
+    services: tuple[LanePlan, ...] = ()
     invalid: tuple[InvalidEntry, ...] = ()  # open entries that do not parse: to be marked failed
     force: bool = False
 
-    def for_service(self, service: str, env: str | None = None) -> ServicePlan | None:
+    def for_service(self, service: str, env: str | None = None) -> LanePlan | None:
         return next(
             (s for s in self.services if s.service == service and (env is None or s.env == env)),
             None,
@@ -176,7 +176,7 @@ def _plan_service(
     env: str = DEFAULT_ENV,
     eager_supersede: bool = False,
     replica_missing: ReplicaCheck | None = None,
-) -> ServicePlan:
+) -> LanePlan:
     lane = _plan_lane(service, entries, queue, pin, now=now, is_stale=is_stale, env=env)
     if lane.candidates:
         lane = _choose(lane, queue, pin, force=force, now=now, replica_missing=replica_missing)
@@ -204,7 +204,7 @@ def order_of(entries: list[tuple[int, ReleaseEntry]]) -> dict[str, tuple]:
 class _Lane:
     """A lane half planned: what happens regardless of the candidate, and the candidates."""
 
-    decided: ServicePlan
+    decided: LanePlan
     candidates: tuple[ReleaseEntry, ...] = ()  # open, not exhausted, oldest first
     order: Mapping[str, tuple] | None = None
 
@@ -234,9 +234,7 @@ def _plan_lane(
             for _, e in entries
             if e.state == "pending"
         )
-        busy = ServicePlan(
-            service, env=env, waiting=waiting, held=held, busy_with=live[0].claimed_by
-        )
+        busy = LanePlan(service, env=env, waiting=waiting, held=held, busy_with=live[0].claimed_by)
         return _Lane(busy)
     recover = tuple(e for _, e in entries if e.state == "promoted" and e.claimed_by)
     stale = [e for _, e in entries if e.state == "promoting"]
@@ -253,7 +251,7 @@ def _plan_lane(
         ((k, e) for k, e in open_entries if e.state == "pending" and e not in exhausted),
         key=lambda ke: ke[0],
     )
-    base = ServicePlan(
+    base = LanePlan(
         service, env=env, abandon=tuple(stale), recover=recover, exhausted=exhausted, held=held
     )
     return _Lane(base, tuple(e for _, e in candidates), order)
@@ -304,8 +302,8 @@ def _choose(
     return decided(promote=newest, forced=base.held, **superseded)
 
 
-def _with(plan: ServicePlan, **changes: object) -> ServicePlan:
-    return ServicePlan(**{**plan.__dict__, **changes})
+def _with(plan: LanePlan, **changes: object) -> LanePlan:
+    return LanePlan(**{**plan.__dict__, **changes})
 
 
 def plan_queue(

@@ -21,8 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from factory_assets.adopt.legacy_runtime import refuse_live_legacy_promoter
 from factory_assets.common.clock import utc_now
-from factory_assets.layout.legacy_runtime import refuse_live_legacy_promoter
 from factory_assets.pins.pin_file import check_service_name
 from factory_assets.pins.target import verified_image
 from factory_assets.promotion.claim_lease import active_runner
@@ -46,8 +46,8 @@ from factory_assets.promotion.steps.results import (
     Resolution,
 )
 from resources.gitops import GitError, GitopsWriter, Transaction
-from resources.registries import registry_for
 from resources.registry import ManifestNotFound, RegistryError
+from resources.registry.environments import registry_for
 
 
 def run_pass(

@@ -16,8 +16,8 @@ from factory_assets.common.errors import InputError
 from factory_assets.pins.target import PinTarget, PinTargets, verified_image
 from factory_assets.release.model import ReleaseEntry
 from factory_assets.release.queue_file import load_queue
-from resources.registries import EnvRegistries, registry_for
 from resources.registry import ManifestNotFound, RegistryClient, RegistryError
+from resources.registry.environments import EnvRegistries, registry_for
 
 
 @dataclass(frozen=True)

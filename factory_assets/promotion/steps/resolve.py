@@ -8,8 +8,8 @@ from typing import Literal
 
 from factory_assets.pins.target import verified_image
 from factory_assets.promotion.steps.results import Claim, Resolution
-from resources.registries import registry_for
 from resources.registry import HostNotAllowed, InvalidReference, ManifestNotFound, RegistryError
+from resources.registry.environments import registry_for
 
 
 def classify(error: RegistryError) -> tuple[Literal["retry", "failure", "refused"], bool]:
