@@ -1,4 +1,4 @@
-"""What the `harbor_digest` asset shows: the digest Harbor holds for a service's next release.
+"""What the `digest_preview` asset shows: the digest Harbor holds for a service's next release.
 
 Read from the fresh remote head: the entry the next pass would promote, else the tracked
 tag, else the current pin (re-verified). Plain Python; the asset only wraps it.

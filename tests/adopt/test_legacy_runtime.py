@@ -14,7 +14,7 @@ from factory_assets.cli.main import main
 from factory_assets.common.errors import InputError
 from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry, PromotionSettings
 from factory_assets.promotion import run_pass
-from factory_assets.promotion.assets import dev_pin
+from factory_assets.promotion.assets import lane_pin
 from resources.registry.environments import EnvRegistries
 from tests.support.ljwx import LjwxRepo
 from tests.support.ljwx_legacy import CRONJOB, make_legacy_repo
@@ -126,7 +126,7 @@ def test_one_revert_undoes_either_runtime_and_every_pass_then_refuses(
     dagster_instance.add_dynamic_partitions("services", ["api"])
     dagster_instance.add_dynamic_partitions("envs", ["dev"])
     result = dg.materialize(
-        [dev_pin],
+        [lane_pin],
         partition_key="dev|api",
         instance=dagster_instance,
         resources={

@@ -42,10 +42,10 @@ def test_a_field_out_of_range_is_refused_naming_its_variable() -> None:
 
 def test_the_code_location_binds_the_promotion_resource_the_pin_asset_uses() -> None:
     from factory_assets.definitions import defs
-    from factory_assets.promotion.assets import dev_pin
+    from factory_assets.promotion.assets import lane_pin
 
     assert isinstance(defs.resources["promotion"], PromotionSettings)
-    assert "promotion" in dev_pin.required_resource_keys
+    assert "promotion" in lane_pin.required_resource_keys
 
 
 def test_the_cli_and_the_environment_agree(monkeypatch: pytest.MonkeyPatch) -> None:
