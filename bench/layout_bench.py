@@ -42,7 +42,7 @@ from factory_assets.release.queue_file import load_queue, save_queue  # noqa: E4
 from factory_assets.sandbox.gitops_remote import make_gitops_remote  # noqa: E402
 from factory_assets.sandbox.oci_push import push_image  # noqa: E402
 from factory_assets.sandbox.registry_server import RegistryServer  # noqa: E402
-from resources.registries import EnvRegistries  # noqa: E402
+from resources.registry.environments import EnvRegistries  # noqa: E402
 
 PUBLIC = "ghcr.example/acme"
 ENVS = ("dev", "prod")

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from factory_assets.config import resolve_repo
 
 if TYPE_CHECKING:
-    from resources.registries import EnvRegistries
+    from factory_assets.promotion.pass_config import PassConfig
     from resources.registry import RegistryClient
+    from resources.registry.environments import EnvRegistries
 
 
 class GitOpsRepo(dg.ConfigurableResource):
@@ -43,7 +44,7 @@ class HarborRegistry(dg.ConfigurableResource):
         if self.url or self.username:
             return self.client()
         if self._registries is None:
-            from resources.registries import EnvRegistries
+            from resources.registry.environments import EnvRegistries
 
             self._registries = EnvRegistries()
         return self._registries
@@ -65,3 +66,46 @@ class HarborRegistry(dg.ConfigurableResource):
         if self._registries is not None:
             self._registries.close()
             self._registries = None
+
+
+class PromotionSettings(dg.ConfigurableResource):
+    """How a promotion pass behaves in this code location: set per deployment, shown in the UI.
+
+    Each field stands for the variable of the same name (`common/settings.py`, which the CLI
+    reads too); an empty field takes that variable from the environment, else its default.
+    """
+
+    factory_envs: list[str] | None = Field(
+        default=None, description="FACTORY_ENVS: the environments this runner promotes"
+    )
+    factory_retry_base_seconds: int | None = Field(
+        default=None, description="FACTORY_RETRY_BASE_SECONDS: first back-off of a retry"
+    )
+    factory_retry_max_seconds: int | None = Field(
+        default=None, description="FACTORY_RETRY_MAX_SECONDS: the longest back-off"
+    )
+    factory_claim_lease_seconds: int | None = Field(
+        default=None, description="FACTORY_CLAIM_LEASE_SECONDS: how long a claim holds"
+    )
+    factory_release_retention_days: int | None = Field(
+        default=None, description="FACTORY_RELEASE_RETENTION_DAYS: when old entries are compacted"
+    )
+    factory_resolve_concurrency: int | None = Field(
+        default=None, description="FACTORY_RESOLVE_CONCURRENCY: registry resolutions in flight"
+    )
+    factory_replication_timeout: int | None = Field(
+        default=None, description="FACTORY_REPLICATION_TIMEOUT: how long a digest may wait"
+    )
+
+    def pass_config(self) -> PassConfig:
+        """The pass configuration: the environment, with each field that is set in its place
+        (checked as its variable is: a value out of range names it)."""
+        from factory_assets.common.settings import environ_with
+        from factory_assets.promotion.pass_config import PassConfig
+
+        fields = {
+            name.upper(): ",".join(value) if isinstance(value, list) else str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+        return PassConfig.from_env(environ_with(fields))

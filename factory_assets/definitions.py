@@ -11,7 +11,7 @@ import dagster as dg
 
 from factory_assets.common.env_aliases import apply_env_aliases
 from factory_assets.config import resolve_repo
-from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
+from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry, PromotionSettings
 from factory_assets.evidence.assets import evidence_assets, evidence_checks
 from factory_assets.partitions import register_repo_lanes
 from factory_assets.promotion.assets import promotion_assets
@@ -42,6 +42,8 @@ defs = dg.Definitions(
         # Empty fields: resolved at run time from FACTORY_REPO (else the cwd) and HARBOR_*.
         "gitops": GitOpsRepo(),
         "harbor": HarborRegistry(),
+        # Empty fields: each takes its variable (FACTORY_ENVS, FACTORY_RETRY_*, ...) at run time.
+        "promotion": PromotionSettings(),
     },
     # One machine, two cores: in-process keeps a run cheap (~3 s instead of ~6 s).
     executor=dg.in_process_executor,

@@ -1,7 +1,7 @@
 """The one partitioning of per-lane assets: service x environment, two dynamic dimensions.
 
 A lane is a (service, env) pair: supersede, claims, retry and hold are per lane, and so are
-the `harbor_digest`, `dev_pin` and `smoke_result` partitions. Both dimensions show in the UI
+the `digest_preview`, `lane_pin` and `smoke_result` partitions. Both dimensions show in the UI
 and can be filtered on. Keys read `<env>|<service>` (Dagster orders dimensions by name).
 
 The lanes come from git (pin files and the release queue); the Dagster instance only

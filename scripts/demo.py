@@ -281,7 +281,7 @@ def promote_with_daemon(
         while time.monotonic() - started < 180:
             pin = remote_pins(remote).get("api")
             if pin and pin != before and promotion_runs_done(dagster_home):
-                # Stop only once the run is over: killing the daemon while dev_pin or
+                # Stop only once the run is over: killing the daemon while lane_pin or
                 # smoke_result still runs would interrupt it before its evidence lands.
                 print(
                     f"  sensor path: api pinned by the daemon in {time.monotonic() - started:.1f} s -> {pin}"

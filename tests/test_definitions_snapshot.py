@@ -11,9 +11,12 @@ import dagster as dg
 from factory_assets.definitions import defs
 
 EXPECTED_ASSETS = {
-    "harbor_digest": {"group": "promotion", "partitions": "envs x services", "deps": []},
-    "dev_pin": {"group": "promotion", "partitions": "envs x services", "deps": ["harbor_digest"]},
-    "smoke_result": {"group": "promotion", "partitions": "envs x services", "deps": ["dev_pin"]},
+    "digest_preview": {"group": "promotion", "partitions": "envs x services", "deps": []},
+    "lane_pin": {"group": "promotion", "partitions": "envs x services", "deps": ["digest_preview"]},
+    "smoke_result": {"group": "smoke", "partitions": "envs x services", "deps": ["lane_pin"]},
+    # The keys before the rename, kept one release so their history stays readable.
+    "dev_pin": {"group": "renamed", "partitions": "envs x services", "deps": []},
+    "harbor_digest": {"group": "renamed", "partitions": "envs x services", "deps": []},
     "evidence_index": {"group": "evidence", "partitions": None, "deps": []},
     "pages_site": {"group": "evidence", "partitions": None, "deps": ["evidence_index"]},
 }
@@ -65,8 +68,8 @@ def test_jobs_checks_and_executor():
     }
     job = repo.get_job("promote_service")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
-        "harbor_digest",
-        "dev_pin",
+        "digest_preview",
+        "lane_pin",
         "smoke_result",
     }
     smoke = repo.get_job("smoke_lanes")

@@ -11,8 +11,8 @@ import pytest
 from factory_assets.common import settings
 from factory_assets.common.errors import InputError
 from factory_assets.common.settings import Setting, whole_number
-from resources.registries import env_settings
 from resources.registry import RegistryConfigError
+from resources.registry.environments import env_settings
 
 
 def count(minimum: int = 1, default: int = 3) -> Setting:

@@ -27,6 +27,7 @@ from factory_assets.adopt.detect import Findings, detect
 from factory_assets.adopt.image import FACTORY_IMAGE
 from factory_assets.adopt.layout_file import layout_text
 from factory_assets.adopt.legacy_records import LEGACY_DIR, LegacyRecord, read_legacy_records
+from factory_assets.adopt.legacy_runtime import legacy_jobs, refuse_live_legacy_promoter
 from factory_assets.adopt.plan import Plan
 from factory_assets.adopt.review import cluster_section
 from factory_assets.adopt.runners import Runtime
@@ -45,7 +46,6 @@ from factory_assets.common.errors import InputError, UsageError
 from factory_assets.common.files import WRITTEN_DIRS, refuse_symlinked_dirs
 from factory_assets.evidence.layout import RECORDS_DIR
 from factory_assets.evidence.validate import RECORD_FILE, validate_repo
-from factory_assets.layout.legacy_runtime import legacy_jobs, refuse_live_legacy_promoter
 from resources.gitops import author_identity
 
 DEFAULT_BRANCH = "factory/adopt"

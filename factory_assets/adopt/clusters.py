@@ -17,9 +17,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from factory_assets.adopt.detect import Findings
-from factory_assets.common.errors import InputError
-from factory_assets.layout.config import check_env, relative_path
-from factory_assets.layout.legacy_runtime import (
+from factory_assets.adopt.legacy_runtime import (
     PROMOTER_PREFIX,
     RUNTIME_DIRS,
     SMOKE_PREFIX,
@@ -27,6 +25,8 @@ from factory_assets.layout.legacy_runtime import (
     job_document,
     legacy_jobs,
 )
+from factory_assets.common.errors import InputError
+from factory_assets.layout.config import check_env, relative_path
 from factory_assets.layout.service_map import ServiceMap
 
 SECRET = "deploy-promoter-secret"  # the legacy runners' Secret (reference section 9)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory_assets.adopt.legacy_runtime import legacy_jobs
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.errors import FactoryError, InputError
 from factory_assets.layout.config import DEFAULT_QUEUE, LAYOUT_FILE, check_env
 from factory_assets.layout.four_lists import LISTS
-from factory_assets.layout.legacy_runtime import legacy_jobs
 from factory_assets.layout.service_map import ServiceMap, parse_service_map
 from factory_assets.pins.kustomize import images_of
 

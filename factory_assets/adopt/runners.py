@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from factory_assets.adopt.clusters import Cluster
+from factory_assets.adopt.legacy_runtime import LegacyJob
 from factory_assets.adopt.pods import (
     LABEL_COMPONENT,
     LABEL_NAME,
@@ -30,7 +31,6 @@ from factory_assets.adopt.pods import (
     runner_env,
     scratch_volumes,
 )
-from factory_assets.layout.legacy_runtime import LegacyJob
 
 Runtime = Literal["dagster", "cronjob"]
 RUNTIMES: tuple[Runtime, ...] = ("dagster", "cronjob")

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from factory_assets.adopt.clusters import Cluster
 from factory_assets.adopt.detect import Findings
 from factory_assets.adopt.legacy_records import LEGACY_DIR, LEGACY_SCHEMA, LegacyRecord
+from factory_assets.adopt.legacy_runtime import DORMANT_DIRS, LegacyJob, suspend_text
 from factory_assets.adopt.plan import Plan
 from factory_assets.adopt.pods import RuntimeFile
 from factory_assets.adopt.runners import Runtime, cluster_runtime, with_resource
@@ -34,7 +35,6 @@ from factory_assets.evidence.schema_file import schema_text
 from factory_assets.evidence.store import ChainHead, chain_head_bytes, record_bytes, seal
 from factory_assets.evidence.validate import RECORD_FILE
 from factory_assets.layout.config import LAYOUT_FILE
-from factory_assets.layout.legacy_runtime import DORMANT_DIRS, LegacyJob, suspend_text
 from factory_assets.layout.queue_health import QUEUE_HEALTH_FILE, queue_health_text, read_queue_data
 
 LEGACY_FACTORY_SCHEMA = f"{LEGACY_DIR}/schema/evidence-record.schema.json"

@@ -20,7 +20,7 @@ from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, check_env, l
 # run plans without a registry, and `factory promote --help` needs none of them.
 if TYPE_CHECKING:
     from factory_assets.promotion import PassResult, PromotionPlan
-    from resources.registries import EnvRegistries
+    from resources.registry.environments import EnvRegistries
 
 
 def _envs_with_a_registry(
@@ -121,7 +121,7 @@ def print_plan(plan: PromotionPlan) -> None:
             )
         parts += [f"supersede {e.id} (by {sp.superseded_by})" for e in sp.supersede]
         parts += [f"abandon stale claim on {e.id} ({e.claimed_by})" for e in sp.abandon]
-        parts += [f"record pinned {e.id}" for e in sp.finalize]
+        parts += [f"record pinned {e.id}" for e in sp.recover]
         parts += [f"fail {e.id} (no attempts left)" for e in sp.exhausted]
         for w in sp.waiting:
             until = f" until {rfc3339(w.until)}" if w.until else ""
@@ -178,9 +178,11 @@ def _promote(args: argparse.Namespace) -> int:
         blocked = plan.invalid or any(sp.blocked for sp in plan.services)
         return 1 if blocked else 0
     from factory_assets.promotion import run_pass
+    from factory_assets.promotion.pass_config import PassConfig
     from resources.gitops import GitopsWriter
-    from resources.registries import EnvRegistries
+    from resources.registry.environments import EnvRegistries
 
+    config = PassConfig.from_env()  # the pass's settings, read here once
     layout = load_layout(repo)
     registry = EnvRegistries()
     envs = _envs_with_a_registry(registry, envs, layout.env_names())
@@ -188,6 +190,7 @@ def _promote(args: argparse.Namespace) -> int:
         result = run_pass(
             repo,
             registry=registry,
+            config=config,
             service=args.service,
             force=args.force,
             envs=envs,

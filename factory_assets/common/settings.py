@@ -134,6 +134,14 @@ class Setting(Generic[T]):
         return self.parse(variable, found) if found else self.default
 
 
+def environ_with(values: Mapping[str, str]) -> Mapping[str, str]:
+    """The process environment with `values` in place of the variables they name (a Dagster
+    resource's fields, read through the same settings as the variables)."""
+    from collections import ChainMap
+
+    return ChainMap(dict(values), os.environ)
+
+
 def env_suffix(env: str) -> str:
     """`prod` -> `PROD`, `eu-west` -> `EU_WEST` (the environment as a variable suffix)."""
     return env.upper().replace("-", "_")

@@ -16,6 +16,7 @@ declares the four-list queue, its service map and its environments instead, e.g.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
@@ -166,15 +167,6 @@ class Layout:
         found = self.environment(env)
         return bool(found and service in found.hold)
 
-    def max_attempts(self, fallback: int) -> int:
-        """The attempt budget of a new request: the four-list repository's RETRY_MAX."""
-        return FOUR_LIST_MAX_ATTEMPTS if self.queue_format == "four-lists" else fallback
-
-    @property
-    def keeps_history(self) -> bool:
-        """The four-list queue never drops an entry: entries only move between lists."""
-        return self.queue_format == "four-lists"
-
 
 def _message(err: dict) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
@@ -274,9 +266,9 @@ def _check_override(value: str | None) -> str | None:
         raise InputError("SERVICE_MAP_PATH", "-", str(exc)) from None
 
 
-def allowed_envs() -> frozenset[str] | None:
+def allowed_envs(environ: Mapping[str, str] | None = None) -> frozenset[str] | None:
     """FACTORY_ENVS: the environments this runner may promote (None: all of them)."""
-    names = settings.FACTORY_ENVS.get()
+    names = settings.FACTORY_ENVS.get(environ)
     if names is None:
         return None
     for name in names:

@@ -18,7 +18,7 @@ from factory_assets.common import roundtrip_yaml
 from factory_assets.common.files import atomic_write_text
 from factory_assets.common.yaml_lists import read
 from factory_assets.layout.config import load_layout
-from factory_assets.layout.four_lists import EMPTY_TEXT, LISTS, stamp, structure
+from factory_assets.layout.four_lists import LISTS, stamp, structure
 
 QUEUE_HEALTH_FILE = "evidence/metrics/queue-health.json"
 STALE_THRESHOLD_SECONDS = 1800
@@ -97,18 +97,13 @@ def read_queue_data(repo: Path, queue_path: str) -> dict:
 
 
 def layout_queue_health(repo: Path, now: datetime) -> dict | None:
-    """The repository's queue-health figures at `now`: a four-list queue has them (a missing
-    file is an empty queue, as everywhere else), a `releases:` queue has none (None).
-
-    `factory release status --json` and the dashboard both show these figures.
+    """The repository's queue-health figures at `now`, as its queue's codec has them (the
+    four-list queue has them, a missing file being an empty queue; a `releases:` queue has
+    none: None). `factory release status --json` and the dashboard both show these figures.
     """
-    layout = load_layout(repo)
-    if layout.queue_format != "four-lists":
-        return None
-    path = Path(repo) / layout.queue_path
-    if not path.exists():
-        return queue_health(structure(read(EMPTY_TEXT, path).data, path), now)
-    return queue_health(read_queue_data(repo, layout.queue_path), now)
+    from factory_assets.layout.queue_codecs import queue_codec
+
+    return queue_codec(load_layout(repo)).health(repo, now)
 
 
 def write_queue_health(repo: Path, queue_path: str, now: datetime) -> Path:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from factory_assets.common.errors import InputError
-from factory_assets.layout.config import Layout, load_layout
+from factory_assets.layout.config import Layout, PinKind, load_layout
 from factory_assets.layout.service_map import REQUIRED_KEYS, ServiceMap, load_service_map
 
 
@@ -22,7 +21,7 @@ class Target:
 
     service: str
     env: str
-    kind: Literal["pin-file", "overlay"]
+    kind: PinKind  # as factory.yaml spells it: `pin-files` or `overlays`
     path: str  # the file the pin is written to, relative to the repository
     image_name: str | None = None  # overlay: the `images[].name` kustomize matches
     verify_image: str | None = None  # overlay: `harborImage`, the replica this env pulls
@@ -78,7 +77,7 @@ class TargetResolver:
                 f"no environment {env!r} (declared: {', '.join(self.layout.env_names() or [])})",
             )
         if kind == "pin-files":
-            return Target(service, env, "pin-file", pin_file_path(service, env))
+            return Target(service, env, kind, pin_file_path(service, env))
         smap = self.service_map
         assert smap is not None  # LayoutFile requires a map for overlays
         found = smap.target(service, env)
@@ -97,7 +96,7 @@ class TargetResolver:
         return Target(
             service,
             env,
-            "overlay",
+            kind,
             overlay,
             image_name=found.get("kustomizeImageName"),
             verify_image=found.get("harborImage"),

@@ -22,7 +22,7 @@ from factory_assets.common.errors import InputError
 from factory_assets.common.files import read_text_bounded
 from factory_assets.evidence.vocabulary import SERVICE_NAME
 from factory_assets.layout.config import DEFAULT_ENV, load_layout
-from factory_assets.layout.targets import TargetError, TargetResolver, pin_file_path
+from factory_assets.layout.targets import TargetError, pin_file_path
 
 IMAGE_WITH_DIGEST = re.compile(r"^(?P<repo>[^@\s]+)@(?P<digest>sha256:[a-f0-9]{64})$")
 _SERVICE = re.compile(SERVICE_NAME)
@@ -90,29 +90,26 @@ def _optional_text(value: object) -> str | None:
 
 
 def lane_pin_view(repo: Path, service: str, environment: str = DEFAULT_ENV) -> PinView:
-    """What runs in the lane, for the smoke check: its pin file, or (overlay layout) the
-    lane's newest promoted release as its overlay deploys it, with the targets file's check."""
-    from factory_assets.release.queue_file import load_queue
+    """What runs in the lane, for the smoke check: its pin target's view (a pin file, or the
+    lane's newest promoted release as its overlay deploys it, with the targets file's check)."""
+    from factory_assets.pins.target import PinTargets
+
+    try:
+        pin = PinTargets.for_tree(repo).for_lane(service, environment)
+    except TargetError:  # no such environment: read as the pin file it would be
+        return read_pin_view(repo, service, environment)
+    return pin.view()
+
+
+def lane_services(repo: Path, environment: str) -> list[str]:
+    """Services with something to smoke-check in `environment`: a pin file, or (overlays)
+    a smoke target."""
+    from factory_assets.pins.pin_file import list_pin_services
     from factory_assets.smoke.targets import load_smoke_targets
 
-    layout = load_layout(repo)
-    if layout.pin_kind(environment) != "overlays":
-        return read_pin_view(repo, service, environment)
-    try:
-        target = TargetResolver(Path(repo), layout).target(service, environment)
-    except TargetError as exc:
-        raise InputError(exc.path, exc.field, exc.problem) from None
-    pinned = load_queue(repo).queue.newest_promoted(service, environment)
-    image = f"{target.deploy_reference(pinned.image)}@{pinned.digest}" if pinned else None
-    return PinView(
-        service=service,
-        path=Path(repo) / target.path,
-        rel_path=target.path,
-        image=image,
-        tag=pinned.label if pinned else None,
-        release_id=pinned.id if pinned else None,
-        smoke=load_smoke_targets(repo).get((service, environment)),
-    )
+    if load_layout(repo).pin_kind(environment) == "overlays":
+        return sorted(s for s, e in load_smoke_targets(repo) if e == environment)
+    return list_pin_services(repo, environment)
 
 
 def pinned_image(text: str | None, path: str) -> str | None:
@@ -153,73 +150,69 @@ def lane_status_rows(tree: Path) -> tuple[list[dict], list[str]]:
     A pin-file lane shows its pin file; an overlay lane its newest promoted release (the
     overlay entry the factory, or the promoter before it, wrote from that request).
     """
-    from factory_assets.pins.pin_file import pin_lanes, read_pin
+    from factory_assets.pins.pin_file import pin_lanes
+    from factory_assets.pins.target import PinTargets
     from factory_assets.release.queue_file import load_queue
 
-    layout = load_layout(tree)
+    pins = PinTargets.for_tree(tree)
     queue = load_queue(tree).queue
     problems = [
-        f"{layout.queue_path}: {bad.field}: {bad.problem}"
+        f"{pins.layout.queue_path}: {bad.field}: {bad.problem}"
         for bad in queue.invalid
         if bad.state != "failed"
     ]
     by_lane: dict[tuple[str, str], list[tuple[int, ReleaseEntry]]] = {}
     for position, entry in enumerate(queue.entries):
         by_lane.setdefault(entry.lane, []).append((position, entry))
-    resolver = TargetResolver.for_tree(tree)
     rows = []
     for service, env in sorted(
-        set(by_lane) | pin_lanes(tree, layout), key=lambda lane: (lane[1], lane[0])
+        set(by_lane) | pin_lanes(tree, pins.layout), key=lambda lane: (lane[1], lane[0])
     ):
-        row = {
-            "service": service,
-            "env": env,
-            "pinned": None,
-            "tag": None,
-            "release_id": None,
-            "hold": layout.held(service, env),
-        }
-        lane = by_lane.get((service, env), [])
-        kind = layout.pin_kind(env)
-        if kind == "overlays":
-            pinned = queue.newest_promoted(service, env)
-            if pinned:
-                row.update(pinned=pinned.digest, tag=pinned.label, release_id=pinned.id)
-            try:
-                resolver.target(service, env)
-            except InputError as exc:
-                row["target"] = str(exc)
-        elif kind is not None:
-            try:
-                pin = read_pin(tree, service, env).pin
-                row.update(
-                    pinned=pin.digest,
-                    tag=pin.tag,
-                    release_id=pin.release_id,
-                    hold=pin.hold or row["hold"],
-                )
-            except InputError as exc:
-                problems.append(str(exc))
-                row["pinned"] = "(invalid pin file)"
-        newest = _newest(lane)
-        row.update(
-            release=newest.id if newest else None,
-            state=newest.state if newest else None,
-            attempts=f"{newest.attempts}/{newest.max_attempts}" if newest else None,
-            next_retry=rfc3339(newest.next_attempt_at)
-            if newest and newest.next_attempt_at
-            else None,
-            last_error=newest.last_error if newest else None,
-            smoke=_smoke_cell(tree, newest),
-            waiting_since=rfc3339(newest.waiting_since)
-            if newest and newest.waiting_since and newest.state in ("pending", "promoting")
-            else None,
-            awaiting_approval=bool(
-                newest and newest.state == "pending" and newest.awaiting_approval
-            ),
-        )
+        row = {"service": service, "env": env, "pinned": None, "tag": None, "release_id": None}
+        row.update(_pin_cells(pins, queue, service, env, problems))
+        row.update(_queue_cells(tree, _newest(by_lane.get((service, env), []))))
         rows.append(row)
     return rows, problems
+
+
+def _pin_cells(pins, queue, service: str, env: str, problems: list[str]) -> dict:
+    """What the lane's pin target says: its pin, its hold, and a target it cannot use."""
+    try:
+        pin = pins.for_lane(service, env)
+    except TargetError:  # no such environment here: no pin
+        return {"hold": pins.layout.held(service, env)}
+    cells: dict = {"hold": pin.held()}
+    try:
+        current = pin.current(queue)
+    except InputError as exc:
+        problems.append(str(exc))
+        return {**cells, "pinned": "(invalid pin file)"}
+    cells.update(pinned=current.digest, tag=current.tag, release_id=current.release_id)
+    try:
+        pin.target  # noqa: B018 - resolved now: a map entry that is unusable raises here
+    except InputError as exc:
+        cells["target"] = str(exc)
+    return cells
+
+
+def _queue_cells(tree: Path, newest: ReleaseEntry | None) -> dict:
+    """The lane's newest request: its state, attempts, back-off, wait and smoke verdict."""
+    return {
+        "release": newest.id if newest else None,
+        "state": newest.state if newest else None,
+        "attempts": f"{newest.attempts}/{newest.max_attempts}" if newest else None,
+        "next_retry": rfc3339(newest.next_attempt_at)
+        if newest and newest.next_attempt_at
+        else None,
+        "last_error": newest.last_error if newest else None,
+        "smoke": _smoke_cell(tree, newest),
+        "waiting_since": rfc3339(newest.waiting_since)
+        if newest and newest.waiting_since and newest.state in ("pending", "promoting")
+        else None,
+        "awaiting_approval": bool(
+            newest and newest.state == "pending" and newest.awaiting_approval
+        ),
+    }
 
 
 def _newest(entries: list[tuple[int, ReleaseEntry]]) -> ReleaseEntry | None:

@@ -183,33 +183,46 @@ def pin_overlays(
                 meanwhile = None
             # Every render ends before any file is put back: one may read another's file.
             rendered = {rel: render.result() for rel, render in renders.items()}
-            retry: dict[str, list[OverlayRequest]] = {}
+            retry = {}
             for rel, (befores, text) in written.items():
                 reqs = [r for r in pending[rel] if r.key in befores]
-                images = rendered[rel]
-                if isinstance(images, OverlayRefused):
-                    for r in reqs:
-                        results[r.key] = OverlayRefused(rel, "images", images.problem)
-                    on_disk[rel] = roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
+                proven = _judge(repo, rel, reqs, befores, text, rendered[rel], tool, results)
+                if len(proven) == len(reqs):
                     continue
-                accepted = [r for r in reqs if images is None or r.want in images]
-                for r in reqs:
-                    if r in accepted:
-                        proof = _proof_text(tool, r.want)
-                        results[r.key] = OverlayPin(
-                            Path(repo) / rel, text, befores[r.key], r.want, proof
-                        )
-                    else:
-                        results[r.key] = _no_op(rel, r.name, images or [])
-                if len(accepted) < len(reqs):
-                    if accepted:
-                        retry[rel] = accepted
-                    else:
-                        on_disk[rel] = roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
+                if proven:
+                    retry[rel] = proven
+                else:
+                    on_disk[rel] = roundtrip_yaml.write_text(Path(repo) / rel, originals[rel])
             pending = retry
     if meanwhile is not None:
         meanwhile()
     return results
+
+
+def _judge(
+    repo: Path,
+    rel: str,
+    reqs: list[OverlayRequest],
+    befores: dict[str, str | None],
+    text: str,
+    images: list[str] | OverlayRefused | None,
+    tool,
+    results: dict[str, OverlayPin | OverlayRefused],
+) -> list[OverlayRequest]:
+    """Each request of one written file, by its render: proven (returned), or refused (in
+    `results`). A render that failed refuses them all; the caller puts the file back."""
+    if isinstance(images, OverlayRefused):
+        for r in reqs:
+            results[r.key] = OverlayRefused(rel, "images", images.problem)
+        return []
+    accepted = [r for r in reqs if images is None or r.want in images]
+    for r in reqs:
+        if r in accepted:
+            proof = _proof_text(tool, r.want)
+            results[r.key] = OverlayPin(Path(repo) / rel, text, befores[r.key], r.want, proof)
+        else:
+            results[r.key] = _no_op(rel, r.name, images or [])
+    return accepted
 
 
 def renders_while_writing(repo: Path, relatives: Iterable[str]) -> bool:

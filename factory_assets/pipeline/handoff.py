@@ -14,18 +14,18 @@ from pathlib import Path
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
-from factory_assets.evidence.ids import new_record_id
 from factory_assets.evidence.model import EvidenceRecord
-from factory_assets.layout.config import Layout, load_layout
-from factory_assets.layout.targets import TargetError, TargetResolver
-from factory_assets.pins.pin_file import pin_path
+from factory_assets.layout.config import load_layout
+from factory_assets.layout.queue_codecs import queue_codec
+from factory_assets.pins.target import PinTargets, verified_image
 from factory_assets.pipeline.soak_gate import proof, soak_of, unsoaked
 from factory_assets.promotion.records import RecordContext, verification_of, write_record
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
+from factory_assets.release.queue_codec import QueueCodec
 from factory_assets.release.state import mark_superseded
 from factory_assets.smoke.lineage import checked_entry
-from resources.registries import EnvRegistries, registry_for
 from resources.registry import ManifestVerification, RegistryError
+from resources.registry.environments import EnvRegistries, registry_for
 
 SKIPPED = "skipped"
 PIPELINE = "pipeline"
@@ -54,40 +54,32 @@ def replication_tag(prefix: str, entry: ReleaseEntry) -> str:
 
 
 def retag_upstream(
-    tree: Path, layout: Layout, entry: ReleaseEntry, prefix: str, registries
+    pins: PinTargets, entry: ReleaseEntry, prefix: str, registries
 ) -> ManifestVerification:
     """Tag the digest on the upstream env's registry, where the stage's replication reads."""
-    from factory_assets.promotion.steps import verified_image  # the one image rule
-
-    resolver = TargetResolver(Path(tree), layout)
-    try:
-        target = resolver.target(entry.service, entry.env)
-    except (TargetError, InputError):
-        target = None
     client = registry_for(registries, entry.env)
-    image = verified_image(entry, target, client)
+    try:
+        pin = pins.usable(entry.service, entry.env)
+    except InputError:  # a service map that does not parse: the request's own repository
+        pin = None
+    image = verified_image(entry, pin, client.registry_host)
     return client.tag_manifest(image, digest=entry.digest, tag=replication_tag(prefix, entry))
 
 
-def has_target(tree: Path, resolver: TargetResolver, service: str, env: str) -> bool:
-    """A service joins a stage only where it is deployed: a map target, or a pin file."""
+def has_target(pins: PinTargets, service: str, env: str) -> bool:
+    """A service joins a stage only where it is deployed: its pin target says whether it is."""
     try:
-        target = resolver.target(service, env)
-    except (TargetError, InputError):
+        pin = pins.usable(service, env)
+    except InputError:  # a service map that does not parse names no target
         return False
-    return target.kind == "overlay" or pin_path(tree, service, env).exists()
+    return pin is not None and pin.deploys()
 
 
-def _stage_id(queue: ReleaseQueue, layout: Layout, entry: ReleaseEntry, env: str, now) -> str:
-    """`<now>-<service>-<tag>-<env>` in the four-list layout (as its smoke did), else a ULID."""
-    if layout.queue_format != "four-lists":
-        return new_record_id()
-    base = f"{now:%Y%m%dT%H%M%SZ}-{entry.service}-{entry.label or entry.digest[7:19]}-{env}"
-    candidate, n = base, 1
-    while queue.by_id(candidate) is not None or any(i.id == candidate for i in queue.invalid):
-        n += 1
-        candidate = f"{base}-r{n}"
-    return candidate
+def _stage_id(queue: ReleaseQueue, codec: QueueCodec, entry: ReleaseEntry, env: str, now) -> str:
+    """A new id in the queue's own style (the four-list layout's reads as its smoke's did)."""
+    taken = frozenset(e.id for e in queue.entries) | {i.id for i in queue.invalid}
+    label = entry.label or entry.digest[7:19]
+    return codec.request_id(now, (entry.service, label, env), taken)
 
 
 def _record(
@@ -126,10 +118,11 @@ def _record(
     return store.append_record(tree, body)
 
 
-def _open_requests(queue: ReleaseQueue, layout: Layout, service: str, env: str) -> list:
-    """The stage's pending requests for `service` that a new one would stand beside: only the
-    four-list queue allows no second one (its validator), so only there are they replaced."""
-    if not layout.keeps_history:
+def _open_requests(queue: ReleaseQueue, codec: QueueCodec, service: str, env: str) -> list:
+    """The stage's pending requests for `service` that a new one would stand beside: only a
+    queue that allows one open request per lane (the four-list one: its validator) has them
+    replaced."""
+    if not codec.rules.one_open_per_lane:
         return []
     return [
         e for e in queue.entries if e.lane == (service, env) and e.state in ("pending", "promoting")
@@ -229,11 +222,12 @@ def hand_off(
 
 
 def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> HandOffs:
-    resolver = TargetResolver(Path(tree), layout)
+    pins = PinTargets(Path(tree), layout)
+    codec = queue_codec(layout)
     done = dict(entry.handed_off or {})
     result: list[HandOff] = []
     for env in stages:
-        older = _open_requests(queue, layout, entry.service, env)
+        older = _open_requests(queue, codec, entry.service, env)
         claimed = next((e for e in older if e.state == "promoting"), None)
         if claimed is not None:
             # One pending entry per (service, env) in the four-list queue, and a claimed one
@@ -243,15 +237,15 @@ def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> 
             )
             continue
         retag = layout.environment(env).retag if layout.environment(env) else None
-        if retag and has_target(tree, resolver, entry.service, env):
+        if retag and has_target(pins, entry.service, env):
             try:
-                tagged = retag_upstream(tree, layout, entry, retag, registries)
+                tagged = retag_upstream(pins, entry, retag, registries)
             except RegistryError as exc:
                 result.append(HandOff(env, None, None, error=f"retag for {env} failed: {exc}"))
                 continue  # not marked: the next passed smoke tries again
         else:
             tagged = None
-        if not has_target(tree, resolver, entry.service, env):
+        if not has_target(pins, entry.service, env):
             record = _record(
                 tree,
                 entry,
@@ -263,7 +257,7 @@ def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> 
             result.append(HandOff(env, None, record.id, skipped=True))
             continue
         stage = ReleaseEntry(
-            id=_stage_id(queue, layout, entry, env, moment),
+            id=_stage_id(queue, codec, entry, env, moment),
             service=entry.service,
             env=env,
             image=entry.image,
@@ -271,7 +265,7 @@ def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> 
             source_tag=entry.label,
             requested_at=moment,
             requested_by=PIPELINE,
-            max_attempts=layout.max_attempts(entry.max_attempts),
+            max_attempts=codec.rules.attempts_for(entry.max_attempts),
             upstream=entry.id,
             upstream_smoke=smoke.id,
             approval_required=layout.needs_approval(env),

@@ -14,7 +14,6 @@ from pathlib import Path
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
-from factory_assets.evidence.ids import new_record_id
 from factory_assets.layout.config import load_layout
 from factory_assets.promotion.plan import lane_states
 from factory_assets.release.model import ReleaseEntry
@@ -77,12 +76,7 @@ def _request(tree: Path, service: str, env: str, *, to, by, reason, force, now) 
             )
         )
         raise InputError(ARGS, "--to" if to else "SERVICE", what)
-    stamp = f"{now:%Y%m%dT%H%M%SZ}"
-    rid = (
-        f"{stamp}-{service}-rollback-{env}"
-        if layout.queue_format == "four-lists"
-        else new_record_id()
-    )
+    rid = doc.codec.request_id(now, (service, "rollback", env))
     why = reason or f"roll back {service} in {env} to {target.id} ({target.digest})"
     parents = [
         {"id": r.id, "content_digest": r.integrity.content_digest}
@@ -122,7 +116,7 @@ def _request(tree: Path, service: str, env: str, *, to, by, reason, force, now) 
         source_tag=target.label,
         requested_at=now,
         requested_by=by,
-        max_attempts=layout.max_attempts(target.max_attempts),
+        max_attempts=doc.rules.attempts_for(target.max_attempts),
         upstream=target.upstream,
         approval_required=layout.needs_approval(env) and not force,
         rollback_of=current.id if current else None,

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from factory_assets.common.clock import rfc3339
 from factory_assets.evidence import store
-from factory_assets.evidence.ids import new_record_id
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.layout.config import DEFAULT_ENV, Layout
+from factory_assets.layout.queue_codecs import queue_codec
 from factory_assets.pipeline.lane_history import (
     lane_releases,
     smoke_checks,
@@ -82,17 +82,6 @@ def confirmed_now(decision: Decision | None, record: EvidenceRecord | RecordBody
     return confirming is not None and confirming.at == from_record(record).at
 
 
-def _rollback_id(queue: ReleaseQueue, layout: Layout, service: str, env: str, now) -> str:
-    if layout.queue_format != "four-lists":
-        return new_record_id()
-    base, n = f"{now:%Y%m%dT%H%M%SZ}-{service}-rollback-{env}", 1
-    candidate = base
-    while queue.by_id(candidate) is not None or any(i.id == candidate for i in queue.invalid):
-        n += 1
-        candidate = f"{base}-r{n}"
-    return candidate
-
-
 def _parent(tree: Path, record_id: str | None) -> list[dict]:
     if not record_id:
         return []
@@ -113,7 +102,9 @@ def queue_rollback(
     target = queue.by_id(decision.target.id)
     failed = decision.failed
     service, env = current.service, current.env
-    rid = _rollback_id(queue, layout, service, env, now)
+    codec = queue_codec(layout)  # the queue's own id style and attempt budget
+    taken = frozenset(e.id for e in queue.entries) | {i.id for i in queue.invalid}
+    rid = codec.request_id(now, (service, "rollback", env), taken)
     body = store.new_body(
         kind="promotion",
         service=service,
@@ -153,7 +144,7 @@ def queue_rollback(
         source_tag=target.label,
         requested_at=now,
         requested_by=AUTOMATIC,
-        max_attempts=layout.max_attempts(target.max_attempts),
+        max_attempts=codec.rules.attempts_for(target.max_attempts),
         upstream=target.upstream,
         rollback_of=current.id,
         evidence=record.id,

@@ -2,7 +2,8 @@
 
 Public API (the CLI and the Dagster layer call these):
     plan_pass(repo, *, service=None, force=False, now=None, fetch=False) -> PromotionPlan
-    run_pass(repo, *, registry, service=None, force=False, now=None, links=None) -> PassResult
+    run_pass(repo, *, registry, config=None, service=None, force=False, now=None, links=None)
+        -> PassResult  (config: a PassConfig, built once where the pass starts)
     ready_services(queue, now, *, holds=None, force=False) -> list[str]
 """
 
@@ -16,7 +17,7 @@ _DEFINED_IN = {
     "PassResult": "outcome",
     "ServiceOutcome": "outcome",
     "PromotionPlan": "plan",
-    "ServicePlan": "plan",
+    "LanePlan": "plan",
     "plan_pass": "plan",
     "ready_services": "plan",
     "run_pass": "promote_pass",
@@ -37,10 +38,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "LanePlan",
     "PassResult",
     "PromotionPlan",
     "ServiceOutcome",
-    "ServicePlan",
     "plan_pass",
     "ready_services",
     "run_pass",

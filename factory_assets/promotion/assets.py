@@ -1,4 +1,4 @@
-"""Dagster layer for promotion: `harbor_digest` and `dev_pin`, one partition per (service, env).
+"""Dagster layer for promotion: `digest_preview` and `lane_pin`, one partition per (service, env).
 
 Both call the engine; the engine's evidence record id and content digest go into the
 metadata, so the asset lineage in the UI is the evidence chain. The engine is imported in
@@ -7,7 +7,7 @@ the asset bodies: the definitions load it only when a run materializes one of th
 
 import dagster as dg
 
-from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
+from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry, PromotionSettings
 from factory_assets.partitions import lane_of, lanes_partitions
 
 PROMOTION_GROUP = "promotion"
@@ -24,12 +24,12 @@ def _links(context: dg.AssetExecutionContext, asset: str) -> dict:
 @dg.asset(
     partitions_def=lanes_partitions,
     group_name=PROMOTION_GROUP,
-    description="The digest on the environment's Harbor that the lane's next release (or its current pin) "
-    "names, verified by hashing the manifest fetched with all four manifest media types. Data version: "
-    "the digest.",
+    description="A preview: the digest on the environment's Harbor that the lane's next release (or its "
+    "current pin) names, verified by hashing the manifest fetched with all four manifest media types. "
+    "The pass does not read it (it verifies the digest again itself). Data version: the digest.",
     kinds={"oci"},
 )
-def harbor_digest(
+def digest_preview(
     context: dg.AssetExecutionContext, gitops: GitOpsRepo, harbor: HarborRegistry
 ) -> dg.MaterializeResult:
     from factory_assets.promotion.digest_view import digest_for_service
@@ -41,7 +41,7 @@ def harbor_digest(
     except RegistryConfigError as exc:  # no pass can succeed: say so, in one line
         raise dg.Failure(description=f"{service}: {exc}") from exc
     except RegistryError as exc:
-        # Not a failed run: dev_pin must still run, so that the engine records the attempt and
+        # Not a failed run: lane_pin must still run, so that the engine records the attempt and
         # applies its back-off and retry limit. Failing here would skip it, and the release
         # would stay pending with no attempt counted, for ever.
         context.log.warning(f"{service}: the registry did not resolve the digest: {exc}")
@@ -59,15 +59,18 @@ def harbor_digest(
 
 @dg.asset(
     partitions_def=lanes_partitions,
-    deps=[harbor_digest],
+    deps=[digest_preview],
     group_name=PROMOTION_GROUP,
     description="The lane's pin on the remote (envs/<env>/<service>.yaml, or the overlay entry the service map "
     "names), by digest: one promotion pass for the lane (claim, verify on the env's registry, pin, commit "
     "and push with compare-and-swap, evidence).",
     kinds={"git"},
 )
-def dev_pin(
-    context: dg.AssetExecutionContext, gitops: GitOpsRepo, harbor: HarborRegistry
+def lane_pin(
+    context: dg.AssetExecutionContext,
+    gitops: GitOpsRepo,
+    harbor: HarborRegistry,
+    promotion: PromotionSettings,
 ) -> dg.MaterializeResult:
     from factory_assets.promotion.digest_view import pinned_summary
     from factory_assets.promotion.promote_pass import run_pass
@@ -76,9 +79,10 @@ def dev_pin(
     result = run_pass(
         gitops.resolve(),
         registry=harbor.registries(),
+        config=promotion.pass_config(),
         service=service,
         envs={env},
-        links=_links(context, "dev_pin"),
+        links=_links(context, "lane_pin"),
     )
     mine = [o for o in result.outcomes if o.service == service and o.env == env]
     for outcome in mine:
@@ -128,4 +132,19 @@ def _awaiting_approval(plan, service: str, env: str) -> list[str]:
     return [w.entry.id for w in (lane.waiting if lane else ()) if w.reason == "awaiting approval"]
 
 
-promotion_assets = [harbor_digest, dev_pin]
+# Renamed in this release: `dev_pin` pinned every environment's lane (now `lane_pin`), and
+# `harbor_digest` was a preview the pass never reads (now `digest_preview`). Dagster has no
+# key alias, so these specs keep the old keys in the catalog, where the materializations
+# made before the rename stay readable; they go in the next release.
+RENAMED = {"dev_pin": "lane_pin", "harbor_digest": "digest_preview"}
+renamed_assets = [
+    dg.AssetSpec(
+        old,
+        partitions_def=lanes_partitions,
+        group_name="renamed",
+        description=f"Renamed to `{new}`: this key keeps the materializations made before the "
+        "rename; nothing materializes it any more, and it goes in the next release.",
+    )
+    for old, new in RENAMED.items()
+]
+promotion_assets = [digest_preview, lane_pin, *renamed_assets]

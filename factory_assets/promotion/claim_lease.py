@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from factory_assets.common import settings
 from factory_assets.release.model import ReleaseEntry
 
 _ACTIVE: set[str] = set()  # runner ids of passes in progress in this process
@@ -23,11 +22,6 @@ def hostname() -> str:
     import socket  # here: a dry run that meets no claim never needs it
 
     return socket.gethostname().replace(":", "_") or "localhost"
-
-
-def claim_lease() -> timedelta:
-    """How long a claim holds without its runner: FACTORY_CLAIM_LEASE_SECONDS (default 600)."""
-    return timedelta(seconds=settings.FACTORY_CLAIM_LEASE_SECONDS.get())
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""What the `harbor_digest` asset shows: the digest Harbor holds for a service's next release.
+"""What the `digest_preview` asset shows: the digest Harbor holds for a service's next release.
 
 Read from the fresh remote head: the entry the next pass would promote, else the tracked
 tag, else the current pin (re-verified). Plain Python; the asset only wraps it.
@@ -11,14 +11,14 @@ from pathlib import Path
 
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
-from factory_assets.layout.config import DEFAULT_ENV, load_layout
-from factory_assets.layout.targets import TargetError, TargetResolver
-from factory_assets.pins.pin_file import read_pin
+from factory_assets.layout.config import DEFAULT_ENV
+from factory_assets.layout.targets import TargetError
+from factory_assets.pins.target import LanePin, PinTargets, verified_image
 from factory_assets.promotion.plan import read_plan
 from factory_assets.release.queue_file import load_queue
 from resources.gitops import GitopsWriter
-from resources.registries import EnvRegistries, registry_for
 from resources.registry import RegistryClient, ResolvedDigest
+from resources.registry.environments import EnvRegistries, registry_for
 
 
 @dataclass(frozen=True)
@@ -64,40 +64,25 @@ def digest_for_service(
 
     def read(tree: Path):
         plan, queue, _ = read_plan(tree, service=service, envs={env})
-        try:
-            target = TargetResolver.for_tree(tree).target(service, env)
-        except TargetError:
-            target = None
-        pin = None
-        if target is None or target.kind == "pin-file":
-            doc = read_pin(tree, service, env)
-            pin = doc.pin if doc.exists else None
-        pinned = (
-            queue.newest_promoted(service, env) if target and target.kind == "overlay" else None
-        )
-        return plan.for_service(service, env), pin, target, pinned
+        pin = PinTargets.for_tree(tree).usable(service, env)
+        current = pin.current(queue) if pin else LanePin()
+        return plan.for_service(service, env), pin, current
 
-    service_plan, pin, target, pinned_entry = read_fresh(repo, read)
+    lane_plan, pin, current = read_fresh(repo, read)
     client = registry_for(registry, env)
-    entry = service_plan.promote if service_plan else None
+    entry = lane_plan.promote if lane_plan else None
     if entry is not None:
-        image = target.verify_reference(entry.image) if target else entry.image
+        image = verified_image(entry, pin, client.registry_host)
         resolved = client.resolve(
             image, tag=entry.tag, digest=entry.digest if not entry.tag else None
         )
         return _view(service, "release", resolved, release_id=entry.id)
-    if pinned_entry is not None and target is not None:
-        image = target.verify_reference(pinned_entry.image)
-        resolved = client.resolve(image, digest=pinned_entry.digest)
-        return _view(service, "pin", resolved, release_id=pinned_entry.id)
-    registry = client
-    if pin is not None and pin.image:
-        image, _, pinned = pin.image.partition("@")
-        if pin.track:
-            resolved = registry.resolve(image, tag=pin.track)
-            return _view(service, "track", resolved, release_id=pin.release_id)
-        resolved = registry.resolve(image, digest=pinned)
-        return _view(service, "pin", resolved, release_id=pin.release_id)
+    if current.repository and current.track:
+        resolved = client.resolve(current.repository, tag=current.track)
+        return _view(service, "track", resolved, release_id=current.release_id)
+    if current.repository and current.digest:
+        resolved = client.resolve(current.repository, digest=current.digest)
+        return _view(service, "pin", resolved, release_id=current.release_id)
     return DigestView(
         service=service, source="none", note="no release pending and nothing pinned yet"
     )
@@ -141,32 +126,15 @@ def pinned_summary(repo: Path, service: str, env: str = DEFAULT_ENV) -> dict:
     """The lane's current pin at the fresh head, with the release's evidence id."""
 
     def read(tree: Path) -> dict:
-        if load_layout(tree).pin_kind(env) == "overlays":
-            entry = load_queue(tree).queue.newest_promoted(service, env)
-            if entry is None:
-                return {}
-            summary = {
-                "digest": entry.digest,
-                "tag": entry.label,
-                "release_id": entry.id,
-                "commit": entry.promoted_commit,
-                "evidence_id": entry.evidence,
-            }
-            summary.update(_record_facts(tree, entry.evidence))
-            return summary
-        doc = read_pin(tree, service, env)
-        if not doc.exists or not doc.pin.image:
-            return {}
-        summary = {
-            "digest": doc.pin.image.partition("@")[2],
-            "tag": doc.pin.tag,
-            "release_id": doc.pin.release_id,
-        }
+        queue = load_queue(tree).queue
         try:
-            queue = load_queue(tree).queue
-        except InputError:
-            return summary
-        entry = next((e for e in queue.entries if e.id == doc.pin.release_id), None)
+            pin = PinTargets.for_tree(tree).for_lane(service, env).current(queue)
+        except TargetError:
+            return {}  # no such environment here: nothing pinned
+        if not pin.digest:
+            return {}
+        summary = {"digest": pin.digest, "tag": pin.tag, "release_id": pin.release_id}
+        entry = queue.by_id(pin.release_id) if pin.release_id else None
         if entry is not None:
             summary.update(commit=entry.promoted_commit, evidence_id=entry.evidence)
             summary.update(_record_facts(tree, entry.evidence))

@@ -90,7 +90,7 @@ def _failure_body(failed: FailedRun, release_id: str | None) -> RecordBody:
         details={"release_id": release_id, "error": error[:60000]},
         links={
             "dagster_run_id": failed.run_id,
-            "asset_key": "dev_pin",
+            "asset_key": "lane_pin",
             "partition": failed.service,
         },
     )

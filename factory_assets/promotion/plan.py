@@ -3,13 +3,15 @@
 Rules, per service (its open entries are the pending and promoting ones):
 - A live claim by another runner: the service is busy; nothing else happens to it.
 - A stale claim (runner gone): the attempt is abandoned (it counts) and the entry is
-  ready again at once; a stale claim on a pinned-but-unrecorded entry is finished
+  ready again at once; a stale claim on a pinned-but-unrecorded entry is recovered
   (its evidence is written) instead.
 - The newest open entry is the candidate (newest: later `requested_at`, then later in the
   file). Older open entries are superseded by it when it is claimed.
 - If the pin already comes from a release newer than the candidate, every open entry is
   superseded by that release: a pin never goes back to an older request.
 - Held (`hold: true`) and not forced, the service waits; in back-off, it waits.
+- Waiting for its replica (given a `replica_missing` check): the candidate is not claimed;
+  it waits, uncounted, until the env's registry has its digest.
 - A pin file (or its kustomization) that does not validate blocks the service: it waits
   untouched until a human fixes the file.
 """
@@ -22,13 +24,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from factory_assets.common import roundtrip_yaml
 from factory_assets.common.clock import rfc3339, utc_now
-from factory_assets.common.errors import InputError
 from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, load_layout
-from factory_assets.layout.targets import TargetError, TargetResolver
-from factory_assets.pins.kustomize import kustomization_file
-from factory_assets.pins.pin_file import check_service_name, read_pin
+from factory_assets.layout.targets import TargetError
+from factory_assets.pins.pin_file import check_service_name
+from factory_assets.pins.target import PinTargets
 from factory_assets.pipeline.window_gate import Windows, closed_window, windows_of
 from factory_assets.policy.windows import Decision as WindowDecision
 from factory_assets.promotion.claim_lease import claim_is_stale, lease_expired
@@ -37,6 +37,7 @@ from factory_assets.release.queue_file import load_queue
 from factory_assets.release.state import abandon_claim, claim, is_due, mark_failed, mark_superseded
 
 StalePredicate = Callable[[ReleaseEntry, datetime], bool]
+ReplicaCheck = Callable[[ReleaseEntry], bool]  # True: the digest is not on its registry yet
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,6 @@ class PinState:
     service: str
     hold: bool = False
     release_id: str | None = None
-    image: str | None = None
-    tag: str | None = None
     problem: str | None = None  # the file (or its kustomization) does not validate: wait
     refused: str | None = None  # the repository names no usable target: requests fail
     env: str = DEFAULT_ENV
@@ -61,8 +60,8 @@ class Waiting:
 
 
 @dataclass(frozen=True)
-class ServicePlan:
-    """The decision for one service in one pass."""
+class LanePlan:
+    """The decision for one lane (service, env) in one pass."""
 
     service: str
     promote: ReleaseEntry | None = None  # the entry to claim (as it is after any abandon)
@@ -72,9 +71,10 @@ class ServicePlan:
     superseded_by: str | None = None
     supersede: tuple[ReleaseEntry, ...] = ()
     abandon: tuple[ReleaseEntry, ...] = ()  # stale claims of gone runners
-    finalize: tuple[ReleaseEntry, ...] = ()  # pinned, not yet recorded, runner gone
+    recover: tuple[ReleaseEntry, ...] = ()  # pinned, not yet recorded, runner gone
     exhausted: tuple[ReleaseEntry, ...] = ()  # pending with no attempts left
     waiting: tuple[Waiting, ...] = ()
+    awaiting_replica: ReleaseEntry | None = None  # the candidate, its digest not there yet
     held: bool = False
     forced: bool = False
     busy_with: str | None = None
@@ -89,7 +89,7 @@ class ServicePlan:
             self.promote
             or self.supersede
             or self.abandon
-            or self.finalize
+            or self.recover
             or self.exhausted
             or self.refuse
         )
@@ -102,11 +102,11 @@ class ServicePlan:
 @dataclass(frozen=True)
 class PromotionPlan:
     now: datetime
-    services: tuple[ServicePlan, ...] = ()
+    services: tuple[LanePlan, ...] = ()
     invalid: tuple[InvalidEntry, ...] = ()  # open entries that do not parse: to be marked failed
     force: bool = False
 
-    def for_service(self, service: str, env: str | None = None) -> ServicePlan | None:
+    def for_service(self, service: str, env: str | None = None) -> LanePlan | None:
         return next(
             (s for s in self.services if s.service == service and (env is None or s.env == env)),
             None,
@@ -115,6 +115,10 @@ class PromotionPlan:
     @property
     def promotions(self) -> list[ReleaseEntry]:
         return [s.promote for s in self.services if s.promote]
+
+    @property
+    def awaiting_replica(self) -> list[ReleaseEntry]:
+        return [s.awaiting_replica for s in self.services if s.awaiting_replica]
 
     @property
     def acts(self) -> bool:
@@ -138,7 +142,8 @@ class PromotionPlan:
                         {**brief(e), "superseded_by": s.superseded_by} for e in s.supersede
                     ],
                     "abandoned": [brief(e) for e in s.abandon],
-                    "finalize": [brief(e) for e in s.finalize],
+                    # The key the JSON has always had (scripts and the soak read it).
+                    "finalize": [brief(e) for e in s.recover],
                     "exhausted": [brief(e) for e in s.exhausted],
                     "waiting": [
                         {
@@ -174,19 +179,21 @@ def _plan_service(
     is_stale: StalePredicate,
     env: str = DEFAULT_ENV,
     eager_supersede: bool = False,
+    replica_missing: ReplicaCheck | None = None,
     windows: Windows | None = None,
-) -> ServicePlan:
-    plan = _plan_lane(
-        service,
-        entries,
-        queue,
-        pin,
-        now=now,
-        force=force,
-        is_stale=is_stale,
-        env=env,
-        windows=(windows or {}).get(env, ()),
-    )
+) -> LanePlan:
+    lane = _plan_lane(service, entries, queue, pin, now=now, is_stale=is_stale, env=env)
+    if lane.candidates:
+        lane = _choose(
+            lane,
+            queue,
+            pin,
+            force=force,
+            now=now,
+            replica_missing=replica_missing,
+            windows=(windows or {}).get(env, ()),
+        )
+    plan = lane.decided
     if eager_supersede and plan.waiting and not plan.supersede and not plan.busy_with:
         # A format that allows one pending request per lane: older ones go at once.
         order = order_of(entries)
@@ -206,6 +213,15 @@ def order_of(entries: list[tuple[int, ReleaseEntry]]) -> dict[str, tuple]:
     return {e.id: e.order_key(pos) for pos, e in entries}
 
 
+@dataclass(frozen=True)
+class _Lane:
+    """A lane half planned: what happens regardless of the candidate, and the candidates."""
+
+    decided: LanePlan
+    candidates: tuple[ReleaseEntry, ...] = ()  # open, not exhausted, oldest first
+    order: Mapping[str, tuple] | None = None
+
+
 def _plan_lane(
     service: str,
     entries: list[tuple[int, ReleaseEntry]],
@@ -213,13 +229,13 @@ def _plan_lane(
     pin: PinState | None,
     *,
     now: datetime,
-    force: bool,
     is_stale: StalePredicate,
     env: str,
-    windows=(),
-) -> ServicePlan:
+) -> _Lane:
+    """Busy elsewhere, or: stale claims abandoned, pins to recover, exhausted entries, and
+    the open entries that are candidates."""
     held = bool(pin and pin.hold)
-    order = {e.id: e.order_key(pos) for pos, e in entries}
+    order = order_of(entries)
     live = [
         e
         for _, e in entries
@@ -231,10 +247,9 @@ def _plan_lane(
             for _, e in entries
             if e.state == "pending"
         )
-        return ServicePlan(
-            service, env=env, waiting=waiting, held=held, busy_with=live[0].claimed_by
-        )
-    finalize = tuple(e for _, e in entries if e.state == "promoted" and e.claimed_by)
+        busy = LanePlan(service, env=env, waiting=waiting, held=held, busy_with=live[0].claimed_by)
+        return _Lane(busy)
+    recover = tuple(e for _, e in entries if e.state == "promoted" and e.claimed_by)
     stale = [e for _, e in entries if e.state == "promoting"]
     reopened = {e.id: abandon_claim(e, reason="runner gone", now=now) for e in stale}
     open_entries = [
@@ -249,46 +264,63 @@ def _plan_lane(
         ((k, e) for k, e in open_entries if e.state == "pending" and e not in exhausted),
         key=lambda ke: ke[0],
     )
-    base = ServicePlan(
-        service, env=env, abandon=tuple(stale), finalize=finalize, exhausted=exhausted, held=held
+    base = LanePlan(
+        service, env=env, abandon=tuple(stale), recover=recover, exhausted=exhausted, held=held
     )
-    if not candidates:
-        return base
+    return _Lane(base, tuple(e for _, e in candidates), order)
+
+
+def _choose(
+    lane: _Lane,
+    queue: ReleaseQueue,
+    pin: PinState | None,
+    *,
+    force: bool,
+    now: datetime,
+    replica_missing: ReplicaCheck | None,
+    windows=(),
+) -> _Lane:
+    """The candidates' fate: refused, blocked, superseded by the pin, waiting, or the newest
+    claimed and the others superseded by it."""
+    base, candidates, order = lane.decided, lane.candidates, lane.order or {}
+
+    def decided(**changes: object) -> _Lane:
+        return _Lane(_with(base, **changes))
+
+    def wait(reason: str, until: datetime | None = None) -> _Lane:
+        return decided(waiting=tuple(Waiting(e, reason, until) for e in candidates))
+
     if pin and pin.refused:
-        return _with(base, refuse=tuple(e for _, e in candidates), refusal=pin.refused)
+        return decided(refuse=candidates, refusal=pin.refused)
     if pin and pin.problem:
-        waiting = tuple(Waiting(e, f"blocked: {pin.problem}") for _, e in candidates)
-        return _with(base, waiting=waiting, blocked=pin.problem)
-    newest = candidates[-1][1]
+        waiting = tuple(Waiting(e, f"blocked: {pin.problem}") for e in candidates)
+        return decided(waiting=waiting, blocked=pin.problem)
+    newest = candidates[-1]
     pinned = queue.by_id(pin.release_id) if pin and pin.release_id else None
-    if pinned is not None and pinned.lane == (service, env) and pinned.id in order:
+    if pinned is not None and pinned.lane == base.lane and pinned.id in order:
         if order[pinned.id] > order[newest.id] and pinned.state == "promoted":
-            return _with(base, supersede=tuple(e for _, e in candidates), superseded_by=pinned.id)
-    if held and not force:
-        return _with(base, waiting=tuple(Waiting(e, "service on hold") for _, e in candidates))
+            return decided(supersede=candidates, superseded_by=pinned.id)
+    if base.held and not force:
+        return wait("service on hold")
     if newest.awaiting_approval:
         # Approval is a gate of the stage, not a hold: --force does not pass it.
-        return _with(base, waiting=tuple(Waiting(e, "awaiting approval") for _, e in candidates))
+        return wait("awaiting approval")
     if not is_due(newest, now):
-        until = newest.next_attempt_at
-        return _with(base, waiting=tuple(Waiting(e, "back-off", until) for _, e in candidates))
+        return wait("back-off", newest.next_attempt_at)
     closed = closed_window(windows, newest, now)  # waiting costs no attempt; --force passes
     if closed is not None and not force:
-        waiting = tuple(Waiting(e, closed.reason, closed.until) for _, e in candidates)
-        return _with(base, waiting=waiting, window=closed)
-    older = tuple(e for _, e in candidates[:-1])
-    return _with(
-        base,
-        promote=newest,
-        supersede=older,
-        superseded_by=newest.id if older else None,
-        forced=held,
-        window=closed,
-    )
+        return _Lane(_with(wait(closed.reason, closed.until).decided, window=closed))
+    older = candidates[:-1]
+    superseded = {"supersede": older, "superseded_by": newest.id if older else None}
+    if newest.waiting_since is not None and replica_missing and replica_missing(newest):
+        # No replica yet: nothing is claimed, committed or recorded for it until one lands.
+        waiting = (Waiting(newest, "waiting for replication"),)
+        return decided(waiting=waiting, awaiting_replica=newest, **superseded)
+    return decided(promote=newest, forced=base.held, window=closed, **superseded)
 
 
-def _with(plan: ServicePlan, **changes: object) -> ServicePlan:
-    return ServicePlan(**{**plan.__dict__, **changes})
+def _with(plan: LanePlan, **changes: object) -> LanePlan:
+    return LanePlan(**{**plan.__dict__, **changes})
 
 
 def plan_queue(
@@ -301,11 +333,12 @@ def plan_queue(
     is_stale: StalePredicate = _lease_only,
     envs: Collection[str] | None = None,
     eager_supersede: bool = False,
+    replica_missing: ReplicaCheck | None = None,
     windows: Windows | None = None,
 ) -> PromotionPlan:
-    """The pass's decisions for every (service, env) lane (or one service's), from the queue,
-    the pins and the environments' promotion windows alone. `envs` limits the lanes to the
-    environments this runner may promote.
+    """The pass's decisions for every (service, env) lane (or one service's), from the queue
+    and the pins alone. `envs` limits the lanes to the environments this runner may promote;
+    `replica_missing` (the pass's look at a registry) keeps a waiting entry unclaimed.
     """
     pins = pins or {}
     by_lane: dict[tuple[str, str], list[tuple[int, ReleaseEntry]]] = {}
@@ -330,6 +363,7 @@ def plan_queue(
             is_stale=is_stale,
             env=env,
             eager_supersede=eager_supersede,
+            replica_missing=replica_missing,
             windows=windows,
         )
         for name, env in lanes
@@ -348,7 +382,7 @@ def plan_queue(
 class Decision:
     """One state change a pass makes before resolving anything (see `apply_plan`)."""
 
-    kind: Literal["abandoned", "exhausted", "superseded", "claimed", "finalize", "refused"]
+    kind: Literal["abandoned", "exhausted", "superseded", "claimed", "recover", "refused"]
     before: ReleaseEntry
     after: ReleaseEntry
     reason: str | None = None
@@ -362,7 +396,7 @@ def apply_plan(
 
     Order per service: stale claims are abandoned, exhausted entries fail, older entries are
     superseded, the candidate is claimed, and pinned-but-unrecorded entries are re-claimed
-    for recording.
+    to be recovered.
     """
     decisions: list[Decision] = []
 
@@ -404,11 +438,11 @@ def apply_plan(
                 claim(current, runner=runner, now=now, lease=lease),
                 forced=sp.forced,
             )
-        for pinned in sp.finalize:
+        for pinned in sp.recover:
             owned = pinned.model_copy(
                 update={"claimed_by": runner, "claim_expires_at": now + lease}
             )
-            change("finalize", pinned, owned)
+            change("recover", pinned, owned)
     return queue, decisions
 
 
@@ -425,53 +459,24 @@ def ready_services(
     """
     pins = {name: PinState(name, hold=hold) for name, hold in (holds or {}).items()}
     plan = plan_queue(queue, pins, now=now, force=force)
-    return [s.service for s in plan.services if s.promote or s.finalize]
+    return [s.service for s in plan.services if s.promote or s.recover]
 
 
-def pin_state(repo: Path, service: str, env: str = DEFAULT_ENV) -> PinState:
-    """Read a service's pin file for planning; an invalid file becomes a blocking `problem`."""
-    try:
-        doc = read_pin(repo, service, env)
-        pin = doc.pin
-        if pin.kustomization:
-            path = kustomization_file(repo, pin.kustomization, source=doc.path)
-            data = roundtrip_yaml.load_file_for_reading(path)
-            images = data.get("images") if isinstance(data, dict) else None
-            if not isinstance(data, dict) or not isinstance(images, (list, type(None))):
-                raise InputError(
-                    path, "images", "expected a kustomization mapping with an `images:` list"
-                )
-    except InputError as exc:
-        return PinState(service, problem=str(exc), env=env)
-    return PinState(
-        service, hold=pin.hold, release_id=pin.release_id, image=pin.image, tag=pin.tag, env=env
-    )
+def lane_state(pins: PinTargets, queue: ReleaseQueue, service: str, env: str) -> PinState:
+    """What planning needs of one lane's pin, from its pin target.
 
-
-def lane_state(
-    tree: Path, resolver: TargetResolver, queue: ReleaseQueue, service: str, env: str
-) -> PinState:
-    """The pin of one lane: its pin file, or (overlays) the map's target and the queue.
-
-    An overlay holds no release id, so the lane's newest promoted entry stands for it; a
-    target the repository does not name refuses the lane's requests.
+    A target the repository does not name refuses the lane's requests; a pin that does not
+    validate blocks the lane (it waits for a human).
     """
     try:
-        target = resolver.target(service, env)
+        pin = pins.for_lane(service, env)
+        pin.target  # noqa: B018 - resolved now: a map entry that is unusable raises here
     except TargetError as exc:
         return PinState(service, refused=str(exc), env=env)
-    if target.kind == "pin-file":
-        state = pin_state(tree, service, env)
-        if resolver.layout.held(service, env):
-            return PinState(**{**state.__dict__, "hold": True})
-        return state
-    newest = queue.newest_promoted(service, env)
-    return PinState(
-        service,
-        hold=resolver.layout.held(service, env),
-        release_id=newest.id if newest else None,
-        env=env,
-    )
+    problem = pin.problem()
+    if problem:
+        return PinState(service, hold=pin.held(), problem=problem, env=env)
+    return PinState(service, hold=pin.held(), release_id=pin.current(queue).release_id, env=env)
 
 
 def lane_states(
@@ -482,13 +487,13 @@ def lane_states(
     envs: Collection[str] | None = None,
 ) -> dict[tuple[str, str], PinState]:
     """The pin state of every lane the queue (or `service`) names, within `envs`."""
-    resolver = TargetResolver.for_tree(tree)
+    pins = PinTargets.for_tree(tree)
     lanes = {e.lane for e in queue.entries if envs is None or e.env in envs}
     if service:
         lanes = {lane for lane in lanes if lane[0] == service} or {
             (service, sorted(envs)[0] if envs else DEFAULT_ENV)
         }
-    return {lane: lane_state(tree, resolver, queue, *lane) for lane in sorted(lanes)}
+    return {lane: lane_state(pins, queue, *lane) for lane in sorted(lanes)}
 
 
 def read_plan(
@@ -512,7 +517,7 @@ def read_plan(
         service=service,
         is_stale=is_stale,
         envs=envs,
-        eager_supersede=doc.keeps_history,
+        eager_supersede=doc.rules.one_open_per_lane,
         windows=windows_of(load_layout(tree)),
     )
     return plan, queue, pins

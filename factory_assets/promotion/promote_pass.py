@@ -15,55 +15,101 @@ Without a remote `origin`, the same steps edit the checkout in place and commit 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from factory_assets.common import settings
+from factory_assets.adopt.legacy_runtime import refuse_live_legacy_promoter
 from factory_assets.common.clock import utc_now
-from factory_assets.layout.config import allowed_envs
-from factory_assets.layout.legacy_runtime import refuse_live_legacy_promoter
-from factory_assets.pins.lane_view import pinned_image
-from factory_assets.pins.pin_file import PinChange, check_service_name, pin_relpath
-from factory_assets.promotion.claim_lease import active_runner, claim_lease
+from factory_assets.pins.pin_file import check_service_name
+from factory_assets.pins.target import verified_image
+from factory_assets.promotion.claim_lease import active_runner
 from factory_assets.promotion.crash import crash_point
 from factory_assets.promotion.outcome import PassResult, ServiceOutcome
+from factory_assets.promotion.pass_config import PassConfig
 from factory_assets.promotion.plan import PromotionPlan
 from factory_assets.promotion.records import RecordContext
-from factory_assets.promotion.replication import ReplicationPolicy
-from factory_assets.promotion.steps import (
-    RELEASE_TRAILER,
+from factory_assets.promotion.steps.claim import claim_release
+from factory_assets.promotion.steps.pin import pin_message, write_pin
+from factory_assets.promotion.steps.record import record_promotion
+from factory_assets.promotion.steps.recover import recover_pins
+from factory_assets.promotion.steps.resolve import resolve_all
+from factory_assets.promotion.steps.results import (
     Claim,
     ClaimStep,
-    Finalize,
+    PassRun,
     PinStep,
     RecordStep,
+    Recovery,
     Resolution,
-    claim_release,
-    commit_and_push,
-    pin_message,
-    record_promotion,
-    resolve_all,
-    verified_image,
-    write_pin,
 )
-from factory_assets.release.retention import retention_window
-from factory_assets.release.state import RetryPolicy
 from resources.gitops import GitError, GitopsWriter, Transaction
-from resources.registries import registry_for
 from resources.registry import ManifestNotFound, RegistryError
+from resources.registry.environments import registry_for
 
 
-def _check_service(service: str | None) -> None:
+def run_pass(
+    repo: Path,
+    *,
+    registry,
+    config: PassConfig | None = None,
+    service: str | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+    links: Mapping[str, str] | None = None,
+    writer: GitopsWriter | None = None,
+    envs: Collection[str] | None = None,
+    forced_by: str | None = None,
+    forced_why: str | None = None,
+) -> PassResult:
+    """Promote every ready release (or one service's): claim, resolve, pin, push, record.
+
+    `registry` is a `resources.registry.RegistryClient` (every env) or an `EnvRegistries`
+    (one per env). `config` is the pass's settings, built once at the edge (the CLI from the
+    environment, Dagster from its resource; without one, from the environment); `service`,
+    `force` and `envs` narrow it for this pass (`forced_by` and `forced_why`: who forces past a
+    promotion window, and why, for its record). `links` ({dagster_run_id, asset_key,
+    partition}) goes into every evidence record. Raises InputError when the queue itself is
+    unusable (nothing is changed then); every per-release problem is an outcome instead.
+    """
     if service is not None:
         check_service_name(service, source="arguments", field="--service")
-
-
-def _resolve_concurrency() -> int:
-    return settings.FACTORY_RESOLVE_CONCURRENCY.get()
+    config = (config or PassConfig.from_env()).scoped(
+        service=service, force=force, envs=envs, forced_by=forced_by, forced_why=forced_why
+    )
+    moment = now or utc_now()
+    writer = writer or GitopsWriter(repo, checkpoint=crash_point)
+    with active_runner() as runner:
+        ctx = RecordContext(runner=runner, started_at=utc_now(), links=dict(links or {}))
+        run = PassRun(runner, moment, ctx, config)
+        try:
+            claimed = _claim(run, writer, registry)
+        except GitError as exc:
+            return PassResult(
+                PromotionPlan(now=moment), error=f"claim: {exc}", mode=writer.mode, runner=runner
+            )
+        log = PassLog(claimed.value.plan, writer.mode, runner)
+        log.landed("claim_release", claimed)
+        log.outcomes += [*claimed.value.outcomes, *_plan_outcomes(claimed.value.plan)]
+        if not (claimed.value.claims or claimed.value.recover):
+            return log.result()
+        resolved = _resolve(run, registry, claimed.value.claims)
+        recoveries = recover_pins(run, writer, registry, claimed.value.recover)
+        crash_point("resolve_digest:done")
+        pinned = _pin(run, writer, resolved.to_pin)
+        if pinned.transaction is not None:
+            log.landed("write_pin", pinned.transaction)
+        log.outcomes += pinned.step.lost
+        try:
+            recorded = _record(run, writer, pinned, resolved.failures + pinned.failures, recoveries)
+        except GitError as exc:
+            log.outcomes += _pinned_not_recorded(pinned, exc)
+            return log.result(error=f"record: {exc}")
+        log.landed("record_promotion", recorded)
+        log.outcomes += recorded.value.outcomes
+        return log.result()
 
 
 def _plan_outcomes(plan: PromotionPlan) -> list[ServiceOutcome]:
@@ -96,20 +142,6 @@ def _plan_outcomes(plan: PromotionPlan) -> list[ServiceOutcome]:
     return outcomes
 
 
-def _finalize_info(writer: GitopsWriter, res: Resolution) -> Finalize:
-    """Find the pin commit of a release whose runner stopped before recording it."""
-    entry = res.claim.entry
-    commit = writer.find_commit(f"^{RELEASE_TRAILER}: {re.escape(entry.id)}$")
-    changes: tuple[PinChange, ...] = ()
-    if commit and (res.claim.target is None or res.claim.target.kind == "pin-file"):
-        path = pin_relpath(entry.service, entry.env)
-        after = pinned_image(writer.show(commit, path), path)
-        before = pinned_image(writer.show(f"{commit}^", path), path)
-        if after:
-            changes = (PinChange(path=path, before=before, after=after),)
-    return Finalize(res, commit, changes)
-
-
 def _replica_check(registry):
     """HEAD-like look for a waiting digest on its env's registry, once per entry per pass."""
     seen: dict[str, bool] = {}
@@ -118,7 +150,8 @@ def _replica_check(registry):
         if entry.id not in seen:
             try:
                 client = registry_for(registry, entry.env)
-                client.resolve(verified_image(entry, target, client), digest=entry.digest)
+                image = verified_image(entry, target, client.registry_host)
+                client.resolve(image, digest=entry.digest)
                 seen[entry.id] = True
             except ManifestNotFound:
                 seen[entry.id] = False
@@ -133,95 +166,6 @@ def _claim_unless_legacy_promoter(tree: Path, *, claim):
     """Claim on the fresh tree, unless the repository still runs its own promoter CronJob."""
     refuse_live_legacy_promoter(tree)  # two promoters on one queue would race on every push
     return claim(tree)
-
-
-def run_pass(
-    repo: Path,
-    *,
-    registry,
-    service: str | None = None,
-    force: bool = False,
-    now: datetime | None = None,
-    links: Mapping[str, str] | None = None,
-    writer: GitopsWriter | None = None,
-    envs: Collection[str] | None = None,
-    forced_by: str | None = None,
-    forced_why: str | None = None,
-) -> PassResult:
-    """Promote every ready release (or one service's): claim, resolve, pin, push, record.
-
-    `registry` is a `resources.registry.RegistryClient` (every env) or an `EnvRegistries`
-    (one per env). `envs` limits the pass to those environments (default: FACTORY_ENVS,
-    else all). `links` ({dagster_run_id, asset_key,
-    partition}) goes into every evidence record. Raises InputError when the queue itself is
-    unusable (nothing is changed then); every per-release problem is an outcome instead.
-    """
-    _check_service(service)
-    moment = now or utc_now()
-    writer = writer or GitopsWriter(repo, checkpoint=crash_point)
-    policy = RetryPolicy.from_env()
-    replication = ReplicationPolicy.from_env()
-    envs = envs if envs is not None else allowed_envs()
-    with active_runner() as runner:
-        ctx = RecordContext(runner=runner, started_at=utc_now(), links=dict(links or {}))
-        claim = functools.partial(
-            claim_release,
-            runner=runner,
-            now=moment,
-            ctx=ctx,
-            lease=claim_lease(),
-            retention=retention_window(),
-            force=force,
-            service=service,
-            envs=envs,
-            replica_present=_replica_check(registry),
-            replication=replication,
-            forced_by=forced_by,  # who passed a promotion window with --force, and why
-            forced_why=forced_why,
-        )
-        run = PassRun(writer, registry, runner, moment, ctx, policy, replication)
-        try:
-            claimed = _claim_releases(run, claim)
-        except GitError as exc:
-            return PassResult(
-                PromotionPlan(now=moment), error=f"claim: {exc}", mode=writer.mode, runner=runner
-            )
-        log = PassLog(claimed.value.plan, writer.mode, runner)
-        log.landed("claim_release", claimed)
-        log.outcomes += [*claimed.value.outcomes, *_plan_outcomes(claimed.value.plan)]
-        if not claimed.value.claims:
-            return log.result()
-        resolved = _resolve_claims(run, claimed.value.claims)
-        pinned = _pin_resolved(run, resolved.to_pin)
-        if pinned.transaction is not None:
-            log.landed("write_pin", pinned.transaction)
-        log.outcomes += pinned.step.lost
-        try:
-            recorded = _record_all(
-                run,
-                pinned,
-                failures=resolved.failures + pinned.failures,
-                finalize=resolved.finalize,
-            )
-        except GitError as exc:
-            log.outcomes += _pinned_not_recorded(pinned, exc)
-            return log.result(error=f"record: {exc}")
-        log.landed("record_promotion", recorded)
-        log.outcomes += recorded.value.outcomes
-        return log.result()
-
-
-@dataclass(frozen=True)
-class PassRun:
-    """What every step of one pass shares: where it writes, what it asks, who it is, and when."""
-
-    writer: GitopsWriter
-    registry: object  # a RegistryClient or an EnvRegistries
-    runner: str
-    now: datetime
-    ctx: RecordContext
-    policy: RetryPolicy
-    replication: ReplicationPolicy
 
 
 @dataclass
@@ -256,11 +200,10 @@ class PassLog:
 
 
 class Resolved(NamedTuple):
-    """The claims after step 2, by what comes next: pin, record the failure, finish recording."""
+    """The claims after step 2: resolved (to pin), or not (to record the failure)."""
 
     to_pin: list[Resolution]
     failures: list[Resolution]
-    finalize: list[Finalize]
 
 
 @dataclass(frozen=True)
@@ -284,37 +227,36 @@ class Pinned:
         return self.transaction.push_result if self.transaction else None
 
 
-def _claim_releases(run: PassRun, claim) -> Transaction[ClaimStep]:
+def _claim(run: PassRun, writer: GitopsWriter, registry) -> Transaction[ClaimStep]:
     """Step 1: claim on the fresh head, in one commit."""
-    return commit_and_push(
-        run.writer,
+    claim = functools.partial(claim_release, run=run, replica_present=_replica_check(registry))
+    return writer.transact(
         functools.partial(_claim_unless_legacy_promoter, claim=claim),
         step="claim_release",
         message=lambda v: "factory: claim releases\n\n" + "\n".join(v.summary) + "\n",
+        paths=lambda v: v.paths,
     )
 
 
-def _resolve_claims(run: PassRun, claims: Sequence[Claim]) -> Resolved:
+def _resolve(run: PassRun, registry, claims: Sequence[Claim]) -> Resolved:
     """Step 2: resolve every claim on its registry; no git."""
-    resolutions = resolve_all(run.registry, claims, concurrency=_resolve_concurrency())
-    crash_point("resolve_digest:done")
+    resolutions = resolve_all(registry, claims, concurrency=run.config.resolve_concurrency)
     return Resolved(
-        to_pin=[r for r in resolutions if r.claim.kind == "promote" and r.resolved is not None],
-        failures=[r for r in resolutions if r.claim.kind == "promote" and r.resolved is None],
-        finalize=[_finalize_info(run.writer, r) for r in resolutions if r.claim.kind == "finalize"],
+        to_pin=[r for r in resolutions if r.resolved is not None],
+        failures=[r for r in resolutions if r.resolved is None],
     )
 
 
-def _pin_resolved(run: PassRun, to_pin: list[Resolution]) -> Pinned:
+def _pin(run: PassRun, writer: GitopsWriter, to_pin: list[Resolution]) -> Pinned:
     """Step 3: write every resolved pin in one commit; a failed push fails each of them."""
     if not to_pin:
         return Pinned(None, [])
     try:
-        pinned = commit_and_push(
-            run.writer,
-            lambda tree: write_pin(tree, to_pin, runner=run.runner, now=run.now),
+        pinned = writer.transact(
+            lambda tree: write_pin(tree, run, to_pin),
             step="write_pin",
             message=pin_message,
+            paths=lambda v: v.paths,
         )
     except GitError as exc:
         return Pinned(
@@ -333,28 +275,23 @@ def _pin_resolved(run: PassRun, to_pin: list[Resolution]) -> Pinned:
     return Pinned(pinned, list(pinned.value.failed))
 
 
-def _record_all(
+def _record(
     run: PassRun,
+    writer: GitopsWriter,
     pinned: Pinned,
-    *,
     failures: list[Resolution],
-    finalize: list[Finalize],
+    recoveries: list[Recovery],
 ) -> Transaction[RecordStep]:
-    """Step 4: one evidence record per attempt, in one commit."""
-    return commit_and_push(
-        run.writer,
+    """Step 5: one evidence record per attempt, decision and recovery, in one commit."""
+    return writer.transact(
         lambda tree: record_promotion(
             tree,
-            runner=run.runner,
-            now=run.now,
-            ctx=run.ctx,
-            policy=run.policy,
+            run,
             pins=pinned.step,
             pin_commit=pinned.commit,
             pin_push=pinned.push_result,
             failures=failures,
-            finalize=finalize,
-            replication=run.replication,
+            recoveries=recoveries,
         ),
         step="record_promotion",
         message=lambda v: (
@@ -362,6 +299,7 @@ def _record_all(
             + "\n".join(f"{o.service}: {o.release_id} {o.result}" for o in v.outcomes)
             + "\n"
         ),
+        paths=lambda v: v.paths,
     )
 
 

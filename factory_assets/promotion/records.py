@@ -69,6 +69,31 @@ def _verifications(resolved: ResolvedDigest | None) -> list[dict]:
     return [verification_of(v) for v in resolved.verifications] if resolved else []
 
 
+def _request_details(entry: ReleaseEntry) -> dict:
+    """What the request asked for, as every record of it repeats it."""
+    return {
+        "release_id": entry.id,
+        "env": entry.env,
+        "image": entry.image,
+        "tag": entry.tag or entry.source_tag,
+        "requested_digest": entry.digest if entry.tag is None else None,
+        "requested_at": rfc3339(entry.requested_at),
+        "requested_by": entry.requested_by,
+        "attempt": entry.attempts,
+        "max_attempts": entry.max_attempts,
+    }
+
+
+def _subject(entry: ReleaseEntry, digest: str | None, commit: str | None) -> list[dict]:
+    """What the record is about: the image by digest, and the pin commit."""
+    subject = []
+    if digest and digest.startswith("sha256:"):
+        subject.append({"name": entry.image, "digest": {"sha256": digest.removeprefix("sha256:")}})
+    if commit:
+        subject.append({"name": f"git:{entry.service}", "digest": {"gitCommit": commit}})
+    return subject
+
+
 def write_record(
     tree: Path,
     queue: ReleaseQueue,
@@ -92,22 +117,9 @@ def write_record(
 ) -> EvidenceRecord:
     """Seal one promotion record for `entry` onto the chain of `tree`."""
     digest = resolved.digest if resolved else (entry.digest if entry.state == "promoted" else None)
-    subject = []
-    if digest and digest.startswith("sha256:"):
-        subject.append({"name": entry.image, "digest": {"sha256": digest.removeprefix("sha256:")}})
-    if commit:
-        subject.append({"name": f"git:{entry.service}", "digest": {"gitCommit": commit}})
     details = {
-        "release_id": entry.id,
-        "env": entry.env,
-        "image": entry.image,
-        "tag": entry.tag or entry.source_tag,
-        "requested_digest": entry.digest if entry.tag is None else None,
+        **_request_details(entry),
         "digest": digest,
-        "requested_at": rfc3339(entry.requested_at),
-        "requested_by": entry.requested_by,
-        "attempt": entry.attempts,
-        "max_attempts": entry.max_attempts,
         "forced": forced,
         "reason": reason,
         "superseded_by": superseded_by,
@@ -134,7 +146,7 @@ def write_record(
         service=entry.service,
         result=result,
         details={k: v for k, v in details.items() if v is not None},
-        subject=subject,
+        subject=_subject(entry, digest, commit),
         started_at=rfc3339(min(ctx.started_at, utc_now())),
         finished_at=rfc3339(utc_now()),
         links=links,

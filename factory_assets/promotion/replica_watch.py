@@ -13,18 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factory_assets.common.errors import InputError
-from factory_assets.layout.targets import Target, TargetError, TargetResolver
-from factory_assets.promotion.steps import verified_image
+from factory_assets.pins.target import PinTarget, PinTargets, verified_image
 from factory_assets.release.model import ReleaseEntry
 from factory_assets.release.queue_file import load_queue
-from resources.registries import EnvRegistries, registry_for
 from resources.registry import ManifestNotFound, RegistryClient, RegistryError
+from resources.registry.environments import EnvRegistries, registry_for
 
 
 @dataclass(frozen=True)
 class WaitingEntry:
     entry: ReleaseEntry
-    target: Target
+    target: PinTarget
 
     @property
     def service(self) -> str:
@@ -49,7 +48,7 @@ def waiting_entries(tree: Path, envs: Collection[str] | None = None) -> list[Wai
         queue = load_queue(tree).queue
     except InputError:
         return []  # the queue sensor and the pass report a broken queue
-    resolver = TargetResolver.for_tree(tree)
+    pins = PinTargets.for_tree(tree)
     found = []
     for entry in queue.entries:
         if entry.state != "pending" or entry.waiting_since is None or entry.digest is None:
@@ -57,8 +56,10 @@ def waiting_entries(tree: Path, envs: Collection[str] | None = None) -> list[Wai
         if envs is not None and entry.env not in envs:
             continue
         try:
-            target = resolver.target(entry.service, entry.env)
-        except (TargetError, InputError):
+            target = pins.usable(entry.service, entry.env)
+        except InputError:
+            target = None
+        if target is None:
             continue  # the pass refuses it, with a record
         found.append(WaitingEntry(entry, target))
     return found
@@ -75,7 +76,8 @@ def replicated(
     def look(item: WaitingEntry) -> tuple[WaitingEntry, bool, str | None]:
         try:
             client = registry_for(registry, item.env)
-            client.resolve(verified_image(item.entry, item.target, client), digest=item.digest)
+            image = verified_image(item.entry, item.target, client.registry_host)
+            client.resolve(image, digest=item.digest)
             return item, True, None
         except ManifestNotFound:
             return item, False, None

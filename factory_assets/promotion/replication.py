@@ -21,10 +21,6 @@ from factory_assets.release.state import mark_failed
 class ReplicationPolicy:
     timeout: timedelta = timedelta(seconds=settings.FACTORY_REPLICATION_TIMEOUT.default)
 
-    @classmethod
-    def from_env(cls) -> ReplicationPolicy:
-        return cls(timeout=timedelta(seconds=settings.FACTORY_REPLICATION_TIMEOUT.get()))
-
     def expired(self, entry: ReleaseEntry, now: datetime) -> bool:
         return entry.waiting_since is not None and now - entry.waiting_since >= self.timeout
 

@@ -75,13 +75,13 @@ def queue_snapshot(repo: Path, now: datetime | None = None) -> QueueSnapshot:
                 key = f"{base}:{entry.id}:window"
                 ready.append(ReadyService(item.service, entry.id, entry.attempts, key, item.env))
             elif item.acts:
-                # Supersede, abandon, finalize or fail-exhausted only: key on the exact state.
+                # Supersede, abandon, recover or fail-exhausted only: key on the exact state.
                 touched = sorted(
                     e.id
                     for e in (
                         *item.supersede,
                         *item.abandon,
-                        *item.finalize,
+                        *item.recover,
                         *item.exhausted,
                         *item.refuse,
                     )

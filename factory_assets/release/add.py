@@ -10,42 +10,33 @@ the checkout's `release/queue.yaml` is edited (no record: the user commits the f
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from factory_assets.common import settings
-from factory_assets.common.clock import rfc3339, utc_now
+from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
-from factory_assets.common.plain_model import ValidationError
-from factory_assets.evidence.ids import new_record_id
-from factory_assets.layout.config import (
-    DEFAULT_ENV,
-    FOUR_LIST_MAX_ATTEMPTS,
-    check_env,
-)
-from factory_assets.layout.targets import TargetError, TargetResolver
-from factory_assets.pins.pin_file import check_service_name, read_pin
+from factory_assets.layout.config import DEFAULT_ENV, check_env
+from factory_assets.layout.queue_codecs import queue_codec
+from factory_assets.layout.targets import TargetResolver
+from factory_assets.pins.pin_file import check_service_name
 from factory_assets.release.model import ReleaseEntry
+from factory_assets.release.queue_codec import RequestDraft
 from factory_assets.release.queue_file import (
     QueueDocument,
     load_queue,
     queue_relpath,
     save_queue,
 )
+from factory_assets.release.request_checks import ARGS
 
 # The evidence store and GitPython are imported where a pushed request records and commits:
 # `factory release add` without --push needs neither.
 if TYPE_CHECKING:
     from factory_assets.evidence.model import RecordBody
     from resources.gitops import GitopsWriter
-
-ARGS = "arguments"
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 @dataclass(frozen=True)
@@ -55,52 +46,6 @@ class AddResult:
     pushed: bool = False
     evidence_id: str | None = None
     message: str = ""
-
-
-def harbor_host(harbor_url: str | None = None) -> str:
-    """`host[:port]` of HARBOR_URL, the only registry images may come from.
-
-    Read with the standard library (the HTTP stack is imported only to talk to a registry),
-    to the same `host[:port]` the registry client's httpx reading gives.
-    """
-    url = (harbor_url if harbor_url is not None else settings.HARBOR_URL.get() or "").strip()
-    if not url:
-        raise InputError(
-            "environment", "HARBOR_URL", "not set: it names the registry every image must come from"
-        )
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - a port that is not a number in range makes no URL
-        netloc = parts.netloc.rpartition("@")[2]
-        if any(char.isspace() or not char.isprintable() for char in url):
-            raise ValueError("whitespace or control characters")
-        netloc = netloc.encode("idna").decode("ascii")  # as httpx: an IDN host in its A-label
-    except (ValueError, UnicodeError):
-        raise InputError("environment", "HARBOR_URL", "not a valid URL") from None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise InputError(
-            "environment", "HARBOR_URL", "must be an http:// or https:// URL with a host"
-        )
-    return _normal_host(netloc, parts.scheme)
-
-
-def _normal_host(host: str, scheme: str = "https") -> str:
-    host = host.lower()
-    default = _DEFAULT_PORTS.get(scheme)
-    return host.removesuffix(f":{default}") if default else host
-
-
-def _field_of(exc: ValidationError) -> tuple[str, str]:
-    err = exc.errors(include_url=False)[0]
-    names = {
-        "tag": "--tag",
-        "digest": "--digest",
-        "image": "--image",
-        "requested_by": "--by",
-        "id": "--id",
-    }
-    loc = str(err["loc"][0]) if err["loc"] else "-"
-    return names.get(loc, loc), str(err["msg"]).removeprefix("Value error, ")
 
 
 def build_entry(
@@ -117,7 +62,8 @@ def build_entry(
     env: str = DEFAULT_ENV,
     resolver: TargetResolver | None = None,
 ) -> ReleaseEntry:
-    """A validated pending entry (raises InputError naming the argument and what is wrong).
+    """A validated pending entry in the shape the queue's format takes (raises InputError
+    naming the argument and what is wrong).
 
     A caller building many entries from one tree passes that tree's `resolver`, so
     factory.yaml (and the service map) are parsed once per batch, not once per entry.
@@ -128,103 +74,18 @@ def build_entry(
     except ValueError as exc:
         raise InputError(ARGS, "--env", str(exc)) from None
     resolver = resolver or TargetResolver.for_tree(repo)
-    if resolver.layout.queue_format == "four-lists":
-        return _four_list_entry(
-            resolver,
-            service=service,
-            env=env,
-            tag=tag,
-            digest=digest,
-            image=image,
-            requested_by=requested_by,
-            now=now,
-            release_id=release_id,
-        )
-    if (tag is None) == (digest is None):
-        raise InputError(ARGS, "--tag/--digest", "give exactly one of --tag or --digest")
-    if image is None:
-        pin = read_pin(repo, service, env)
-        image = pin.pin.repository
-        if image is None:
-            raise InputError(
-                ARGS,
-                "--image",
-                f"required: {pin.path.relative_to(repo)} does not name the image repository yet",
-            )
-    try:
-        entry = ReleaseEntry.model_validate(
-            {
-                "id": release_id or new_record_id(),
-                "service": service,
-                "env": env,
-                "image": image,
-                "tag": tag,
-                "digest": digest,
-                "requested_at": now or utc_now(),
-                "requested_by": requested_by or _who(),
-            }
-        )
-    except ValidationError as exc:
-        field, problem = _field_of(exc)
-        raise InputError(ARGS, field, problem) from None
-    allowed = harbor_host(harbor_url)
-    host = _normal_host(entry.image.partition("/")[0])
-    if host != allowed:
-        raise InputError(
-            ARGS, "--image", f"registry host {host!r} is not HARBOR_URL's host {allowed!r}"
-        )
-    return entry
-
-
-def _four_list_entry(
-    resolver: TargetResolver,
-    *,
-    service: str,
-    env: str,
-    tag: str | None,
-    digest: str | None,
-    image: str | None,
-    requested_by: str | None,
-    now: datetime | None,
-    release_id: str | None,
-) -> ReleaseEntry:
-    """An entry in the shape service CI appends: `<createdAt>-<service>-<tag>`, source by digest.
-
-    The target must exist in the service map, so a typo fails here and not on a runner.
-    """
-    if digest is None:
-        raise InputError(ARGS, "--digest", "required in the four-list layout (source.digest)")
-    try:
-        target = resolver.target(service, env)
-    except TargetError as exc:
-        raise InputError(ARGS, "SERVICE/--env", str(exc)) from None
-    moment = (now or utc_now()).replace(microsecond=0)
-    label = tag or digest.removeprefix("sha256:")[:12]
-    suffix = "" if env == DEFAULT_ENV else f"-{env}"
-    try:
-        return ReleaseEntry.model_validate(
-            {
-                "id": release_id or f"{moment:%Y%m%dT%H%M%SZ}-{service}-{label}{suffix}",
-                "service": service,
-                "env": env,
-                "image": image or target.image_name or target.verify_image,
-                "digest": digest,
-                "source_tag": label,
-                "requested_at": moment,
-                "requested_by": requested_by or _who(),
-                "max_attempts": FOUR_LIST_MAX_ATTEMPTS,
-            }
-        )
-    except ValidationError as exc:
-        field, problem = _field_of(exc)
-        raise InputError(ARGS, field, problem) from None
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser() or "unknown"
-    except (KeyError, OSError):
-        return "unknown"
+    draft = RequestDraft(
+        service=service,
+        env=env,
+        tag=tag,
+        digest=digest,
+        image=image,
+        requested_by=requested_by or "",
+        now=now,
+        release_id=release_id,
+        harbor_url=harbor_url,
+    )
+    return queue_codec(resolver.layout).new_request(Path(repo), draft, resolver)
 
 
 def append_entry(

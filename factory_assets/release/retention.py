@@ -11,13 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from factory_assets.common import settings
 from factory_assets.release.model import ReleaseQueue
-
-
-def retention_window() -> timedelta:
-    """FACTORY_RELEASE_RETENTION_DAYS (default 30)."""
-    return timedelta(days=settings.FACTORY_RELEASE_RETENTION_DAYS.get())
 
 
 def compact(

@@ -26,13 +26,6 @@ class RetryPolicy:
     base_seconds: int = settings.FACTORY_RETRY_BASE_SECONDS.default
     max_seconds: int = settings.FACTORY_RETRY_MAX_SECONDS.default
 
-    @classmethod
-    def from_env(cls) -> RetryPolicy:
-        return cls(
-            base_seconds=settings.FACTORY_RETRY_BASE_SECONDS.get(),
-            max_seconds=settings.FACTORY_RETRY_MAX_SECONDS.get(),
-        )
-
     def delay(self, attempts: int) -> timedelta:
         exponent = max(0, min(attempts - 1, 30))
         return timedelta(seconds=min(self.base_seconds * (2**exponent), self.max_seconds))

@@ -1,4 +1,4 @@
-"""Dagster layer for smoke checks: `smoke_result`, downstream of `dev_pin`, per (service, env).
+"""Dagster layer for smoke checks: `smoke_result`, downstream of `lane_pin`, per (service, env).
 
 The checks are imported in the asset body: the definitions load them only for a smoke run.
 """
@@ -11,9 +11,9 @@ from factory_assets.partitions import lane_of, lanes_partitions
 
 @dg.asset(
     partitions_def=lanes_partitions,
-    deps=["dev_pin"],
-    group_name="promotion",
-    description="Proof that the pinned digest runs in dev: Argo CD synced the pinning commit, is healthy (not "
+    deps=["lane_pin"],
+    group_name="smoke",
+    description="Proof that the pinned digest runs in the lane's environment: Argo CD synced the pinning commit, is healthy (not "
     "stale) and runs the digest; or the service's endpoint answers ready. Writes a `smoke` record.",
     kinds={"argocd"},
 )

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from factory_assets.common.errors import UsageError
 from factory_assets.layout.config import DEFAULT_ENV, ENV_RE, allowed_envs, load_layout
-from factory_assets.pins.pin_file import list_pin_services
-from factory_assets.smoke.targets import load_smoke_targets
+from factory_assets.pins.lane_view import lane_services
 
 Lane = tuple[str, str]  # (service, env)
 
@@ -93,13 +92,6 @@ def _default_envs(repo: Path, allowed: frozenset[str] | None) -> tuple[list[str]
     if allowed is None:
         return declared, []
     return [e for e in declared if e in allowed], [e for e in declared if e not in allowed]
-
-
-def lane_services(repo: Path, environment: str) -> list[str]:
-    """Services with something to check in `environment`: a pin file, or a smoke target."""
-    if load_layout(repo).pin_kind(environment) == "overlays":
-        return sorted(s for s, e in load_smoke_targets(repo) if e == environment)
-    return list_pin_services(repo, environment)
 
 
 def scope_at_remote_head(repo: Path) -> SmokeScope:

@@ -3,7 +3,8 @@
 Plain httpx, no dagster. One module per concern: `references` (the grammar, checked before any
 request), `manifests` (media types, what a request proved), `transport` (TLS, rate limit,
 retries, redirects), `auth` (`BearerAuth`, an httpx auth flow), `errors`, and `client`
-(`RegistryClient`). Import from here. What it guarantees:
+(`RegistryClient`); `environments` picks each environment's registry (`EnvRegistries`,
+`registry_for`). Import from here, but `environments` by its own path. What it guarantees:
 
 * Digests are computed from the exact manifest bytes (`Docker-Content-Digest` is recorded, and
   must agree when present, but is never trusted on its own). Every manifest request sends all

@@ -296,7 +296,7 @@ def _check_the_outcome(clusters: Clusters, dev_smoked_prod: list) -> Path:
 
 
 def legacy_jobs_live(clone: Path) -> list[str]:
-    from factory_assets.layout.legacy_runtime import legacy_jobs
+    from factory_assets.adopt.legacy_runtime import legacy_jobs
 
     return [j.path for j in legacy_jobs(clone) if not j.suspended]
 

@@ -8,14 +8,14 @@ import dagster as dg
 import pytest
 import yaml
 
+from factory_assets.adopt.legacy_runtime import legacy_jobs, suspend_text
 from factory_assets.adopt.runners import RUNTIMES
 from factory_assets.cli.main import main
 from factory_assets.common.errors import InputError
-from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
-from factory_assets.layout.legacy_runtime import legacy_jobs, suspend_text
+from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry, PromotionSettings
 from factory_assets.promotion import run_pass
-from factory_assets.promotion.assets import dev_pin
-from resources.registries import EnvRegistries
+from factory_assets.promotion.assets import lane_pin
+from resources.registry.environments import EnvRegistries
 from tests.support.ljwx import LjwxRepo
 from tests.support.ljwx_legacy import CRONJOB, make_legacy_repo
 
@@ -126,10 +126,14 @@ def test_one_revert_undoes_either_runtime_and_every_pass_then_refuses(
     dagster_instance.add_dynamic_partitions("services", ["api"])
     dagster_instance.add_dynamic_partitions("envs", ["dev"])
     result = dg.materialize(
-        [dev_pin],
+        [lane_pin],
         partition_key="dev|api",
         instance=dagster_instance,
-        resources={"gitops": GitOpsRepo(path=str(clone)), "harbor": HarborRegistry()},
+        resources={
+            "gitops": GitOpsRepo(path=str(clone)),
+            "harbor": HarborRegistry(),
+            "promotion": PromotionSettings(),
+        },
         raise_on_error=False,
     )
     assert not result.success

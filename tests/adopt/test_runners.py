@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from factory_assets.adopt.image import FACTORY_IMAGE
+from factory_assets.adopt.legacy_runtime import legacy_jobs
 from factory_assets.cli.main import main
-from factory_assets.layout.legacy_runtime import legacy_jobs
 from tests.deploy.test_helm_values import K8S_VERSION
 from tests.support.ljwx_legacy import adopted_file, make_legacy_repo
 

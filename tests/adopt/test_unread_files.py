@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import subprocess
 
+from factory_assets.adopt.legacy_runtime import legacy_jobs, refuse_live_legacy_promoter
 from factory_assets.cli.main import main
-from factory_assets.layout.legacy_runtime import legacy_jobs, refuse_live_legacy_promoter
 from tests.support.ljwx_legacy import CRONJOB, make_legacy_repo
 
 DORMANT = CRONJOB.format(name="deploy-promoter", schedule="*/10 * * * *")

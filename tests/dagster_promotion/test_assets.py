@@ -1,4 +1,4 @@
-"""harbor_digest and dev_pin materialize through Dagster: in process and with the dagster CLI."""
+"""digest_preview and lane_pin materialize through Dagster: in process and with the dagster CLI."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry
+from factory_assets.dagster_resources import GitOpsRepo, HarborRegistry, PromotionSettings
 from factory_assets.pins.pin_file import read_pin
-from factory_assets.promotion.assets import dev_pin, harbor_digest
+from factory_assets.promotion.assets import digest_preview, lane_pin
 from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
 from tests.support.oci import push_multiarch
@@ -40,16 +40,20 @@ def queued(registry, unique_repo, harbor_env, gitops_remote, dagster_instance):
 def test_materialize_pins_the_index_digest_with_evidence_metadata(queued):
     remote, instance, pushed = queued
     result = dg.materialize(
-        [harbor_digest, dev_pin],
+        [digest_preview, lane_pin],
         partition_key="dev|api",
         instance=instance,
-        resources={"gitops": GitOpsRepo(path=str(remote.clone)), "harbor": HarborRegistry()},
+        resources={
+            "gitops": GitOpsRepo(path=str(remote.clone)),
+            "harbor": HarborRegistry(),
+            "promotion": PromotionSettings(),
+        },
     )
     assert result.success
-    (digest_mat,) = result.asset_materializations_for_node("harbor_digest")
+    (digest_mat,) = result.asset_materializations_for_node("digest_preview")
     assert digest_mat.metadata["digest"].value == pushed.index_digest
     assert digest_mat.tags["dagster/data_version"] == pushed.index_digest
-    (pin_mat,) = result.asset_materializations_for_node("dev_pin")
+    (pin_mat,) = result.asset_materializations_for_node("lane_pin")
     meta = {k: v.value for k, v in pin_mat.metadata.items()}
     assert meta["digest"] == pushed.index_digest
     assert meta["changed"] is True
@@ -62,12 +66,16 @@ def test_materialize_pins_the_index_digest_with_evidence_metadata(queued):
     record = (fresh / "evidence" / "records" / f"{meta['evidence_id']}.json").read_text()
     assert result.run_id in record  # the record links back to the Dagster run
     again = dg.materialize(  # nothing pending: the same pin, described the same way
-        [dev_pin],
+        [lane_pin],
         partition_key="dev|api",
         instance=instance,
-        resources={"gitops": GitOpsRepo(path=str(remote.clone)), "harbor": HarborRegistry()},
+        resources={
+            "gitops": GitOpsRepo(path=str(remote.clone)),
+            "harbor": HarborRegistry(),
+            "promotion": PromotionSettings(),
+        },
     )
-    (same,) = again.asset_materializations_for_node("dev_pin")
+    (same,) = again.asset_materializations_for_node("lane_pin")
     same_meta = {k: v.value for k, v in same.metadata.items()}
     assert same_meta["changed"] is False
     for key in ("digest", "media_type", "evidence_id", "evidence_content_digest", "release_id"):
@@ -91,10 +99,14 @@ def test_registry_failure_is_a_failed_run_that_says_why(
     dagster_instance.add_dynamic_partitions("services", ["api"])
     dagster_instance.add_dynamic_partitions("envs", ["dev"])
     result = dg.materialize(
-        [dev_pin],
+        [lane_pin],
         partition_key="dev|api",
         instance=dagster_instance,
-        resources={"gitops": GitOpsRepo(path=str(gitops_remote.clone)), "harbor": HarborRegistry()},
+        resources={
+            "gitops": GitOpsRepo(path=str(gitops_remote.clone)),
+            "harbor": HarborRegistry(),
+            "promotion": PromotionSettings(),
+        },
         raise_on_error=False,
     )
     assert not result.success
@@ -108,7 +120,7 @@ def test_registry_failure_is_a_failed_run_that_says_why(
 def test_a_digest_the_registry_cannot_resolve_still_counts_an_attempt(
     registry, unique_repo, harbor_env, gitops_remote, dagster_instance
 ):
-    """harbor_digest must not fail the run: dev_pin then records the attempt, so back-off and
+    """digest_preview must not fail the run: lane_pin then records the attempt, so back-off and
     the retry limit apply instead of a pending release retried by the sensor for ever."""
     harbor_env(registry)
     add_release(
@@ -122,23 +134,27 @@ def test_a_digest_the_registry_cannot_resolve_still_counts_an_attempt(
     dagster_instance.add_dynamic_partitions("services", ["api"])
     dagster_instance.add_dynamic_partitions("envs", ["dev"])
     result = dg.materialize(
-        [harbor_digest, dev_pin],
+        [digest_preview, lane_pin],
         partition_key="dev|api",
         instance=dagster_instance,
-        resources={"gitops": GitOpsRepo(path=str(gitops_remote.clone)), "harbor": HarborRegistry()},
+        resources={
+            "gitops": GitOpsRepo(path=str(gitops_remote.clone)),
+            "harbor": HarborRegistry(),
+            "promotion": PromotionSettings(),
+        },
         raise_on_error=False,
     )
-    (digest_mat,) = result.asset_materializations_for_node("harbor_digest")
+    (digest_mat,) = result.asset_materializations_for_node("digest_preview")
     assert digest_mat.metadata["error"].value  # why, in the UI
     assert digest_mat.metadata["digest"].value == ""
-    assert not result.success  # dev_pin ran and failed: the attempt is on the queue
+    assert not result.success  # lane_pin ran and failed: the attempt is on the queue
     (entry,) = load_queue(gitops_remote.new_clone("check")).queue.entries
     assert (entry.attempts, entry.state) == (1, "pending"), entry
     assert entry.next_attempt_at is not None and "manifest not found" in entry.last_error
 
 
 @pytest.mark.slow
-def test_dagster_cli_materializes_dev_pin_for_a_partition(queued, dagster_home):
+def test_dagster_cli_materializes_lane_pin_for_a_partition(queued, dagster_home):
     remote, _, pushed = queued
     env = {**os.environ, "FACTORY_REPO": str(remote.clone)}
     proc = subprocess.run(
@@ -149,7 +165,7 @@ def test_dagster_cli_materializes_dev_pin_for_a_partition(queued, dagster_home):
             "-m",
             "factory_assets.definitions",
             "--select",
-            "harbor_digest,dev_pin",
+            "digest_preview,lane_pin",
             "--partition",
             "dev|api",
         ],
@@ -183,7 +199,7 @@ def test_a_fresh_instance_gets_its_partitions_from_the_repo(
     materialize = [
         str(ROOT / ".venv/bin/dagster"),
         *("asset", "materialize", "-m", "factory_assets.definitions"),
-        *("--select", "harbor_digest,dev_pin", "--partition", "dev|api"),
+        *("--select", "digest_preview,lane_pin", "--partition", "dev|api"),
     ]
 
     def run(*args: str) -> subprocess.CompletedProcess:
@@ -201,7 +217,7 @@ def test_a_fresh_instance_gets_its_partitions_from_the_repo(
 # The README's CI row, as a shell runs it (the table escapes `|` as `\|`).
 CI_RECIPE = (
     "dagster asset materialize -m factory_assets.definitions -a defs_with_lanes "
-    "--select dev_pin --partition 'dev|api'"
+    "--select lane_pin --partition 'dev|api'"
 )
 
 
@@ -245,7 +261,7 @@ def test_the_readme_ci_recipe_pins_a_lane_from_a_fresh_instance(
     with dg.DagsterInstance.get() as instance:
         assert instance.get_dynamic_partitions("services") == ["api"]
         assert instance.get_dynamic_partitions("envs") == ["dev"]
-        event = instance.get_latest_materialization_event(dg.AssetKey("dev_pin"))
+        event = instance.get_latest_materialization_event(dg.AssetKey("lane_pin"))
         assert event is not None and event.dagster_event.partition == "dev|api"
         assert event.asset_materialization.metadata["digest"].value == pushed.index_digest
 

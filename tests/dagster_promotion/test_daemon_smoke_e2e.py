@@ -1,4 +1,4 @@
-"""The whole `promote_service` job under `dagster-daemon run`: harbor_digest -> dev_pin ->
+"""The whole `promote_service` job under `dagster-daemon run`: digest_preview -> lane_pin ->
 smoke_result, with the smoke check answered by an Argo CD double that reconciles the remote
 like the real one (kustomize renders the overlay the pin writes through to).
 

@@ -17,8 +17,8 @@ from tests.doubles.github import GitHubDouble
 from tests.support.evidence import validate_cli
 
 
-@dg.asset(partitions_def=dg.DynamicPartitionsDefinition(name="services"), name="dev_pin")
-def crashing_dev_pin() -> None:
+@dg.asset(partitions_def=dg.DynamicPartitionsDefinition(name="services"), name="lane_pin")
+def crashing_lane_pin() -> None:
     raise RuntimeError("worker killed before the engine wrote anything")
 
 
@@ -33,8 +33,8 @@ def github(monkeypatch):
 
 # A job named like the real one, so the run's job_name is what the sensors monitor.
 crashing_promote_service = dg.Definitions(
-    assets=[crashing_dev_pin],
-    jobs=[dg.define_asset_job(promote_service_job.name, selection=[crashing_dev_pin])],
+    assets=[crashing_lane_pin],
+    jobs=[dg.define_asset_job(promote_service_job.name, selection=[crashing_lane_pin])],
 ).resolve_job_def(promote_service_job.name)
 
 
@@ -169,7 +169,7 @@ def test_a_run_the_failure_sensor_could_not_record_is_recorded_later(
     fresh = gitops_remote.new_clone("after")
     assert run_has_evidence(fresh, run_id)
     (record,) = [r for r in records_of(fresh) if r["links"].get("dagster_run_id") == run_id]
-    assert "Steps failed: ['dev_pin']" in record["details"]["error"]  # the failure's message
+    assert "Steps failed: ['lane_pin']" in record["details"]["error"]  # the failure's message
     assert validate_cli(fresh).returncode == 0
     again = failed_run_evidence_sensor(tick)  # nothing left to do: no second record
     assert "have evidence" in again.skip_message

@@ -1,8 +1,8 @@
-"""The Dagster UI in a real browser: headless Chromium shows dev_pin's lineage and what it pinned.
+"""The Dagster UI in a real browser: headless Chromium shows lane_pin's lineage and what it pinned.
 
-A `dev_pin` partition is materialized through dagster-webserver (as in test_webserver_ui);
+A `lane_pin` partition is materialized through dagster-webserver (as in test_webserver_ui);
 then Debian's chromium opens the webserver's own pages, and the rendered text must show the
-asset's lineage (harbor_digest -> dev_pin -> smoke_result) and, for the `dev|api` partition's
+asset's lineage (digest_preview -> lane_pin -> smoke_result) and, for the `dev|api` partition's
 materialization, the pinned digest and the evidence record id.
 """
 
@@ -87,7 +87,7 @@ def test_ui_shows_the_lineage_and_the_partitions_digest_and_evidence(
                 "selector": {
                     **selector,
                     "jobName": "__ASSET_JOB",
-                    "assetSelection": [{"path": ["harbor_digest"]}, {"path": ["dev_pin"]}],
+                    "assetSelection": [{"path": ["digest_preview"]}, {"path": ["lane_pin"]}],
                 },
                 "executionMetadata": {
                     "tags": [
@@ -114,10 +114,10 @@ def test_ui_shows_the_lineage_and_the_partitions_digest_and_evidence(
         browser = Browser(tmp_path / "chromium-profile")
         page = browser.new_page()
         # The asset's lineage: the upstream digest check and the downstream smoke check.
-        page.navigate(f"{base}/assets/dev_pin?view=lineage&lineageScope=neighbors")
-        _shows(page, ["harbor_digest", "dev_pin", "smoke_result"], timeout=90)
+        page.navigate(f"{base}/assets/lane_pin?view=lineage&lineageScope=neighbors")
+        _shows(page, ["digest_preview", "lane_pin", "smoke_result"], timeout=90)
         # The `api` partition's materialization, with the metadata the run recorded.
-        page.navigate(f"{base}/assets/dev_pin?view=partitions&partition={quote(PARTITION)}")
+        page.navigate(f"{base}/assets/lane_pin?view=partitions&partition={quote(PARTITION)}")
         text = _shows(page, [digest, evidence_id], timeout=90)
         # Each value in the cell beside its own metadata label, in the run launched above.
         for label, value in (("digest", digest), ("evidence_id", evidence_id), ("Run", run_id[:8])):

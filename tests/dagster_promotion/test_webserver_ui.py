@@ -1,4 +1,4 @@
-"""The UI path: Materialize dev_pin for a partition through dagster-webserver's GraphQL API."""
+"""The UI path: Materialize lane_pin for a partition through dagster-webserver's GraphQL API."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def graphql(client: httpx.Client, query: str, variables: dict) -> dict:
     return body["data"]
 
 
-def test_materialize_dev_pin_partition_through_graphql(
+def test_materialize_lane_pin_partition_through_graphql(
     tmp_path, registry, unique_repo, harbor_env, gitops_remote
 ):
     env = harbor_env(registry)
@@ -89,7 +89,7 @@ def test_materialize_dev_pin_partition_through_graphql(
                 "selector": {
                     **selector,
                     "jobName": "__ASSET_JOB",
-                    "assetSelection": [{"path": ["harbor_digest"]}, {"path": ["dev_pin"]}],
+                    "assetSelection": [{"path": ["digest_preview"]}, {"path": ["lane_pin"]}],
                 },
                 "executionMetadata": {
                     "tags": [

@@ -149,7 +149,7 @@ def test_two_runners_with_their_own_instances_serialize_and_supersede(
                     "-m",
                     "factory_assets.definitions",
                     "--select",
-                    "harbor_digest,dev_pin",
+                    "digest_preview,lane_pin",
                     "--partition",
                     f"dev|{SERVICE}",
                 ],

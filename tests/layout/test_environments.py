@@ -9,7 +9,7 @@ import yaml
 from factory_assets.cli.main import main
 from factory_assets.promotion import run_pass
 from factory_assets.release.add import add_release
-from resources.registries import EnvRegistries
+from resources.registry.environments import EnvRegistries
 from tests.support.ljwx import EMPTY_QUEUE, PUBLIC, LjwxRepo
 from tests.support.oci import push_image
 from tests.support.queue_rules import queue_errors

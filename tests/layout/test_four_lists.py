@@ -11,7 +11,7 @@ import yaml
 from factory_assets.promotion import run_pass
 from factory_assets.release.queue_file import load_queue, save_queue
 from factory_assets.release.state import claim, mark_superseded
-from resources.registries import EnvRegistries
+from resources.registry.environments import EnvRegistries
 from tests.support.ljwx import EMPTY_QUEUE, LjwxRepo
 from tests.support.queue_rules import queue_errors
 

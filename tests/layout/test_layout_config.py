@@ -9,7 +9,7 @@ import pytest
 from factory_assets.cli.main import main
 from factory_assets.common.errors import InputError
 from factory_assets.layout.config import allowed_envs, load_layout
-from resources.registries import env_settings
+from resources.registry.environments import env_settings
 from tests.support.ljwx import LjwxRepo
 
 

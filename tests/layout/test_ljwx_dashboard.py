@@ -15,7 +15,7 @@ from factory_assets.evidence import store
 from factory_assets.promotion import run_pass
 from factory_assets.site.build import build_site
 from factory_assets.smoke.landing import land_verdict
-from resources.registries import EnvRegistries
+from resources.registry.environments import EnvRegistries
 from tests.site.conftest import browser, serve  # noqa: F401 - fixtures shared with tests/site
 from tests.support.ljwx import EMPTY_QUEUE, PUBLIC, LjwxRepo
 from tests.support.ljwx_legacy import DIGEST_A, QUEUE, make_legacy_repo

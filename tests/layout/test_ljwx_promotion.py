@@ -17,7 +17,7 @@ from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.pins import kustomize_tool
 from factory_assets.promotion import run_pass
-from resources.registries import EnvRegistries
+from resources.registry.environments import EnvRegistries
 from tests.support.ljwx import (
     EMPTY_QUEUE,
     HARBOR_EU,

@@ -17,7 +17,7 @@ from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
 from factory_assets.site.build import build_site
 from factory_assets.smoke.landing import smoke_checks_and_land
-from resources.registries import EnvRegistries
+from resources.registry.environments import EnvRegistries
 from tests.site.conftest import browser, serve  # noqa: F401
 from tests.smoke.conftest import Answer
 from tests.support.evidence import validate_cli

@@ -11,8 +11,8 @@ import pytest
 from factory_assets.promotion import run_pass
 from factory_assets.site.build import build_site
 from factory_assets.smoke.landing import smoke_checks_and_land
-from resources.registries import EnvRegistries
 from resources.registry import RegistryClient
+from resources.registry.environments import EnvRegistries
 from tests.layout.conftest import ljwx  # noqa: F401
 from tests.site.conftest import browser, serve  # noqa: F401
 from tests.smoke.conftest import Answer

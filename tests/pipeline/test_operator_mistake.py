@@ -12,7 +12,7 @@ from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
 from factory_assets.smoke.judgement import judges_the_pin
 from factory_assets.smoke.landing import smoke_checks_and_land
-from resources.registries import EnvRegistries
+from resources.registry.environments import EnvRegistries
 from tests.doubles.argocd import ArgoCDDouble, app_status
 from tests.support.oci import push_image
 

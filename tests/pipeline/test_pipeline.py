@@ -15,8 +15,8 @@ from factory_assets.promotion import run_pass
 from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
 from factory_assets.smoke.landing import smoke_checks_and_land
-from resources.registries import EnvRegistries
 from resources.registry import RegistryClient
+from resources.registry.environments import EnvRegistries
 from tests.smoke.conftest import Answer
 from tests.support.evidence import validate_cli
 from tests.support.oci import push_image

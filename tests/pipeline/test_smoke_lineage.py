@@ -14,7 +14,7 @@ from factory_assets.promotion import run_pass
 from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue, save_queue
 from factory_assets.smoke.landing import smoke_checks_and_land
-from resources.registries import EnvRegistries
+from resources.registry.environments import EnvRegistries
 from tests.doubles.argocd import app_status
 from tests.layout.conftest import ljwx  # noqa: F401
 from tests.support.ljwx import EMPTY_QUEUE, PUBLIC, LjwxRepo, now_stamp

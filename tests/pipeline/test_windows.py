@@ -13,7 +13,7 @@ from factory_assets.evidence.store import load_record
 from factory_assets.promotion import plan_pass, run_pass
 from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
-from resources.registries import EnvRegistries
+from resources.registry.environments import EnvRegistries
 from tests.pipeline.test_auto_rollback import Clock, _timeline_events
 from tests.site.conftest import browser, serve  # noqa: F401
 from tests.smoke.conftest import Answer

@@ -13,7 +13,7 @@ from factory_assets.common import roundtrip_yaml
 from factory_assets.promotion import PassResult, run_pass
 from factory_assets.release.add import add_release
 from factory_assets.release.model import ReleaseQueue
-from factory_assets.release.queue_file import parse_queue
+from factory_assets.release.releases_list import parse_queue
 from resources.registry import RegistryClient
 from tests.support.gitrepo import GitOpsRemote
 from tests.support.oci import push_image

@@ -271,7 +271,7 @@ def test_pin_never_goes_back_to_an_older_request(deploy: Deploy) -> None:
 def test_links_reach_the_records(deploy: Deploy) -> None:
     deploy.push("api", "v1")
     deploy.add("api", tag="v1")
-    links = {"dagster_run_id": "run-123", "asset_key": "dev_pin", "partition": "api", "bogus": "x"}
+    links = {"dagster_run_id": "run-123", "asset_key": "lane_pin", "partition": "api", "bogus": "x"}
     (outcome,) = deploy.run(links=links).outcomes
     got = record(deploy, outcome.evidence_id)["links"]
     assert got["dagster_run_id"] == "run-123" and got["partition"] == "api" and "bogus" not in got

@@ -96,6 +96,22 @@ def test_newest_wins_and_older_are_superseded() -> None:
     assert [d.kind for d in decisions] == ["superseded", "superseded", "claimed"]
 
 
+def test_a_digest_still_missing_on_its_registry_waits_in_the_plan_unclaimed() -> None:
+    """The replica wait is the plan's decision: nothing is claimed (and put back) for it."""
+    old = entry("r1", tag=None, digest=DIGEST, at=T0)
+    waiting = entry("r2", tag=None, digest=DIGEST, at=T0 + timedelta(seconds=1), waiting_since=T0)
+    queue = ReleaseQueue(entries=(old, waiting))
+    plan = plan_queue(queue, now=T0 + timedelta(minutes=1), replica_missing=lambda e: True)
+    (sp,) = plan.services
+    assert sp.promote is None and sp.awaiting_replica == waiting
+    assert [w.reason for w in sp.waiting] == ["waiting for replication"]
+    assert [e.id for e in sp.supersede] == ["r1"] and sp.superseded_by == "r2"
+    _, decisions = apply_plan(queue, plan, runner="h:1:a", now=T0, lease=LEASE)
+    assert [d.kind for d in decisions] == ["superseded"]
+    there = plan_queue(queue, now=T0 + timedelta(minutes=1), replica_missing=lambda e: False)
+    assert there.services[0].promote == waiting and there.services[0].awaiting_replica is None
+
+
 def test_equal_times_break_ties_by_file_position() -> None:
     queue = ReleaseQueue(entries=(entry("r1"), entry("r2")))
     assert plan_queue(queue, now=T0).services[0].promote.id == "r2"

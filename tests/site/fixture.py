@@ -205,7 +205,7 @@ def write_fixture(repo: Path) -> list[EvidenceRecord]:
 
 def _event(repo, service, details, *, result="skipped", at, parent=None):
     """A promotion record that is an event of a release's life, shaped as its writer
-    shapes it (`factory_assets/pipeline/`, `promotion/steps.py`), at a fixed time."""
+    shapes it (`factory_assets/pipeline/`, `promotion/steps/`), at a fixed time."""
     return append_record(
         repo,
         new_body(

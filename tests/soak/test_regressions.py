@@ -13,8 +13,8 @@ from pathlib import Path
 from factory_assets.promotion import run_pass
 from factory_assets.release.add import add_release
 from factory_assets.smoke.landing import smoke_checks_and_land
-from resources.registries import EnvRegistries
 from resources.registry import RegistryClient
+from resources.registry.environments import EnvRegistries
 from tests.smoke.conftest import Answer
 from tests.soak.proxy import SoakProxy
 from tests.support.ljwx import LjwxRepo

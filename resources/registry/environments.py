@@ -13,7 +13,9 @@ import threading
 import httpx
 
 from factory_assets.common import settings
-from resources.registry import RegistryClient, RegistryConfigError, requests_per_second_from_env
+from resources.registry.client import RegistryClient
+from resources.registry.errors import RegistryConfigError
+from resources.registry.transport import requests_per_second_from_env
 
 
 def _host(url: str) -> str | None:
