@@ -53,6 +53,16 @@ def _daemon(tmp_path, remote, registry, clock, **extra):
     return start_daemon(shipped_dagster_home(tmp_path / "home"), env, tmp_path / "daemon.log")
 
 
+def _lane_pin_metadata(home) -> dict:
+    """The metadata of the lane's latest `lane_pin` materialization (the Dagster UI's)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("lane_pin"))
+    metadata = event.asset_materialization.metadata
+    return {key: value.value for key, value in metadata.items()}
+
+
 def _request(remote, registry, repo: str, tag: str) -> str:
     push_image(registry, repo, tag, content=f"api {tag}".encode())
     return add_release(
@@ -92,6 +102,9 @@ def test_the_daemon_holds_a_request_over_the_weekend_and_lets_it_go_at_monday_ei
         )
         held = _entry(remote, rid)
         assert (held["state"], held.get("attempts", 0)) == ("pending", 0)
+        assert _lane_pin_metadata(tmp_path / "home")["window"] == (
+            "outside its window until Mon 08:00"
+        )
         clock.set(MONDAY_0800)
         wait_for(
             lambda: _entry(remote, rid)["state"] == "promoted",
