@@ -32,6 +32,10 @@ def _entry(remote, release_id: str) -> dict:
     return next(e for e in _entries(remote) if e["id"] == release_id)
 
 
+def _recorded(entry: dict) -> bool:
+    return entry["state"] == "promoted" and not entry.get("claimed_by")
+
+
 def _events(remote, release_id: str) -> list[str]:
     clone = remote.new_clone()
     found = []
@@ -107,8 +111,8 @@ def test_the_daemon_holds_a_request_over_the_weekend_and_lets_it_go_at_monday_ei
         shown = wait_for(lambda: _lane_pin_metadata(tmp_path / "home").get("window"), 60)
         assert shown == "outside its window until Mon 08:00"
         clock.set(MONDAY_0800)
-        wait_for(
-            lambda: _entry(remote, rid)["state"] == "promoted",
+        wait_for(  # pinned, and recorded: the claim goes with the attempt's record
+            lambda: _recorded(_entry(remote, rid)),
             120,
             what=lambda: f"api promoted on Monday\n{daemon.log()[-3000:]}",
         )
