@@ -23,6 +23,7 @@ from factory_assets.sandbox.oci_push import push_image, push_multiarch  # noqa: 
 from factory_assets.sandbox.registry_server import RegistryServer  # noqa: E402
 
 DEMO = ROOT / ".demo"
+DEV_LAYOUT = "{pins: pin-files, auto_rollback: true, sync_window: 2s}"
 BIN = Path(sys.executable).parent
 
 
@@ -83,9 +84,10 @@ def carry_to_prod(clone: Path, env: dict, endpoint: str) -> dict[str, str]:
     env = {**env, "HARBOR_URL_PROD": prod.url}
     try:
         (clone / "factory.yaml").write_text(
-            "# dev -> prod: a passed dev smoke queues prod; prod also waits for a person\n"
-            "environments:\n  dev: {pins: pin-files}\n"
-            "  prod: {pins: pin-files, after: dev, approval: true}\n"
+            "# dev -> prod: once dev's pin has stayed healthy 5 seconds (its soak), a passed dev\n"
+            "# smoke queues prod; prod also waits for a person\n"
+            f"environments:\n  dev: {DEV_LAYOUT}\n"
+            "  prod: {pins: pin-files, after: dev, approval: true, soak: 5s}\n"
         )
         (clone / "envs" / "prod").mkdir(exist_ok=True)
         (clone / "envs" / "prod" / "api.yaml").write_text(
@@ -94,6 +96,9 @@ def carry_to_prod(clone: Path, env: dict, endpoint: str) -> dict[str, str]:
         git("add", "factory.yaml", "envs/prod/api.yaml", cwd=clone)
         git("commit", "-q", "-m", "declare the prod stage of api", cwd=clone)
         git("push", "-q", "origin", "main", cwd=clone)
+        factory("smoke", "--env", "dev", "--repo", str(clone), "--timeout", "20", env=env)
+        factory("release", "status", "--repo", str(clone), env=env)  # prod: soaking, 0 s of 5
+        time.sleep(6)  # the soak: dev's pin stays healthy 5 seconds
         factory("smoke", "--env", "dev", "--repo", str(clone), "--timeout", "20", env=env)
         git("pull", "-q", "--ff-only", cwd=clone)
         entries = yaml_entries(clone)
@@ -111,12 +116,58 @@ def carry_to_prod(clone: Path, env: dict, endpoint: str) -> dict[str, str]:
         final = next(e for e in yaml_entries(clone) if e["id"] == stage["id"])
         return {
             "dev smoke": upstream.get("smoke_evidence", "-"),
+            "soaked, handed off": f"{stage.get('evidence', '-')} (its soak: {_soak_of(clone, stage)})",
             "prod request": stage.get("evidence", "-"),
             "prod pinned": final.get("evidence", "-"),
             "prod smoke": final.get("smoke_evidence", "-"),
         }
     finally:
         prod.stop()
+
+
+def _soak_of(clone: Path, stage: dict) -> str:
+    """The smoke records the handoff names as the proof of dev's soak."""
+    record = json.loads((clone / "evidence" / "records" / f"{stage['evidence']}.json").read_text())
+    soak = record["details"].get("soak") or {}
+    return "records " + ", ".join(soak.get("records") or ["-"])
+
+
+def roll_back_by_itself(clone: Path, env: dict, image: str, endpoint: dict) -> dict[str, str]:
+    """dev with `auto_rollback`: api 1.2.0 breaks, a second broken check after the sync window
+    confirms it, the factory queues the rollback to 1.1.0 by itself; it lands and is healthy."""
+    (clone / "factory.yaml").write_text(
+        f"# a confirmed broken pin in dev is rolled back by itself\nenvironments:\n  dev: {DEV_LAYOUT}\n"
+    )
+    git("add", "factory.yaml", cwd=clone)
+    git("commit", "-q", "-m", "dev rolls back a confirmed broken pin by itself", cwd=clone)
+    git("push", "-q", "origin", "main", cwd=clone)
+    add = ("release", "add", "api", "--tag", "1.2.0", "--image", image, "--by", "demo", "--push")
+    factory(*add, "--repo", str(clone), env=env)
+    factory("promote", "--repo", str(clone), env=env)
+    endpoint["broken"] = True  # 1.2.0 does not come up
+    smoke = ("smoke", "--env", "dev", "--service", "api", "--repo", str(clone), "--timeout", "20")
+    factory(*smoke, env=env, check=False)  # failed: one broken check is not enough
+    time.sleep(3)  # the sync window (2s) passes
+    factory(*smoke, env=env, check=False)  # failed again: confirmed, the rollback is queued
+    git("pull", "-q", "--ff-only", cwd=clone)
+    rollback = next(e for e in yaml_entries(clone) if e.get("rollback_of"))
+    factory("release", "status", "--repo", str(clone), env=env)
+    factory("promote", "--repo", str(clone), env=env)  # 1.1.0 again
+    endpoint["broken"] = False
+    factory(*smoke, env=env)
+    git("pull", "-q", "--ff-only", cwd=clone)
+    final = next(e for e in yaml_entries(clone) if e["id"] == rollback["id"])
+    record = json.loads(
+        (clone / "evidence" / "records" / f"{rollback['evidence']}.json").read_text()
+    )
+    why = record["details"]["auto_rollback"]
+    return {
+        "failed smoke": why["failed_smoke"],
+        "confirmed by": why.get("confirmed_by") or "-",
+        "rollback": rollback.get("evidence", "-"),
+        "pinned back": final.get("evidence", "-"),
+        "healthy": final.get("smoke_evidence", "-"),
+    }
 
 
 def yaml_entries(clone: Path) -> list[dict]:
@@ -131,6 +182,7 @@ def push_sample_images(server: RegistryServer) -> dict[str, str]:
     digests = {
         "api:1.0.0": push_image(server, "demo/api", "1.0.0", content=b"api 1.0.0"),
         "api:1.1.0": push_image(server, "demo/api", "1.1.0", content=b"api 1.1.0"),
+        "api:1.2.0": push_image(server, "demo/api", "1.2.0", content=b"api 1.2.0"),
         "web:2.0.0": push_multiarch(server, "demo/web", "2.0.0").index_digest,
     }
     for ref, digest in digests.items():
@@ -138,14 +190,23 @@ def push_sample_images(server: RegistryServer) -> dict[str, str]:
     return digests
 
 
-def start_readiness_endpoint() -> tuple[str, object]:
-    """A local service endpoint for the smoke step's HTTP readiness fallback."""
+def start_readiness_endpoint() -> tuple[str, object, dict]:
+    """A local service endpoint for the smoke step's HTTP readiness fallback; with
+    `state["broken"]` it sends the check to another host, which a smoke check refuses."""
     import http.server
     import threading
+
+    state = {"broken": False}
 
     class Ready(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
             body = b'{"status": "ready"}'
+            if state["broken"]:
+                self.send_response(302)
+                self.send_header("Location", "http://broken.invalid/healthz")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(200 if self.path == "/healthz" else 404)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -157,7 +218,7 @@ def start_readiness_endpoint() -> tuple[str, object]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ready)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/healthz", server
+    return f"http://127.0.0.1:{server.server_address[1]}/healthz", server, state
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -269,7 +330,7 @@ def main() -> int:
     remote, clone = gitops.bare, gitops.clone
     dagster_home = shipped_dagster_home(DEMO / "dagster_home")
     registry, env = start_registry()
-    endpoint, endpoint_server = start_readiness_endpoint()
+    endpoint, endpoint_server, endpoint_state = start_readiness_endpoint()
     try:
         push_sample_images(registry)
         api, web = registry.image("demo/api"), registry.image("demo/web")
@@ -325,10 +386,13 @@ def main() -> int:
         if smoke.returncode not in (0, 1):
             raise SystemExit("factory smoke failed to run")
 
-        print("\n== 4. from dev to prod: smoke gate, approval, replication ==")
+        print("\n== 4. automatic rollback: a confirmed broken pin goes back by itself ==")
+        rolled_back = roll_back_by_itself(clone, env, api, endpoint_state)
+
+        print("\n== 5. from dev to prod: soak, smoke gate, approval, replication ==")
         pipeline = carry_to_prod(clone, env, endpoint)
 
-        print("\n== 5. evidence: validate, collect, materialize ==")
+        print("\n== 6. evidence: validate, collect, materialize ==")
         git("pull", "-q", "--ff-only", cwd=clone)
         factory("evidence", "validate", "--repo", str(clone))
         factory(
@@ -341,7 +405,7 @@ def main() -> int:
         )
         materialize(clone, dagster_home, "evidence_index")
 
-        print("\n== 6. the dashboard, published to the demo remote's gh-pages ==")
+        print("\n== 7. the dashboard, published to the demo remote's gh-pages ==")
         site_dir = DEMO / "site"
         factory("site", "build", "--out", str(site_dir), "--repo", str(clone))
         factory("site", "publish", "--build-dir", str(site_dir), "--repo", str(clone))
@@ -357,8 +421,10 @@ def main() -> int:
     print(
         f"smoke        : {smoke.stdout.strip().splitlines()[-1] if smoke.stdout.strip() else 'no output'}"
     )
+    for step, record in rolled_back.items():
+        print(f"auto rollback: {step:18} record {record}")
     for step, record in pipeline.items():
-        print(f"dev -> prod  : {step:13} record {record}")
+        print(f"dev -> prod  : {step:18} record {record}")
     print(
         f"evidence     : {index['record_count']} record(s), merkle root {index['checkpoint']['root'][:16]}…"
     )

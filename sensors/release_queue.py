@@ -75,10 +75,12 @@ def run_key_for(instance: dg.DagsterInstance, ready: ReadyService, now: datetime
 def release_queue_sensor(
     context: dg.SensorEvaluationContext, gitops: GitOpsRepo
 ) -> dg.SensorResult:
+    from factory_assets.common.clock import utc_now
     from factory_assets.promotion.watch import queue_snapshot
 
-    now = datetime.now(UTC)
-    snapshot = queue_snapshot(gitops.resolve(), now)
+    now = datetime.now(UTC)  # run ends are the instance's times
+    # the plan's time is the factory's (promotion windows; a test moves it)
+    snapshot = queue_snapshot(gitops.resolve(), utc_now())
     new_services, new_envs = unregistered_lanes(context.instance, snapshot.lanes)
     requests = []
     for ready in snapshot.ready:

@@ -9,8 +9,6 @@ and a commit only when its verdict kind changes, so a quiet lane costs no commit
 
 from __future__ import annotations
 
-import time
-
 import dagster as dg
 
 from factory_assets.common import settings
@@ -43,9 +41,12 @@ def recheck_run_key(service: str, env: str, epoch_seconds: float, every: int) ->
 def smoke_recheck_sensor(
     context: dg.SensorEvaluationContext, gitops: GitOpsRepo
 ) -> dg.SensorResult:
+    from factory_assets.common.clock import utc_now
     from factory_assets.smoke.scope import scope_at_remote_head
 
-    stamp = time.time()
+    # The factory's clock (a test moves it): a soak's end or an automatic rollback's
+    # confirmation is looked for in the period after the clock reached it.
+    stamp = utc_now().timestamp()
     period = str(int(stamp // RECHECK_SECONDS))
     if context.cursor is None:
         # A new instance starts the clock: every pin it lands is checked in that run, and

@@ -180,8 +180,23 @@ function renderHealth(summary) {
 
 // --- pipeline: each release through the environments ---------------------------
 
+// "soaking, 12 min of 30": counted here, from when the soak began, so the build stays the same.
+function soakText(soak, now) {
+  const unit = soak.required_ms < 120000 ? [1000, "s"] : [60000, "min"];  // seconds: the demo's
+  const total = Math.floor(soak.required_ms / unit[0]);
+  const restarted = soak.restarted_at
+    ? ` (clock restarted by a ${soak.restarted_by} verdict at ${formatTime(soak.restarted_at)})` : "";
+  if (!soak.began_at) return `soak starts at the next passed check${restarted}`;
+  const done = Math.max(0, Math.floor((now - Date.parse(soak.began_at)) / unit[0]));
+  return `soaking, ${Math.min(done, total)} ${unit[1]} of ${total}${restarted}`;
+}
+
 function pipelineCell(cell) {
   if (!cell || !cell.where) return el("td", { class: "muted" }, "–");
+  if (cell.soak) {
+    return el("td", { dataset: { env: cell.env }, title: cell.release_id || "" },
+      el("span", { class: "badge" }, "soaking"), " ", soakText(cell.soak, Date.now()));
+  }
   const parts = [el("span", { class: "badge" }, cell.where)];
   if (cell.where === "no target") return el("td", { class: "muted" }, parts);
   if (cell.healthy_at) parts.push(" healthy ", formatTime(cell.healthy_at));
@@ -375,7 +390,11 @@ function eventOf(line) {
     case "approved": return by ? `approved by ${by}` : "approved";
     case "rejected": return by ? `rejected by ${by}` : "rejected";
     case "waiting": return line.result === "failure" ? "gave up waiting for replication" : "waiting for replication";
-    case "rollback": return by ? `rollback requested by ${by}` : "rollback requested";
+    case "rollback":
+      if (by === "factory-auto-rollback") return "automatic rollback after a confirmed failure";
+      return by ? `rollback requested by ${by}` : "rollback requested";
+    case "window_wait": return "waiting for its promotion window";
+    case "window_open": return "its promotion window opened";
     case "superseded": return "superseded by a newer request";
     case "abandoned": return "abandoned";
     case "recovered": return "recovered after a crash";
@@ -389,7 +408,7 @@ const ATTEMPT = { success: "pinned", failure: "failed to pin", refused: "refused
 
 // A verdict, never an id: a smoke check's, else the record's result; an event that is no
 // attempt (a request, a handoff, an approval, a wait) has none.
-const NO_VERDICT = new Set(["requested", "handoff", "approved", "waiting", "rollback"]);
+const NO_VERDICT = new Set(["requested", "handoff", "approved", "waiting", "rollback", "window_wait", "window_open"]);
 function verdictOf(line) {
   if (line.kind === "smoke") return verdictBadge(line);
   if (line.result === "skipped" && NO_VERDICT.has(line.event)) return "–";

@@ -95,7 +95,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="print the plan (promote, supersede, wait) and change nothing",
     )
     promote.add_argument(
-        "--force", action="store_true", help="promote services on hold (recorded as forced)"
+        "--force",
+        action="store_true",
+        help="promote services on hold or outside their promotion window (recorded as forced)",
+    )
+    promote.add_argument(
+        "--by", metavar="NAME", help="who forces (recorded when --force passes a window)"
+    )
+    promote.add_argument(
+        "--reason", metavar="TEXT", help="why (recorded when --force passes a window)"
     )
     promote.add_argument("--json", action="store_true", help="print JSON")
     promote.set_defaults(func=_promote)
@@ -186,6 +194,8 @@ def _promote(args: argparse.Namespace) -> int:
             service=args.service,
             force=args.force,
             envs=envs,
+            forced_by=args.by,
+            forced_why=args.reason,
         )
     finally:
         registry.close()

@@ -150,8 +150,15 @@ def _decide(args: argparse.Namespace) -> int:
 
 
 def _state_cell(row: dict) -> str:
+    if row.get("window") and row["state"] == "pending":
+        return f"{row['window']} ({row['release']})"
+    if not row["state"] or row["state"] in ("promoted", "failed", "superseded"):
+        if row.get("soak"):  # the stage's next request waits for its upstream pin to soak
+            return row["soak"]
     if not row["state"]:
         return "-"
+    if row.get("auto_rollback") and row["state"] in ("pending", "promoting"):
+        return f"{row['state']}: {row['auto_rollback']} ({row['release']})"
     if row.get("waiting_since"):
         return f"waiting for replication since {row['waiting_since']} ({row['release']})"
     if row.get("awaiting_approval"):
@@ -189,7 +196,20 @@ def _status_and_health(tree: Path) -> tuple[list[dict], list[str], dict | None]:
     from factory_assets.pins.lane_view import lane_status_rows
 
     rows, problems = lane_status_rows(tree)
+    _policy_notes(tree, rows)
     return rows, problems, layout_queue_health(tree, utc_now())
+
+
+def _policy_notes(tree: Path, rows: list[dict]) -> None:
+    """Soaks and window waits, where `factory.yaml` declares them (nothing read otherwise)."""
+    layout = load_layout(tree)
+    envs = layout.environments or {}
+    if not any(env.soak or env.windows or env.auto_rollback for env in envs.values()):
+        return
+    from factory_assets.pipeline.lane_policy import annotate_rows
+    from factory_assets.release.queue_file import load_queue
+
+    annotate_rows(tree, layout, load_queue(tree).queue, rows, utc_now())
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -238,6 +238,7 @@ GIT_REPO_URL = Setting("GIT_REPO_URL", alias="DEPLOY_REPO_URL", outside=_ENTRYPO
 GIT_BRANCH = Setting("GIT_BRANCH", outside=_ENTRYPOINT)
 GIT_TOKEN = Setting("GIT_TOKEN", secret, alias="DEPLOY_REPO_TOKEN", outside=_ENTRYPOINT)
 FACTORY_CRASH_AT = Setting("FACTORY_CRASH_AT")  # a test hook: see promotion/crash.py
+FACTORY_CLOCK_FILE = Setting("FACTORY_CLOCK_FILE", strip=True)  # a test hook: common/clock.py
 
 # The README's "Environments and their registries" table.
 FACTORY_ENVS = Setting("FACTORY_ENVS", names, strip=True, alias="ENV_ALLOWLIST")
@@ -288,6 +289,7 @@ ROWS: tuple[tuple[Declared, ...], ...] = (
     (DAGSTER_PG_HOST, DAGSTER_PG_PORT, DAGSTER_PG_USERNAME, DAGSTER_PG_PASSWORD, DAGSTER_PG_DB),
     (GIT_REPO_URL, GIT_BRANCH, GIT_TOKEN),
     (FACTORY_CRASH_AT,),
+    (FACTORY_CLOCK_FILE,),
     # Environments and their registries
     (FACTORY_ENVS,),
     (HARBOR_URL_ENV, HARBOR_USERNAME_ENV, HARBOR_PASSWORD_ENV),

@@ -117,6 +117,37 @@ class PinChange(_Strict):
     after: ShortText
 
 
+class SoakProof(_Strict):
+    """A handoff after a soak: the upstream pin stayed healthy from `began_at` to `ended_at`,
+    and these smoke records (passed, nothing else in between) prove it."""
+
+    required_ms: Millis
+    began_at: Timestamp
+    ended_at: Timestamp
+    records: list[RecordId] = _empty_list()
+    restarted_at: Timestamp | None = None  # the last failing verdict that restarted the clock
+
+
+class WindowWait(_Strict):
+    """A ready request held by a promotion window (`window_wait`), or let go (`window_open`)."""
+
+    window: ShortText  # the deciding window: `deny '0 16 * * FRI' for 64h (Europe/Berlin)`
+    until: Timestamp | None = None  # when it may go (none: no window lets it go)
+    since: Timestamp | None = None  # `window_open`: when the wait began
+    forced_by: ShortText | None = None  # `window_open` by `--force`: who passed the window
+
+
+class AutoRollback(_Strict):
+    """Why the factory rolled a lane back by itself: the broken verdict and its confirmation."""
+
+    failed_smoke: RecordId
+    failed_at: Timestamp
+    verdict_kind: Literal[VERDICT_KINDS]
+    confirmed_at: Timestamp
+    confirmed_by: RecordId | None = None  # the confirming check's record, when it wrote one
+    sync_window_ms: Millis
+
+
 class PromotionDetails(_Strict):
     kind: Literal["promotion"] = "promotion"
     release_id: ShortText | None = None
@@ -150,6 +181,8 @@ class PromotionDetails(_Strict):
             "approved",
             "rejected",
             "rollback",
+            "window_wait",
+            "window_open",
         ]
         | None
     ) = None
@@ -157,6 +190,9 @@ class PromotionDetails(_Strict):
     waiting_since: Timestamp | None = None
     rollback_of: ShortText | None = None  # this release rolls back the pin of that release
     upstream: ShortText | None = None  # the upstream stage's release this one came from
+    soak: SoakProof | None = None  # a handoff after a soak: the proof
+    window: WindowWait | None = None  # a promotion window's wait (or `--force` past one)
+    auto_rollback: AutoRollback | None = None  # a rollback the factory requested by itself
     media_type: ShortText | None = None
     max_attempts: Annotated[int, Field(ge=0)] | None = None
     retryable: bool | None = None

@@ -18,13 +18,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from factory_assets.common import roundtrip_yaml, settings
 from factory_assets.common.errors import InputError
 from factory_assets.common.plain_model import (
     PlainModel,
+    Problems,
     ValidationError,
     boolean,
     field,
@@ -36,6 +38,8 @@ from factory_assets.common.plain_model import (
     then,
     tuple_of,
 )
+from factory_assets.policy.durations import parse_duration
+from factory_assets.policy.windows import BadWindow, Window, parse_window
 
 LAYOUT_FILE = "factory.yaml"
 DEFAULT_QUEUE = "release/queue.yaml"
@@ -69,6 +73,20 @@ relative_path_text = then(text(), _relative)
 env_name = then(text(), check_env)
 QueueFormat = Literal["releases", "four-lists"]
 PinKind = Literal["pin-files", "overlays"]
+# the duration's own message for any input: `soak: 30` is "expected a duration such as 30m"
+duration = then(lambda value: value, parse_duration)
+# Argo CD's default reconciliation period (`timeout.reconciliation`, 180 s): a pin's second
+# smoke check after this long has seen the application settle again.
+DEFAULT_SYNC_WINDOW = timedelta(minutes=3)
+
+
+def _window(value: Any) -> Window:
+    """One promotion window (policy/windows.py); a problem is located at its key."""
+    try:
+        return parse_window(value)
+    except BadWindow as exc:
+        where = (exc.key,) if exc.key else ()
+        raise Problems([(where, "value_error", f"Value error, {exc.problem}", value)]) from None
 
 
 class QueueLayout(PlainModel, extra="forbid"):
@@ -89,6 +107,14 @@ class EnvironmentLayout(PlainModel, extra="forbid"):
     retag: str | None = field(
         optional(text(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")), default=None
     )
+    # A stage's request is queued only once the upstream pin stayed healthy this long.
+    soak: timedelta | None = field(optional(duration), default=None)
+    # When a ready request may land here: allow/deny windows in Argo CD's sync-window shape.
+    windows: tuple[Window, ...] = field(tuple_of(_window), default=())
+    # Roll a confirmed broken pin back to the last known-good digest (policy/auto_rollback.py).
+    auto_rollback: bool = field(boolean(), default=False)
+    # How long after a broken smoke verdict a second one confirms it.
+    sync_window: timedelta = field(duration, default=DEFAULT_SYNC_WINDOW)
 
 
 class LayoutFile(PlainModel, extra="forbid"):
@@ -145,6 +171,9 @@ class Layout:
 def _message(err: dict) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
+        if len(err["loc"]) == 3 and err["loc"][0] == "environments":
+            keys = ", ".join(EnvironmentLayout.model_fields)
+            return f"unknown key (expected {keys}; see the README)"
         return (
             "unknown key (expected queue, service_map, environments, smoke_targets; see the README)"
         )
@@ -202,6 +231,12 @@ def _check_stages(layout: LayoutFile, path: Path | str) -> None:
                 path,
                 f"environments.{name}.approval",
                 "only a stage (with `after`) waits for approval",
+            )
+        if env.soak and env.after is None:
+            raise InputError(
+                path,
+                f"environments.{name}.soak",
+                "only a stage (with `after`) waits for its upstream pin to soak",
             )
 
 

@@ -58,6 +58,8 @@ META_FIELDS = {
     "smoke_evidence": "smokeEvidence",
     "waiting_since": "waitingSince",
     "waiting_evidence": "waitingEvidence",
+    "window_since": "windowSince",
+    "window_evidence": "windowEvidence",
     "upstream": "upstream",
     "upstream_smoke": "upstreamSmoke",
     "handed_off": "handedOff",
@@ -66,7 +68,13 @@ META_FIELDS = {
     "approved_at": "approvedAt",
     "rollback_of": "rollbackOf",
 }
-TIME_FIELDS = {"next_attempt_at", "claim_expires_at", "waiting_since", "approved_at"}
+TIME_FIELDS = {
+    "next_attempt_at",
+    "claim_expires_at",
+    "waiting_since",
+    "window_since",
+    "approved_at",
+}
 
 
 @dataclass(frozen=True)

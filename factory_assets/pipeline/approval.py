@@ -13,6 +13,7 @@ from pathlib import Path
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
+from factory_assets.policy.auto_rollback import AUTOMATIC
 from factory_assets.release.model import ReleaseEntry
 from factory_assets.release.queue_file import load_queue, queue_relpath, save_queue
 from factory_assets.release.state import mark_failed
@@ -43,7 +44,10 @@ def _decide(
     entry = doc.queue.by_id(release_id)
     if entry is None:
         raise InputError(ARGS, "ID", f"no release {release_id!r} in {queue_relpath(tree)}")
-    if not entry.awaiting_approval or entry.state != "pending":
+    # An automatic rollback waits for nobody; approving it acknowledges it, which lets the lane
+    # roll back by itself again (policy/auto_rollback.py: at most one until acknowledged).
+    acknowledges = approve and _unacknowledged_rollback(entry)
+    if not acknowledges and (not entry.awaiting_approval or entry.state != "pending"):
         state = "approved already" if entry.approved_by else f"{entry.state}, not awaiting approval"
         raise InputError(ARGS, "ID", f"release {release_id} is {state}")
     if digest is not None and digest != entry.digest:
@@ -63,7 +67,7 @@ def _decide(
         "requested_digest": entry.digest,
         "event": "approved" if approve else "rejected",
         "requested_by": by,
-        "reason": reason,
+        "reason": reason or ("acknowledges the automatic rollback" if acknowledges else None),
     }
     body = store.new_body(
         kind="promotion",
@@ -76,15 +80,20 @@ def _decide(
     )
     record = store.append_record(tree, body)
     if approve:
-        after = entry.model_copy(
-            update={"approved_by": by, "approved_at": now, "evidence": record.id}
-        )
+        update = {"approved_by": by, "approved_at": now, "evidence": record.id}
+        if entry.state != "pending":
+            del update["evidence"]  # a pinned release keeps its pinning record (rollback parents)
+        after = entry.model_copy(update=update)
     else:
         after = mark_failed(entry, error=f"rejected by {by}: {reason}", now=now).model_copy(
             update={"evidence": record.id}
         )
     save_queue(doc, doc.queue.replace(after))
     return Decision(after, record.id)
+
+
+def _unacknowledged_rollback(entry: ReleaseEntry) -> bool:
+    return entry.requested_by == AUTOMATIC and bool(entry.rollback_of) and not entry.approved_by
 
 
 def decide_release(

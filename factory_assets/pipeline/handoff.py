@@ -18,6 +18,7 @@ from factory_assets.evidence.model import EvidenceRecord
 from factory_assets.layout.config import load_layout
 from factory_assets.layout.queue_codecs import queue_codec
 from factory_assets.pins.target import PinTargets, verified_image
+from factory_assets.pipeline.soak_gate import proof, soak_of, unsoaked
 from factory_assets.promotion.records import RecordContext, verification_of, write_record
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_codec import QueueCodec
@@ -163,7 +164,15 @@ def handoff_pending(tree: Path, smoke: EvidenceRecord, queue: ReleaseQueue | Non
     entry = checked_entry(queue, smoke)
     if entry is None or entry.state != "promoted":
         return False
-    return any(env not in (entry.handed_off or {}) for env in layout.stages_after(entry.env))
+    stages = [env for env in layout.stages_after(entry.env) if env not in (entry.handed_off or {})]
+    # a stage still soaking has no work until a check ends its soak (smoke/landing: decisive)
+    return bool(stages) and len(unsoaked(tree, layout, entry, stages, utc_now())) < len(stages)
+
+
+def _soak_proof(tree, layout, entry, env, moment, smoke) -> dict:
+    """The handoff record's `soak`, for a stage that soaks (its soak is over here)."""
+    soaked = soak_of(tree, layout, entry, env, moment, smoke)
+    return {"soak": proof(soaked)} if soaked is not None else {}
 
 
 @dataclass(frozen=True)
@@ -200,6 +209,10 @@ def hand_off(
     if not stages:
         return HandOffs(queue)
     moment = now or utc_now()
+    soaking = unsoaked(tree, layout, entry, stages, moment, smoke)  # they wait for a later check
+    stages = [env for env in stages if env not in soaking]
+    if not stages:
+        return HandOffs(queue)
     pool = registries if registries is not None else EnvRegistries()  # clients made on use
     try:
         return _hand_off(tree, smoke, entry, stages, layout, queue, moment, pool)
@@ -268,6 +281,7 @@ def _hand_off(tree, smoke, entry, stages, layout, queue, moment, registries) -> 
             + (f"; tagged {tagged.url.rpartition('/')[2]} for replication" if tagged else ""),
             requested_at=rfc3339(moment),
             verification=[verification_of(tagged)] if tagged else [],
+            **_soak_proof(tree, layout, entry, env, moment, smoke),
         )
         for superseded in older:
             queue = _supersede(tree, queue, superseded, stage, moment)

@@ -121,10 +121,18 @@ def lane_pin(
         "waiting": [o.release_id for o in mine if o.result == "waiting"],
         # what a person must let through: `factory release approve ID --by NAME`
         "awaiting_approval": _awaiting_approval(result.plan, service, env),
+        "window": _window_wait(result.plan, service, env),
     }
     return dg.MaterializeResult(
         metadata=metadata, data_version=dg.DataVersion(metadata["digest"] or "none")
     )
+
+
+def _window_wait(plan, service: str, env: str) -> str:
+    """A promotion window that holds the lane: "outside its window until Mon 08:00" (or "")."""
+    lane = plan.for_service(service, env)
+    held = lane is not None and lane.window is not None and lane.promote is None
+    return lane.window.reason if held else ""
 
 
 def _awaiting_approval(plan, service: str, env: str) -> list[str]:

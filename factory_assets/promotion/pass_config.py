@@ -27,7 +27,9 @@ class PassConfig:
     resolve_concurrency: int = settings.FACTORY_RESOLVE_CONCURRENCY.default
     envs: frozenset[str] | None = None  # the environments this runner promotes (None: all)
     service: str | None = None  # only this service's lanes
-    force: bool = False  # promote lanes on hold (recorded as forced)
+    force: bool = False  # promote lanes on hold or outside a promotion window (recorded)
+    forced_by: str | None = None  # who forces past a promotion window, and why (its record)
+    forced_why: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PassConfig:
@@ -55,11 +57,16 @@ class PassConfig:
         service: str | None = None,
         force: bool = False,
         envs: Collection[str] | None = None,
+        forced_by: str | None = None,
+        forced_why: str | None = None,
     ) -> PassConfig:
-        """This configuration for one invocation: one service, forced, fewer environments."""
+        """This configuration for one invocation: one service, forced (by whom, why), fewer
+        environments."""
         return replace(
             self,
             service=service,
             force=force,
             envs=frozenset(envs) if envs is not None else self.envs,
+            forced_by=forced_by,
+            forced_why=forced_why,
         )

@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Literal
 
 from factory_assets.common.clock import rfc3339, utc_now
-from factory_assets.layout.config import DEFAULT_ENV, allowed_envs
+from factory_assets.layout.config import DEFAULT_ENV, allowed_envs, load_layout
 from factory_assets.layout.targets import TargetError
 from factory_assets.pins.pin_file import check_service_name
 from factory_assets.pins.target import PinTargets
+from factory_assets.pipeline.window_gate import Windows, closed_window, windows_of
+from factory_assets.policy.windows import Decision as WindowDecision
 from factory_assets.promotion.claim_lease import claim_is_stale, lease_expired
 from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue
@@ -77,6 +79,8 @@ class LanePlan:
     forced: bool = False
     busy_with: str | None = None
     blocked: str | None = None
+    # A promotion window that is closed: the request waits on it, or (promote) --force passed it
+    window: WindowDecision | None = None
 
     @property
     def acts(self) -> bool:
@@ -176,10 +180,19 @@ def _plan_service(
     env: str = DEFAULT_ENV,
     eager_supersede: bool = False,
     replica_missing: ReplicaCheck | None = None,
+    windows: Windows | None = None,
 ) -> LanePlan:
     lane = _plan_lane(service, entries, queue, pin, now=now, is_stale=is_stale, env=env)
     if lane.candidates:
-        lane = _choose(lane, queue, pin, force=force, now=now, replica_missing=replica_missing)
+        lane = _choose(
+            lane,
+            queue,
+            pin,
+            force=force,
+            now=now,
+            replica_missing=replica_missing,
+            windows=(windows or {}).get(env, ()),
+        )
     plan = lane.decided
     if eager_supersede and plan.waiting and not plan.supersede and not plan.busy_with:
         # A format that allows one pending request per lane: older ones go at once.
@@ -265,6 +278,7 @@ def _choose(
     force: bool,
     now: datetime,
     replica_missing: ReplicaCheck | None,
+    windows=(),
 ) -> _Lane:
     """The candidates' fate: refused, blocked, superseded by the pin, waiting, or the newest
     claimed and the others superseded by it."""
@@ -293,13 +307,16 @@ def _choose(
         return wait("awaiting approval")
     if not is_due(newest, now):
         return wait("back-off", newest.next_attempt_at)
+    closed = closed_window(windows, newest, now)  # waiting costs no attempt; --force passes
+    if closed is not None and not force:
+        return _Lane(_with(wait(closed.reason, closed.until).decided, window=closed))
     older = candidates[:-1]
     superseded = {"supersede": older, "superseded_by": newest.id if older else None}
     if newest.waiting_since is not None and replica_missing and replica_missing(newest):
         # No replica yet: nothing is claimed, committed or recorded for it until one lands.
         waiting = (Waiting(newest, "waiting for replication"),)
         return decided(waiting=waiting, awaiting_replica=newest, **superseded)
-    return decided(promote=newest, forced=base.held, **superseded)
+    return decided(promote=newest, forced=base.held, window=closed, **superseded)
 
 
 def _with(plan: LanePlan, **changes: object) -> LanePlan:
@@ -317,6 +334,7 @@ def plan_queue(
     envs: Collection[str] | None = None,
     eager_supersede: bool = False,
     replica_missing: ReplicaCheck | None = None,
+    windows: Windows | None = None,
 ) -> PromotionPlan:
     """The pass's decisions for every (service, env) lane (or one service's), from the queue
     and the pins alone. `envs` limits the lanes to the environments this runner may promote;
@@ -346,6 +364,7 @@ def plan_queue(
             env=env,
             eager_supersede=eager_supersede,
             replica_missing=replica_missing,
+            windows=windows,
         )
         for name, env in lanes
     )
@@ -499,6 +518,7 @@ def read_plan(
         is_stale=is_stale,
         envs=envs,
         eager_supersede=doc.rules.one_open_per_lane,
+        windows=windows_of(load_layout(tree)),
     )
     return plan, queue, pins
 

@@ -61,19 +61,24 @@ def run_pass(
     links: Mapping[str, str] | None = None,
     writer: GitopsWriter | None = None,
     envs: Collection[str] | None = None,
+    forced_by: str | None = None,
+    forced_why: str | None = None,
 ) -> PassResult:
     """Promote every ready release (or one service's): claim, resolve, pin, push, record.
 
     `registry` is a `resources.registry.RegistryClient` (every env) or an `EnvRegistries`
     (one per env). `config` is the pass's settings, built once at the edge (the CLI from the
     environment, Dagster from its resource; without one, from the environment); `service`,
-    `force` and `envs` narrow it for this pass. `links` ({dagster_run_id, asset_key,
+    `force` and `envs` narrow it for this pass (`forced_by` and `forced_why`: who forces past a
+    promotion window, and why, for its record). `links` ({dagster_run_id, asset_key,
     partition}) goes into every evidence record. Raises InputError when the queue itself is
     unusable (nothing is changed then); every per-release problem is an outcome instead.
     """
     if service is not None:
         check_service_name(service, source="arguments", field="--service")
-    config = (config or PassConfig.from_env()).scoped(service=service, force=force, envs=envs)
+    config = (config or PassConfig.from_env()).scoped(
+        service=service, force=force, envs=envs, forced_by=forced_by, forced_why=forced_why
+    )
     moment = now or utc_now()
     writer = writer or GitopsWriter(repo, checkpoint=crash_point)
     with active_runner() as runner:

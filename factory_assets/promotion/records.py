@@ -113,6 +113,7 @@ def write_record(
     next_attempt_at: datetime | None = None,
     retryable: bool | None = None,
     waiting_since: datetime | None = None,
+    window: dict | None = None,
 ) -> EvidenceRecord:
     """Seal one promotion record for `entry` onto the chain of `tree`."""
     digest = resolved.digest if resolved else (entry.digest if entry.state == "promoted" else None)
@@ -135,6 +136,7 @@ def write_record(
         "waiting_since": rfc3339(waiting_since) if waiting_since else None,
         "rollback_of": entry.rollback_of,
         "upstream": entry.upstream,
+        "window": window,
     }
     links = {k: str(v) for k, v in ctx.links.items() if k in LINK_KEYS and v is not None}
     if commit:

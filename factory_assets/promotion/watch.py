@@ -68,6 +68,12 @@ def queue_snapshot(repo: Path, now: datetime | None = None) -> QueueSnapshot:
                     continue
                 key = f"{base}:{entry.id}:a{entry.attempts}"
                 ready.append(ReadyService(item.service, entry.id, entry.attempts, key, item.env))
+            elif item.window is not None and item.waiting[-1].entry.window_since is None:
+                # Outside its window, not recorded yet: one run records the wait (then none
+                # until the window opens and the plan promotes it).
+                entry = item.waiting[-1].entry
+                key = f"{base}:{entry.id}:window"
+                ready.append(ReadyService(item.service, entry.id, entry.attempts, key, item.env))
             elif item.acts:
                 # Supersede, abandon, recover or fail-exhausted only: key on the exact state.
                 touched = sorted(

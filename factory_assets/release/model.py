@@ -131,6 +131,10 @@ class ReleaseEntry(PlainModel, extra="forbid"):
     # Waiting for the env's registry to replicate the digest: no attempt counts meanwhile.
     waiting_since: datetime | None = field(optional(utc_moment), default=None)
     waiting_evidence: str | None = field(optional(record_id_text), default=None)
+    # Held by a promotion window (factory.yaml `windows`): since when, and the `window_wait`
+    # record; no attempt counts meanwhile, and one `window_open` record ends the wait.
+    window_since: datetime | None = field(optional(utc_moment), default=None)
+    window_evidence: str | None = field(optional(record_id_text), default=None)
     # Pipeline: the upstream request (and its passed smoke) this stage request came from.
     upstream: str | None = field(optional(release_id_text), default=None)
     upstream_smoke: str | None = field(optional(record_id_text), default=None)

@@ -8,17 +8,20 @@ last stage's passed smoke (healthy). Built from the queue and the records' summa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from factory_assets.common.clock import rfc3339
 from factory_assets.common.errors import InputError
 from factory_assets.layout.config import load_layout
+from factory_assets.pipeline.soak_gate import soak_of
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import load_queue
 from factory_assets.site.lanes import without_root
 from factory_assets.site.metrics import _ms
 
 MAX_ROWS = 50
+EVER = datetime.max.replace(tzinfo=UTC)  # every recorded check counts, whenever it is built
 
 
 def stage_order(repo: Path) -> list[str]:
@@ -43,6 +46,8 @@ def _where(entry: ReleaseEntry) -> str:
         return "awaiting approval"
     if entry.state == "pending" and entry.waiting_since:
         return "waiting for replication"
+    if entry.state == "pending" and entry.window_since:
+        return "outside its window"
     return entry.state
 
 
@@ -53,12 +58,32 @@ def _healthy_at(entry: ReleaseEntry, lines_by_release: dict[str, list[dict]]) ->
     return None
 
 
+def _soaking(repo: Path, layout, upstream: ReleaseEntry | None, env: str) -> dict | None:
+    """A stage not handed to yet because the upstream pin soaks: when the soak began and how
+    long it takes (the page counts the minutes, so the build stays the same bytes)."""
+    if upstream is None or env in (upstream.handed_off or {}):
+        return None
+    state = soak_of(repo, layout, upstream, env, EVER)
+    if state is None:
+        return None
+    return {
+        "release_id": upstream.id,
+        "soak": {
+            "began_at": rfc3339(state.began_at) if state.began_at else None,
+            "required_ms": int(state.required.total_seconds() * 1000),
+            "restarted_at": rfc3339(state.restarted_by.at) if state.restarted_by else None,
+            "restarted_by": state.restarted_by.kind if state.restarted_by else None,
+        },
+    }
+
+
 def pipeline_rows(repo: Path, lines: list[dict], warnings: list[str]) -> dict:
     """`{"stages": [...], "rows": [...]}` for the dashboard (empty without stages)."""
     try:
         order = stage_order(repo)
         if not order:
             return {"stages": [], "rows": []}
+        layout = load_layout(repo)
         queue: ReleaseQueue = load_queue(repo).queue
     except InputError as exc:
         warnings.append(without_root(f"pipeline: {exc}", repo))
@@ -86,7 +111,12 @@ def pipeline_rows(repo: Path, lines: list[dict], warnings: list[str]) -> dict:
             )
             if entry is None:
                 skipped = current and (current.handed_off or {}).get(env) == "skipped"
-                cells.append({"env": env, "where": "no target" if skipped else None})
+                soaking = None if skipped else _soaking(repo, layout, current, env)
+                cells.append(
+                    {"env": env, "where": "no target" if skipped else None}
+                    if soaking is None
+                    else {"env": env, "where": "soaking", **soaking}
+                )
                 current = None
                 continue
             healthy = _healthy_at(entry, by_release)
@@ -95,7 +125,9 @@ def pipeline_rows(repo: Path, lines: list[dict], warnings: list[str]) -> dict:
                     "env": env,
                     "release_id": entry.id,
                     "where": _where(entry),
-                    "since": rfc3339(entry.waiting_since or entry.requested_at),
+                    "since": rfc3339(
+                        entry.waiting_since or entry.window_since or entry.requested_at
+                    ),
                     "pinned_at": rfc3339(entry.finished_at)
                     if entry.state == "promoted" and entry.finished_at
                     else None,

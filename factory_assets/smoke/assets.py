@@ -18,6 +18,8 @@ from factory_assets.partitions import lane_of, lanes_partitions
     kinds={"argocd"},
 )
 def smoke_result(context: dg.AssetExecutionContext, gitops: GitOpsRepo) -> dg.MaterializeResult:
+    from factory_assets.common.clock import utc_now
+    from factory_assets.pipeline.lane_policy import lane_metadata
     from factory_assets.smoke.landing import NotChecked, smoke_check_and_land
 
     service, env = lane_of(context.partition_key)
@@ -37,7 +39,10 @@ def smoke_result(context: dg.AssetExecutionContext, gitops: GitOpsRepo) -> dg.Ma
     # the release is pinned; the verdict is what the dashboard and escalation act on.
     if not outcome.ok:
         context.log.warning(f"{service}: smoke {outcome.verdict}: {outcome.reason}")
-    return dg.MaterializeResult(metadata=outcome.metadata())
+    # the lane's policies: a downstream soak ("soak_prod: soaking, 12 min of 30"), a window
+    # wait, what the automatic rollback makes of the pin
+    policies = lane_metadata(repo, service, env, utc_now())
+    return dg.MaterializeResult(metadata={**outcome.metadata(), **policies})
 
 
 smoke_assets = [smoke_result]

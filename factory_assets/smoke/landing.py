@@ -11,12 +11,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory_assets.common.clock import utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
 from factory_assets.evidence.layout import INDEX_DIR, INDEX_FILE
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
-from factory_assets.layout.config import DEFAULT_ENV
+from factory_assets.layout.config import DEFAULT_ENV, Layout, load_layout
+from factory_assets.pipeline import rollback_watch
 from factory_assets.pipeline.handoff import hand_off, handoff_pending
+from factory_assets.pipeline.soak_gate import soak_of
 from factory_assets.release.model import ReleaseQueue
 from factory_assets.release.queue_file import QueueDocument, load_queue, save_queue
 from factory_assets.smoke.check import SmokeOutcome, check_service, check_services
@@ -80,21 +83,101 @@ def unchanged_verdict(
     return last
 
 
-def land_verdict(tree: Path, body: RecordBody) -> EvidenceRecord:
-    """Seal the verdict on `tree`'s chain, note it on its release and open the next stage's
-    gate, with one read and one write of the queue; news only (see `unchanged_verdict`)."""
+def layout_of(tree: Path) -> Layout | None:
+    """The layout, or None when `factory.yaml` is unusable (the pass reports that)."""
+    try:
+        return load_layout(tree)
+    except InputError:
+        return None
+
+
+def decisive(tree: Path, body: RecordBody, queue: ReleaseQueue | None) -> bool:
+    """Does this check decide something (it ends a soak, or confirms a broken pin), so that it
+    is recorded even when it found what the last record found? The handoff and the rollback
+    name the records they rest on."""
+    layout = layout_of(tree) if queue is not None else None
+    if layout is None:
+        return False
+    now = utc_now()
+    if _ends_a_soak(tree, layout, queue, body, now):
+        return True
+    if rollback_watch.watched_env(layout, body) is None:
+        return False
+    decision = rollback_watch.judge(tree, layout, queue, body, now)
+    return rollback_watch.confirmed_now(decision, body) and decision.action != "none"
+
+
+def _ends_a_soak(tree: Path, layout: Layout, queue: ReleaseQueue, body: RecordBody, now) -> bool:
+    entry = checked_entry(queue, body)
+    if entry is None or entry.state != "promoted" or body.details.verdict != "passed":
+        return False
+    for env in layout.stages_after(entry.env):
+        if env in (entry.handed_off or {}):
+            continue
+        state = soak_of(tree, layout, entry, env, now, body)
+        if state is not None and state.soaked and state.unrecorded is not None:
+            return True
+    return False
+
+
+def land_verdict(tree: Path, body: RecordBody, escalation=None) -> EvidenceRecord:
+    """Seal the verdict on `tree`'s chain, note it on its release, open the next stage's gate
+    and roll a confirmed broken pin back, with one read and one write of the queue; news only
+    (see `unchanged_verdict`), or a check that decides something (`decisive`).
+
+    `escalation`: an escalation sent before the transaction (rollback_watch), recorded here.
+    """
     doc = queue_of(tree)
     queue = doc.queue if doc is not None else None
     record = unchanged_verdict(tree, body, queue)
+    if record is not None and decisive(tree, body, queue):
+        record = None
     if record is None:
         record = store.append_record(tree, body)
         queue = with_smoke_verdict(queue, record) if queue is not None else None
     if queue is not None:
         # Idempotent for an unchanged verdict: only a stage declared since gets its request.
         queue = hand_off(tree, record, queue).queue  # a passed smoke opens the gate, once
+        queue = _roll_back_if_broken(tree, queue, record)
+    if escalation is not None:
+        rollback_watch.record_escalation_for(tree, escalation.sent, record, escalation.decision)
     if doc is not None and queue is not doc.queue:
         save_queue(doc, queue)
     return record
+
+
+def _roll_back_if_broken(tree: Path, queue: ReleaseQueue, record: EvidenceRecord) -> ReleaseQueue:
+    """In an environment with `auto_rollback`, queue the rollback a confirmed failure asks for."""
+    layout = layout_of(tree)
+    if layout is None or rollback_watch.watched_env(layout, record) is None:
+        return queue
+    now = utc_now()
+    decision = rollback_watch.judge(tree, layout, queue, record, now)
+    if decision is None or decision.action != "rollback":
+        return queue
+    return rollback_watch.queue_rollback(tree, layout, queue, decision, now).queue
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """An escalation sent once before the verdict's transaction, and the decision behind it."""
+
+    sent: object
+    decision: object
+
+
+def escalation_before(repo: Path, body: RecordBody, queue: ReleaseQueue | None):
+    """When this check confirms that a rollback is broken too (or a second automatic rollback
+    is held), send the escalation now: a transaction may be retried, GitHub is told once."""
+    layout = layout_of(repo) if queue is not None else None
+    if layout is None or rollback_watch.watched_env(layout, body) is None:
+        return None
+    decision = rollback_watch.judge(repo, layout, queue, body, utc_now())
+    if decision is None or decision.action not in ("escalate", "held"):
+        return None
+    if not rollback_watch.confirmed_now(decision, body):
+        return None
+    return Escalation(rollback_watch.send_escalation_for(body, decision), decision)
 
 
 def checkout_matches_remote(writer: GitopsWriter) -> bool:
@@ -140,10 +223,15 @@ def record_lander(
             return unchanged_verdict(repo, body, queue) or store.append_record(repo, body)
         # The checkout is the remote head here: a check with no news needs no transaction.
         same = unchanged_verdict(repo, body, queue)
-        if same is not None and not handoff_pending(repo, same, queue):
+        if (
+            same is not None
+            and not handoff_pending(repo, same, queue)
+            and not decisive(repo, body, queue)
+        ):
             return same
+        escalation = escalation_before(repo, body, queue)
         txn = writer.transact(
-            lambda tree: land_verdict(tree, body),
+            lambda tree: land_verdict(tree, body, escalation),
             message=lambda rec: f"factory: smoke {rec.service} {rec.details.verdict} ({rec.id})\n",
             step="smoke_record",
             paths=lambda _: ("evidence", "release"),

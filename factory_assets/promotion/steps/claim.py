@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_assets.pins.target import PinTarget, PinTargets
+from factory_assets.pipeline.window_gate import windows_of
 from factory_assets.promotion.claim_lease import claim_is_stale
 from factory_assets.promotion.outcome import ServiceOutcome
 from factory_assets.promotion.plan import Decision, PinState, apply_plan, lane_states, plan_queue
@@ -25,6 +26,7 @@ from factory_assets.promotion.steps.results import (
     outcome,
     state_paths,
 )
+from factory_assets.promotion.steps.window import record_window_waits, window_opened
 from factory_assets.release.model import InvalidEntry, ReleaseEntry, ReleaseQueue
 from factory_assets.release.queue_file import QueueDocument, load_queue, queue_relpath, save_queue
 from factory_assets.release.retention import compact
@@ -50,9 +52,13 @@ def claim_release(
         envs=cfg.envs,
         eager_supersede=doc.rules.one_open_per_lane,
         replica_missing=_replica_missing(run, targets, replica_present),
+        windows=windows_of(targets.layout),
     )
     queue, decisions = apply_plan(doc.queue, plan, runner=run.runner, now=run.now, lease=cfg.lease)
     book = RecordBook(tree, Writes(queue), run)
+    windows = {lane.lane: lane.window for lane in plan.services if lane.window is not None}
+    decisions = [window_opened(book, d, windows) for d in decisions]
+    record_window_waits(book, plan)
     claims = [_claim(book, targets, d) for d in decisions if d.kind == "claimed"]
     recover = [_claim(book, targets, d) for d in decisions if d.kind == "recover"]
     for d in decisions:

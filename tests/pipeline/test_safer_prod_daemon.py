@@ -1,0 +1,182 @@
+"""Soak, promotion windows and automatic rollback as a real dagster-daemon runs them, on a
+clock the test sets (FACTORY_CLOCK_FILE): the test moves the time, the daemon's sensors and
+runs read it; nothing waits for a soak, a weekend or a sync window to pass."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+
+from factory_assets.release.add import add_release
+from factory_assets.sandbox.gitops_remote import file_at_main
+from tests.pipeline.test_auto_rollback import Clock
+from tests.smoke.conftest import Answer
+from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
+from tests.support.evidence import validate_cli
+from tests.support.oci import push_image
+
+pytestmark = pytest.mark.slow
+
+FRIDAY_EVENING = datetime(2027, 3, 26, 15, 30, tzinfo=UTC)  # 16:30 in Berlin
+MONDAY_0800 = datetime(2027, 3, 29, 6, 0, tzinfo=UTC)  # 08:00 in Berlin, summer time
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def _entries(remote) -> list[dict]:
+    return yaml.safe_load(file_at_main(remote.bare, "release/queue.yaml"))["releases"] or []
+
+
+def _entry(remote, release_id: str) -> dict:
+    return next(e for e in _entries(remote) if e["id"] == release_id)
+
+
+def _events(remote, release_id: str) -> list[str]:
+    clone = remote.new_clone()
+    found = []
+    for path in sorted((clone / "evidence" / "records").glob("*.json")):
+        record = yaml.safe_load(path.read_text())
+        details = record["details"]
+        if record["kind"] == "promotion" and details.get("release_id") == release_id:
+            found.append(details.get("event"))
+    return found
+
+
+def _daemon(tmp_path, remote, registry, clock, **extra):
+    env = {
+        "FACTORY_REPO": str(remote.new_clone("runner")),
+        "HARBOR_URL": registry.url,
+        "FACTORY_CLOCK_FILE": str(clock.path),
+        **extra,
+    }
+    return start_daemon(shipped_dagster_home(tmp_path / "home"), env, tmp_path / "daemon.log")
+
+
+def _lane_pin_metadata(home) -> dict:
+    """The metadata of the lane's latest `lane_pin` materialization (the Dagster UI's)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("lane_pin"))
+    if event is None:  # the run pushed its commit; its materialization is stored just after
+        return {}
+    metadata = event.asset_materialization.metadata
+    return {key: value.value for key, value in metadata.items()}
+
+
+def _request(remote, registry, repo: str, tag: str) -> str:
+    push_image(registry, repo, tag, content=f"api {tag}".encode())
+    return add_release(
+        remote.new_clone(),
+        service="api",
+        tag=tag,
+        image=registry.image(repo),
+        requested_by="ci",
+        push=True,
+    ).entry.id
+
+
+def test_the_daemon_holds_a_request_over_the_weekend_and_lets_it_go_at_monday_eight(
+    tmp_path, gitops_remote, registry, endpoint, unique_repo, monkeypatch
+):
+    remote = gitops_remote
+    ready = endpoint.script("/ready", Answer(200, b"ok"))
+    window = '{kind: deny, schedule: "0 16 * * FRI", duration: 64h, timeZone: Europe/Berlin}'
+    remote.commit_and_push(
+        {
+            "factory.yaml": f"environments:\n  dev: {{pins: pin-files, windows: [{window}]}}\n",
+            "envs/dev/api.yaml": f"smoke:\n  url: {ready}\n  timeout_seconds: 5\n",
+        },
+        "no promotions over the weekend",
+    )
+    clock = Clock(tmp_path / "clock")
+    clock.set(FRIDAY_EVENING)
+    monkeypatch.setenv("FACTORY_CLOCK_FILE", str(clock.path))
+    monkeypatch.setenv("HARBOR_URL", registry.url)
+    daemon = _daemon(tmp_path, remote, registry, clock)
+    try:
+        rid = _request(remote, registry, unique_repo, "1.0")
+        wait_for(
+            lambda: _entry(remote, rid).get("window_since"),
+            120,
+            what=lambda: f"the window wait recorded\n{daemon.log()[-3000:]}",
+        )
+        held = _entry(remote, rid)
+        assert (held["state"], held.get("attempts", 0)) == ("pending", 0)
+        shown = wait_for(lambda: _lane_pin_metadata(tmp_path / "home").get("window"), 60)
+        assert shown == "outside its window until Mon 08:00"
+        clock.set(MONDAY_0800)
+        wait_for(
+            lambda: _entry(remote, rid)["state"] == "promoted",
+            120,
+            what=lambda: f"api promoted on Monday\n{daemon.log()[-3000:]}",
+        )
+    finally:
+        daemon.stop()
+    done = _entry(remote, rid)
+    assert done["attempts"] == 1 and not done.get("window_since")
+    events = _events(remote, rid)
+    assert events.count("window_wait") == 1 and events.count("window_open") == 1
+    assert events.index("window_open") < events.index("attempt")
+    assert validate_cli(remote.new_clone()).returncode == 0
+
+
+def test_the_daemon_soaks_hands_off_and_rolls_a_confirmed_failure_back(
+    tmp_path, gitops_remote, registry, endpoint, unique_repo, monkeypatch
+):
+    remote = gitops_remote
+    ready = endpoint.script("/ready", Answer(200, b"ok"))
+    pin = f"smoke:\n  url: {ready}\n  timeout_seconds: 5\n"
+    remote.commit_and_push(
+        {
+            "factory.yaml": "environments:\n"
+            "  dev: {pins: pin-files, auto_rollback: true, sync_window: 3m}\n"
+            "  prod: {pins: pin-files, after: dev, soak: 30m}\n",
+            "envs/dev/api.yaml": pin,
+            "envs/prod/api.yaml": pin,
+        },
+        "dev -> prod after a soak; dev rolls back by itself",
+    )
+    clock = Clock(tmp_path / "clock")
+    clock.set(T0)
+    monkeypatch.setenv("FACTORY_CLOCK_FILE", str(clock.path))
+    monkeypatch.setenv("HARBOR_URL", registry.url)
+    # the recheck sensor looks once a minute (its floor), in the factory's clock's periods
+    daemon = _daemon(
+        tmp_path, remote, registry, clock, FACTORY_SMOKE_RECHECK_SECONDS="60", FACTORY_ENVS="dev"
+    )
+    log = lambda: daemon.log()[-4000:]  # noqa: E731
+    try:
+        good = _request(remote, registry, unique_repo, "1.0")
+        wait_for(lambda: _entry(remote, good).get("smoke_verdict") == "passed", 120, what=log)
+        assert [e for e in _entries(remote) if e["env"] == "prod"] == []  # soaking
+        clock.set(T0 + timedelta(minutes=31))  # the next recheck ends the soak
+        stage = wait_for(
+            lambda: next((e for e in _entries(remote) if e["env"] == "prod"), None),
+            150,
+            what=lambda: f"the prod request after the soak\n{log()}",
+        )
+        assert stage["upstream"] == good
+
+        endpoint.script("/ready", Answer.redirect("http://elsewhere.invalid/ready"))
+        bad = _request(remote, registry, unique_repo, "2.0")
+        wait_for(lambda: _entry(remote, bad).get("smoke_verdict") == "failed", 120, what=log)
+        clock.set(T0 + timedelta(minutes=36))  # the next recheck confirms it
+        rollback = wait_for(
+            lambda: next((e for e in _entries(remote) if e.get("rollback_of") == bad), None),
+            150,
+            what=lambda: f"the automatic rollback\n{log()}",
+        )
+        endpoint.script("/ready", Answer(200, b"ok"))
+        wait_for(
+            lambda: _entry(remote, rollback["id"]).get("smoke_verdict") == "passed",
+            120,
+            what=lambda: f"the rollback healthy\n{log()}",
+        )
+    finally:
+        daemon.stop()
+    assert rollback["requested_by"] == "factory-auto-rollback"
+    assert rollback["digest"] == _entry(remote, good)["digest"]
+    assert len([e for e in _entries(remote) if e.get("rollback_of")]) == 1
+    assert validate_cli(remote.new_clone()).returncode == 0
