@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from factory_assets.common.errors import InputError
-from factory_assets.layout.targets import Target, TargetError, TargetResolver
+from factory_assets.layout.targets import TargetError
 from factory_assets.pins.pin_file import PinChange
-from factory_assets.pins.target import LanePin, PinNotWritten, PinResult, PinWritten
+from factory_assets.pins.target import LanePin, LaneTargetBase, PinNotWritten, PinResult, PinWritten
 
 if TYPE_CHECKING:
     from factory_assets.pins.lane_view import PinView
@@ -56,21 +55,8 @@ class OverlayWrite:
 
 
 @dataclass
-class OverlayTarget:
+class OverlayTarget(LaneTargetBase):
     """See the module docstring."""
-
-    tree: Path
-    resolver: TargetResolver
-    service: str
-    env: str
-
-    @property
-    def lane(self) -> tuple[str, str]:
-        return (self.service, self.env)
-
-    @cached_property
-    def target(self) -> Target:
-        return self.resolver.target(self.service, self.env)
 
     def held(self) -> bool:
         return self.resolver.layout.held(self.service, self.env)

@@ -11,16 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from factory_assets.common import roundtrip_yaml
 from factory_assets.common.errors import InputError
-from factory_assets.layout.targets import Target, TargetResolver
 from factory_assets.pins.kustomize import kustomization_file
 from factory_assets.pins.pin_file import PinChange, PinDocument, PinRequest, read_pin
-from factory_assets.pins.target import LanePin, PinNotWritten, PinResult, PinWritten, request_image
+from factory_assets.pins.target import (
+    LanePin,
+    LaneTargetBase,
+    PinNotWritten,
+    PinResult,
+    PinWritten,
+    request_image,
+)
 
 if TYPE_CHECKING:
     from factory_assets.pins.lane_view import PinView
@@ -55,22 +60,10 @@ class PinFileWrite:
 
 
 @dataclass
-class PinFileTarget:
+class PinFileTarget(LaneTargetBase):
     """See the module docstring."""
 
-    tree: Path
-    resolver: TargetResolver
-    service: str
-    env: str
     _doc: PinDocument | None = field(default=None, repr=False)
-
-    @property
-    def lane(self) -> tuple[str, str]:
-        return (self.service, self.env)
-
-    @cached_property
-    def target(self) -> Target:
-        return self.resolver.target(self.service, self.env)
 
     def document(self) -> PinDocument:
         """The pin file as it is now (read once; InputError when it does not validate)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -110,6 +111,24 @@ class PinTarget(Protocol):
     def view(self) -> PinView:
         """What runs in the lane as the smoke check reads it (InputError: nothing to check)."""
         ...
+
+
+@dataclass
+class LaneTargetBase:
+    """What every kind of pin target knows: the tree it reads, the layout's resolver, the lane."""
+
+    tree: Path
+    resolver: TargetResolver
+    service: str
+    env: str
+
+    @property
+    def lane(self) -> tuple[str, str]:
+        return (self.service, self.env)
+
+    @cached_property
+    def target(self) -> Target:
+        return self.resolver.target(self.service, self.env)
 
 
 def request_image(entry: ReleaseEntry, registry_host: str) -> str:
