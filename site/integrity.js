@@ -93,6 +93,12 @@ function recordValueFor(record, key) {
     case "run_id": return links.dagster_run_id;
     case "id": case "kind": case "service": case "result": case "started_at": case "finished_at":
       return record[key];
+    // Flags the index derives from details (evidence/index_scan.py), present only when true.
+    case "drift": return (record.details || {}).error === "drift" ? true : undefined;
+    case "rollback": {
+      const details = record.details || {};
+      return details.rollback_of || details.event === "rollback" ? true : undefined;
+    }
     default: return (record.details || {})[key];
   }
 }

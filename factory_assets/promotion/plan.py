@@ -336,9 +336,10 @@ def plan_queue(
     replica_missing: ReplicaCheck | None = None,
     windows: Windows | None = None,
 ) -> PromotionPlan:
-    """The pass's decisions for every (service, env) lane (or one service's), from the queue
-    and the pins alone. `envs` limits the lanes to the environments this runner may promote;
-    `replica_missing` (the pass's look at a registry) keeps a waiting entry unclaimed.
+    """The pass's decisions for every (service, env) lane (or one service's), from the queue,
+    the pins and each environment's promotion `windows` alone (a closed one makes the ready
+    request wait, at no attempt). `envs` limits the lanes to the environments this runner may
+    promote; `replica_missing` (the pass's look at a registry) keeps a waiting entry unclaimed.
     """
     pins = pins or {}
     by_lane: dict[tuple[str, str], list[tuple[int, ReleaseEntry]]] = {}

@@ -97,15 +97,26 @@ def _smoke(remote) -> str:
 
 
 def _timeline_events(remote, out, browser, serve) -> list[str]:  # noqa: F811
-    """The Event column of the dashboard's timeline, newest first."""
+    """The Event column of the dashboard's timeline, newest first; the page's own check of
+    every record (digests, chain, Merkle root) holds on them too."""
     build_site(remote.new_clone(), out)
     page = browser.new_page()
     try:
         page.open(serve(out))
         page.wait_for("document.querySelectorAll('#timeline tbody tr').length > 0")
-        return page.eval(
+        events = page.eval(
             "[...document.querySelectorAll('#timeline tbody tr')].map(tr => tr.children[4].textContent)"
         )
+        page.open(serve(out) + "?verify=1")
+        state = page.wait_for(
+            "['ok','fail'].includes(document.getElementById('integrity-status').dataset.state)"
+            " && document.getElementById('integrity-status').dataset.state"
+        )
+        problems = page.eval(
+            "[...document.querySelectorAll('#integrity-problems li')].map(li => li.textContent)"
+        )
+        assert state == "ok", (page.text("#integrity-status"), problems)
+        return events
     finally:
         page.close()
 

@@ -32,6 +32,10 @@ def _entry(remote, release_id: str) -> dict:
     return next(e for e in _entries(remote) if e["id"] == release_id)
 
 
+def _recorded(entry: dict) -> bool:
+    return entry["state"] == "promoted" and not entry.get("claimed_by")
+
+
 def _events(remote, release_id: str) -> list[str]:
     clone = remote.new_clone()
     found = []
@@ -107,8 +111,8 @@ def test_the_daemon_holds_a_request_over_the_weekend_and_lets_it_go_at_monday_ei
         shown = wait_for(lambda: _lane_pin_metadata(tmp_path / "home").get("window"), 60)
         assert shown == "outside its window until Mon 08:00"
         clock.set(MONDAY_0800)
-        wait_for(
-            lambda: _entry(remote, rid)["state"] == "promoted",
+        wait_for(  # pinned, and recorded: the claim goes with the attempt's record
+            lambda: _recorded(_entry(remote, rid)),
             120,
             what=lambda: f"api promoted on Monday\n{daemon.log()[-3000:]}",
         )
@@ -179,4 +183,68 @@ def test_the_daemon_soaks_hands_off_and_rolls_a_confirmed_failure_back(
     assert rollback["requested_by"] == "factory-auto-rollback"
     assert rollback["digest"] == _entry(remote, good)["digest"]
     assert len([e for e in _entries(remote) if e.get("rollback_of")]) == 1
+    assert validate_cli(remote.new_clone()).returncode == 0
+
+
+def _repairs(remote) -> list[dict]:
+    clone = remote.new_clone()
+    found = [yaml.safe_load(p.read_text()) for p in (clone / "evidence" / "records").glob("*.json")]
+    return [r for r in found if r["kind"] == "repair"]
+
+
+def test_the_daemon_ignores_a_flake_rolls_back_once_and_escalates_a_broken_rollback(
+    tmp_path, gitops_remote, registry, endpoint, unique_repo, monkeypatch
+):
+    remote = gitops_remote
+    healthy, broken = Answer(200, b"ok"), Answer.redirect("http://elsewhere.invalid/ready")
+    ready = endpoint.script("/ready", healthy)
+    remote.commit_and_push(
+        {
+            "factory.yaml": "environments:\n"
+            "  dev: {pins: pin-files, auto_rollback: true, sync_window: 3m}\n",
+            "envs/dev/api.yaml": f"smoke:\n  url: {ready}\n  timeout_seconds: 5\n",
+        },
+        "dev rolls back by itself",
+    )
+    clock = Clock(tmp_path / "clock")
+    clock.set(T0)
+    monkeypatch.setenv("FACTORY_CLOCK_FILE", str(clock.path))
+    monkeypatch.setenv("HARBOR_URL", registry.url)
+    daemon = _daemon(tmp_path, remote, registry, clock, FACTORY_SMOKE_RECHECK_SECONDS="60")
+    log = lambda: daemon.log()[-4000:]  # noqa: E731
+
+    def verdict_of(release_id: str, verdict: str, at_minute: int | None = None) -> None:
+        if at_minute is not None:
+            clock.set(T0 + timedelta(minutes=at_minute))  # the next recheck looks
+        wait_for(
+            lambda: _entry(remote, release_id).get("smoke_verdict") == verdict,
+            150,
+            what=lambda: f"{release_id} {verdict}\n{log()}",
+        )
+
+    def rollbacks() -> list[dict]:
+        return [e for e in _entries(remote) if e.get("rollback_of")]
+
+    try:
+        good = _request(remote, registry, unique_repo, "1.0")
+        verdict_of(good, "passed")
+        endpoint.script("/ready", broken)
+        clock.set(T0 + timedelta(minutes=10))
+        bad = _request(remote, registry, unique_repo, "2.0")
+        verdict_of(bad, "failed")
+        endpoint.script("/ready", healthy)
+        verdict_of(bad, "passed", at_minute=14)  # a flake: one broken look, then a pass
+        endpoint.script("/ready", broken)
+        verdict_of(bad, "failed", at_minute=16)  # a new suspicion, not a confirmation
+        assert rollbacks() == []
+        clock.set(T0 + timedelta(minutes=20))  # confirmed: the rollback goes (and breaks too)
+        back = wait_for(lambda: rollbacks(), 150, what=lambda: f"the rollback\n{log()}")[0]
+        verdict_of(back["id"], "failed")
+        clock.set(T0 + timedelta(minutes=24))  # the rollback's failure confirmed: escalated
+        wait_for(lambda: _repairs(remote), 150, what=lambda: f"the escalation\n{log()}")
+    finally:
+        daemon.stop()
+    assert len(rollbacks()) == 1 and back["requested_by"] == "factory-auto-rollback"
+    (escalation,) = _repairs(remote)
+    assert "fails smoke too" in escalation["details"]["log_excerpt"]
     assert validate_cli(remote.new_clone()).returncode == 0
