@@ -1,7 +1,8 @@
 """The repository carries what its tests and scripts need: nothing points outside it.
 
-A user's clone has no `../shared` (the developers' reading notes); a test that read it would
-pass on a developer's machine and fail for every user. `.ci/run` runs the suite from a clone
+A user's clone has nothing beside it (no developers' reading notes in a sibling folder); a test
+that read such a file would pass on a developer's machine and fail for every user. Docs count
+too: a reader of TEST.md has only the clone. `.ci/run` runs the suite from a clone
 with nothing beside it; this catches the reference before it is ever run.
 """
 
@@ -21,7 +22,7 @@ def tracked_sources() -> list[Path]:
     listed = subprocess.run(
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
     ).stdout.decode()
-    return [ROOT / name for name in listed.split("\0") if name and not name.endswith(".md")]
+    return [ROOT / name for name in listed.split("\0") if name]
 
 
 def test_no_file_points_outside_the_repository():
