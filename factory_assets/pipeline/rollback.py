@@ -7,6 +7,7 @@ reason and parents; a stage's approval gate applies unless forced.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,9 +15,11 @@ from pathlib import Path
 from factory_assets.common.clock import rfc3339, utc_now
 from factory_assets.common.errors import InputError
 from factory_assets.evidence import store
+from factory_assets.evidence.model import EvidenceRecord
 from factory_assets.layout.config import load_layout
 from factory_assets.promotion.plan import lane_states
-from factory_assets.release.model import ReleaseEntry
+from factory_assets.release.model import ReleaseEntry, ReleaseQueue
+from factory_assets.release.queue_codec import QueueCodec
 from factory_assets.release.queue_file import load_queue, queue_relpath, save_queue
 from resources.gitops import GitopsWriter
 
@@ -76,54 +79,92 @@ def _request(tree: Path, service: str, env: str, *, to, by, reason, force, now) 
             )
         )
         raise InputError(ARGS, "--to" if to else "SERVICE", what)
-    rid = doc.codec.request_id(now, (service, "rollback", env))
     why = reason or f"roll back {service} in {env} to {target.id} ({target.digest})"
-    parents = [
-        {"id": r.id, "content_digest": r.integrity.content_digest}
-        for r in (
-            store.load_record(tree, rec)
-            for rec in (target.smoke_evidence, current.evidence if current else None)
-            if rec
-        )
-    ]
+    queue, entry, record = append_rollback(
+        tree,
+        queue,
+        doc.codec,
+        RollbackAsk(service, env, target, current, by=by, reason=why),
+        now=now,
+        parents=(target.smoke_evidence, current.evidence if current else None),
+        approval_required=layout.needs_approval(env) and not force,
+        forced=force,
+    )
+    save_queue(doc, queue)
+    return Rollback(entry, target, record.id)
+
+
+@dataclass(frozen=True)
+class RollbackAsk:
+    """What a rollback asks for: the lane, the release to go back to, the one it replaces."""
+
+    service: str
+    env: str
+    target: ReleaseEntry
+    current: ReleaseEntry | None
+    by: str
+    reason: str
+
+
+def append_rollback(
+    tree: Path,
+    queue: ReleaseQueue,
+    codec: QueueCodec,
+    ask: RollbackAsk,
+    *,
+    now: datetime,
+    parents: Sequence[str | None],
+    approval_required: bool = False,
+    **details: object,
+) -> tuple[ReleaseQueue, ReleaseEntry, EvidenceRecord]:
+    """The rollback request and its `rollback` record, as `factory rollback` and the automatic
+    rollback both queue it; `parents` are record ids (None skipped), `details` the caller's own."""
+    target, current = ask.target, ask.current
+    taken = frozenset(e.id for e in queue.entries) | {i.id for i in queue.invalid}
+    rid = codec.request_id(now, (ask.service, "rollback", ask.env), taken)
+    rollback_of = current.id if current else None
     body = store.new_body(
         kind="promotion",
-        service=service,
+        service=ask.service,
         result="skipped",
         details={
             "release_id": rid,
-            "env": env,
+            "env": ask.env,
             "image": target.image,
             "requested_digest": target.digest,
             "event": "rollback",
-            "requested_by": by,
-            "reason": why,
-            "forced": force,
+            "requested_by": ask.by,
+            "reason": ask.reason,
+            **({"rollback_of": rollback_of} if rollback_of else {}),
+            **details,
         },
         subject=[
             {"name": target.image, "digest": {"sha256": target.digest.removeprefix("sha256:")}}
         ],
         started_at=rfc3339(now),
-        parents=parents,
+        finished_at=rfc3339(now),
+        parents=[
+            {"id": found.id, "content_digest": found.integrity.content_digest}
+            for found in (store.load_record(tree, rec) for rec in parents if rec)
+        ],
     )
     record = store.append_record(tree, body)
     entry = ReleaseEntry(
         id=rid,
-        service=service,
-        env=env,
+        service=ask.service,
+        env=ask.env,
         image=target.image,
         digest=target.digest,
         source_tag=target.label,
         requested_at=now,
-        requested_by=by,
-        max_attempts=doc.rules.attempts_for(target.max_attempts),
+        requested_by=ask.by,
+        max_attempts=codec.rules.attempts_for(target.max_attempts),
         upstream=target.upstream,
-        approval_required=layout.needs_approval(env) and not force,
-        rollback_of=current.id if current else None,
+        approval_required=approval_required,
+        rollback_of=rollback_of,
         evidence=record.id,
     )
-    save_queue(doc, queue.append(entry))
-    return Rollback(entry, target, record.id)
+    return queue.append(entry), entry, record
 
 
 def request_rollback(

@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_assets.common.clock import rfc3339
-from factory_assets.evidence import store
 from factory_assets.evidence.model import EvidenceRecord, RecordBody
 from factory_assets.layout.config import DEFAULT_ENV, Layout
 from factory_assets.layout.queue_codecs import queue_codec
@@ -27,6 +26,7 @@ from factory_assets.pipeline.lane_history import (
     this_check,
     with_this_check,
 )
+from factory_assets.pipeline.rollback import RollbackAsk, append_rollback
 from factory_assets.policy.auto_rollback import AUTOMATIC, Decision, decide
 from factory_assets.policy.checks import from_record
 from factory_assets.release.model import ReleaseEntry, ReleaseQueue
@@ -82,13 +82,6 @@ def confirmed_now(decision: Decision | None, record: EvidenceRecord | RecordBody
     return confirming is not None and confirming.at == from_record(record).at
 
 
-def _parent(tree: Path, record_id: str | None) -> list[dict]:
-    if not record_id:
-        return []
-    found = store.load_record(tree, record_id)
-    return [{"id": found.id, "content_digest": found.integrity.content_digest}]
-
-
 def queue_rollback(
     tree: Path,
     layout: Layout,
@@ -99,57 +92,33 @@ def queue_rollback(
 ) -> Watched:
     """Queue the rollback `decision` asks for, with its record (see the module docstring)."""
     current = queue.by_id(decision.replaces.id)
-    target = queue.by_id(decision.target.id)
-    failed = decision.failed
-    service, env = current.service, current.env
-    codec = queue_codec(layout)  # the queue's own id style and attempt budget
-    taken = frozenset(e.id for e in queue.entries) | {i.id for i in queue.invalid}
-    rid = codec.request_id(now, (service, "rollback", env), taken)
-    body = store.new_body(
-        kind="promotion",
-        service=service,
-        result="skipped",
-        details={
-            "release_id": rid,
-            "env": env,
-            "image": target.image,
-            "requested_digest": target.digest,
-            "event": "rollback",
-            "requested_by": AUTOMATIC,
-            "reason": decision.reason,
-            "rollback_of": current.id,
-            "auto_rollback": {
-                "failed_smoke": failed.record_id,
-                "failed_at": rfc3339(failed.at),
-                "verdict_kind": failed.kind,
-                "confirmed_at": rfc3339(decision.confirmed_by.at),
-                "confirmed_by": confirmed_by or decision.confirmed_by.record_id,
-                "sync_window_ms": int(layout.environment(env).sync_window.total_seconds() * 1000),
-            },
+    failed, env = decision.failed, current.env
+    window = layout.environment(env).sync_window
+    ask = RollbackAsk(
+        current.service,
+        env,
+        queue.by_id(decision.target.id),
+        current,
+        by=AUTOMATIC,
+        reason=decision.reason,
+    )
+    after, entry, record = append_rollback(
+        tree,
+        queue,
+        queue_codec(layout),  # the queue's own id style and attempt budget
+        ask,
+        now=now,
+        parents=(failed.record_id, current.evidence),
+        auto_rollback={
+            "failed_smoke": failed.record_id,
+            "failed_at": rfc3339(failed.at),
+            "verdict_kind": failed.kind,
+            "confirmed_at": rfc3339(decision.confirmed_by.at),
+            "confirmed_by": confirmed_by or decision.confirmed_by.record_id,
+            "sync_window_ms": int(window.total_seconds() * 1000),
         },
-        subject=[
-            {"name": target.image, "digest": {"sha256": target.digest.removeprefix("sha256:")}}
-        ],
-        started_at=rfc3339(now),
-        finished_at=rfc3339(now),
-        parents=[*_parent(tree, failed.record_id), *_parent(tree, current.evidence)],
     )
-    record = store.append_record(tree, body)
-    entry = ReleaseEntry(
-        id=rid,
-        service=service,
-        env=env,
-        image=target.image,
-        digest=target.digest,
-        source_tag=target.label,
-        requested_at=now,
-        requested_by=AUTOMATIC,
-        max_attempts=codec.rules.attempts_for(target.max_attempts),
-        upstream=target.upstream,
-        rollback_of=current.id,
-        evidence=record.id,
-    )
-    return Watched(decision, queue.append(entry), entry, record.id)
+    return Watched(decision, after, entry, record.id)
 
 
 def _escalation_key(record: EvidenceRecord | RecordBody) -> str:
