@@ -57,16 +57,21 @@ def _daemon(tmp_path, remote, registry, clock, **extra):
     return start_daemon(shipped_dagster_home(tmp_path / "home"), env, tmp_path / "daemon.log")
 
 
-def _lane_pin_metadata(home) -> dict:
-    """The metadata of the lane's latest `lane_pin` materialization (the Dagster UI's)."""
+def _lane_pin_metadata(home, asset: str = "lane_pin") -> dict:
+    """The metadata of the lane's latest `asset` materialization (the Dagster UI's)."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        event = instance.get_latest_materialization_event(dg.AssetKey("lane_pin"))
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
     if event is None:  # the run pushed its commit; its materialization is stored just after
         return {}
     metadata = event.asset_materialization.metadata
     return {key: value.value for key, value in metadata.items()}
+
+
+def _soaking(home, text: str) -> str | None:
+    shown = _lane_pin_metadata(home, "smoke_result").get("soak_prod") or ""
+    return shown if shown.startswith(text) else None
 
 
 def _request(remote, registry, repo: str, tag: str) -> str:
@@ -184,6 +189,74 @@ def test_the_daemon_soaks_hands_off_and_rolls_a_confirmed_failure_back(
     assert rollback["digest"] == _entry(remote, good)["digest"]
     assert len([e for e in _entries(remote) if e.get("rollback_of")]) == 1
     assert validate_cli(remote.new_clone()).returncode == 0
+
+
+def test_the_daemon_restarts_a_soak_that_a_failed_verdict_interrupts(
+    tmp_path, gitops_remote, registry, endpoint, unique_repo, monkeypatch
+):
+    remote = gitops_remote
+    healthy, broken = Answer(200, b"ok"), Answer.redirect("http://elsewhere.invalid/ready")
+    ready = endpoint.script("/ready", healthy)
+    pin = f"smoke:\n  url: {ready}\n  timeout_seconds: 5\n"
+    remote.commit_and_push(
+        {
+            "factory.yaml": "environments:\n"
+            "  dev: {pins: pin-files}\n"
+            "  prod: {pins: pin-files, after: dev, soak: 30m}\n",
+            "envs/dev/api.yaml": pin,
+            "envs/prod/api.yaml": pin,
+        },
+        "dev -> prod after a 30-minute soak",
+    )
+    clock = Clock(tmp_path / "clock")
+    clock.set(T0)
+    monkeypatch.setenv("FACTORY_CLOCK_FILE", str(clock.path))
+    monkeypatch.setenv("HARBOR_URL", registry.url)
+    daemon = _daemon(
+        tmp_path, remote, registry, clock, FACTORY_SMOKE_RECHECK_SECONDS="60", FACTORY_ENVS="dev"
+    )
+    log = lambda: daemon.log()[-4000:]  # noqa: E731
+
+    def verdict_at(minute: int, verdict: str) -> None:
+        clock.set(T0 + timedelta(minutes=minute))  # the next recheck looks
+        wait_for(
+            lambda: _entry(remote, rid).get("smoke_verdict") == verdict,
+            150,
+            what=lambda: f"{verdict} at minute {minute}\n{log()}",
+        )
+
+    def prod() -> list[dict]:
+        return [e for e in _entries(remote) if e["env"] == "prod"]
+
+    try:
+        rid = _request(remote, registry, unique_repo, "1.0")
+        wait_for(lambda: _entry(remote, rid).get("smoke_verdict") == "passed", 120, what=log)
+        endpoint.script("/ready", broken)
+        verdict_at(10, "failed")  # the soak's clock restarts at the next passed check
+        endpoint.script("/ready", healthy)
+        verdict_at(20, "passed")
+        # 31 minutes after the first pass, but only 11 since the clock restarted: no handoff
+        clock.set(T0 + timedelta(minutes=31))
+        shown = wait_for(  # the smoke_result's metadata in the Dagster UI says where it stands
+            lambda: _soaking(tmp_path / "home", "soaking, 11 min of 30"),
+            150,
+            what=lambda: f"the check at minute 31\n{log()}",
+        )
+        assert "clock restarted by a failed verdict at 2026-12-07 09:10 UTC" in shown
+        assert prod() == []
+        clock.set(T0 + timedelta(minutes=51))  # 31 minutes since the restart: handed off
+        (stage,) = wait_for(prod, 150, what=lambda: f"the prod request\n{log()}")
+    finally:
+        daemon.stop()
+    clone = remote.new_clone()
+    handoff = yaml.safe_load(
+        (clone / "evidence" / "records" / f"{stage['evidence']}.json").read_text()
+    )
+    soak = handoff["details"]["soak"]
+    assert soak["restarted_at"].startswith("2026-12-07T09:10")
+    assert soak["began_at"].startswith("2026-12-07T09:20")
+    assert soak["ended_at"].startswith("2026-12-07T09:51")
+    assert validate_cli(clone).returncode == 0
 
 
 def _repairs(remote) -> list[dict]:
