@@ -94,6 +94,12 @@ class Entry:
     raw: dict
     block: str
     dash: int
+    claimed_by: str | None = None  # `claimed_by` (own) / `meta.factory.claimedBy` (four lists)
+
+    @property
+    def in_flight(self) -> bool:
+        """Claimed: being promoted, or pinned with the attempt's record still to come."""
+        return bool(self.claimed_by) and self.state in ("promoting", "promoted")
 
     @property
     def lane(self) -> tuple[str, str]:
@@ -136,10 +142,12 @@ def entries_of(layout: str, blocks: QueueBlocks) -> tuple[list[Entry], list[str]
                 created = _moment(raw.get("requested_at"))
                 digest = raw.get("digest")
                 upstream, handed = raw.get("upstream"), raw.get("handed_off") or {}
+                claimed = raw.get("claimed_by")
             else:
                 meta = raw.get("meta") if isinstance(raw.get("meta"), dict) else {}
                 mine = meta.get("factory") if isinstance(meta.get("factory"), dict) else {}
-                state = "promoting" if key == "pending" and mine.get("claimedBy") else key
+                claimed = mine.get("claimedBy")
+                state = "promoting" if key == "pending" and claimed else key
                 created = _moment(raw.get("createdAt"))
                 source = raw.get("source") if isinstance(raw.get("source"), dict) else {}
                 digest = source.get("digest")
@@ -158,6 +166,7 @@ def entries_of(layout: str, blocks: QueueBlocks) -> tuple[list[Entry], list[str]
                     raw=raw,
                     block=block,
                     dash=region.dash if region else 0,
+                    claimed_by=claimed if isinstance(claimed, str) and claimed else None,
                 )
             )
             position += 1
@@ -512,6 +521,19 @@ class RepoChecker:
                 )
         reasons = self._pending_reasons(clone, env)
         for entry in entries.values():
+            if entry.state == "promoted" and entry.in_flight:
+                # pinned, its record still to come: unfinished work when the drain was cut
+                # short; after a drain that finished, a pin no pass ever recorded
+                tallies["state"]["pinned, record to come"] += 1
+                self.checks["pin recorded"] += 1
+                if not unfinished_ok:
+                    self.violate(
+                        "3 record",
+                        f"{entry.service} {entry.id}",
+                        f"pinned, still claimed by {entry.claimed_by}, and never recorded",
+                        self.last,
+                    )
+                continue
             tallies["state"][entry.state if entry.state != "promoting" else "pending"] += 1
             if entry.state in ("pending", "promoting"):
                 reason = reasons.get(entry.id)
@@ -643,7 +665,9 @@ class RepoChecker:
             and (r.get("details") or {}).get("event") in ("attempt", "recovered")
         ]
         self.checks["records per state"] += 1
-        if entry.state == "promoted" and len(successes) != 1 and not mine.get("claimedBy"):
+        # a pin whose record is still to come (the pass records it when it ends, or the next
+        # pass recovers it) is checked once it is recorded
+        if entry.state == "promoted" and len(successes) != 1 and not entry.in_flight:
             self.violate(
                 "3 record", subject, f"promoted with {len(successes)} success records", self.last
             )
@@ -660,7 +684,7 @@ class RepoChecker:
                 "3 record", subject, "waiting for replication without its record", self.last
             )
         attempts = raw.get("attempts") or 0
-        if entry.state == "promoting" and isinstance(attempts, int):
+        if entry.in_flight and isinstance(attempts, int):
             attempts -= 1  # the attempt in flight gets its record when it ends
         # `recovered`: a later pass recorded the attempt whose runner died after pinning.
         counted = sum(

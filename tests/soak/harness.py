@@ -287,10 +287,8 @@ class Soak:
         """What a runner still has to do: the engine's own plan, and handoffs smoke still owes."""
         checker = self.checkers[layout]
         repo = self.world.repos[layout]
-        left = [
-            f"{layout}: {e.id} is claimed"
-            for e in checker.entries.values()
-            if e.state == "promoting"
+        left = [  # being promoted, or pinned with its record still to come
+            f"{layout}: {e.id} is claimed" for e in checker.entries.values() if e.in_flight
         ]
         newest: dict[str, Entry] = {}
         for entry in checker.entries.values():

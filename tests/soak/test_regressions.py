@@ -7,6 +7,7 @@ The history lines quoted are the soak's own (`python -m tests.soak --seed N ...`
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -244,3 +245,78 @@ def test_a_run_left_behind_by_a_killed_daemon_frees_its_slot(tmp_path):
         monitor_started_run(instance, None, record, logging.getLogger("soak"))
         after = instance.get_run_by_id(run.run_id)
     assert after.status == dg.DagsterRunStatus.FAILURE  # the slot is free again
+
+
+OWN_QUEUE = """\
+releases:
+  - id: 01M95CDVDVE3KV84N2YMG7C4WQ
+    service: fo-078
+    env: dev
+    image: 127.0.0.1:5000/own/fo-078
+    tag: bed568df7cc
+    digest: sha256:04e4adacbd95ca2911292e77cea799962ec6b1622984fef5ec538c04fb5b913c
+    requested_at: '2026-12-06T09:54:40.699373Z'
+    requested_by: service-ci
+    state: promoted
+    attempts: 1
+    max_attempts: 5
+    evidence: 01M95CDW0DZMMQZ90M347TWWQ5
+    finished_at: '2026-12-06T09:59:49.364361Z'
+    smoke_verdict: passed
+    smoke_evidence: 01M95CTB72X57P1DPJ9SBPGRK3
+    claimed_by: vm:26648:fab5ed2f
+    claim_expires_at: '2026-12-06T10:00:19.364361Z'
+"""
+
+
+def test_an_own_layout_pin_whose_record_is_to_come_is_in_flight_not_unrecorded(tmp_path):
+    """Seed 1, the default soak (10 min, 200 services, 2,000 requests), on a loaded machine:
+
+        811.50s pipeline  stage-request [own] fo-078 01M95CTE9M... (from 01M95CDVDVE3...)
+        906.89s cli-own   smoke  [own] fo-078: passed ...; no promotion record of fo-078
+        938.77s check-own violation [3 record] own fo-078 01M95CDVDVE3...: promoted with 0
+                success records; 1 attempts, 0 attempt records ({'requested': 1, None: 1})
+
+    The daemon's run pinned fo-078 (`factory: pin fo-078`) and had not written its record
+    when the drain was cut short: the entry was still `claimed_by` that run (the queue above,
+    as the remote had it), and the next pass would have recovered it. The checker looked for
+    the claim under the four-list spelling (`meta.factory.claimedBy`) only, so on the factory's
+    own layout a pin in flight read as a pin that would never get its record.
+    """
+    from tests.soak.checker import RepoChecker, entries_of
+    from tests.soak.history import History
+    from tests.soak.queue_text import split
+    from tests.soak.schedule import SoakConfig
+    from tests.soak.world import RepoWorld, World
+
+    bare = tmp_path / "own.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    repo = RepoWorld(
+        layout="own",
+        bare=bare,
+        flag=tmp_path / "flag",
+        refusals=tmp_path / "refused",
+        services=["fo-078"],
+        held={},
+        prefix="own",
+        dev_host="127.0.0.1:1",
+        prod_host="127.0.0.1:2",
+    )
+    checker = RepoChecker(World(SoakConfig(services=1, held_every=0), tmp_path), repo, History())
+    try:
+        (entry,), problems = entries_of("own", split(OWN_QUEUE))
+        assert problems == [] and entry.in_flight
+        requested = {"kind": "promotion", "details": {"release_id": entry.id, "event": "requested"}}
+        smoke = {"kind": "smoke", "details": {"release_id": entry.id}}
+        records = {"01M95CDW0DZMMQZ90M347TWWQ5": requested, "01M95CTB72X57P1DPJ9SBPGRK3": smoke}
+        checker._records_of(entry, [requested, smoke], records)
+        assert checker.violations == []
+        # once no claim is left, the same records are a pin that was never recorded
+        (done,), _ = entries_of("own", split(OWN_QUEUE.replace("    claimed_by: vm", "    by: vm")))
+        checker._records_of(done, [requested, smoke], records)
+        assert [v.detail for v in checker.violations] == [
+            "promoted with 0 success records",
+            "1 attempts, 0 attempt records ({'requested': 1, None: 1})",
+        ]
+    finally:
+        checker.blobs.close()
