@@ -17,7 +17,8 @@ from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wai
 from tests.support.evidence import validate_cli
 from tests.support.oci import push_image
 
-pytestmark = pytest.mark.slow
+# Each step waits for the recheck sensor's next tick (a minute, its floor), in real time.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 FRIDAY_EVENING = datetime(2027, 3, 26, 15, 30, tzinfo=UTC)  # 16:30 in Berlin
 MONDAY_0800 = datetime(2027, 3, 29, 6, 0, tzinfo=UTC)  # 08:00 in Berlin, summer time
@@ -217,14 +218,6 @@ def test_the_daemon_restarts_a_soak_that_a_failed_verdict_interrupts(
     )
     log = lambda: daemon.log()[-4000:]  # noqa: E731
 
-    def verdict_at(minute: int, verdict: str) -> None:
-        clock.set(T0 + timedelta(minutes=minute))  # the next recheck looks
-        wait_for(
-            lambda: _entry(remote, rid).get("smoke_verdict") == verdict,
-            150,
-            what=lambda: f"{verdict} at minute {minute}\n{log()}",
-        )
-
     def prod() -> list[dict]:
         return [e for e in _entries(remote) if e["env"] == "prod"]
 
@@ -232,19 +225,19 @@ def test_the_daemon_restarts_a_soak_that_a_failed_verdict_interrupts(
         rid = _request(remote, registry, unique_repo, "1.0")
         wait_for(lambda: _entry(remote, rid).get("smoke_verdict") == "passed", 120, what=log)
         endpoint.script("/ready", broken)
-        verdict_at(10, "failed")  # the soak's clock restarts at the next passed check
+        clock.set(T0 + timedelta(minutes=10))  # the next recheck looks
+        wait_for(lambda: _entry(remote, rid).get("smoke_verdict") == "failed", 150, what=log)
         endpoint.script("/ready", healthy)
-        verdict_at(20, "passed")
-        # 31 minutes after the first pass, but only 11 since the clock restarted: no handoff
+        # 31 minutes after the first pass, but the clock starts again with this pass: no handoff
         clock.set(T0 + timedelta(minutes=31))
         shown = wait_for(  # the smoke_result's metadata in the Dagster UI says where it stands
-            lambda: _soaking(tmp_path / "home", "soaking, 11 min of 30"),
+            lambda: _soaking(tmp_path / "home", "soaking, 0 min of 30"),
             150,
             what=lambda: f"the check at minute 31\n{log()}",
         )
         assert "clock restarted by a failed verdict at 2026-12-07 09:10 UTC" in shown
         assert prod() == []
-        clock.set(T0 + timedelta(minutes=51))  # 31 minutes since the restart: handed off
+        clock.set(T0 + timedelta(minutes=62))  # 31 minutes since the restart: handed off
         (stage,) = wait_for(prod, 150, what=lambda: f"the prod request\n{log()}")
     finally:
         daemon.stop()
@@ -254,8 +247,8 @@ def test_the_daemon_restarts_a_soak_that_a_failed_verdict_interrupts(
     )
     soak = handoff["details"]["soak"]
     assert soak["restarted_at"].startswith("2026-12-07T09:10")
-    assert soak["began_at"].startswith("2026-12-07T09:20")
-    assert soak["ended_at"].startswith("2026-12-07T09:51")
+    assert soak["began_at"].startswith("2026-12-07T09:31")
+    assert soak["ended_at"].startswith("2026-12-07T10:02")
     assert validate_cli(clone).returncode == 0
 
 
