@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -187,5 +188,11 @@ def test_user_code_server_starts_as_the_chart_runs_it(factory, gitops_remote, tm
         wait_until(healthy, 60, "the code server's readiness probe")
         assert (tmp_path / "repo" / ".git").is_dir()  # the entrypoint cloned the GitOps repo
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(15)
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            # The server stops in about a second; on a loaded CI machine it once took longer
+            # than 15 s. Its start is what this test judges; the kubelet would kill it too.
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(15)
