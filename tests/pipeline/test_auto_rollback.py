@@ -12,16 +12,13 @@ import pytest
 
 from factory_assets.cli.main import main
 from factory_assets.evidence.store import load_record
-from factory_assets.promotion import run_pass
-from factory_assets.release.add import add_release
 from factory_assets.release.queue_file import load_queue
 from factory_assets.site.build import build_site
 from factory_assets.smoke.landing import smoke_checks_and_land
-from resources.registry.environments import EnvRegistries
 from tests.site.conftest import browser, serve  # noqa: F401
 from tests.smoke.conftest import Answer
 from tests.support.evidence import validate_cli
-from tests.support.oci import push_image
+from tests.support.passes import promotion_pass, request_api
 
 LAYOUT = """\
 environments:
@@ -61,20 +58,8 @@ def lane(gitops_remote, registry, endpoint, unique_repo, monkeypatch, tmp_path):
 
 
 def _release(remote, registry, repo, tag: str) -> str:
-    push_image(registry, repo, tag, content=f"api {tag}".encode())
-    entry = add_release(
-        remote.clone,
-        service="api",
-        tag=tag,
-        image=registry.image(repo),
-        requested_by="ci",
-        push=True,
-    ).entry
-    registries = EnvRegistries()
-    try:
-        outcomes = run_pass(remote.clone, registry=registries).outcomes
-    finally:
-        registries.close()
+    entry = request_api(remote.clone, registry, repo, tag)
+    outcomes = promotion_pass(remote.clone).outcomes
     assert [o.result for o in outcomes] == ["success"]
     return entry.id
 
@@ -166,13 +151,7 @@ def test_a_confirmed_failure_rolls_back_once_and_a_broken_rollback_escalates(
     assert len([e for e in _entries(remote).values() if e.rollback_of]) == 1
 
     # the rollback lands, and breaks too: escalated, never rolled back again
-    registries = EnvRegistries()
-    try:
-        assert [o.result for o in run_pass(remote.clone, registry=registries).outcomes] == [
-            "success"
-        ]
-    finally:
-        registries.close()
+    assert [o.result for o in promotion_pass(remote.clone).outcomes] == ["success"]
     clock.at(18)
     assert _smoke(remote) == "failed"
     clock.at(22)
@@ -246,13 +225,7 @@ def test_approving_an_automatic_rollback_acknowledges_it(lane, tmp_path):
     assert record.details.reason == "acknowledges the automatic rollback"
 
     # the rollback lands and is healthy: time to restore runs from the failed smoke to it
-    registries = EnvRegistries()
-    try:
-        assert [o.result for o in run_pass(remote.clone, registry=registries).outcomes] == [
-            "success"
-        ]
-    finally:
-        registries.close()
+    assert [o.result for o in promotion_pass(remote.clone).outcomes] == ["success"]
     _healthy(endpoint)
     clock.at(20)
     assert _smoke(remote) == "passed"

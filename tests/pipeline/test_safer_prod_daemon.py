@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from factory_assets.release.add import add_release
 from factory_assets.sandbox.gitops_remote import file_at_main
 from tests.pipeline.test_auto_rollback import Clock
 from tests.smoke.conftest import Answer
 from tests.support.dagster_daemon import shipped_dagster_home, start_daemon, wait_for
 from tests.support.evidence import validate_cli
-from tests.support.oci import push_image
+from tests.support.passes import request_api
 
 # Each step waits for the recheck sensor's next tick (a minute, its floor), in real time.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -48,14 +47,20 @@ def _events(remote, release_id: str) -> list[str]:
     return found
 
 
-def _daemon(tmp_path, remote, registry, clock, **extra):
+def _daemon(tmp_path, remote, registry, monkeypatch, at: datetime, **extra):
+    """The test's clock, set to `at` (the test's own calls read it too), and a daemon on it."""
+    clock = Clock(tmp_path / "clock")
+    clock.set(at)
+    monkeypatch.setenv("FACTORY_CLOCK_FILE", str(clock.path))
+    monkeypatch.setenv("HARBOR_URL", registry.url)
     env = {
         "FACTORY_REPO": str(remote.new_clone("runner")),
         "HARBOR_URL": registry.url,
         "FACTORY_CLOCK_FILE": str(clock.path),
         **extra,
     }
-    return start_daemon(shipped_dagster_home(tmp_path / "home"), env, tmp_path / "daemon.log")
+    daemon = start_daemon(shipped_dagster_home(tmp_path / "home"), env, tmp_path / "daemon.log")
+    return clock, daemon
 
 
 def _lane_pin_metadata(home, asset: str = "lane_pin") -> dict:
@@ -76,15 +81,7 @@ def _soaking(home, text: str) -> str | None:
 
 
 def _request(remote, registry, repo: str, tag: str) -> str:
-    push_image(registry, repo, tag, content=f"api {tag}".encode())
-    return add_release(
-        remote.new_clone(),
-        service="api",
-        tag=tag,
-        image=registry.image(repo),
-        requested_by="ci",
-        push=True,
-    ).entry.id
+    return request_api(remote.new_clone(), registry, repo, tag).id
 
 
 def test_the_daemon_holds_a_request_over_the_weekend_and_lets_it_go_at_monday_eight(
@@ -100,11 +97,7 @@ def test_the_daemon_holds_a_request_over_the_weekend_and_lets_it_go_at_monday_ei
         },
         "no promotions over the weekend",
     )
-    clock = Clock(tmp_path / "clock")
-    clock.set(FRIDAY_EVENING)
-    monkeypatch.setenv("FACTORY_CLOCK_FILE", str(clock.path))
-    monkeypatch.setenv("HARBOR_URL", registry.url)
-    daemon = _daemon(tmp_path, remote, registry, clock)
+    clock, daemon = _daemon(tmp_path, remote, registry, monkeypatch, FRIDAY_EVENING)
     try:
         rid = _request(remote, registry, unique_repo, "1.0")
         wait_for(
@@ -148,13 +141,15 @@ def test_the_daemon_soaks_hands_off_and_rolls_a_confirmed_failure_back(
         },
         "dev -> prod after a soak; dev rolls back by itself",
     )
-    clock = Clock(tmp_path / "clock")
-    clock.set(T0)
-    monkeypatch.setenv("FACTORY_CLOCK_FILE", str(clock.path))
-    monkeypatch.setenv("HARBOR_URL", registry.url)
     # the recheck sensor looks once a minute (its floor), in the factory's clock's periods
-    daemon = _daemon(
-        tmp_path, remote, registry, clock, FACTORY_SMOKE_RECHECK_SECONDS="60", FACTORY_ENVS="dev"
+    clock, daemon = _daemon(
+        tmp_path,
+        remote,
+        registry,
+        monkeypatch,
+        T0,
+        FACTORY_SMOKE_RECHECK_SECONDS="60",
+        FACTORY_ENVS="dev",
     )
     log = lambda: daemon.log()[-4000:]  # noqa: E731
     try:
@@ -209,12 +204,14 @@ def test_the_daemon_restarts_a_soak_that_a_failed_verdict_interrupts(
         },
         "dev -> prod after a 30-minute soak",
     )
-    clock = Clock(tmp_path / "clock")
-    clock.set(T0)
-    monkeypatch.setenv("FACTORY_CLOCK_FILE", str(clock.path))
-    monkeypatch.setenv("HARBOR_URL", registry.url)
-    daemon = _daemon(
-        tmp_path, remote, registry, clock, FACTORY_SMOKE_RECHECK_SECONDS="60", FACTORY_ENVS="dev"
+    clock, daemon = _daemon(
+        tmp_path,
+        remote,
+        registry,
+        monkeypatch,
+        T0,
+        FACTORY_SMOKE_RECHECK_SECONDS="60",
+        FACTORY_ENVS="dev",
     )
     log = lambda: daemon.log()[-4000:]  # noqa: E731
 
@@ -272,11 +269,9 @@ def test_the_daemon_ignores_a_flake_rolls_back_once_and_escalates_a_broken_rollb
         },
         "dev rolls back by itself",
     )
-    clock = Clock(tmp_path / "clock")
-    clock.set(T0)
-    monkeypatch.setenv("FACTORY_CLOCK_FILE", str(clock.path))
-    monkeypatch.setenv("HARBOR_URL", registry.url)
-    daemon = _daemon(tmp_path, remote, registry, clock, FACTORY_SMOKE_RECHECK_SECONDS="60")
+    clock, daemon = _daemon(
+        tmp_path, remote, registry, monkeypatch, T0, FACTORY_SMOKE_RECHECK_SECONDS="60"
+    )
     log = lambda: daemon.log()[-4000:]  # noqa: E731
 
     def verdict_of(release_id: str, verdict: str, at_minute: int | None = None) -> None:

@@ -10,15 +10,13 @@ import pytest
 
 from factory_assets.cli.main import main
 from factory_assets.evidence.store import load_record
-from factory_assets.promotion import plan_pass, run_pass
-from factory_assets.release.add import add_release
+from factory_assets.promotion import plan_pass
 from factory_assets.release.queue_file import load_queue
-from resources.registry.environments import EnvRegistries
 from tests.pipeline.test_auto_rollback import Clock, _timeline_events
 from tests.site.conftest import browser, serve  # noqa: F401
 from tests.smoke.conftest import Answer
 from tests.support.evidence import validate_cli
-from tests.support.oci import push_image
+from tests.support.passes import promotion_pass, request_api
 
 WEEKEND = '{kind: deny, schedule: "0 16 * * FRI", duration: 64h, timeZone: Europe/Berlin%s}'
 LAYOUT = "environments:\n  dev: {pins: pin-files, windows: [%s]}\n"
@@ -54,23 +52,11 @@ def lane(gitops_remote, registry, endpoint, unique_repo, monkeypatch, tmp_path):
 
 
 def _request(remote, registry, repo, tag: str) -> str:
-    push_image(registry, repo, tag, content=f"api {tag}".encode())
-    return add_release(
-        remote.clone,
-        service="api",
-        tag=tag,
-        image=registry.image(repo),
-        requested_by="ci",
-        push=True,
-    ).entry.id
+    return request_api(remote.clone, registry, repo, tag).id
 
 
 def _pass(remote, **kw):
-    registries = EnvRegistries()
-    try:
-        return run_pass(remote.clone, registry=registries, **kw)
-    finally:
-        registries.close()
+    return promotion_pass(remote.clone, **kw)
 
 
 def _entry(remote, release_id):
